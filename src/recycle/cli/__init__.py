@@ -1,0 +1,52 @@
+"""The ``recycle`` command line: a thin shell over the library.
+
+Every command module registers itself on :data:`recycle.cli.app.app` when imported below.
+Library errors (:class:`~recycle.errors.RecycleError`) become a one-line message on stderr and
+exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from recycle.cli.app import app
+from recycle.errors import RecycleError
+
+# Command modules register their commands on import (order = order in --help).
+from recycle.cli import demo as _demo  # noqa: E402,F401
+from recycle.cli import zoo as _zoo  # noqa: E402,F401
+from recycle.cli import spec as _spec  # noqa: E402,F401
+from recycle.cli import select as _select  # noqa: E402,F401
+from recycle.cli import fit as _fit  # noqa: E402,F401
+from recycle.cli import bench as _bench  # noqa: E402,F401
+from recycle.cli import serve as _serve  # noqa: E402,F401
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return its exit code (0 ok, 2 bad input)."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except RecycleError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        typer.echo("Aborted.", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    return 0
+
+
+def entry_point() -> None:  # pragma: no cover - thin wrapper for the console script
+    sys.exit(main())

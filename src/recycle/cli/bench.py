@@ -1,0 +1,1 @@
+"""CLI commands: bench (filled in by its issue)."""

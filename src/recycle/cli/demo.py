@@ -1,0 +1,1 @@
+"""CLI commands: demo (filled in by its issue)."""

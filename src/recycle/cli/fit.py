@@ -1,0 +1,1 @@
+"""CLI commands: fit (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""CLI commands: select (filled in by its issue)."""

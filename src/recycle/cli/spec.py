@@ -1,0 +1,1 @@
+"""CLI commands: spec (filled in by its issue)."""

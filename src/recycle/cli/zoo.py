@@ -1,0 +1,1 @@
+"""CLI commands: zoo (filled in by its issue)."""
