@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 
+from pg import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures, see tests/pg.py)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

@@ -5,6 +5,9 @@ item, in order. A failing item does not stop the map: its ``error`` is set and t
 (selection skips it with a warning). The backend is ``"local"`` (default) or ``"ray"``
 (``RECYCLE_BACKEND=ray``; ``RECYCLE_RAY_ADDRESS`` joins an existing cluster).
 
+``shared=`` passes one large read-only argument (the target array, say) to every call as
+``fn(item, shared)``; Ray puts it in its object store once instead of shipping it per task.
+
 Examples
 --------
 >>> results = map_sources(lambda x: x * 2, [1, 2, 3])
@@ -28,6 +31,16 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BACKENDS = ("local", "ray")
+
+
+class _Unset:
+    """Marker for "no shared argument" (so ``shared=None`` can still be passed on purpose)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
 
 
 @dataclass
@@ -55,19 +68,20 @@ def resolve_backend(backend: str | None) -> str:
     return chosen
 
 
-def _timed(fn: Callable[[T], R], index: int, item: T) -> MapResult[R]:
+def _timed(fn: Callable[..., R], index: int, item: T, shared: Any = _UNSET) -> MapResult[R]:
     start = time.perf_counter()
     try:
-        value = fn(item)
+        value = fn(item) if shared is _UNSET else fn(item, shared)
     except Exception as exc:  # a failing source is reported, not fatal
         return MapResult(index, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
     return MapResult(index, value, None, time.perf_counter() - start)
 
 
 def map_sources(
-    fn: Callable[[T], R],
+    fn: Callable[..., R],
     items: Sequence[T],
     *,
+    shared: Any = _UNSET,
     backend: str | None = None,
     max_workers: int | None = None,
     progress: ProgressCallback | None = None,
@@ -79,21 +93,43 @@ def map_sources(
     Parameters
     ----------
     fn : callable
-        Function of one item.
+        ``fn(item)``, or ``fn(item, shared)`` when ``shared`` is given.
     items : sequence
         The items (usually sources or source ids).
+    shared : object, optional
+        One argument passed to every call (e.g. the target array); on Ray it is put in the
+        object store once (and arrives read-only).
     backend : {"local", "ray"}, optional
         Defaults to ``$RECYCLE_BACKEND`` or ``"local"``.
     max_workers : int, optional
         Local threads; defaults to 1 (torch already uses the cores inside one call).
     progress : callable, optional
         ``progress(task, done, total)``.
+    task : str
+        The label passed to ``progress``.
+    **ray_options
+        For ``backend="ray"``: ``address``, ``num_cpus``, ``max_retries``,
+        ``num_cpus_per_task`` (see :func:`recycle.parallel_ray.map_sources_ray`); the local
+        backend ignores them, so one call works with either backend.
+
+    Examples
+    --------
+    >>> [r.value for r in map_sources(pow, [1, 2, 3], shared=2)]
+    [1, 4, 9]
     """
     chosen = resolve_backend(backend)
     if chosen == "ray":
         from recycle import parallel_ray
 
-        return parallel_ray.map_sources_ray(fn, items, progress=progress, task=task, **ray_options)
+        return parallel_ray.map_sources_ray(
+            fn,
+            items,
+            shared=None if shared is _UNSET else shared,
+            use_shared=shared is not _UNSET,
+            progress=progress,
+            task=task,
+            **ray_options,
+        )
     total = len(items)
     if progress is not None:
         progress(task, 0, total)
@@ -101,12 +137,12 @@ def map_sources(
     workers = max(1, max_workers or 1)
     if workers == 1:
         for i, item in enumerate(items):
-            results.append(_timed(fn, i, item))
+            results.append(_timed(fn, i, item, shared))
             if progress is not None:
                 progress(task, i + 1, total)
         return results
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_timed, fn, i, item) for i, item in enumerate(items)]
+        futures = [pool.submit(_timed, fn, i, item, shared) for i, item in enumerate(items)]
         for done, fut in enumerate(futures, start=1):
             results.append(fut.result())
             if progress is not None:

@@ -1,1 +1,44 @@
-"""CLI commands: bench (filled in by its issue)."""
+"""CLI: ``recycle bench PROTOCOL [--quick] [--seeds N] [--out DIR]``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recycle.cli.app import JsonOption, app
+from recycle.cli.render import console, print_json, rich_progress
+
+
+@app.command()
+def bench(
+    protocol: Annotated[str, typer.Argument(help="stream28, realzoo, text, or all.")],
+    quick: Annotated[bool, typer.Option("--quick", help="Small variant (minutes).")] = False,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds.")] = 3,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),
+    json_out: JsonOption = False,
+) -> None:
+    """Run a benchmark protocol; write results.json and report.html under --out."""
+    from recycle.bench.protocols import protocol_names, run_protocol
+    from recycle.bench.report import write_report
+
+    names = protocol_names() if protocol == "all" else [protocol]
+    summary = []
+    for name in names:
+        start = time.perf_counter()
+        with rich_progress(enabled=not json_out) as progress:
+            results = run_protocol(name, quick=quick, seeds=seeds, progress=progress)
+        results.meta.update({"quick": quick, "seeds": seeds, "wall_seconds": time.perf_counter() - start})
+        folder = out / name if len(names) > 1 else out
+        results_path = results.save(folder / "results.json")
+        report_path = write_report(results, folder / "report.html")
+        summary.append({"protocol": name, "results": str(results_path), "report": str(report_path),
+                        "wall_seconds": results.meta["wall_seconds"]})
+        if not json_out:
+            console.print(f"[bold]{name}[/bold] ({results.meta['wall_seconds']:.0f} s)")
+            console.print(results.markdown_table())
+            console.print(f"wrote {results_path} and {report_path}")
+    if json_out:
+        print_json(summary)

@@ -1,1 +1,72 @@
-"""CLI commands: select (filled in by its issue)."""
+"""CLI command ``recycle select DATA``: rank the zoo's sources for a labelled target."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from recycle.cli.app import JsonOption, ZooOption, app, zoo_location
+from recycle.errors import ConfigError
+
+SCORE_NAMES = ("knn", "logme", "leep", "nce", "hscore", "gbc", "linear")
+
+
+def _parse_m(value: str) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        m = int(value)
+    except ValueError:
+        m = 0
+    if m < 1:
+        raise ConfigError(f"--m must be 'auto' or an int >= 1. Got {value!r} instead.")
+    return m
+
+
+@app.command("select")
+def select_command(
+    data: Annotated[str, typer.Argument(help="Target: .npz (X, y), .csv/.parquet, image folder.")],
+    score: Annotated[
+        str, typer.Option("--score", help=f"Transferability score: {'|'.join(SCORE_NAMES)}.")
+    ] = "knn",
+    top: Annotated[int | None, typer.Option("--top", help="Show only the best K sources.")] = None,
+    m: Annotated[str, typer.Option("--m", help="Sources to keep: 'auto' or an int.")] = "auto",
+    zoo: ZooOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Rank the zoo's sources for the labelled target DATA and choose the subset to recycle."""
+    from recycle.cli.render import print_json, print_table, rich_progress
+    from recycle.data import load_target
+    from recycle.select import select_sources
+    from recycle.zoo import Zoo
+
+    if score not in SCORE_NAMES:
+        raise ConfigError(f"Unknown --score {score!r}; valid scores are {', '.join(SCORE_NAMES)}.")
+    m_value = _parse_m(m)
+    target = load_target(data)
+    opened = Zoo.open(zoo_location(zoo))
+    with rich_progress(enabled=not json_out) as progress:
+        sel = select_sources(
+            opened, target.X, target.y, score=score, m=m_value, top=top, progress=progress
+        )
+    if json_out:
+        print_json(sel.to_dict())
+        return
+    chosen = set(sel.selected)
+    rows = [
+        [
+            i + 1,
+            r.name,
+            r.score if r.error is None else "-",
+            f"{r.seconds:.2f}",
+            "yes" if r.source_id in chosen and r.error is None else "",
+            r.error or "",
+        ]
+        for i, r in enumerate(sel.ranking)
+    ]
+    print_table(
+        f"Sources ranked by {score} (m={sel.m}, {sel.m_mode})",
+        ["rank", "source", "score", "seconds", "selected", "error"],
+        rows,
+    )

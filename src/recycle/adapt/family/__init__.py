@@ -1,0 +1,42 @@
+"""White-box families: one frozen base network plus per-task EFT / LoRA adapters.
+
+Examples
+--------
+>>> base = FamilyBase(FamilyConfig(channels=(4, 8)))
+>>> FamilyNet(base).sites
+['conv0', 'conv1', 'fc']
+"""
+
+from recycle.adapt.family.config import AdapterConfig, FamilyConfig
+from recycle.adapt.family.layers import AdaptedLayer, EFTAdapter, LoRAAdapter
+from recycle.adapt.family.model import FamilyBase, FamilyNet, base_fingerprint, to_tensor
+from recycle.adapt.family.source import (
+    FamilyBaseSource,
+    FamilySource,
+    check_same_base,
+    deserialize_family,
+    is_family_source,
+    serialize_family,
+)
+from recycle.adapt.family.train import fit_loop, pretrain_base, train_source
+
+__all__ = [
+    "AdaptedLayer",
+    "AdapterConfig",
+    "EFTAdapter",
+    "FamilyBase",
+    "FamilyBaseSource",
+    "FamilyConfig",
+    "FamilyNet",
+    "FamilySource",
+    "LoRAAdapter",
+    "base_fingerprint",
+    "check_same_base",
+    "deserialize_family",
+    "fit_loop",
+    "is_family_source",
+    "pretrain_base",
+    "serialize_family",
+    "to_tensor",
+    "train_source",
+]

@@ -1,0 +1,338 @@
+"""The Recycler: select sources from a zoo and adapt them into a target model.
+
+``Recycler(zoo, m="auto", score="knn", strategy="auto").fit(X, y)`` checks the target, ranks the
+zoo's compatible sources with a transferability score (:func:`recycle.select.select_sources`),
+then fits a strategy on the top-``m`` sources. With ``strategy="auto"`` the strategy (and m) is
+chosen by repeated stratified cross-validation on the train split, under a time budget, with a
+negative-transfer guard (see :mod:`recycle.adapt.auto`). ``report_`` says what happened.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.datasets import load_digits
+>>> X, y = load_digits(return_X_y=True)
+>>> class Pixels:
+...     source_id, modality, access, feature_dim = "pixels", "tabular", "black-box", 64
+...     def embed(self, X):
+...         return np.asarray(X, dtype=np.float32)
+>>> rec = Recycler([Pixels()], m=1, strategy="linear_probe").fit(X[:300], y[:300])
+>>> rec.report_["strategy"], rec.score(X[300:600], y[300:600]) > 0.85
+('linear_probe', True)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from recycle.adapt import auto
+from recycle.adapt.strategies import get_strategy, strategy_names
+from recycle.errors import ConfigError, DataError, NotFittedError
+from recycle.progress import ProgressCallback
+
+
+def _check_target(X: Any, y: Any) -> tuple[Any, np.ndarray, list[Any]]:
+    try:
+        from recycle.data import check_target
+    except ImportError:  # pragma: no cover - data module always ships; minimal fallback
+        classes, y_int = np.unique(np.asarray(y), return_inverse=True)
+        if len(X) != len(y_int) or len(classes) < 2:
+            raise DataError("Target needs as many labels as rows and at least 2 classes.") from None
+        return X, y_int, classes.tolist()
+    return check_target(X, y)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class Recycler(ClassifierMixin, BaseEstimator):
+    """Select sources from a zoo and recycle them for a labelled target (scikit-learn estimator).
+
+    Parameters
+    ----------
+    zoo : Zoo, str or list of SourceModel
+        The zoo (or its location), or a plain list of sources. Only ``strategy="independent"``
+        works without one (None).
+    m : int or "auto", default "auto"
+        Sources to use; "auto" takes the selection's choice (and auto also tries 1 and 5).
+    score : str, default "knn"
+        Transferability score of the selection.
+    strategy : str, default "auto"
+        A name in :data:`recycle.adapt.STRATEGIES` or "auto".
+    seed : int, default 0
+    cv, cv_repeats : int, default 3, 2
+        Folds and repeats of auto's repeated stratified cross-validation.
+    candidates : list of str, optional
+        Restrict the selection to these zoo entries (names, ids or source ids).
+    strategies : list of str, optional
+        Strategies auto may choose from (default: every black-box strategy, plus module mixing
+        when the sources are white-box). "independent" is always included.
+    time_budget : float, default 60.0
+        Seconds auto may spend on cross-validation; candidates that would overrun are skipped.
+    strategy_params : dict, optional
+        ``{strategy_name: {param: value}}``; the key ``"*"`` applies to every strategy that takes
+        the parameter (e.g. ``{"*": {"max_epochs": 20}}``).
+    backend : {"local", "ray"}, optional
+        Where selection's per-source map runs.
+    cache : FeatureCache, optional
+    progress : callable, optional
+        ``progress(task, done, total)`` for selection, cross-validation and training.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    strategy_ : Strategy
+        The fitted strategy.
+    selection_ : Selection or None
+    report_ : dict
+        JSON-able: sources, strategy, m, cv scores, guard, params, seconds, warnings.
+    """
+
+    _parameter_constraints: dict[str, str] = {
+        "m": "an int >= 1 or 'auto'",
+        "score": "a non-empty str",
+        "strategy": "'auto' or a strategy name",
+        "seed": "an int >= 0",
+        "cv": "an int >= 2",
+        "cv_repeats": "an int >= 1",
+        "time_budget": "a float > 0",
+    }
+
+    def __init__(
+        self,
+        zoo: Any = None,
+        m: int | str = "auto",
+        score: str = "knn",
+        strategy: str = "auto",
+        seed: int = 0,
+        cv: int = 3,
+        cv_repeats: int = 2,
+        candidates: list[str] | None = None,
+        strategies: list[str] | None = None,
+        time_budget: float = 60.0,
+        strategy_params: dict[str, dict[str, Any]] | None = None,
+        backend: str | None = None,
+        cache: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.zoo = zoo
+        self.m = m
+        self.score = score
+        self.strategy = strategy
+        self.seed = seed
+        self.cv = cv
+        self.cv_repeats = cv_repeats
+        self.candidates = candidates
+        self.strategies = strategies
+        self.time_budget = time_budget
+        self.strategy_params = strategy_params
+        self.backend = backend
+        self.cache = cache
+        self.progress = progress
+
+    # -- validation ----------------------------------------------------------------------------
+    def _validate(self) -> None:
+        ok = {
+            "m": self.m == "auto" or (_is_int(self.m) and self.m >= 1),
+            "score": isinstance(self.score, str) and bool(self.score),
+            "strategy": isinstance(self.strategy, str)
+            and (self.strategy == "auto" or self.strategy in strategy_names()),
+            "seed": _is_int(self.seed) and self.seed >= 0,
+            "cv": _is_int(self.cv) and self.cv >= 2,
+            "cv_repeats": _is_int(self.cv_repeats) and self.cv_repeats >= 1,
+            "time_budget": isinstance(self.time_budget, int | float) and self.time_budget > 0,
+        }
+        for name, good in ok.items():
+            if not good:
+                extra = ""
+                if name == "strategy":
+                    extra = f" Valid: auto, {', '.join(strategy_names())}."
+                raise ConfigError(
+                    f"The {name!r} parameter of Recycler must be "
+                    f"{self._parameter_constraints[name]}. Got {getattr(self, name)!r} instead."
+                    + extra
+                )
+        for name in self.strategies or []:
+            get_strategy(name)
+
+    def _zoo(self) -> Any:
+        if isinstance(self.zoo, str | Path):
+            from recycle.zoo import Zoo
+
+            return Zoo.open(self.zoo)
+        return self.zoo
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> Recycler:
+        """Select sources and adapt them to ``(X, y)``; see the class docstring."""
+        self._validate()
+        start = time.perf_counter()
+        X, y_int, classes = _check_target(X, y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self._fit(X, y_int, classes)
+        messages = list(dict.fromkeys(str(w.message) for w in caught))
+        for msg in messages:
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        self.report_["warnings"] = messages + self.report_["warnings"]
+        self.report_["fit_seconds"] = round(time.perf_counter() - start, 3)
+        return self
+
+    def _select(self, X: Any, y: np.ndarray, zoo: Any) -> Any:
+        from recycle.select import select_sources
+
+        return select_sources(
+            zoo, X, y, score=self.score, m=self.m, candidates=self.candidates, cache=self.cache,
+            backend=self.backend, progress=self.progress, seed=self.seed,
+        )  # fmt: skip
+
+    def _fit(self, X: Any, y: np.ndarray, classes: list[Any]) -> None:
+        notes: list[str] = []
+        zoo = self._zoo()
+        needs_sources = self.strategy != "independent"
+        if needs_sources and zoo is None:
+            raise ConfigError(
+                f"Recycler(strategy={self.strategy!r}) needs a zoo or a list of sources; got "
+                "None. Pass zoo=... or use strategy='independent'."
+            )
+        sel = self._select(X, y, zoo) if needs_sources else None
+        ranked = [] if sel is None else [sel.sources[r.source_id] for r in sel.ranking if r.error is None]
+        selected = [] if sel is None else sel.selected_sources
+        feats = {} if sel is None else dict(sel.features)
+        cv_rows: list[auto.CVResult] = []
+        guard: dict[str, Any] | None = None
+        m_used = len(selected)
+        if self.strategy == "auto":
+            names = list(self.strategies or auto.AUTO_STRATEGIES)
+            if selected and all(s.access == "white-box" for s in selected):
+                names += [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
+            ms = auto.candidate_ms(len(selected), len(ranked), self.m != "auto")
+            cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
+            plan = auto.plan(names, len(selected), ms, cost) if ranked else [(auto.REFERENCE, 0)]
+            cv_rows = auto.cross_validate(
+                plan, X, y, ranked, feats, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
+                budget_s=self.time_budget, params=self.strategy_params, progress=self.progress,
+            )  # fmt: skip
+            for r in cv_rows:
+                if r.skipped:
+                    notes.append(f"auto skipped {r.key}: {r.skipped}")
+            guard = auto.guard_decision({r.key: r.scores for r in cv_rows if r.scores})
+            chosen = next(r for r in cv_rows if r.key == guard["use"])
+            name, m_used = chosen.strategy, chosen.m
+            if guard["triggered"]:
+                notes.append(guard["reason"])
+            sources = ranked[:m_used]
+        else:
+            name = self.strategy
+            sources = selected if get_strategy(name).uses_sources else []
+            m_used = len(sources)
+        params = dict(self.strategy_params or {})
+        params[name] = {**params.get(name, {}), "progress": self.progress}
+        est = auto.build(name, sources, self.seed, params)
+        self.strategy_ = est.fit(X, y, features={s.source_id: feats[s.source_id] for s in sources if s.source_id in feats})
+        self.classes_ = np.asarray(classes)
+        self.selection_ = sel
+        self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if not isinstance(X, list) else 1
+        self.report_ = self._report(sel, name, sources, cv_rows, guard, notes, zoo, len(y))
+
+    def _report(
+        self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],
+        guard: dict[str, Any] | None, notes: list[str], zoo: Any, n: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        rows = {} if sel is None else {r.source_id: r for r in sel.ranking}
+        used = []
+        for rank, src in enumerate(sources, start=1):
+            row = rows.get(src.source_id)
+            entry_id = getattr(row, "entry_id", None)
+            used.append({
+                "source_id": src.source_id,
+                "entry_id": entry_id,
+                "name": getattr(row, "name", src.source_id),
+                "version": _version(zoo, entry_id, src.source_id),
+                "score": None if row is None else row.score,
+                "rank": rank,
+            })  # fmt: skip
+        est = self.strategy_
+        extra: dict[str, Any] = {}
+        for attr in ("mixing_weights_", "source_weights_"):
+            try:
+                extra[attr.rstrip("_")] = np.asarray(getattr(est, attr)).round(4).tolist()
+            except AttributeError:
+                pass
+        return {
+            "strategy": name,
+            "strategy_param": self.strategy,
+            "m": len(sources),
+            "m_param": self.m,
+            "score": self.score,
+            "seed": self.seed,
+            "zoo": getattr(zoo, "location", None) if zoo is not None else None,
+            "sources": used,
+            "ranking": [] if sel is None else [r.to_dict() for r in sel.ranking[:20]],
+            "m_selected": None if sel is None else sel.m,
+            "cv": {r.key: r.to_dict() for r in cv_rows},
+            "guard": guard,
+            "trainable_params": int(est.trainable_params_),
+            "classes": [_plain(c) for c in self.classes_.tolist()],
+            "n_train": n,
+            "warnings": notes,
+            **extra,
+        }
+
+    # -- predict ---------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "strategy_"):
+            raise NotFittedError("This Recycler is not fitted yet; call fit(X, y) first.")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_``."""
+        self._check_fitted()
+        return self.strategy_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (values of ``classes_``)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to folder ``path`` (safetensors + JSON, no pickle)."""
+        from recycle.adapt.persist import save_recycler
+
+        self._check_fitted()
+        return save_recycler(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, zoo: Any = None, sources: Any = None) -> Recycler:
+        """Load a model written by :meth:`save`; sources come from ``zoo`` (default: the zoo
+        location recorded at fit time), or from ``sources`` (a list of SourceModel)."""
+        from recycle.adapt.persist import load_recycler
+
+        return load_recycler(path, zoo=zoo, sources=sources)
+
+    def register(self, zoo: Any, name: str, version: str = "1.0.0", **card: Any) -> Any:
+        """Register this recycled model in ``zoo`` with its lineage; see :mod:`persist`."""
+        from recycle.adapt.persist import register_recycler
+
+        self._check_fitted()
+        return register_recycler(self, zoo, name, version=version, **card)
+
+
+def _version(zoo: Any, entry_id: str | None, source_id: str) -> str | None:
+    if entry_id and zoo is not None and hasattr(zoo, "get"):
+        try:
+            return str(zoo.get(entry_id).version)
+        except Exception:  # entry removed meanwhile: fall back to the id's version
+            pass
+    if "@" in source_id:
+        return source_id.split("@", 1)[1].split("#", 1)[0]
+    return None

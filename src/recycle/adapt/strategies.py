@@ -1,0 +1,335 @@
+"""The strategy contract, shared helpers and the registry of adaptation strategies.
+
+A strategy is a scikit-learn style classifier built on a fixed list of sources::
+
+    Strategy(sources: list[SourceModel], seed=0, **params)
+    .fit(X, y, features=None) -> self        # features: {source_id: train features}
+    .predict_proba(X, features=None), .predict(X, features=None)
+    .trainable_params_                       # int, set by fit
+    .to_state() -> (config, tensors); Strategy.from_state(config, tensors, sources)
+
+``features`` lets a caller that already embedded ``X`` (selection, the Recycler's
+cross-validation) pass the rows instead of re-embedding; otherwise sources embed through
+:func:`recycle.sources.cache.cached_embed` (or ``source.embed`` when no cache module exists).
+
+:data:`STRATEGIES` maps names to classes. The white-box strategies (``module_mixing``,
+``independent_adapters``, ``finetune_source``) come from
+:mod:`recycle.adapt.whitebox_strategies` when it is installed; :func:`get_strategy` and
+:func:`strategy_names` see them too.
+
+Examples
+--------
+>>> "linear_probe" in strategy_names()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from recycle.errors import ConfigError, DataError, NotFittedError
+from recycle.sources.base import SourceModel
+
+Features = dict[str, np.ndarray]
+
+#: Constructor arguments that are not saved with a strategy's state (objects, callbacks).
+NON_STATE_PARAMS = ("sources", "progress")
+
+#: Mapping of the white-box helper's registry keys to ours (their 'independent' is adapters on
+#: the base network; our 'independent' is the small network alone).
+WHITEBOX_ALIASES = {"independent": "independent_adapters"}
+
+
+def infer_modality(X: Any) -> str:
+    """Return "text" for a list/1-d array of strings, "image" for 3-d/4-d arrays, else "tabular".
+
+    Examples
+    --------
+    >>> infer_modality(["a"]), infer_modality(np.zeros((1, 8, 8))), infer_modality([[1.0]])
+    ('text', 'image', 'tabular')
+    """
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind in "US" and X.ndim == 1:
+            return "text"
+        return "image" if X.ndim in (3, 4) else "tabular"
+    if isinstance(X, list | tuple) and len(X) > 0 and all(isinstance(x, str) for x in X):
+        return "text"
+    return "tabular"
+
+
+def take(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of ``X`` (an array or a list of texts)."""
+    if isinstance(X, np.ndarray):
+        return X[idx]
+    return [X[int(i)] for i in idx]
+
+
+def embed(source: SourceModel, X: Any) -> np.ndarray:
+    """Embed ``X`` with ``source`` through the feature cache when it exists; float32 ``(n, d)``."""
+    try:
+        from recycle.sources.cache import cached_embed
+    except ImportError:  # cache module not installed: embed directly
+        out = source.embed(X)
+    else:
+        out = cached_embed(source, X)
+    arr = np.asarray(out, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    return arr
+
+
+def source_features(
+    sources: Sequence[SourceModel], X: Any, features: Features | None = None
+) -> list[np.ndarray]:
+    """Features of ``X`` for every source, taken from ``features`` when given, else embedded."""
+    n = len(X)
+    out = []
+    for src in sources:
+        F = None if features is None else features.get(src.source_id)
+        if F is None:
+            F = embed(src, X)
+        F = np.asarray(F, dtype=np.float32)
+        if F.ndim != 2 or F.shape[0] != n:
+            raise DataError(
+                f"Features of source {src.source_id!r} have shape {F.shape}; expected ({n}, d) "
+                "for the rows of X. Pass features computed on the same X."
+            )
+        out.append(F)
+    return out
+
+
+class Strategy(ClassifierMixin, BaseEstimator):
+    """Base class of every adaptation strategy (see the module docstring for the contract).
+
+    Subclasses define ``__init__`` (storing arguments only), ``_fit(X, y, feats)`` with ``y`` in
+    ``0..C-1`` and ``feats`` one array per source, ``_proba(X, feats)``, ``_state()`` and
+    ``_load_state(config, tensors)``.
+    """
+
+    #: Registry name.
+    name: ClassVar[str] = ""
+    #: Whether the strategy reads the sources (False for the no-source baseline).
+    uses_sources: ClassVar[bool] = True
+    #: "black-box" (features only) or "white-box" (needs the sources' modules).
+    access: ClassVar[str] = "black-box"
+    #: Rough cost (1 = a logistic regression; torch training is ~50), used by auto's budget.
+    relative_cost: ClassVar[float] = 1.0
+
+    sources: list[SourceModel] | None
+    seed: int
+
+    # -- scikit-learn plumbing ---------------------------------------------------------------
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+    def _sources(self) -> list[SourceModel]:
+        return list(self.sources or []) if self.uses_sources else []
+
+    def _check_X(self, X: Any, reset: bool) -> Any:
+        modality = infer_modality(X)
+        if modality == "text":
+            return [str(t) for t in X]
+        if modality == "image":
+            arr = np.asarray(X)
+            if not np.all(np.isfinite(arr)):
+                raise DataError("Images contain NaN or infinite values; fix or drop those rows.")
+            return arr
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+
+    def fit(self, X: Any, y: Any, features: Features | None = None) -> Strategy:
+        """Fit on target ``(X, y)``; ``features`` maps source ids to precomputed train features."""
+        if self.uses_sources and not self._sources():
+            raise ConfigError(
+                f"Strategy {self.name!r} needs at least one source; got none. Pass sources or "
+                "use strategy='independent'."
+            )
+        X = self._check_X(X, reset=True)
+        if infer_modality(X) == "tabular":
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        check_classification_targets(y)
+        self.classes_, y_int = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(
+                f"Target has a single class {self.classes_[0]!r}; need at least 2 classes."
+            )
+        feats = source_features(self._sources(), X, features)
+        self._fit(X, y_int.astype(np.int64), feats)
+        return self
+
+    def predict_proba(self, X: Any, features: Features | None = None) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_``."""
+        try:
+            check_is_fitted(self, "classes_")
+        except Exception as exc:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
+            ) from exc
+        X = self._check_X(X, reset=False)
+        feats = source_features(self._sources(), X, features)
+        proba = np.asarray(self._proba(X, feats), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any, features: Features | None = None) -> np.ndarray:
+        """Predicted labels (values of ``classes_``)."""
+        return self.classes_[np.argmax(self.predict_proba(X, features), axis=1)]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Return ``(config, tensors)``: JSON-able config and named numpy arrays (no pickle)."""
+        check_is_fitted(self, "classes_")
+        config, tensors = self._state()
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in NON_STATE_PARAMS}
+        config = {
+            "strategy": self.name,
+            "params": params,
+            "classes": np.asarray(self.classes_).tolist(),
+            "trainable_params": int(self.trainable_params_),
+            "n_features_in": int(getattr(self, "n_features_in_", -1)),
+            **config,
+        }
+        return config, {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+
+    @classmethod
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        tensors: dict[str, np.ndarray],
+        sources: Sequence[SourceModel] | None,
+    ) -> Strategy:
+        """Rebuild a fitted strategy from :meth:`to_state` output and the same sources."""
+        est = cls(sources=list(sources or []), **config.get("params", {}))
+        est.classes_ = np.asarray(config["classes"])
+        est.trainable_params_ = int(config["trainable_params"])
+        if config.get("n_features_in", -1) >= 0:
+            est.n_features_in_ = int(config["n_features_in"])
+        est._load_state(config, tensors)
+        return est
+
+    # -- to implement --------------------------------------------------------------------------
+    def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def _load_state(self, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+def _black_box() -> dict[str, type]:
+    from recycle.adapt.baselines import (
+        Averaging,
+        FeatureAugment,
+        Independent,
+        LinearProbe,
+        Stacking,
+    )
+    from recycle.adapt.feature_mixing import FeatureMixing
+    from recycle.adapt.mcw import MCW
+
+    classes: list[type] = [
+        FeatureMixing,
+        MCW,
+        LinearProbe,
+        Stacking,
+        Averaging,
+        FeatureAugment,
+        Independent,
+    ]
+    return {c.name: c for c in classes}
+
+
+def _white_box() -> dict[str, type]:
+    try:
+        module = importlib.import_module("recycle.adapt.whitebox_strategies")
+    except ImportError:
+        return {}
+    found = getattr(module, "WHITEBOX_STRATEGIES", {})
+    return {WHITEBOX_ALIASES.get(k, k): v for k, v in found.items()}
+
+
+class _Registry(dict):  # type: ignore[type-arg]
+    """A dict of strategy classes that loads the white-box ones on first use."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            dict.update(self, _black_box())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for key, value in _white_box().items():
+                    dict.setdefault(self, key, value)
+
+    def __getitem__(self, key: str) -> type:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Any:
+        self._load()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._load()
+        return dict.keys(self)
+
+    def items(self) -> Any:
+        self._load()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self._load()
+        return dict.values(self)
+
+    def __len__(self) -> int:
+        self._load()
+        return dict.__len__(self)
+
+
+#: Name -> strategy class. Black-box strategies are always there; white-box ones when the
+#: white-box module is importable (loaded lazily on first lookup).
+STRATEGIES: dict[str, type] = _Registry()
+
+
+def strategy_names() -> list[str]:
+    """Names of every available strategy (black-box first).
+
+    Examples
+    --------
+    >>> "independent" in strategy_names()
+    True
+    """
+    return list(STRATEGIES)
+
+
+def get_strategy(name: str) -> type:
+    """Return the strategy class registered as ``name``; ConfigError naming the valid ones."""
+    if name not in STRATEGIES:
+        raise ConfigError(
+            f"Unknown strategy {name!r}; valid strategies are {', '.join(sorted(STRATEGIES))} "
+            "or 'auto'."
+        )
+    return STRATEGIES[name]

@@ -1,0 +1,147 @@
+"""Benchmark results: the ``results.json`` format of DESIGN.md and its summaries.
+
+Format::
+
+    {"protocol": str,
+     "rows": [{"target": str, "method": str, "m": int | "auto", "shots": int,
+               "accuracy": float, "fit_seconds": float, "trainable_params": int, "seed": int,
+               ...optional extras: "selected": [str], "strategy": str, "guard": bool}]}
+
+Examples
+--------
+>>> res = Results("demo")
+>>> res.add(Row("t0", "independent", 0, 25, 0.5, 1.0, 100, 0))
+>>> res.add(Row("t0", "auto", "auto", 25, 0.7, 2.0, 50, 0))
+>>> round(res.summary()[("auto", 25)]["mean"], 2)
+0.7
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recycle.errors import DataError
+
+
+@dataclass
+class Row:
+    """One (target, method, shots, seed) measurement."""
+
+    target: str
+    method: str
+    m: int | str
+    shots: int
+    accuracy: float
+    fit_seconds: float
+    trainable_params: int
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("extra")
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Results:
+    """All rows of one protocol run, plus run metadata (wall time, quick or full)."""
+
+    protocol: str
+    rows: list[Row] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "rows": [r.to_dict() for r in self.rows], "meta": self.meta}
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically (temp file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=1)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"Cannot read results file {path}: {exc}. Run `recycle bench` first.") from exc
+        base = {"target", "method", "m", "shots", "accuracy", "fit_seconds", "trainable_params", "seed"}
+        rows = [
+            Row(**{k: r[k] for k in base}, extra={k: v for k, v in r.items() if k not in base})
+            for r in data["rows"]
+        ]
+        return cls(data["protocol"], rows, data.get("meta", {}))
+
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(r.method for r in self.rows))
+
+    def shots(self) -> list[int]:
+        return sorted({r.shots for r in self.rows})
+
+    def summary(self) -> dict[tuple[str, int], dict[str, float]]:
+        """Mean, standard deviation, standard error and count of accuracy per (method, shots)."""
+        groups: dict[tuple[str, int], list[Row]] = defaultdict(list)
+        for r in self.rows:
+            groups[(r.method, r.shots)].append(r)
+        out = {}
+        for key, rows in groups.items():
+            acc = [r.accuracy for r in rows]
+            mean = sum(acc) / len(acc)
+            std = math.sqrt(sum((a - mean) ** 2 for a in acc) / max(len(acc) - 1, 1))
+            out[key] = {
+                "mean": mean,
+                "std": std,
+                "sem": std / math.sqrt(len(acc)),
+                "n": float(len(acc)),
+                "fit_seconds": sum(r.fit_seconds for r in rows) / len(rows),
+                "trainable_params": sum(r.trainable_params for r in rows) / len(rows),
+            }
+        return out
+
+    def gains_over(self, baseline: str, method: str) -> list[tuple[str, int, int, float]]:
+        """Per (target, shots, seed): accuracy of ``method`` minus ``baseline``."""
+        base = {(r.target, r.shots, r.seed): r.accuracy for r in self.rows if r.method == baseline}
+        return [
+            (r.target, r.shots, r.seed, r.accuracy - base[(r.target, r.shots, r.seed)])
+            for r in self.rows
+            if r.method == method and (r.target, r.shots, r.seed) in base
+        ]
+
+    def markdown_table(self) -> str:
+        """Accuracy mean ± std (%) per method (rows) and shots (columns), plus params and time."""
+        summ = self.summary()
+        shots = self.shots()
+        head = "| method | " + " | ".join(f"{s} shots" for s in shots) + " | params | fit s |"
+        lines = [head, "|" + "---|" * (len(shots) + 3)]
+        for method in self.methods():
+            cells = []
+            params: list[float] = []
+            secs: list[float] = []
+            for s in shots:
+                st = summ.get((method, s))
+                if st is None:
+                    cells.append("–")
+                    continue
+                cells.append(f"{100 * st['mean']:.1f} ± {100 * st['std']:.1f}")
+                params.append(st["trainable_params"])
+                secs.append(st["fit_seconds"])
+            p = f"{sum(params) / len(params):,.0f}" if params else "–"
+            t = f"{sum(secs) / len(secs):.1f}" if secs else "–"
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {p} | {t} |")
+        return "\n".join(lines)

@@ -1,0 +1,462 @@
+"""Transferability scores: pure functions of (features, labels) or (source probabilities, labels).
+
+Every score is "higher is better" and returns a finite float for any finite input with at least
+two classes: n < d, classes with one or two examples, constant or all-zero features.
+:data:`SCORES` maps a name to ``(fn, needs)`` where ``needs`` is ``"features"`` (``fn(F, y)``,
+``F = source.embed(X)``) or ``"probs"`` (``fn(P, y)``, ``P = source.predict_proba(X)`` over the
+source's own classes).
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> y = np.repeat(np.arange(3), 20)
+>>> good = rng.normal(size=(60, 8)) + 3 * np.eye(3, 8)[y]
+>>> bad = rng.normal(size=(60, 8))
+>>> bool(knn_score(good, y) > knn_score(bad, y))
+True
+>>> bool(logme_score(good, y) > logme_score(bad, y))
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from recycle.errors import ConfigError, DataError
+from recycle.select._common import (
+    check_features,
+    check_labels,
+    knn_predict,
+    stratified_folds,
+    stratified_holdout,
+)
+
+#: Numerical floor used by LogME's fixed point (as in the reference implementation).
+LOGME_EPS = 1e-5
+#: Maximum fixed-point iterations of LogME (the paper: converges in <= 11).
+LOGME_MAX_ITER = 11
+#: Relative change of alpha/beta at which LogME's fixed point stops.
+LOGME_TOL = 1e-3
+#: Bounds that keep LogME's precisions finite for degenerate (e.g. all-zero) features.
+LOGME_CLIP = (1e-12, 1e12)
+#: Relative variance below which a feature column counts as constant.
+CONSTANT_TOL = 1e-12
+#: Pseudo-count of GBC's shrinkage of each class variance towards the pooled one (tiny classes).
+GBC_PRIOR = 2.0
+
+
+def knn_score(
+    F: np.ndarray,
+    y: np.ndarray,
+    k: int = 5,
+    val: float | tuple[np.ndarray, np.ndarray] | None = None,
+    cv: int | None = None,
+    seed: int = 0,
+) -> float:
+    """k-NN accuracy of the target labels in the source's feature space.
+
+    The paper's selector (Wang & Henao 2025, arXiv 2508.02039): fit k-NN (k=5, Euclidean,
+    majority vote) on the target's train features and score accuracy on a validation split.
+
+    Parameters
+    ----------
+    F : array (n, d)
+        Source features of the target examples.
+    y : array (n,)
+        Target labels.
+    k : int
+        Neighbours (clipped to the training size).
+    val : float or (F_val, y_val), optional
+        A float in (0, 1): the paper's protocol, one stratified validation split of that fraction
+        (seeded). A pair: fit on all of ``(F, y)`` and score on ``(F_val, y_val)``.
+    cv : int, optional
+        Repeats of stratified 5-fold cross-validation (tiny targets should not hinge on 15
+        validation examples).
+    seed : int
+        Seed of the splits.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1]. With neither ``val`` nor ``cv``: leave-one-out accuracy over all n
+        rows (deterministic, uses every example; same O(n^2 d) cost, computed in chunks).
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 0, 1, 1, 1])
+    >>> F = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    >>> knn_score(F, y, k=1)
+    1.0
+    """
+    F_raw, y_raw = F, y
+    F, y = check_features(F, y)
+    C = int(y.max()) + 1
+    if k < 1:
+        raise ConfigError(f"knn_score needs k >= 1; got k={k}.")
+    if isinstance(val, tuple):
+        return _knn_val(np.asarray(F_raw), np.asarray(y_raw), val, k)
+    if val is not None:
+        if not 0.0 < float(val) < 1.0:
+            raise ConfigError(f"knn_score's val must be a fraction in (0, 1); got {val}.")
+        tr, va = stratified_holdout(y, float(val), seed)
+        if va.size == 0:
+            return 0.0
+        pred = knn_predict(F[tr], y[tr], F[va], k, C)
+        return float(np.mean(pred == y[va]))
+    if cv is not None:
+        correct = total = 0
+        for tr, te in stratified_folds(y, 5, n_repeats=int(cv), seed=seed):
+            pred = knn_predict(F[tr], y[tr], F[te], k, C)
+            correct += int(np.sum(pred == y[te]))
+            total += te.size
+        return correct / total if total else 0.0
+    pred = knn_predict(F, y, F, k, C, exclude_self=True)
+    return float(np.mean(pred == y))
+
+
+def _knn_val(F: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray], k: int) -> float:
+    """k-NN fitted on (F, y), accuracy on an explicit validation pair (labels in one coding)."""
+    F_val, y_val = np.asarray(val[0]), np.asarray(val[1]).reshape(-1)
+    F, _ = check_features(F, y)
+    F_val = np.asarray(F_val, dtype=np.float64).reshape(y_val.size, -1)
+    if F_val.shape[1] != F.shape[1]:
+        raise DataError(
+            f"Validation features have {F_val.shape[1]} columns but training features have "
+            f"{F.shape[1]}; embed both with the same source."
+        )
+    classes, coded = np.unique(np.concatenate([y.reshape(-1), y_val]), return_inverse=True)
+    ytr, yva = coded[: y.size], coded[y.size :]
+    if yva.size == 0:
+        return 0.0
+    pred = knn_predict(F, ytr, F_val, k, classes.size)
+    return float(np.mean(pred == yva))
+
+
+def _spectrum(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared singular values and left singular vectors of F, via the smaller Gram matrix.
+
+    Returns ``(sigma, U)`` with ``sigma`` (k,) >= 0 and ``U`` (n, k), k = min(n, d); columns of
+    ``U`` for zero singular values are zero when n > d (they span nothing of F's range).
+    """
+    n, d = F.shape
+    if n > d:
+        sigma, V = np.linalg.eigh(F.T @ F)
+        sigma = np.clip(sigma, 0.0, None)
+        s = np.sqrt(sigma)
+        FV = F @ V
+        U = np.divide(FV, s, out=np.zeros_like(FV), where=s > 1e-10 * max(s.max(), 1e-300))
+        return sigma, U
+    sigma, U = np.linalg.eigh(F @ F.T)
+    return np.clip(sigma, 0.0, None), U
+
+
+def logme_score(F: np.ndarray, y: np.ndarray) -> float:
+    """LogME: log marginal evidence of Bayesian linear regression of one-hot labels on features.
+
+    You, Liu, Wang & Long, "LogME: Practical Assessment of Pre-trained Models for Transfer
+    Learning", ICML 2021 (thuml/LogME), fast form: one eigen-decomposition of the smaller Gram
+    matrix of F (equivalent to one SVD of F), then O(min(n, d)) per class per fixed-point
+    iteration over (alpha, beta), at most :data:`LOGME_MAX_ITER` iterations. All classes iterate
+    together (vectorised); the evidence is divided by n and averaged over classes. Unlike the
+    reference code, the log-determinant also counts the ``d - n`` zero eigenvalues when n < d,
+    so the value equals the direct d x d formula.
+
+    Examples
+    --------
+    >>> y = np.repeat([0, 1], 10)
+    >>> F = np.c_[y + 0.01 * np.arange(20), np.ones(20)]
+    >>> bool(np.isfinite(logme_score(F, y)))
+    True
+    """
+    F, y = check_features(F, y)
+    n, d = F.shape
+    C = int(y.max()) + 1
+    Y = np.eye(C)[y]  # n x C one-hot
+    sigma, U = _spectrum(F)
+    x = U.T @ Y  # k x C
+    x2 = x**2
+    res_x2 = np.clip((Y**2).sum(axis=0) - x2.sum(axis=0), 0.0, None)  # null-space residual
+    extra = d - sigma.size  # zero eigenvalues not in the spectrum (n < d)
+    sig = sigma[:, None]
+    lo, hi = LOGME_CLIP
+    alpha = np.ones(C)
+    beta = np.ones(C)
+    m2 = np.zeros(C)
+    res2 = np.zeros(C)
+    active = np.ones(C, dtype=bool)
+    for _ in range(LOGME_MAX_ITER):
+        t = alpha / beta
+        gamma = (sig / (sig + t)).sum(axis=0)
+        new_m2 = (sig * x2 / (t + sig) ** 2).sum(axis=0)
+        new_res2 = (x2 / (1.0 + sig / t) ** 2).sum(axis=0) + res_x2
+        new_alpha = np.clip(gamma / (new_m2 + LOGME_EPS), lo, hi)
+        new_beta = np.clip((n - gamma) / (new_res2 + LOGME_EPS), lo, hi)
+        m2 = np.where(active, new_m2, m2)
+        res2 = np.where(active, new_res2, res2)
+        alpha = np.where(active, new_alpha, alpha)
+        beta = np.where(active, new_beta, beta)
+        active &= np.abs(alpha / beta - t) / t > LOGME_TOL
+        if not active.any():
+            break
+    logdet = np.log(alpha + beta * sig).sum(axis=0) + extra * np.log(alpha)
+    evidence = (
+        d / 2.0 * np.log(alpha)
+        + n / 2.0 * np.log(beta)
+        - 0.5 * logdet
+        - beta / 2.0 * res2
+        - alpha / 2.0 * m2
+        - n / 2.0 * np.log(2 * np.pi)
+    )
+    return float(np.mean(evidence / n))
+
+
+def _check_probs(P: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2:
+        raise DataError(f"P must be (n, source classes) probabilities; got shape {P.shape}.")
+    labels = check_labels(y, P.shape[0], "P")
+    if not np.all(np.isfinite(P)) or (P < 0).any():
+        raise DataError("P must hold finite, non-negative probabilities; check the source head.")
+    rows = P.sum(axis=1, keepdims=True)
+    P = np.where(rows > 0, P / np.where(rows > 0, rows, 1.0), 1.0 / P.shape[1])
+    return P, labels
+
+
+def leep_score(P: np.ndarray, y: np.ndarray) -> float:
+    """LEEP: log expected empirical prediction of the source head on the target labels.
+
+    Nguyen, Hassner, Seeger & Archambeau, "LEEP: A New Measure to Evaluate Transferability of
+    Learned Representations", ICML 2020. With the empirical joint
+    ``P(y, z) = 1/n sum_i P_i(z) [y_i = y]`` and conditional ``P(y | z)``,
+    ``LEEP = 1/n sum_i log sum_z P(y_i | z) P_i(z)`` (<= 0).
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1])
+    >>> P = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])
+    >>> bool(leep_score(P, y) > leep_score(np.full((4, 2), 0.5), y))
+    True
+    """
+    P, y = _check_probs(P, y)
+    n = P.shape[0]
+    C = int(y.max()) + 1
+    joint = np.eye(C)[y].T @ P / n  # C x Z
+    marg = joint.sum(axis=0, keepdims=True)
+    cond = np.divide(joint, marg, out=np.zeros_like(joint), where=marg > 0)
+    eep = (P * cond[y]).sum(axis=1)
+    return float(np.mean(np.log(np.clip(eep, 1e-300, None))))
+
+
+def nce_score(P: np.ndarray, y: np.ndarray) -> float:
+    """NCE: negative conditional entropy ``-H(Y | Z)`` with Z the source's argmax label.
+
+    Tran, Nguyen & Hassner, "Transferability and Hardness of Supervised Classification Tasks",
+    ICCV 2019. Higher (closer to 0) is better.
+
+    Examples
+    --------
+    >>> y = np.array([0, 0, 1, 1])
+    >>> P = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]])
+    >>> nce_score(P, y)
+    0.0
+    """
+    P, y = _check_probs(P, y)
+    z = P.argmax(axis=1)
+    C, Z = int(y.max()) + 1, P.shape[1]
+    joint = np.zeros((C, Z))
+    np.add.at(joint, (y, z), 1.0)
+    joint /= joint.sum()
+    pz = joint.sum(axis=0, keepdims=True)
+    cond = np.divide(joint, pz, out=np.zeros_like(joint), where=pz > 0)
+    logs = np.log(np.where(cond > 0, cond, 1.0))
+    return float((joint * logs).sum()) + 0.0
+
+
+def _drop_constant(F: np.ndarray) -> np.ndarray:
+    var = F.var(axis=0)
+    scale = max(float(var.max(initial=0.0)), 1e-300)
+    return F[:, var > CONSTANT_TOL * scale] if var.max(initial=0.0) > 0 else F[:, :0]
+
+
+def hscore(F: np.ndarray, y: np.ndarray, shrinkage: bool = True) -> float:
+    """H-score ``tr(cov(f)^-1 cov(E[f | y]))``, by default with Ledoit-Wolf shrinkage.
+
+    Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
+    ICIP 2019; shrinkage version: Ibrahim, Ponomareva & Mazumder, "Newer is Not Always Better:
+    Rethinking Transferability Metrics, Their Peculiarities, Stability and Performance", ECML
+    2022 (covariance ``(1 - a) S + a mu I`` with the Ledoit-Wolf ``a``; the between-class
+    covariance is scaled by ``1 - a`` too). Constant columns are dropped first; if nothing is
+    left the score is 0.
+
+    Examples
+    --------
+    >>> y = np.repeat([0, 1], 10)
+    >>> good = np.c_[y + 0.1 * np.sin(np.arange(20)), np.cos(np.arange(20))]
+    >>> bad = np.c_[np.sin(np.arange(20)), np.cos(np.arange(20))]
+    >>> bool(hscore(good, y) > hscore(bad, y))
+    True
+    """
+    F, y = check_features(F, y)
+    F = _drop_constant(F)
+    if F.shape[1] == 0:
+        return 0.0
+    F = F - F.mean(axis=0)
+    n, d = F.shape
+    C = int(y.max()) + 1
+    counts = np.bincount(y, minlength=C).astype(np.float64)
+    # between-class covariance = W^T W with W = A F (class means weighted by sqrt(n_c / n))
+    A = np.eye(C)[y].T * (np.sqrt(counts / n) / np.maximum(counts, 1.0))[:, None]
+    sigma, U = _spectrum(F)  # eigenvalues of the sample covariance S are sigma / n
+    a = ledoit_wolf_shrinkage(F, sigma) if shrinkage else 0.0
+    mu = float(sigma.sum()) / (n * d)
+    evals = (1.0 - a) * sigma / n + a * mu  # covariance eigenvalues on F's row space
+    WV = (A @ U) * np.sqrt(sigma)  # W projected on the right singular vectors, C x k
+    keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
+    score = float(np.sum(WV[:, keep] ** 2 / evals[keep]))
+    if a > 0:  # W has no component outside F's row space: nothing to add for the complement
+        score *= 1.0 - a
+    return score
+
+
+def ledoit_wolf_shrinkage(F: np.ndarray, sigma: np.ndarray | None = None) -> float:
+    """Ledoit-Wolf shrinkage intensity of the (centred) rows of F, in O(n d min(n, d)).
+
+    Ledoit & Wolf, "A well-conditioned estimator for large-dimensional covariance matrices",
+    J. Multivariate Analysis 2004; the same estimator as ``sklearn.covariance.ledoit_wolf`` with
+    ``assume_centered=True``, computed from the smaller Gram matrix's spectrum ``sigma``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> 0.0 <= ledoit_wolf_shrinkage(rng.normal(size=(20, 50))) <= 1.0
+    True
+    """
+    F = np.asarray(F, dtype=np.float64)
+    n, d = F.shape
+    if sigma is None:
+        sigma = _spectrum(F)[0]
+    trace = float(sigma.sum()) / n  # tr(S)
+    mu = trace / d
+    frob2 = float(np.sum(sigma**2)) / n**2  # ||S||_F^2
+    row4 = float(np.sum(np.sum(F**2, axis=1) ** 2))  # sum_i ||x_i||^4
+    beta = (row4 / n - frob2) / (d * n)
+    delta = (frob2 - 2.0 * mu * trace + d * mu**2) / d
+    beta = min(beta, delta)
+    return 0.0 if beta <= 0 or delta <= 0 else float(beta / delta)
+
+
+def gbc_score(
+    F: np.ndarray,
+    y: np.ndarray,
+    n_components: int = 64,
+    gaussian: Literal["diagonal", "spherical"] = "diagonal",
+) -> float:
+    """GBC: minus the total Bhattacharyya overlap between per-class Gaussians after PCA.
+
+    Pándy, Agostinelli, Uijlings, Ferrari & Mensink, "Transferability Estimation using
+    Bhattacharyya Class Separability", CVPR 2022. ``GBC = - sum_{i != j} exp(-D_B(c_i, c_j))``
+    (in ``[-C(C-1), 0]``). Class variances are shrunk towards the pooled within-class variance
+    with :data:`GBC_PRIOR` pseudo-examples so classes with one or two examples stay usable.
+
+    Examples
+    --------
+    >>> y = np.repeat([0, 1], 10)
+    >>> far = np.c_[10.0 * y + np.sin(np.arange(20))]
+    >>> near = np.c_[0.1 * y + np.sin(np.arange(20))]
+    >>> bool(gbc_score(far, y) > gbc_score(near, y))
+    True
+    """
+    F, y = check_features(F, y)
+    C = int(y.max()) + 1
+    Fc = F - F.mean(axis=0)
+    F = _drop_constant(Fc)
+    if F.shape[1] == 0:
+        return -float(C * (C - 1))
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    keep = s > 1e-10 * s[0]
+    q = int(min(n_components, keep.sum()))
+    Z = U[:, :q] * s[:q]
+    counts = np.bincount(y, minlength=C).astype(np.float64)
+    onehot = np.eye(C)[y]
+    mu = onehot.T @ Z / counts[:, None]
+    var = onehot.T @ (Z - mu[y]) ** 2 / counts[:, None]
+    pooled = ((Z - mu[y]) ** 2).sum(axis=0) / max(Z.shape[0] - C, 1)
+    pooled = np.maximum(pooled, 1e-12 * max(float(Z.var(axis=0).max()), 1e-300))
+    var = (counts[:, None] * var + GBC_PRIOR * pooled) / (counts[:, None] + GBC_PRIOR)
+    if gaussian == "spherical":
+        var = np.repeat(var.mean(axis=1, keepdims=True), q, axis=1)
+    elif gaussian != "diagonal":
+        raise ConfigError(
+            f"gbc_score's gaussian must be 'diagonal' or 'spherical'; got {gaussian!r}."
+        )
+    total = 0.0
+    for i in range(C):
+        for j in range(i + 1, C):
+            v = (var[i] + var[j]) / 2.0
+            db = 0.125 * np.sum((mu[i] - mu[j]) ** 2 / v) + 0.5 * np.sum(
+                np.log(v) - 0.5 * (np.log(var[i]) + np.log(var[j]))
+            )
+            total += 2.0 * float(np.exp(-db))
+    return -total
+
+
+def linear_probe_score(
+    F: np.ndarray, y: np.ndarray, cv: int = 5, repeats: int = 1, C: float = 1.0, seed: int = 0
+) -> float:
+    """Cross-validated accuracy of a logistic-regression probe on standardised features.
+
+    The usual ground-truth proxy of transferability studies (e.g. Kornblith, Shlens & Le, "Do
+    Better ImageNet Models Transfer Better?", CVPR 2019): strongest and costliest of the scores.
+    Stratified ``cv``-fold (``repeats`` times), robust to classes smaller than ``cv``.
+
+    Examples
+    --------
+    >>> y = np.repeat([0, 1], 10)
+    >>> F = np.c_[y + 0.1 * np.sin(np.arange(20)), np.cos(np.arange(20))]
+    >>> linear_probe_score(F, y)
+    1.0
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    F, y = check_features(F, y)
+    correct = total = 0
+    for tr, te in stratified_folds(y, cv, n_repeats=repeats, seed=seed):
+        if np.unique(y[tr]).size < 2:
+            pred = np.full(te.size, y[tr][0])
+        else:
+            mean = F[tr].mean(axis=0)
+            std = F[tr].std(axis=0)
+            std[std == 0] = 1.0
+            clf = LogisticRegression(C=C, max_iter=200)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit((F[tr] - mean) / std, y[tr])
+            pred = clf.predict((F[te] - mean) / std)
+        correct += int(np.sum(pred == y[te]))
+        total += te.size
+    return correct / total if total else 0.0
+
+
+class ScoreInfo(NamedTuple):
+    """A registered score: the function and what it needs from a source."""
+
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    needs: Literal["features", "probs"]
+
+
+#: name -> (fn, needs); every score is higher-is-better.
+SCORES: dict[str, ScoreInfo] = {
+    "knn": ScoreInfo(knn_score, "features"),
+    "logme": ScoreInfo(logme_score, "features"),
+    "leep": ScoreInfo(leep_score, "probs"),
+    "nce": ScoreInfo(nce_score, "probs"),
+    "hscore": ScoreInfo(hscore, "features"),
+    "gbc": ScoreInfo(gbc_score, "features"),
+    "linear": ScoreInfo(linear_probe_score, "features"),
+}

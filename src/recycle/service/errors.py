@@ -1,0 +1,68 @@
+"""One exception handler: the library's error tree -> HTTP status codes.
+
+Every :class:`~recycle.errors.RecycleError` becomes ``{"error": <class name>, "detail":
+<one-line message>}`` with the status of :func:`recycle.errors.http_status`; the client maps the
+class name back to the same exception type. Anything else is a bug: logged with its traceback
+and answered 500 with no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from recycle.errors import RateLimitError, RecycleError, http_status
+
+log = logging.getLogger("recycle.service")
+
+
+async def recycle_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Map a :class:`RecycleError` to its status code and a JSON body."""
+    assert isinstance(exc, RecycleError)  # registered for RecycleError only
+    code = http_status(exc)
+    headers = {"Retry-After": "1"} if isinstance(exc, RateLimitError) else None
+    if code >= 500:
+        log.error("server error", extra={"event": "error", "error": type(exc).__name__})
+    return JSONResponse(
+        {"error": type(exc).__name__, "detail": str(exc)}, status_code=code, headers=headers
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Request validation failures: 422 with a readable one-line message plus the details."""
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    parts = [
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]
+    ]
+    return JSONResponse(
+        {
+            "error": "RequestValidationError",
+            "detail": "Invalid request: " + "; ".join(parts),
+            "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors],
+        },
+        status_code=422,
+    )
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Log a bug with its traceback; answer 500 without internals."""
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"event": "bug", "path": request.url.path, "error": type(exc).__name__},
+    )
+    return JSONResponse(
+        {"error": "InternalError", "detail": "Internal server error; see the server log."},
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(RecycleError, recycle_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

@@ -1,0 +1,153 @@
+"""Pure ASGI middleware: request size limits, structured access logs and the audit log.
+
+:class:`LimitAndAudit` wraps the whole app:
+
+- a request whose ``Content-Length`` exceeds the route's limit gets 413 before its body is read;
+  a body sent without a length (chunked) is counted as it streams and cut off at the limit
+  (413), so an upload never fills the disk;
+- every request is logged as one JSON line (method, path, status, milliseconds, key id);
+- every write (POST, PUT, PATCH, DELETE) is recorded in ``service_audit`` with the key that made
+  it (or none when it had no valid key) and the response status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from recycle.errors import PayloadTooLargeError
+from recycle.service.db import ServiceDB
+
+log = logging.getLogger("recycle.service.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+#: Routes that take file uploads get the larger limit (multipart bodies).
+UPLOAD_PATHS = ("/models", "/jobs/fit", "/jobs/select")
+
+
+class _BodyTooLarge(PayloadTooLargeError):
+    """Raised from ``receive`` when a streamed body passes the limit."""
+
+
+def limit_for(path: str, method: str, max_upload: int, max_json: int) -> int:
+    """The body size limit of a request (bytes)."""
+    return max_upload if method == "POST" and path.rstrip("/") in UPLOAD_PATHS else max_json
+
+
+class LimitAndAudit:
+    """ASGI middleware enforcing body limits and writing access and audit logs."""
+
+    def __init__(self, app: ASGIApp, db: ServiceDB, max_upload: int, max_json: int) -> None:
+        self.app = app
+        self.db = db
+        self.max_upload = max_upload
+        self.max_json = max_json
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        limit = limit_for(path, method, self.max_upload, self.max_json)
+        start = time.perf_counter()
+        status = {"code": 500, "started": False}
+        scope.setdefault("state", {})
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["started"] = True
+            await send(message)
+
+        length = _content_length(scope)
+        try:
+            if length is not None and length > limit:
+                await _send_413(send_wrapper, length, limit)
+            else:
+                seen = 0
+
+                async def receive_wrapper() -> Message:
+                    nonlocal seen
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        seen += len(message.get("body", b""))
+                        if seen > limit:
+                            raise _BodyTooLarge(f"body passed {limit} bytes")
+                    return message
+
+                try:
+                    await self.app(scope, receive_wrapper, send_wrapper)
+                except PayloadTooLargeError:
+                    if status["started"]:
+                        raise
+                    await _send_413(send_wrapper, seen, limit)
+        finally:
+            key = scope["state"].get("key")
+            ms = (time.perf_counter() - start) * 1000.0
+            log.info(
+                "request",
+                extra={
+                    "event": "request",
+                    "method": method,
+                    "path": path,
+                    "status": status["code"],
+                    "ms": round(ms, 2),
+                    "key_id": getattr(key, "id", None),
+                },
+            )
+            if method in WRITE_METHODS:
+                self._audit(key, method, path, status["code"], scope["state"].get("audit"))
+
+    def _audit(self, key: Any, method: str, path: str, code: int, detail: Any) -> None:
+        try:
+            self.db.audit(
+                key_id=getattr(key, "id", None),
+                owner=getattr(key, "owner", None),
+                method=method,
+                path=path[:512],
+                status=code,
+                detail=json.dumps(detail) if detail is not None else None,
+            )
+        except Exception:  # the audit must never turn a served request into a crash
+            log.exception("audit write failed", extra={"event": "audit_failed", "path": path})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_413(send: Send, got: int, limit: int) -> None:
+    body = json.dumps(
+        {
+            "error": "PayloadTooLargeError",
+            "detail": f"Request body of {got} bytes exceeds the limit of {limit} bytes; "
+            "send less (smaller batches) or raise RECYCLE_MAX_UPLOAD_BYTES/MAX_JSON_BYTES.",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,77 @@
+"""Black-box inference: ``POST /models/{id}/embed`` and ``/predict``.
+
+The model runs on the server; only its outputs leave (features, or probabilities over its own
+source classes). This is what makes a zoo entry usable as a black-box source by remote users
+(:class:`recycle.sources.remote.RemoteSource`). A batch above ``RECYCLE_MAX_BATCH`` rows is
+refused with 413; send smaller batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+
+from recycle.errors import DataError, PayloadTooLargeError, RecycleError
+from recycle.service.deps import StateDep, UserKey
+from recycle.service.schemas import ArrayIn, ArrayOut, check_id, decode_inputs, encode_outputs
+
+router = APIRouter(prefix="/models", tags=["inference"])
+log = logging.getLogger("recycle.service")
+
+
+def _inputs(body: ArrayIn, modality: str, max_batch: int) -> Any:
+    X = decode_inputs(body)
+    n = len(X)
+    if n > max_batch:
+        raise PayloadTooLargeError(
+            f"Batch of {n} rows exceeds the limit of {max_batch}; split it into smaller batches."
+        )
+    if n == 0:
+        raise DataError("Empty batch; send at least one row.")
+    if isinstance(X, np.ndarray):
+        if modality == "text":
+            raise DataError("This model takes text; send 'texts': [...].")
+        if modality == "image" and X.dtype.kind in "iu" and X.min() >= 0 and X.max() <= 255:
+            X = X.astype(np.uint8)  # JSON integers of an image batch
+        elif modality == "tabular":
+            X = X.astype(np.float32)
+    elif modality != "text":
+        raise DataError(f"This model takes {modality} arrays; send 'data' or 'npy_b64'.")
+    return X
+
+
+def _run(state: Any, model_id: str, body: ArrayIn, method: str) -> ArrayOut:
+    entry = state.zoo.get(check_id(model_id))
+    X = _inputs(body, entry.card.modality, state.settings.max_batch)
+    source = state.zoo.load(entry.id)
+    fn = getattr(source, method, None)
+    if method == "predict_proba" and (fn is None or not getattr(source, "source_classes", None)):
+        raise DataError(f"Model {entry.id} has no classification head; use /embed.")
+    try:
+        out = fn(X)  # type: ignore[misc]
+    except RecycleError:
+        raise
+    except Exception as exc:  # the inputs do not fit the model: a client error, not a 500
+        shape = list(np.shape(X)) if isinstance(X, np.ndarray) else [len(X)]
+        raise DataError(
+            f"Model {entry.id} could not run on inputs of shape {shape}: {type(exc).__name__}; "
+            f"check the card's input schema {entry.card.input.to_dict()}."
+            if hasattr(entry.card.input, "to_dict")
+            else f"Model {entry.id} could not run on inputs of shape {shape}."
+        ) from exc
+    return encode_outputs(np.asarray(out), body.format)
+
+
+@router.post("/{model_id}/embed", response_model=ArrayOut)
+def embed(model_id: str, body: ArrayIn, state: StateDep, key: UserKey) -> ArrayOut:
+    """Features ``(n, feature_dim)`` of a batch (user role)."""
+    return _run(state, model_id, body, "embed")
+
+
+@router.post("/{model_id}/predict", response_model=ArrayOut)
+def predict(model_id: str, body: ArrayIn, state: StateDep, key: UserKey) -> ArrayOut:
+    """Probabilities ``(n, len(source_classes))`` over the model's own classes (user role)."""
+    return _run(state, model_id, body, "predict_proba")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the zoo catalog (run programmatically by :mod:`recycle.zoo.catalog`)."""

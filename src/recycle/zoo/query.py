@@ -1,0 +1,142 @@
+"""Catalog queries of the zoo: filters, latest-version resolution, row conversion, spec search.
+
+Examples
+--------
+>>> Filters(modality="image", query="digit").active()
+{'modality': 'image', 'query': 'digit'}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from recycle.errors import ConfigError, SpecError
+from recycle.zoo.card import ACCESS_MODES, MODALITIES, ModelCard
+from recycle.zoo.entry import SearchHit, ZooEntry, parse_created, version_key
+from recycle.zoo.models import EntryParentRow, EntryRow
+
+if TYPE_CHECKING:
+    from recycle.zoo.registry import Zoo
+
+
+@dataclass
+class Filters:
+    """What :meth:`Zoo.list` filters on (``None`` = any)."""
+
+    modality: str | None = None
+    task: str | None = None
+    access: str | None = None
+    license: str | None = None
+    provider: str | None = None
+    query: str | None = None
+    spec_space: str | None = None
+
+    def active(self) -> dict[str, str]:
+        """The filters that are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filter_rows(s: Session, f: Filters) -> list[ZooEntry]:
+    """All entries (every version) matching ``f``, sorted by name then version."""
+    if f.modality is not None and f.modality not in MODALITIES:
+        raise ConfigError(f"modality must be one of {list(MODALITIES)}; got {f.modality!r}.")
+    if f.access is not None and f.access not in ACCESS_MODES:
+        raise ConfigError(f"access must be one of {list(ACCESS_MODES)}; got {f.access!r}.")
+    stmt = select(EntryRow)
+    for col in ("modality", "task", "access", "license", "provider", "spec_space"):
+        value = getattr(f, col)
+        if value is not None:
+            stmt = stmt.where(getattr(EntryRow, col) == value)
+    if f.query:
+        pattern = f"%{_escape_like(f.query)}%"
+        stmt = stmt.where(
+            or_(
+                EntryRow.name.ilike(pattern, escape="\\"),
+                EntryRow.description.ilike(pattern, escape="\\"),
+            )
+        )
+    rows = list(s.scalars(stmt))
+    parents: dict[str, list[str]] = {}
+    if rows:
+        ids = [r.id for r in rows]
+        for chunk in range(0, len(ids), 500):  # stay under bound-parameter limits
+            part = ids[chunk : chunk + 500]
+            for link in s.scalars(select(EntryParentRow).where(EntryParentRow.entry_id.in_(part))):
+                parents.setdefault(link.entry_id, []).append(link.parent_id)
+    rows.sort(key=lambda r: (r.name, version_key(r.version), parse_created(r.created)))
+    return [row_to_entry(r, None, sorted(parents.get(r.id, []))) for r in rows]
+
+
+def latest_only(entries: list[ZooEntry]) -> list[ZooEntry]:
+    """Keep the latest version of each name (input sorted by name, then version, then time)."""
+    latest: dict[str, ZooEntry] = {}
+    for e in entries:
+        latest[e.name] = e  # sorted ascending, so the last one wins
+    return list(latest.values())
+
+
+def row_to_entry(row: EntryRow, card: ModelCard | None, parents: list[str]) -> ZooEntry:
+    """Convert a catalog row to a :class:`ZooEntry` (parsing the card unless given)."""
+    return ZooEntry(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        card=card if card is not None else ModelCard.from_json(row.card_json),
+        artifact_sha256=row.artifact_sha256,
+        spec_space=row.spec_space,
+        created=parse_created(row.created),
+        spec_sha256=row.spec_sha256,
+        size_bytes=int(row.size_bytes or 0),
+        parents=list(parents),
+    )
+
+
+def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) -> list[SearchHit]:
+    """Implementation of :meth:`Zoo.search` (see there)."""
+    from recycle import spec as spec_mod
+
+    if not isinstance(top, int) or top < 1:
+        raise ConfigError(f"top must be an int >= 1; got {top!r}.")
+    if isinstance(spec_or_data, spec_mod.Spec):
+        query = spec_or_data
+        if space is not None and space != query.space:
+            raise SpecError(
+                f"The query spec is in space {query.space!r}, not {space!r}; build it in the "
+                "space you search or leave space=None."
+            )
+    else:
+        query = _spec_of_data(spec_mod, spec_or_data, space)
+    pairs = zoo.specs(query.space)
+    if not pairs:
+        return []
+    result = spec_mod.rank(query, [sp for _, sp in pairs])
+    order, mmd2 = result  # best (smallest squared MMD) first; mmd2 aligned with order
+    p_values = np.asarray(getattr(result, "p_value", np.full(len(order), np.nan)), dtype=float)
+    hits = []
+    for pos in range(min(top, len(order))):
+        p = float(p_values[pos])
+        hits.append(
+            SearchHit(
+                entry=pairs[int(order[pos])][0],
+                score=float(mmd2[pos]),
+                rank=pos + 1,
+                p_value=None if np.isnan(p) else p,
+            )
+        )
+    return hits
+
+
+def _spec_of_data(spec_mod: Any, X: Any, space: str | None) -> Any:
+    if space is None or space.startswith("input"):
+        return spec_mod.build_spec(X, space=space or "input")
+    Z = spec_mod.embed_for_space(space, X)
+    return spec_mod.build_spec(Z, space=space)

@@ -1,0 +1,168 @@
+"""Registering a model: parent resolution, duplicate check, checker run, atomic commit.
+
+The steps of :meth:`recycle.zoo.Zoo.register_files` (see :mod:`recycle.zoo.journal` for why
+the order makes a crash at any point leave either the whole entry or nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy import exc as sa_exc
+
+from recycle.errors import DuplicateError, ModelNotFoundError, SpecError
+from recycle.zoo import journal
+from recycle.zoo.card import ModelCard
+from recycle.zoo.entry import ZooEntry
+from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow, PendingRow
+from recycle.zoo.query import row_to_entry
+from recycle.zoo.store import crash_point, sha256_bytes
+
+if TYPE_CHECKING:
+    from recycle.zoo.registry import Zoo
+
+MANIFEST_VERSION = 1  # layout of the manifest blob: {"manifest", "config", "files"}
+
+
+def resolve_parents(zoo: Zoo, config: dict[str, Any], card: ModelCard) -> list[str]:
+    parents = [str(p) for p in config.get("parents", [])]
+    for pid in parents:
+        zoo.get(pid)  # raises ModelNotFoundError
+    if parents:
+        card.lineage.parents = list(parents)
+    else:
+        card.lineage.parents = [zoo.get(p).id for p in card.lineage.parents]
+    return parents
+
+
+def check_free(zoo: Zoo, name: str, version: str) -> None:
+    with zoo.sessions() as s:
+        taken = s.scalar(
+            select(EntryRow.id).where(EntryRow.name == name, EntryRow.version == version)
+        )
+    if taken is not None:
+        raise DuplicateError(
+            f"The zoo already has {name}@{version} (id {taken}); bump the card's version "
+            "or remove the old entry first."
+        )
+
+
+def spec_json(spec: Any) -> bytes | None:
+    if spec is None:
+        return None
+    if not callable(getattr(spec, "to_json", None)) or not isinstance(
+        getattr(spec, "space", None), str
+    ):
+        raise SpecError(f"spec must be a recycle.spec.Spec; got {type(spec).__name__}.")
+    return spec.to_json().encode()
+
+
+def validate(
+    zoo: Zoo, config: dict[str, Any], files: dict[str, bytes], card: ModelCard, parents: list[str]
+) -> None:
+    import tempfile
+
+    from recycle.errors import ValidationError
+    from recycle.zoo.checker import check_model
+
+    with tempfile.TemporaryDirectory(prefix="recycle-upload-") as tmp:
+        paths = {}
+        for name, data in files.items():
+            paths[name] = Path(tmp) / name
+            paths[name].write_bytes(data)
+        report = check_model(
+            config,
+            paths,
+            card,
+            {pid: tree(zoo, pid) for pid in parents},
+            timeout_s=zoo.check_timeout_s,
+            memory_mb=zoo.check_memory_mb,
+        )
+    if not report.ok:
+        raise ValidationError(f"Model {card.name}@{card.version} was rejected: {report.reason}.")
+
+
+def manifest_of(zoo: Zoo, entry: ZooEntry) -> dict[str, Any]:
+    return json.loads(zoo.store.read(entry.artifact_sha256))
+
+
+def tree(zoo: Zoo, entry_id: str) -> dict[str, Any]:
+    """(config, local hash-checked files, parents) of a stored entry, for the checker."""
+    entry = zoo.get(entry_id)
+    manifest = manifest_of(zoo, entry)
+    return {
+        "config": manifest["config"],
+        "files": {k: zoo.store.local_path(v["sha256"]) for k, v in manifest["files"].items()},
+        "parents": {pid: tree(zoo, pid) for pid in entry.parents},
+    }
+
+
+def commit(
+    zoo: Zoo,
+    config: dict[str, Any],
+    files: dict[str, bytes],
+    card: ModelCard,
+    spec: Any,
+    spec_json: bytes | None,
+    parents: list[str],
+) -> ZooEntry:
+    manifest = {
+        "manifest": MANIFEST_VERSION,
+        "config": config,
+        "files": {n: {"sha256": sha256_bytes(d), "size": len(d)} for n, d in files.items()},
+    }
+    manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+    blobs = {sha256_bytes(d): bytes(d) for d in files.values()}
+    roles = {f"file:{n}": sha256_bytes(d) for n, d in files.items()}
+    for role, data in (("manifest", manifest_bytes), ("spec", spec_json)):
+        if data is not None:
+            blobs[sha256_bytes(data)] = data
+            roles[role] = sha256_bytes(data)
+    pending = journal.begin_pending(zoo.sessions, blobs)
+    try:
+        for data in blobs.values():
+            zoo.store.put(data)
+        now = datetime.now(UTC)
+        row = EntryRow(
+            id=uuid.uuid4().hex,
+            name=card.name,
+            version=card.version,
+            modality=card.modality,
+            task=card.task,
+            access=card.access,
+            license=card.license,
+            provider=card.provider,
+            description=card.description,
+            card_json=card.to_json(indent=None),
+            artifact_sha256=roles["manifest"],
+            spec_sha256=roles.get("spec"),
+            spec_space=spec.space if spec is not None else None,
+            size_bytes=sum(len(d) for d in files.values()),
+            created=now,
+        )
+        with zoo.sessions.begin() as s:
+            journal.ensure_blob_rows(s, zoo.store, blobs)
+            s.add(row)
+            s.flush()
+            s.add_all(EntryBlobRow(entry_id=row.id, role=r, sha256=h) for r, h in roles.items())
+            s.add_all(EntryParentRow(entry_id=row.id, parent_id=p) for p in parents)
+            s.execute(delete(PendingRow).where(PendingRow.id == pending))
+            s.flush()
+            crash_point("before_commit")
+    except sa_exc.IntegrityError:
+        journal.abandon(zoo.sessions, zoo.store, pending)
+        check_free(zoo, card.name, card.version)  # raises DuplicateError if that was it
+        raise ModelNotFoundError(
+            f"A parent of {card.name}@{card.version} ({parents}) was removed while it was "
+            "being registered; register the parent again first."
+        ) from None
+    except BaseException:
+        journal.abandon(zoo.sessions, zoo.store, pending)
+        raise
+    crash_point("after_commit")
+    return row_to_entry(row, card, parents)

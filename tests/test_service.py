@@ -1,0 +1,303 @@
+"""The HTTP service on a real uvicorn server (SQLite catalog): auth, roles, limits, uploads."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from recycle.errors import AuthError, ForbiddenError, PayloadTooLargeError
+from recycle.service import Settings, create_app
+from recycle.service.auth import create_key
+from recycle.sources import serialize
+from recycle.zoo import Zoo
+from service_helpers import ServerThread, digits_rows, mlp_model
+
+MAX_UPLOAD = 1_000_000
+MAX_BATCH = 64
+
+
+class Served:
+    """A running server and its keys."""
+
+    def __init__(self, url: str, zoo: Any, db: Any, keys: dict[str, str]) -> None:
+        self.url, self.zoo, self.db, self.keys = url, zoo, db, keys
+
+    def client(self, who: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("svc") / "zoo"
+    zoo = Zoo.open(folder)
+    settings = Settings(
+        zoo=str(folder), max_upload_bytes=MAX_UPLOAD, max_json_bytes=MAX_UPLOAD,
+        max_batch=MAX_BATCH, job_workers=1,
+    )  # fmt: skip
+    app = create_app(settings, zoo=zoo)
+    db = app.state.service.db
+    keys = {
+        "prov_a": create_key(db, "provider", "acme")[0],
+        "prov_b": create_key(db, "provider", "globex")[0],
+        "user": create_key(db, "user", "alice")[0],
+        "admin": create_key(db, "admin", "root")[0],
+        "slow": create_key(db, "user", "bob", rate_per_minute=1)[0],
+    }
+    revoked, info = create_key(db, "user", "mallory")
+    db.revoke_key(info.id)
+    keys["revoked"] = revoked
+    with ServerThread(app) as server:
+        yield Served(server.url, zoo, db, keys)
+
+
+def upload_form(name: str, seed: int = 0, card_extra: dict | None = None) -> dict[str, Any]:
+    src, card = mlp_model(name, seed)
+    config, files = serialize(src)
+    card_dict = {**card.to_dict(), **(card_extra or {})}
+    return {
+        "data": {"card": json.dumps(card_dict), "config": json.dumps(config)},
+        "files": [("files", (n, b, "application/octet-stream")) for n, b in files.items()],
+    }
+
+
+@pytest.fixture(scope="module")
+def model_a(served: Served) -> dict[str, Any]:
+    with served.client("prov_a") as c:
+        r = c.post("/models", **upload_form("mlp.svc-a", seed=1))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_health_ready_docs_open(served: Served) -> None:
+    with served.client(None) as c:
+        assert c.get("/health").json() == {"status": "ok"}
+        assert c.get("/ready").json() == {"status": "ready"}
+        assert c.get("/docs").status_code == 200
+        paths = c.get("/openapi.json").json()["paths"]
+    for p in (
+        "/models",
+        "/models/{model_id}/embed",
+        "/specs/search",
+        "/jobs/fit",
+        "/jobs/{job_id}",
+    ):
+        assert p in paths
+
+
+@pytest.mark.parametrize("who", [None, "wrong", "malformed", "revoked"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/models"), ("POST", "/models")])
+def test_bad_keys_get_401(served: Served, who: str | None, method: str, path: str) -> None:
+    keys = {
+        None: None,
+        "wrong": "rk_0123456789abcdef_" + "A" * 43,
+        "malformed": "hunter2",
+        "revoked": served.keys["revoked"],
+    }
+    headers = {"X-API-Key": keys[who]} if keys[who] else {}
+    r = httpx.request(method, served.url + path, headers=headers)
+    assert r.status_code == 401
+    assert r.json()["error"] == "AuthError" and r.json()["detail"]
+
+
+def test_wrong_secret_of_existing_key_is_401(served: Served) -> None:
+    key = served.keys["user"]
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    r = httpx.get(served.url + "/models", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+
+
+def test_user_key_on_provider_route_is_403(served: Served, model_a: dict) -> None:
+    with served.client("user") as c:
+        r = c.post("/models", **upload_form("mlp.svc-user"))
+        assert r.status_code == 403 and r.json()["error"] == "ForbiddenError"
+        assert c.delete(f"/models/{model_a['id']}").status_code == 403
+    with served.client("prov_a") as c:  # a provider cannot query models as a user
+        r = c.post(f"/models/{model_a['id']}/embed", json={"data": [[0.0] * 64]})
+        assert r.status_code == 403
+
+
+def test_register_sets_owner_and_is_listed(served: Served, model_a: dict) -> None:
+    assert model_a["card"]["provider"] == "acme"
+    with served.client("user") as c:
+        items = c.get("/models", params={"provider": "acme"}).json()["items"]
+        assert model_a["id"] in [m["id"] for m in items]
+        assert c.get("/models", params={"provider": "nobody"}).json()["items"] == []
+        assert c.get(f"/models/{model_a['id']}").json()["name"] == "mlp.svc-a"
+
+
+def test_provider_cannot_remove_another_providers_model(served: Served) -> None:
+    with served.client("prov_a") as c:
+        created = c.post("/models", **upload_form("mlp.svc-owned", seed=2)).json()
+    with served.client("prov_b") as c:
+        r = c.delete(f"/models/{created['id']}")
+        assert r.status_code == 403 and "acme" in r.json()["detail"]
+    assert served.zoo.get(created["id"]).name == "mlp.svc-owned"  # still there
+    with served.client("prov_a") as c:
+        assert c.delete(f"/models/{created['id']}").status_code == 204
+        assert c.get(f"/models/{created['id']}").status_code == 404
+
+
+def test_embed_matches_the_library_and_batch_limit(served: Served, model_a: dict) -> None:
+    X = digits_rows(40)
+    local = served.zoo.load(model_a["id"]).embed(X)
+    with served.client("user") as c:
+        as_json = c.post(f"/models/{model_a['id']}/embed", json={"data": X.tolist()}).json()
+        np.testing.assert_array_equal(np.asarray(as_json["data"], dtype=np.float32), local)
+        from recycle.client import Client
+
+        remote = Client(served.url, served.keys["user"]).embed(model_a["id"], X)
+        np.testing.assert_array_equal(remote, local)
+        big = digits_rows(MAX_BATCH + 1)
+        r = c.post(f"/models/{model_a['id']}/embed", json={"data": big.tolist()})
+        assert r.status_code == 413 and r.json()["error"] == "PayloadTooLargeError"
+        r = c.post(f"/models/{model_a['id']}/predict", json={"data": X.tolist()})
+        assert r.status_code == 422 and "head" in r.json()["detail"]  # no head: clear error
+        r = c.post(f"/models/{model_a['id']}/embed", json={"data": [[1.0, 2.0]]})
+        assert r.status_code == 422  # wrong input width: the client's error, not a 500
+
+
+def test_oversized_upload_is_413(served: Served) -> None:
+    form = upload_form("mlp.svc-big")
+    form["files"].append(("files", ("extra.json", b"0" * (MAX_UPLOAD + 10), "application/json")))
+    with served.client("prov_a") as c:
+        r = c.post("/models", **form)
+        assert r.status_code == 413
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+            for _ in range(40):
+                yield b"x" * 50_000
+
+        r = c.post(
+            "/models", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
+        )
+        assert r.status_code == 413
+    assert all(e.name != "mlp.svc-big" for e in served.zoo.list())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("card", "{not json", "CardError"),
+        ("card", json.dumps({"name": "mlp.x"}), "CardError"),  # missing fields
+        ("spec", "[1, 2]", "SpecError"),
+        ("spec", json.dumps({"space": "input:64"}), "SpecError"),
+        ("config", json.dumps({"format": "pickle"}), "UnsafeContentError"),
+    ],
+)
+def test_malformed_card_spec_config_is_422(served: Served, field: str, value: str, error: str):
+    form = upload_form("mlp.svc-bad")
+    form["data"][field] = value
+    with served.client("prov_a") as c:
+        r = c.post("/models", **form)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == error and len(r.json()["detail"]) > 10
+
+
+class _Payload:
+    """Pickling this writes a marker file when unpickled (it must never be unpickled)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "model.pkl", "model.skops"])
+def test_pickle_payload_is_rejected_and_not_run(served: Served, tmp_path: Path, name: str):
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(_Payload(marker))
+    form = upload_form("mlp.svc-evil")
+    form["files"] = [("files", (name, payload, "application/octet-stream"))]
+    with served.client("prov_a") as c:
+        r = c.post("/models", **form)
+    assert r.status_code == 422 and r.json()["error"] in ("UnsafeContentError", "ValidationError")
+    assert not marker.exists()
+    assert all(e.name != "mlp.svc-evil" for e in served.zoo.list())
+
+
+@pytest.mark.parametrize(
+    "bad_name", ["../evil.safetensors", "..", "a/b.safetensors", ".hidden.json", "x\\y.onnx"]
+)
+def test_path_traversal_in_file_names_fails(served: Served, bad_name: str) -> None:
+    form = upload_form("mlp.svc-trav")
+    form["files"] = [("files", (bad_name, b"{}", "application/json"))]
+    with served.client("prov_a") as c:
+        r = c.post("/models", **form)
+    assert r.status_code in (400, 422)
+
+
+@pytest.mark.parametrize("card_name", ["../../etc.passwd", "a/b.c", "mlp..x", "MLP.X"])
+def test_path_traversal_in_card_names_fails(served: Served, card_name: str) -> None:
+    form = upload_form("mlp.svc-trav2", card_extra={"name": card_name})
+    with served.client("prov_a") as c:
+        r = c.post("/models", **form)
+    assert r.status_code == 422 and r.json()["error"] == "CardError"
+
+
+@pytest.mark.parametrize("bad_id", ["..%2F..%2Fetc%2Fpasswd", "x" * 32, "mlp.svc-a", "0" * 31])
+def test_non_hex_ids_are_404(served: Served, model_a: dict, bad_id: str) -> None:
+    with served.client("user") as c:
+        assert c.get(f"/models/{bad_id}").status_code == 404
+        assert c.post(f"/models/{bad_id}/embed", json={"data": [[0.0]]}).status_code == 404
+        assert c.get(f"/jobs/{bad_id}").status_code == 404
+
+
+def test_rate_limit_per_key_is_429(served: Served) -> None:
+    with served.client("slow") as c:
+        assert c.get("/models").status_code == 200
+        r = c.get("/models")
+    assert r.status_code == 429 and r.headers.get("retry-after")
+
+
+def test_audit_log_records_writes_with_keys(served: Served, model_a: dict) -> None:
+    with served.client("prov_b") as c:
+        assert c.delete(f"/models/{model_a['id']}").status_code == 403
+    with served.client("user") as c:
+        assert c.get("/audit").status_code == 403
+    with served.client("admin") as c:
+        rows = c.get("/audit", params={"limit": 500}).json()
+    prov_b_id = served.keys["prov_b"].split("_")[1]
+    denied = [r for r in rows if r["key_id"] == prov_b_id and r["method"] == "DELETE"]
+    assert denied and denied[0]["status"] == 403 and denied[0]["owner"] == "globex"
+    created = [r for r in rows if r["method"] == "POST" and r["status"] == 201]
+    assert any(json.loads(r["detail"])["model"] == model_a["id"] for r in created)
+    assert any(r["key_id"] is None and r["status"] == 401 for r in rows)  # keyless attempts
+    assert not any("rk_" in json.dumps(r) for r in rows)  # secrets never logged
+
+
+def test_client_maps_errors_to_the_library_tree(served: Served, model_a: dict) -> None:
+    from recycle.client import Client
+
+    with pytest.raises(AuthError):
+        Client(served.url, "rk_0123456789abcdef_" + "A" * 43).list()
+    with pytest.raises(ForbiddenError):
+        Client(served.url, served.keys["prov_b"]).remove(model_a["id"])
+    with pytest.raises(PayloadTooLargeError):
+        Client(served.url, served.keys["user"]).embed(model_a["id"], digits_rows(MAX_BATCH + 1))
+
+
+def test_keys_are_stored_hashed(served: Served) -> None:
+    secret = served.keys["user"].split("_", 2)[2]
+    rows = served.db.list_keys()
+    assert rows and all(secret not in json.dumps(r, default=str) for r in rows)
+
+
+def test_npz_target_with_pickle_is_refused(served: Served, tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, X=np.array([_Payload(tmp_path / "m")], dtype=object), y=np.array([0]))
+    with served.client("user") as c:
+        r = c.post("/jobs/select", files={"data": ("t.npz", buf.getvalue())})
+    assert r.status_code == 422 and r.json()["error"] == "DataError"
+    assert not (tmp_path / "m").exists()
+    assert os.environ.get("RECYCLE_CACHE")  # the conftest isolation is active
