@@ -28,7 +28,7 @@ def _logme_reference(F: np.ndarray, y: np.ndarray) -> float:
     """Direct d x d LogME (You et al. 2021, the original `each_evidence` form), per class."""
     F = F.astype(np.float64)
     n, d = F.shape
-    evals, V = np.linalg.eigh(F.T @ F)
+    evals = np.linalg.eigvalsh(F.T @ F)
     evals = np.clip(evals, 0, None)
     out = []
     for c in np.unique(y):
@@ -106,14 +106,20 @@ def test_leep_and_nce_match_definitions() -> None:
     for p, t in zip(P, y, strict=True):
         joint[t] += p / 30
     cond = joint / joint.sum(axis=0)
-    leep = np.mean([np.log(sum(cond[t, z] * p[z] for z in range(4))) for p, t in zip(P, y)])
+    leep = np.mean(
+        [np.log(sum(cond[t, z] * p[z] for z in range(4))) for p, t in zip(P, y, strict=True)]
+    )
     assert leep_score(P, y) == pytest.approx(leep)
     z = P.argmax(axis=1)
     pj = np.zeros((3, 4))
     for a, b in zip(y, z, strict=True):
         pj[a, b] += 1 / 30
-    nce = sum(pj[a, b] * np.log(pj[a, b] / pj[:, b].sum()) for a in range(3) for b in range(4)
-              if pj[a, b] > 0)
+    nce = sum(
+        pj[a, b] * np.log(pj[a, b] / pj[:, b].sum())
+        for a in range(3)
+        for b in range(4)
+        if pj[a, b] > 0
+    )
     assert nce_score(P, y) == pytest.approx(nce)
 
 
@@ -145,8 +151,11 @@ def _degenerate_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
         ("two-per-class", rng.normal(size=(10, 64)), y5),
         ("constant", np.ones((20, 5)), np.repeat([0, 1], 10)),
         ("zeros", np.zeros((20, 5)), np.repeat([0, 1], 10)),
-        ("one-constant-column", np.c_[rng.normal(size=(20, 3)), np.full(20, 7.0)],
-         np.repeat([0, 1], 10)),
+        (
+            "one-constant-column",
+            np.c_[rng.normal(size=(20, 3)), np.full(20, 7.0)],
+            np.repeat([0, 1], 10),
+        ),
         ("single-column", rng.normal(size=(9, 1)), np.repeat([0, 1, 2], 3)),
         ("duplicated-rows", np.repeat(rng.normal(size=(5, 4)), 4, axis=0), np.tile([0, 1], 10)),
         ("huge-scale", 1e8 * rng.normal(size=(20, 6)), np.repeat([0, 1], 10)),
@@ -155,8 +164,9 @@ def _degenerate_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 @pytest.mark.parametrize("name", FEATURE_SCORES)
-@pytest.mark.parametrize(("case", "F", "y"), _degenerate_cases(),
-                         ids=[c[0] for c in _degenerate_cases()])
+@pytest.mark.parametrize(
+    ("case", "F", "y"), _degenerate_cases(), ids=[c[0] for c in _degenerate_cases()]
+)
 def test_feature_scores_finite_on_degenerate_input(name: str, case: str, F, y) -> None:
     value = SCORES[name].fn(F, y)
     assert np.isfinite(value), (name, case, value)
@@ -165,25 +175,33 @@ def test_feature_scores_finite_on_degenerate_input(name: str, case: str, F, y) -
 @pytest.mark.parametrize("name", PROB_SCORES)
 @pytest.mark.parametrize(
     "P",
-    [np.eye(3)[[0, 1, 2, 0, 1, 2]], np.full((6, 3), 1 / 3), np.zeros((6, 3)),
-     np.eye(3)[[0, 0, 0, 0, 0, 0]]],
+    [
+        np.eye(3)[[0, 1, 2, 0, 1, 2]],
+        np.full((6, 3), 1 / 3),
+        np.zeros((6, 3)),
+        np.eye(3)[[0, 0, 0, 0, 0, 0]],
+    ],
     ids=["one-hot", "uniform", "all-zero-rows", "one-source-class"],
 )
 def test_prob_scores_finite_on_degenerate_input(name: str, P: np.ndarray) -> None:
     assert np.isfinite(SCORES[name].fn(P, np.array([0, 1, 2, 0, 1, 2])))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
-    F=arrays(np.float64, st.tuples(st.integers(4, 24), st.integers(1, 40)),
-             elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)),
+    F=arrays(
+        np.float64,
+        st.tuples(st.integers(4, 24), st.integers(1, 40)),
+        elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False),
+    ),
     seed=st.integers(0, 2**16),
 )
 def test_feature_scores_never_nan(F: np.ndarray, seed: int) -> None:
     y = np.arange(F.shape[0]) % 3
     y = np.random.default_rng(seed).permutation(y)
     for name in FEATURE_SCORES:
-        assert np.isfinite(SCORES[name].fn(F, y)), name
+        if name != "linear":  # the slowest; covered by the parametrized degenerate cases
+            assert np.isfinite(SCORES[name].fn(F, y)), name
 
 
 @settings(max_examples=15, deadline=None)
@@ -211,12 +229,12 @@ def test_knn_modes() -> None:
     assert knn_score(rng.normal(size=F.shape), y, cv=3) < 0.5
     # the paper's k=1 on two tight clusters is perfect; k larger than a class still works
     assert knn_score(F, y, k=1) >= loo - 0.05
-    assert 0.0 <= knn_score(F[:10], y[:10], k=50) <= 1.0
+    assert 0.0 <= knn_score(F[::15], y[::15], k=50) <= 1.0
 
 
 def test_linear_probe_beats_chance_only_with_signal() -> None:
     rng = np.random.default_rng(7)
-    F, y = _separable(rng, 12, 4, 100, 3.0)
+    F, y = _separable(rng, 12, 4, 30, 3.0)
     assert linear_probe_score(F, y) > 0.8
     assert linear_probe_score(rng.normal(size=F.shape), y) < 0.6
 

@@ -28,8 +28,8 @@ MAX_BATCH = 64
 class Served:
     """A running server and its keys."""
 
-    def __init__(self, url: str, zoo: Any, db: Any, keys: dict[str, str]) -> None:
-        self.url, self.zoo, self.db, self.keys = url, zoo, db, keys
+    def __init__(self, url: str, zoo: Any, db: Any, keys: dict[str, str], jobs: Any) -> None:
+        self.url, self.zoo, self.db, self.keys, self.jobs = url, zoo, db, keys, jobs
 
     def client(self, who: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
@@ -57,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     db.revoke_key(info.id)
     keys["revoked"] = revoked
     with ServerThread(app) as server:
-        yield Served(server.url, zoo, db, keys)
+        yield Served(server.url, zoo, db, keys, app.state.service.jobs)
 
 
 def upload_form(name: str, seed: int = 0, card_extra: dict | None = None) -> dict[str, Any]:
@@ -174,8 +174,12 @@ def test_oversized_upload_is_413(served: Served) -> None:
         assert r.status_code == 413
 
         def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+            yield (
+                b'--b\r\nContent-Disposition: form-data; name="files"; filename="x.json"\r\n'
+                b"Content-Type: application/json\r\n\r\n"
+            )
             for _ in range(40):
-                yield b"x" * 50_000
+                yield b"0" * 50_000
 
         r = c.post(
             "/models", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
@@ -301,3 +305,107 @@ def test_npz_target_with_pickle_is_refused(served: Served, tmp_path: Path) -> No
     assert r.status_code == 422 and r.json()["error"] == "DataError"
     assert not (tmp_path / "m").exists()
     assert os.environ.get("RECYCLE_CACHE")  # the conftest isolation is active
+
+
+# -- jobs (quick variant of tests/test_service_flow.py, on SQLite) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_models(served: Served, model_a: dict) -> list[str]:
+    src, card = mlp_model("mlp.svc-b", seed=7)
+    card = type(card).from_dict({**card.to_dict(), "provider": "acme"})
+    entry = served.zoo.register(src, card, validate=False)  # trusted test code: no checker
+    return [model_a["id"], entry.id]
+
+
+def digits_target() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X, y = d.data.astype(np.float32), d.target
+    rng = np.random.default_rng(0)
+    keep = np.flatnonzero(y < 4)
+    tr = rng.choice(keep, 80, replace=False)
+    te = rng.choice(np.setdiff1d(keep, tr), 40, replace=False)
+    return {"X": X[tr], "y": y[tr], "X_test": X[te], "y_test": y[te]}
+
+
+def test_select_and_fit_jobs_match_the_library(served: Served, two_models: list[str], tmp_path):
+    from recycle.adapt import Recycler
+    from recycle.client import Client
+    from recycle.select import select_sources
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    remote = user.sources(two_models)
+    job = user.wait(user.submit_select(t["X"], t["y"], {"sources": two_models, "m": 1})["id"])
+    sel = select_sources(remote, t["X"], t["y"], m=1, seed=0)
+    assert job["result"]["selected"] == [s.model_id for s in remote if s.source_id in sel.selected]
+    assert job["done"] == job["total"] and job["status"] == "done"
+
+    params = {"sources": two_models, "m": 1, "strategy": "linear_probe", "seed": 0}
+    job = user.wait(user.submit_fit(t["X"], t["y"], params, X_test=t["X_test"])["id"])
+    local = Recycler(remote, m=1, strategy="linear_probe", seed=0).fit(t["X"], t["y"])
+    np.testing.assert_array_equal(job["result"]["predictions"], local.predict(t["X_test"]))
+    folder = user.download(job["id"], tmp_path)
+    loaded = Recycler.load(folder, sources=remote)
+    np.testing.assert_array_equal(loaded.predict(t["X_test"]), local.predict(t["X_test"]))
+
+    other = Client(served.url, served.keys["admin"])
+    assert other.poll(job["id"])["status"] == "done"  # admins see every job
+    with served.client("slow") as c:  # another user does not see it at all
+        assert c.get(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_queued_job_can_be_cancelled(served: Served, two_models: list[str]) -> None:
+    import threading
+
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    manager = served.jobs
+    gate = threading.Event()
+    blocker = manager._pool.submit(gate.wait, 60)  # occupy the single worker
+    try:
+        job = user.submit_fit(t["X"], t["y"], {"sources": two_models})
+        assert job["status"] == "queued"
+        assert user.cancel(job["id"])["status"] == "cancelled"
+    finally:
+        gate.set()
+        blocker.result()
+    assert user.poll(job["id"])["status"] == "cancelled"
+    with pytest.raises(Exception, match="no model"):
+        user.download(job["id"], "/nonexistent")
+
+
+def test_running_job_stops_at_its_next_progress_call(served: Served) -> None:
+    import threading
+
+    from recycle.service.jobs import JobCancelled
+
+    cancel = threading.Event()
+    served.jobs._cancel["f" * 32] = cancel
+    progress = served.jobs._progress("f" * 32)
+    progress("fit", 0, 10)  # not cancelled: goes on
+    cancel.set()
+    with pytest.raises(JobCancelled):
+        progress("fit", 1, 10)
+
+
+def test_bad_job_inputs_are_422(served: Served, two_models: list[str]) -> None:
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    with served.client("user") as c:
+        r = c.post("/jobs/fit", files={"data": ("t.npz", b"not a zip")})
+        assert r.status_code == 422 and "npz" in r.json()["detail"]
+        bad = {"params": json.dumps({"sources": ["../../etc"]})}
+        buf = io.BytesIO()
+        np.savez(buf, X=t["X"], y=t["y"])
+        r = c.post("/jobs/fit", files={"data": ("t.npz", buf.getvalue())}, data=bad)
+        assert r.status_code == 404
+        r = c.post("/jobs/fit", files={"data": ("t.npz", buf.getvalue())},
+                   data={"params": json.dumps({"rm_rf": True})})  # fmt: skip
+        assert r.status_code == 422
+    job = user.submit_fit(t["X"], t["y"], {"sources": two_models, "strategy": "no-such"})
+    with pytest.raises(Exception, match="strategy"):
+        user.wait(job["id"])

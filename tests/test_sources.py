@@ -73,7 +73,7 @@ def test_architecture_registry() -> None:
         "name": "mlp",
         "kwargs": {"in_features": 4, "hidden": [8, 8], "out_features": 2},
     }
-    with pytest.raises(ModelNotFoundError, match="valid names: .*mlp"):
+    with pytest.raises(ModelNotFoundError, match=r"valid names: .*mlp"):
         build_architecture("resnet9000")
     with pytest.raises(DuplicateError):
         register_architecture("mlp", lambda: torch.nn.Identity())
@@ -136,7 +136,7 @@ def test_text_and_tabular_preprocess() -> None:
 
 
 def test_preprocess_errors() -> None:
-    with pytest.raises(ModelNotFoundError, match="valid: .*image:effnet"):
+    with pytest.raises(ModelNotFoundError, match=r"valid: .*image:effnet"):
         pp.get("image:resnet")
     with pytest.raises(ConfigError):
         pp.get("image:effnet@size")
@@ -182,7 +182,7 @@ def test_torch_source_errors(rng: np.random.Generator) -> None:
         plain.predict_proba(X)
     with pytest.raises(ConfigError, match="both"):
         TorchSource(torch.nn.Identity(), "tabular:identity", 2, head=torch.nn.Linear(2, 2))
-    with pytest.raises(ConfigError, match="nn.Module"):
+    with pytest.raises(ConfigError, match=r"nn\.Module"):
         TorchSource(lambda x: x, "tabular:identity", 2)  # type: ignore[arg-type]
     wrong = TorchSource(torch.nn.Identity(), "tabular:identity", 3)
     with pytest.raises(Exception, match="expected \\(n, 3\\)"):

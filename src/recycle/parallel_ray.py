@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,10 +100,20 @@ def _run_one(fn: Callable[..., Any], item: Any, shared: Any, use_shared: bool) -
     return value, None, time.perf_counter() - start
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Longest error text kept per item (Ray's messages carry whole remote tracebacks).
+MAX_ERROR_CHARS = 300
+
+
 def _crash_message(exc: BaseException) -> str:
-    """One line for a task Ray itself gave up on (dead worker, lost object)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}"
+    """One line for a task Ray itself gave up on (dead worker, argument that failed to load)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and cause is not exc:
+        exc = cause
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    useful = [ln for ln in lines if ln and not ln.startswith(("ray::", "^", "traceback"))]
+    text = f"{type(exc).__name__}: {useful[0] if useful else ''}"
+    return text[:MAX_ERROR_CHARS]
 
 
 def map_sources_ray(

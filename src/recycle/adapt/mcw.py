@@ -21,7 +21,7 @@ Examples
 ...     source_id, modality, access, feature_dim = "pixels", "tabular", "black-box", 64
 ...     def embed(self, X):
 ...         return np.asarray(X, dtype=np.float32)
->>> MCW([Pixels()]).fit(X[:300], y[:300]).score(X[300:600], y[300:600]) > 0.8
+>>> MCW([Pixels()]).fit(X[:300], y[:300]).score(X[300:600], y[300:600]) > 0.7
 True
 """
 

@@ -8,8 +8,11 @@ adapters (its ``embed``); a new head classifies ``f``. Trained: the new adapters
 the mixing logits. Optional regulariser: ``sigma * mean_n dCor(f_n, f_t)`` on L2-normalised
 minibatch features. Early stopping uses a stratified validation split of the target data.
 
-``lambda_new="auto"`` (default) picks the initial weight of the new path from ``LAMBDA_GRID`` by
-short inner runs scored on the validation split.
+``lambda_new="auto"`` (default) sets the initial weight of the new path from ``LAMBDA_GRID`` by
+comparing the leave-one-out 1-NN accuracy of the base features with that of the best source's
+features on the target training data (no extra training); ``"grid"`` instead runs a short
+training per candidate and keeps the best on the validation split (3x slower, and noisy when the
+validation split has one image per class).
 
 Examples
 --------
@@ -41,6 +44,8 @@ from recycle.errors import ConfigError, DataError
 
 LAMBDA_GRID = (0.2, 0.5, 0.8)  # candidate initial weights of the new path for lambda_new="auto"
 DC_SIGMA = 0.05  # the paper's weight of the distance-correlation regulariser
+MIN_STEPS = 4  # minimum optimiser steps per epoch (small targets get smaller batches)
+KNN_MARGIN = 0.05  # 1-NN accuracy gap (source vs base) that moves lambda_new off the middle
 
 
 def stratified_val_split(
@@ -86,6 +91,21 @@ def distance_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     A, B = centred(a), centred(b)
     dcov = (A * B).mean()
     return dcov / torch.sqrt((A * A).mean() * (B * B).mean() + 1e-12)
+
+
+def loo_1nn_accuracy(F: torch.Tensor, y: np.ndarray) -> float:
+    """Leave-one-out 1-nearest-neighbour accuracy of L2-normalised features ``F``.
+
+    Examples
+    --------
+    >>> loo_1nn_accuracy(torch.tensor([[0.0, 1], [0, 1.1], [1, 0], [1.1, 0]]), np.array([0, 0, 1, 1]))
+    1.0
+    """
+    Fn = nn.functional.normalize(F.float(), dim=1)
+    d = torch.cdist(Fn, Fn)
+    d.fill_diagonal_(float("inf"))
+    nearest = d.argmin(1).numpy()
+    return float((np.asarray(y)[nearest] == np.asarray(y)).mean())
 
 
 class _AdapterNet(nn.Module):
@@ -140,7 +160,14 @@ class _AdapterStrategy(Strategy):
 
     def _lambda_init(self) -> float:
         lam = getattr(self, "lambda_new", 0.5)
-        return 0.5 if lam == "auto" else float(lam)
+        if lam in ("auto", "grid"):
+            return 0.5
+        if isinstance(lam, str) or not 0.0 < float(lam) < 1.0:
+            raise ConfigError(
+                f"The 'lambda_new' parameter must be a float in (0, 1), 'auto' or 'grid'. "
+                f"Got {lam!r} instead."
+            )
+        return float(lam)
 
     def _build(self, n_classes: int, lam: float) -> _AdapterNet:
         frozen = self._frozen_sources() if self._mix else []
@@ -190,7 +217,8 @@ class _AdapterStrategy(Strategy):
             va_t,
             y[va_t],
             epochs=epochs,
-            batch_size=self.batch_size,
+            # At least MIN_STEPS updates per epoch, even with 20 training images.
+            batch_size=min(self.batch_size, max(4, len(tr) // MIN_STEPS)),
             lr=self.lr,
             patience=self.patience,
             seed=self.seed,
@@ -204,15 +232,34 @@ class _AdapterStrategy(Strategy):
         S = self._src_tensor(feats, len(xt))
         lam = self._lambda_init()
         self.lambda_scores_: dict[str, float] = {}
-        if self._mix and getattr(self, "lambda_new", None) == "auto" and S.shape[1]:
+        mode = getattr(self, "lambda_new", None)
+        if self._mix and mode == "grid" and S.shape[1]:
             short = max(3, self.epochs // 4)
             for cand in LAMBDA_GRID:
                 self.lambda_scores_[str(cand)] = self._train(xt, yt, S, cand, short)[1]
             lam = max(LAMBDA_GRID, key=lambda c: (self.lambda_scores_[str(c)], -abs(c - 0.5)))
+        elif self._mix and mode == "auto" and S.shape[1]:
+            lam = self._lambda_from_knn(xt, y, S)
         self.lambda_new_ = lam
         self.model_, self.val_accuracy_ = self._train(xt, yt, S, lam, self.epochs)
         self.trainable_params_ = sum(p.numel() for p in self.model_.trainable())
         self._set_weights()
+
+    def _lambda_from_knn(self, xt: torch.Tensor, y: np.ndarray, S: torch.Tensor) -> float:
+        """Initial lambda_new from leave-one-out 1-NN accuracy: base features vs best source."""
+        check_same_base(self.sources or [])
+        with torch.no_grad():
+            f_base = self.sources[0].base(xt)  # type: ignore[index]
+        scores = {"base": loo_1nn_accuracy(f_base, y)}
+        for k in range(S.shape[1]):
+            scores[f"s{k}"] = loo_1nn_accuracy(S[:, k], y)
+        self.lambda_scores_ = scores
+        gap = max(v for k, v in scores.items() if k != "base") - scores["base"]
+        if gap > KNN_MARGIN:
+            return LAMBDA_GRID[0]  # a source already separates the classes: lean on sources
+        if gap < -KNN_MARGIN:
+            return LAMBDA_GRID[-1]  # the sources are worse than the bare base: lean on new path
+        return LAMBDA_GRID[1]
 
     def _set_weights(self) -> None:
         with torch.no_grad():
@@ -267,9 +314,10 @@ class ModuleMixing(_AdapterStrategy):
     sources : list of FamilySource
         Selected sources sharing one base (best first).
     seed : int
-    lambda_new : float or "auto"
+    lambda_new : float in (0, 1), "auto" or "grid"
         Initial weight of the new path at every site and in the feature mix; "auto" picks it
-        from ``LAMBDA_GRID`` by validation accuracy of short runs.
+        from ``LAMBDA_GRID`` by 1-NN accuracy of base vs source features, "grid" by validation
+        accuracy of short runs.
     sigma : float
         Weight of the distance-correlation regulariser (0 disables it; the paper uses 0.05).
     epochs, lr, batch_size, patience : training settings (Adam, early stopping).
@@ -285,10 +333,10 @@ class ModuleMixing(_AdapterStrategy):
         seed: int = 0,
         lambda_new: float | str = "auto",
         sigma: float = 0.0,
-        epochs: int = 40,
+        epochs: int = 30,
         lr: float = 3e-3,
         batch_size: int = 32,
-        patience: int = 10,
+        patience: int = 8,
         val_fraction: float = 0.1,
     ) -> None:
         self.sources = sources

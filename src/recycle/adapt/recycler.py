@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_limits
 
 from recycle.adapt import auto
-from recycle.adapt.strategies import get_strategy, strategy_names
+from recycle.adapt.strategies import BLAS_THREADS, get_strategy, strategy_names
 from recycle.errors import ConfigError, DataError, NotFittedError
 from recycle.progress import ProgressCallback
 
@@ -53,6 +54,42 @@ def _is_int(v: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+class _ScoreName(str):
+    """The ``score`` parameter's value that is also the ``score(X, y)`` method.
+
+    ``Recycler`` has both a ``score`` parameter (the transferability score's name, as in
+    ``select_sources``) and scikit-learn's ``score(X, y)`` method. Reading ``rec.score`` gives
+    this str subclass: it equals the name (``rec.score == "knn"``, JSON and ``get_params`` see a
+    str) and calling it returns the mean accuracy on ``(X, y)``. Copies are plain str.
+    """
+
+    _owner: Any
+
+    def __new__(cls, value: str, owner: Any) -> _ScoreName:
+        obj = super().__new__(cls, value)
+        obj._owner = owner
+        return obj
+
+    def __call__(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return ClassifierMixin.score(self._owner, X, y, sample_weight=sample_weight)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (str(self),))
+
+
+class _ScoreAttribute:
+    """Descriptor storing the ``score`` parameter and returning a :class:`_ScoreName`."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__.get("_score_param", "knn")
+        return _ScoreName(value, obj) if isinstance(value, str) else value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["_score_param"] = str(value) if isinstance(value, str) else value
 
 
 class Recycler(ClassifierMixin, BaseEstimator):
@@ -97,6 +134,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
     report_ : dict
         JSON-able: sources, strategy, m, cv scores, guard, params, seconds, warnings.
     """
+
+    score = _ScoreAttribute()
 
     _parameter_constraints: dict[str, str] = {
         "m": "an int >= 1 or 'auto'",
@@ -180,7 +219,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
         X, y_int, classes = _check_target(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self._fit(X, y_int, classes)
+            with threadpool_limits(BLAS_THREADS, user_api="blas"):
+                self._fit(X, y_int, classes)
         messages = list(dict.fromkeys(str(w.message) for w in caught))
         for msg in messages:
             warnings.warn(msg, UserWarning, stacklevel=2)
@@ -192,7 +232,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         from recycle.select import select_sources
 
         return select_sources(
-            zoo, X, y, score=self.score, m=self.m, candidates=self.candidates, cache=self.cache,
+            zoo, X, y, score=str(self.score), m=self.m, candidates=self.candidates, cache=self.cache,
             backend=self.backend, progress=self.progress, seed=self.seed,
         )  # fmt: skip
 
@@ -274,7 +314,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             "strategy_param": self.strategy,
             "m": len(sources),
             "m_param": self.m,
-            "score": self.score,
+            "score": str(self.score),
             "seed": self.seed,
             "zoo": getattr(zoo, "location", None) if zoo is not None else None,
             "sources": used,

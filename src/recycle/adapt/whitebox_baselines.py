@@ -36,10 +36,10 @@ class _NoMixing(_AdapterStrategy):
         self,
         sources: list[Any] | None = None,
         seed: int = 0,
-        epochs: int = 40,
+        epochs: int = 30,
         lr: float = 3e-3,
         batch_size: int = 32,
-        patience: int = 10,
+        patience: int = 8,
         val_fraction: float = 0.1,
         sigma: float = 0.0,
     ) -> None:

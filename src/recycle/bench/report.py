@@ -69,7 +69,9 @@ def gain_plot(results: Results, method: str = RECYCLED) -> str | None:
     fewest = min(g[1] for g in gains)
     vals = sorted((100 * g[3], f"{g[0]}/s{g[2]}") for g in gains if g[1] == fewest)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(range(len(vals)), [v for v, _ in vals], color=["#c44" if v < 0 else "#4a4" for v, _ in vals])
+    ax.bar(
+        range(len(vals)), [v for v, _ in vals], color=["#c44" if v < 0 else "#4a4" for v, _ in vals]
+    )
     ax.axhline(0, color="k", linewidth=0.8)
     ax.set_ylabel("accuracy gain (points)")
     ax.set_xlabel("target / seed (sorted)")
@@ -96,7 +98,9 @@ def selection_heatmap(results: Results) -> str | None:
     mat = np.zeros((len(targets), len(sources)))
     for (t, s), c in counts.items():
         mat[targets.index(t), sources.index(s)] = c
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(sources) + 2), max(3, 0.25 * len(targets) + 1)))
+    fig, ax = plt.subplots(
+        figsize=(max(6, 0.25 * len(sources) + 2), max(3, 0.25 * len(targets) + 1))
+    )
     im = ax.imshow(mat, aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(sources)), sources, rotation=90, fontsize=6)
     ax.set_yticks(range(len(targets)), targets, fontsize=6)

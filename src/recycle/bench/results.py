@@ -63,7 +63,11 @@ class Results:
         self.rows.append(row)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "rows": [r.to_dict() for r in self.rows], "meta": self.meta}
+        return {
+            "protocol": self.protocol,
+            "rows": [r.to_dict() for r in self.rows],
+            "meta": self.meta,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write JSON atomically (temp file, then rename)."""
@@ -80,8 +84,19 @@ class Results:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"Cannot read results file {path}: {exc}. Run `recycle bench` first.") from exc
-        base = {"target", "method", "m", "shots", "accuracy", "fit_seconds", "trainable_params", "seed"}
+            raise DataError(
+                f"Cannot read results file {path}: {exc}. Run `recycle bench` first."
+            ) from exc
+        base = {
+            "target",
+            "method",
+            "m",
+            "shots",
+            "accuracy",
+            "fit_seconds",
+            "trainable_params",
+            "seed",
+        }
         rows = [
             Row(**{k: r[k] for k in base}, extra={k: v for k, v in r.items() if k not in base})
             for r in data["rows"]

@@ -20,10 +20,13 @@ from recycle.progress import ProgressCallback
 
 @dataclass(frozen=True)
 class Method:
-    """A named Recycler configuration, e.g. ``Method("mm_m3", {"strategy": "module_mixing", "m": 3})``."""
+    """A named Recycler configuration: ``Method("mm3", {"strategy": "module_mixing", "m": 3})``."""
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: When set, the pool is replaced by this many sources drawn at random (seeded by the
+    #: target): the random-selection ablation of the paper.
+    random_sources: int | None = None
 
 
 @dataclass
@@ -40,9 +43,13 @@ class Target:
 
 
 def run_method(pool: Any, target: Target, method: Method) -> Row:
-    """Fit ``Recycler(pool, seed=target.seed, **method.params)`` on the target; score on its test set."""
+    """Fit ``Recycler(pool, seed=target.seed, **method.params)``; score on the test set."""
     from recycle.adapt import Recycler
 
+    if method.random_sources is not None:
+        rng = np.random.default_rng([target.seed, target.shots, sum(map(ord, target.name))])
+        members = list(pool)
+        pool = [members[i] for i in rng.choice(len(members), method.random_sources, replace=False)]
     start = time.perf_counter()
     rec = Recycler(pool, seed=target.seed, **method.params).fit(target.X_train, target.y_train)
     fit_seconds = time.perf_counter() - start
@@ -58,8 +65,10 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
         trainable_params=int(report.get("trainable_params", 0)),
         seed=target.seed,
         extra={
-            "selected": [s.get("name", s.get("source_id")) if isinstance(s, dict) else str(s)
-                         for s in report.get("selected", [])],
+            "selected": [
+                s.get("name", s.get("source_id")) if isinstance(s, dict) else str(s)
+                for s in report.get("selected", [])
+            ],
             "strategy": report.get("strategy"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
         },
@@ -83,7 +92,9 @@ def run_all(
             try:
                 results.add(run_method(pool, target, method))
             except Exception as exc:  # a broken method must not lose the whole run
-                failures.append(f"{method.name} on {target.name}/{target.shots}/{target.seed}: {exc}")
+                failures.append(
+                    f"{method.name} on {target.name}/{target.shots}/{target.seed}: {exc}"
+                )
             done += 1
             if progress is not None:
                 progress(protocol, done, total)

@@ -157,7 +157,7 @@ class Stream28:
     quick : bool
         Small variant for tests: 8 sources, 3 targets, 150 images per class, short training.
     cap : int, optional
-        Source-half images per class used for training (default 600; quick 150).
+        Source-half images per class used for training (default 300; quick 150).
     """
 
     def __init__(
@@ -183,9 +183,9 @@ class Stream28:
                 f"n_sources + n_targets must be <= {N_TASKS} and both >= 1; got "
                 f"{self.n_sources} + {self.n_targets}."
             )
-        self.cap = cap or (150 if quick else 600)
-        self.base_epochs = base_epochs or (2 if quick else 4)
-        self.source_epochs = source_epochs or (2 if quick else 4)
+        self.cap = cap or (150 if quick else 300)
+        self.base_epochs = base_epochs or (2 if quick else 3)
+        self.source_epochs = source_epochs or (2 if quick else 3)
         self.test_per_class = test_per_class
         self.family = family or FamilyConfig()
         self.adapters = adapters or AdapterConfig()

@@ -30,12 +30,20 @@ def bench(
         start = time.perf_counter()
         with rich_progress(enabled=not json_out) as progress:
             results = run_protocol(name, quick=quick, seeds=seeds, progress=progress)
-        results.meta.update({"quick": quick, "seeds": seeds, "wall_seconds": time.perf_counter() - start})
+        results.meta.update(
+            {"quick": quick, "seeds": seeds, "wall_seconds": time.perf_counter() - start}
+        )
         folder = out / name if len(names) > 1 else out
         results_path = results.save(folder / "results.json")
         report_path = write_report(results, folder / "report.html")
-        summary.append({"protocol": name, "results": str(results_path), "report": str(report_path),
-                        "wall_seconds": results.meta["wall_seconds"]})
+        summary.append(
+            {
+                "protocol": name,
+                "results": str(results_path),
+                "report": str(report_path),
+                "wall_seconds": results.meta["wall_seconds"],
+            }
+        )
         if not json_out:
             console.print(f"[bold]{name}[/bold] ({results.meta['wall_seconds']:.0f} s)")
             console.print(results.markdown_table())

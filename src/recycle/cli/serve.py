@@ -52,6 +52,9 @@ def serve(
         overrides["artifacts"] = artifacts
     settings = Settings(**overrides)
     configure_logging(settings.log_level)
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
     bind = resolve_host(host, settings)
     uvicorn.run(create_app(settings), host=bind, port=settings.port, log_config=None)
 

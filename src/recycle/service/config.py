@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: Folder for job results (recycled models); default ``<zoo folder>/service-jobs`` or a
     #: ``recycle-jobs`` folder in the working directory when the zoo is a URL.
     jobs_dir: str | None = None
+    #: Torch intra-op threads of the serving process (set by ``recycle serve``): requests
+    #: already run in parallel threads, and more threads per tiny batch only add contention.
+    torch_threads: int = Field(1, ge=1)
     #: Logging level of the JSON logs.
     log_level: str = "INFO"
 

@@ -36,6 +36,9 @@ log = logging.getLogger("recycle.service.jobs")
 
 PROGRESS_EVERY_S = 0.25  # at most this often a progress update is written to the DB
 KINDS = ("select", "fit")
+#: Recycler parameters a fit job accepts (no zoo, backend or cache: those are the server's).
+FIT_PARAMS = ("m", "score", "strategy", "seed", "cv", "cv_repeats", "strategies", "time_budget",
+              "strategy_params")  # fmt: skip
 
 
 class JobCancelled(RecycleError):
@@ -43,14 +46,19 @@ class JobCancelled(RecycleError):
 
 
 class BlackBoxView:
-    """A zoo source seen through its inference API only (``access == "black-box"``)."""
+    """A zoo source seen through its inference API only (``access == "black-box"``).
+
+    Its ``source_id`` is the one a :class:`~recycle.sources.remote.RemoteSource` on
+    ``base_url`` has for the same entry, so a model fitted by a job can be loaded by the user
+    with ``Recycler.load(folder, sources=client.sources(ids))`` and predicts through the API.
+    """
 
     access = "black-box"
 
-    def __init__(self, source: Any, entry_id: str) -> None:
+    def __init__(self, source: Any, entry: Any, base_url: str) -> None:
         self._source = source
-        self.entry_id = entry_id
-        self.source_id = str(source.source_id)
+        self.entry_id = str(entry.id)
+        self.source_id = f"remote:{base_url.rstrip('/')}/models/{entry.id}@{entry.version}"
         self.modality = source.modality
         self.feature_dim = int(source.feature_dim)
         self.source_classes = list(getattr(source, "source_classes", None) or [])
@@ -112,11 +120,13 @@ class JobManager:
             ev.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, kind: str, key: KeyInfo, target: dict[str, Any], params: dict) -> str:
-        """Queue a job; return its id."""
+    def submit(
+        self, kind: str, key: KeyInfo, target: dict[str, Any], params: dict, base_url: str
+    ) -> str:
+        """Queue a job; return its id. ``base_url``: the server's URL as the client sees it."""
         if kind not in KINDS:
             raise DataError(f"Job kind must be one of {list(KINDS)}; got {kind!r}.")
-        sources = self._sources(params.get("sources"))  # fail fast on unknown ids
+        sources = self._sources(params.get("sources"), base_url)  # fail fast on unknown ids
         job_id = uuid.uuid4().hex
         self.db.insert_job(
             {"id": job_id, "kind": kind, "key_id": key.id, "owner": key.owner, "params": params}
@@ -154,7 +164,7 @@ class JobManager:
         return path
 
     # running ----------------------------------------------------------------------------
-    def _sources(self, ids: Any) -> list[BlackBoxView]:
+    def _sources(self, ids: Any, base_url: str) -> list[BlackBoxView]:
         from recycle.service.schemas import check_id
 
         if ids is None:
@@ -163,7 +173,7 @@ class JobManager:
             entries = [self.zoo.get(check_id(i)) for i in ids]
         else:
             raise DataError("params.sources must be a non-empty list of model ids, or omitted.")
-        return [BlackBoxView(self.zoo.load(e.id), e.id) for e in entries]
+        return [BlackBoxView(self.zoo.load(e.id), e, base_url) for e in entries]
 
     def _progress(self, job_id: str) -> Any:
         ev = self._cancel[job_id]
@@ -208,7 +218,7 @@ class JobManager:
     def _select(target: dict, params: dict, sources: list, progress: Any) -> dict:
         from recycle.select import select_sources
 
-        kw = {k: params[k] for k in ("score", "m", "top") if k in params}
+        kw = {k: params[k] for k in ("score", "m", "top", "seed") if k in params}
         sel = _call(select_sources, sources, target["X"], target["y"], progress=progress, **kw)
         by_sid = {s.source_id: s.entry_id for s in sources}
         ranking = [
@@ -230,9 +240,9 @@ class JobManager:
     def _fit(self, job_id: str, target: dict, params: dict, sources: list, progress: Any) -> dict:
         from recycle.adapt.recycler import Recycler
 
-        kw = {k: params[k] for k in ("m", "score", "strategy", "seed") if k in params}
-        rec = Recycler(sources, **kw)
-        _call(rec.fit, target["X"], target["y"], progress=progress)
+        kw = {k: params[k] for k in FIT_PARAMS if k in params}
+        rec = _call(Recycler, sources, progress=progress, **kw)
+        rec.fit(target["X"], target["y"])
         out = self.jobs_dir / job_id
         model_dir = out / "model"
         rec.save(str(model_dir))

@@ -6,8 +6,9 @@
   a body sent without a length (chunked) is counted as it streams and cut off at the limit
   (413), so an upload never fills the disk;
 - every request is logged as one JSON line (method, path, status, milliseconds, key id);
-- every write (POST, PUT, PATCH, DELETE) is recorded in ``service_audit`` with the key that made
-  it (or none when it had no valid key) and the response status.
+- every write (POST, PUT, PATCH, DELETE; not the read-only queries ``/embed``, ``/predict``,
+  ``/specs/search``) is recorded in ``service_audit`` with the key that made it (or none when it
+  had no valid key) and the response status.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+#: POST routes that change nothing (queries with a body): not written to the audit log.
+READ_ONLY_POSTS = ("/embed", "/predict", "/specs/search")
 #: Routes that take file uploads get the larger limit (multipart bodies).
 UPLOAD_PATHS = ("/models", "/jobs/fit", "/jobs/select")
 
@@ -62,34 +65,47 @@ class LimitAndAudit:
         status = {"code": 500, "started": False}
         scope.setdefault("state", {})
 
+        seen = 0
+        exceeded = False
+
         async def send_wrapper(message: Message) -> None:
+            if exceeded and not status["started"]:
+                # The app turned the cut-off body into some error (FastAPI's form parser says
+                # 400): answer 413 instead and drop the app's own response.
+                if message["type"] == "http.response.start":
+                    await _send_413(send_raw, seen, limit)
+                return
+            if exceeded:
+                return
+            await send_raw(message)
+
+        async def send_raw(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
             await send(message)
 
+        async def receive_wrapper() -> Message:
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    exceeded = True
+                    raise _BodyTooLarge(f"body passed {limit} bytes")
+            return message
+
         length = _content_length(scope)
         try:
             if length is not None and length > limit:
-                await _send_413(send_wrapper, length, limit)
+                await _send_413(send_raw, length, limit)
             else:
-                seen = 0
-
-                async def receive_wrapper() -> Message:
-                    nonlocal seen
-                    message = await receive()
-                    if message["type"] == "http.request":
-                        seen += len(message.get("body", b""))
-                        if seen > limit:
-                            raise _BodyTooLarge(f"body passed {limit} bytes")
-                    return message
-
                 try:
                     await self.app(scope, receive_wrapper, send_wrapper)
                 except PayloadTooLargeError:
                     if status["started"]:
                         raise
-                    await _send_413(send_wrapper, seen, limit)
+                    await _send_413(send_raw, seen, limit)
         finally:
             key = scope["state"].get("key")
             ms = (time.perf_counter() - start) * 1000.0
@@ -104,7 +120,7 @@ class LimitAndAudit:
                     "key_id": getattr(key, "id", None),
                 },
             )
-            if method in WRITE_METHODS:
+            if method in WRITE_METHODS and not path.rstrip("/").endswith(READ_ONLY_POSTS):
                 self._audit(key, method, path, status["code"], scope["state"].get("audit"))
 
     def _audit(self, key: Any, method: str, path: str, code: int, detail: Any) -> None:

@@ -188,7 +188,6 @@ def builtin_names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-@cache
 def builtin(name: str, image_size: int | None = None) -> SourceModel:
     """Return the ready builtin source ``name`` (built once per process, then shared).
 
@@ -217,7 +216,12 @@ def builtin(name: str, image_size: int | None = None) -> SourceModel:
         )
     if image_size is not None and not name.startswith("effnet"):
         raise ConfigError(f"image_size applies to effnet_lite* builtins only, not {name!r}.")
+    return _cached_builtin(name, None if image_size is None else int(image_size))
+
+
+@cache
+def _cached_builtin(name: str, image_size: int | None) -> SourceModel:
     source = _BUILDERS[name](image_size)
     # Marks the source as a builtin, so serialization stores a reference instead of weights.
-    source.builtin_name = name if image_size is None else f"{name}@{int(image_size)}"  # type: ignore[attr-defined]
+    source.builtin_name = name if image_size is None else f"{name}@{image_size}"  # type: ignore[attr-defined]
     return source

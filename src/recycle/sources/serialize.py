@@ -8,7 +8,8 @@ bytes. ``config["format"]`` is one of:
   preprocess id, feature_dim and source_classes;
 - ``"onnx"`` (:class:`OnnxSource`): ``model.onnx`` plus preprocess id, output and pooling;
 - ``"skops"`` (:class:`SklearnSource`): ``model.skops`` (loaded with an explicit allow-list);
-- ``"builtin"``: ``{"name": ...}`` and no files (sources from :func:`recycle.sources.builtin`).
+- ``"builtin"``: ``{"name": ...}`` and no files (sources from :func:`recycle.sources.builtin`);
+- ``"remote"``: :class:`~recycle.sources.remote.RemoteSource`'s URL and model id, no files.
 
 ``deserialize(config, files, parents=None)`` rebuilds it; safetensors headers are checked
 against the architecture (names, shapes, dtypes) before any tensor is loaded.
@@ -114,6 +115,8 @@ def serialize(source: SourceModel) -> tuple[dict[str, Any], dict[str, bytes]]:
                   "source_classes": source.source_classes,
                   "batch_size": source.batch_size}  # fmt: skip
         return config, {SKOPS_FILE: skops.io.dumps(source.estimator)}
+    if type(source).__name__ == "RemoteSource" and hasattr(source, "to_config"):
+        return {**base, **source.to_config()}, {}
     raise ConfigError(
         f"Cannot serialize a {type(source).__name__}; use TorchSource (safetensors), OnnxSource "
         "or SklearnSource."
@@ -233,9 +236,12 @@ def deserialize(
             source_classes=config.get("source_classes") or None,
             batch_size=config.get("batch_size", 4096),
         )  # fmt: skip
+    if fmt == "remote":
+        from recycle.sources.remote import RemoteSource
+
+        return RemoteSource.from_config(dict(config))
     raise ConfigError(
-        f"Unknown source format {fmt!r}; valid: safetensors, onnx, skops, builtin "
-        "(remote sources are loaded by recycle.sources.remote)."
+        f"Unknown source format {fmt!r}; valid: safetensors, onnx, skops, builtin, remote."
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from recycle.spec.format import Spec, parse_space
 from recycle.spec.mixture import MixtureResult, mixture_search
 from recycle.spec.rkme import build_spec
-from recycle.spec.search import SearchResult, SpecIndex, gamma_null_pvalue, rank
+from recycle.spec.search import SearchResult, SpecIndex, rank
 from recycle.spec.spaces import embed_for_space, space_for, spec_space_for
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "SpecIndex",
     "build_spec",
     "embed_for_space",
-    "gamma_null_pvalue",
     "mixture_search",
     "parse_space",
     "rank",

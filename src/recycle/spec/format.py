@@ -90,7 +90,9 @@ class Spec:
         _, dim = parse_space(self.space)
         Z = np.asarray(self.Z, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[0] < 1:
-            raise SpecError(f"Spec Z must be a non-empty m x d matrix. Got shape {Z.shape} instead.")
+            raise SpecError(
+                f"Spec Z must be a non-empty m x d matrix. Got shape {Z.shape} instead."
+            )
         if Z.shape[1] != dim:
             raise SpecError(
                 f"Spec Z has {Z.shape[1]} columns but its space {self.space!r} has dimension {dim}; "
@@ -101,8 +103,7 @@ class Spec:
         beta = np.asarray(self.beta, dtype=np.float64).ravel()
         if beta.shape[0] != Z.shape[0]:
             raise SpecError(
-                f"Spec has {Z.shape[0]} reduced points but {beta.shape[0]} weights; "
-                "m must match."
+                f"Spec has {Z.shape[0]} reduced points but {beta.shape[0]} weights; m must match."
             )
         if not np.isfinite(beta).all():
             raise SpecError("Spec beta contains NaN or inf values; rebuild the spec.")
@@ -175,7 +176,9 @@ class Spec:
             raise SpecError(f"A spec must be a JSON object. Got {type(data).__name__} instead.")
         missing = [k for k in ("version", "space", "gamma", "Z", "beta", "n") if k not in data]
         if missing:
-            raise SpecError(f"Spec is missing fields {missing}; rebuild it with `recycle spec build`.")
+            raise SpecError(
+                f"Spec is missing fields {missing}; rebuild it with `recycle spec build`."
+            )
         fmt = data.get("format", f"{FORMAT}/{data['version']}")
         if not str(fmt).startswith(FORMAT + "/"):
             raise SpecError(f"Not a recycle spec: format {fmt!r}; expected '{FORMAT}/{VERSION}'.")

@@ -28,7 +28,7 @@ import numpy as np
 from recycle.errors import ConfigError
 from recycle.spec.format import Spec
 from recycle.spec.kernel import gaussian, simplex_qp
-from recycle.spec.search import SpecIndex
+from recycle.spec.search import RELATED_RATIO, SpecIndex
 
 #: Greedy search stops when adding the best next source lowers MMD^2 by less than this fraction
 #: (the learnware paper's rule): a smaller drop is within the noise of the reduced sets.
@@ -100,25 +100,32 @@ def mixture_search(
     [0]
     """
     if method not in ("greedy", "qp"):
-        raise ConfigError(f"mixture_search method must be 'greedy' or 'qp'. Got {method!r} instead.")
+        raise ConfigError(
+            f"mixture_search method must be 'greedy' or 'qp'. Got {method!r} instead."
+        )
     if isinstance(max_sources, bool) or not isinstance(max_sources, int) or max_sources < 1:
         raise ConfigError(f"max_sources must be an int >= 1. Got {max_sources!r} instead.")
     index = specs if isinstance(specs, SpecIndex) else SpecIndex(specs)
-    single = index.rank(query, p_top=0)
+    single = index.rank(query)
     cand = single.order[: max(pool, max_sources)]
     g = index.gamma
     G, c, qq = _gram(index, cand, query, g)
+    # MMD^2 still consistent with "same distribution": below it there is nothing left to explain
+    noise = RELATED_RATIO * float(single.null_mmd2[0])
     if method == "qp":
-        chosen, w, path = _qp(G, c, qq, max_sources, float(single.mmd2[0]))
+        chosen, w, path = _qp(G, c, qq, max_sources, float(single.mmd2[0]), noise)
     else:
-        chosen, w, path = _greedy(G, c, qq, max_sources)
+        chosen, w, path = _greedy(G, c, qq, max_sources, noise)
     keep = np.argsort(-w)
     chosen, w = chosen[keep], w[keep]
     idx = cand[chosen]
     points = query.Z if X is None else np.asarray(X, dtype=np.float64).reshape(len(X), -1)
     mass = query.beta if X is None else np.full(points.shape[0], 1.0 / points.shape[0])
     resp = np.stack(
-        [wi * (gaussian(points, index.specs[i].Z, g) @ index.specs[i].beta) for wi, i in zip(w, idx)],
+        [
+            wi * (gaussian(points, index.specs[i].Z, g) @ index.specs[i].beta)
+            for wi, i in zip(w, idx)
+        ],
         axis=1,
     )
     assignment = resp.argmax(axis=1)
@@ -149,26 +156,34 @@ def _mmd2(G: np.ndarray, c: np.ndarray, qq: float, w: np.ndarray) -> float:
 
 
 def _qp(
-    G: np.ndarray, c: np.ndarray, qq: float, max_sources: int, best_single: float
+    G: np.ndarray, c: np.ndarray, qq: float, max_sources: int, best_single: float, noise: float
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Exact QP on the pool, then drop the smallest weights while the fit stays as good."""
     chosen = np.arange(G.shape[0])
     w = simplex_qp(G, c)
-    for _ in range(2):  # drop negligible weights, keep at most max_sources, re-solve exactly
-        keep = np.argsort(-w)[:max_sources]
-        keep = keep[w[keep] >= WEIGHT_FLOOR] if (w[keep] >= WEIGHT_FLOOR).any() else keep[:1]
-        chosen = chosen[keep]
-        w = simplex_qp(G[np.ix_(chosen, chosen)], c[chosen])
+    keep = np.argsort(-w)[:max_sources]
+    chosen = chosen[keep[w[keep] >= WEIGHT_FLOOR]] if (w[keep] >= WEIGHT_FLOOR).any() else keep[:1]
+    w = simplex_qp(G[np.ix_(chosen, chosen)], c[chosen])
+    full = _mmd2(G[np.ix_(chosen, chosen)], c[chosen], qq, w)
+    allowed = max(full * (1.0 + MIN_RELATIVE_DROP), noise)
+    while chosen.size > 1:  # a source whose removal costs < 5% (or stays at noise level) goes
+        drop = chosen[np.argsort(-w)][:-1]
+        w_drop = simplex_qp(G[np.ix_(drop, drop)], c[drop])
+        if _mmd2(G[np.ix_(drop, drop)], c[drop], qq, w_drop) > allowed:
+            break
+        chosen, w = drop, w_drop
     return chosen, w, [best_single, _mmd2(G[np.ix_(chosen, chosen)], c[chosen], qq, w)]
 
 
 def _greedy(
-    G: np.ndarray, c: np.ndarray, qq: float, max_sources: int
+    G: np.ndarray, c: np.ndarray, qq: float, max_sources: int, noise: float
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Add the source that lowers MMD^2 most while it drops >= 5% and is above noise level."""
     single = qq - 2.0 * c + np.diag(G)
     chosen = [int(np.argmin(single))]
     w = np.ones(1)
     path = [max(float(single[chosen[0]]), 0.0)]
-    while len(chosen) < max_sources:
+    while len(chosen) < max_sources and path[-1] > noise:
         best: tuple[float, int, np.ndarray] | None = None
         for j in range(G.shape[0]):  # candidates of the pool (<= POOL), not the whole zoo
             if j in chosen:

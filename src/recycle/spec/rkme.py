@@ -105,7 +105,9 @@ def build_spec(
     A = as_rows(X)
     n, d = A.shape
     if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-        raise ConfigError(f"The 'm' parameter of build_spec must be an int >= 1. Got {m!r} instead.")
+        raise ConfigError(
+            f"The 'm' parameter of build_spec must be an int >= 1. Got {m!r} instead."
+        )
     if n < 2 * m:
         raise ConfigError(
             f"build_spec needs at least 2*m rows so each reduced point summarises several; "

@@ -8,12 +8,12 @@ Common bandwidth: specs built from different data carry different gammas; to be 
 every MMD in one index uses the index's gamma, the geometric mean of its specs' gammas (a
 query whose own gamma is > 100x off is flagged as a likely scale mismatch).
 
-Calibration: under "same distribution", the squared MMD between kernel means of n_q and n_s
-samples is approximately Gamma distributed with mean ``(1/n_q + 1/n_s) E[k~(x, x)]`` and variance
-``2 (1/n_q + 1/n_s)^2 E[k~(x, x')^2]`` (k~ the kernel centred at the pooled distribution; the
-moment-matched Gamma null of Gretton et al., 2009). We estimate both moments from the two reduced
-sets pooled, add the specs' own reduction residuals to the mean, and report
-``p_value = P(Gamma >= observed MMD^2)``: a small p-value means "not the same distribution".
+Calibration: if query and spec summarised samples of one distribution, the expected squared MMD
+between their kernel means is ``(1/n_q + 1/n_s) (1 - ||mu_0||^2)`` (sampling noise; mu_0 the pooled
+embedding, Gaussian kernel so k(x, x) = 1) plus the two specs' own reduction residuals (stored at
+build time). ``SearchResult.ratio`` is the observed MMD^2 divided by that expectation: about 1 for
+"same distribution", large for unrelated data; ``related`` thresholds it at :data:`RELATED_RATIO`,
+learned from same-vs-different pairs (benchmarks/spec_vs_learnware.py, spec_calibration.json).
 
 Examples
 --------
@@ -42,10 +42,10 @@ from recycle.spec.kernel import gaussian
 CHUNK_ENTRIES = 1 << 24
 #: Ratio of query gamma to index gamma beyond which the result is flagged as a scale mismatch.
 SCALE_MISMATCH = 100.0
-#: Significance level behind ``SearchResult.related``.
-ALPHA = 0.05
-#: Number of best hits that get a p-value (each costs one pooled Gram matrix).
-P_VALUE_TOP = 10
+#: Largest ratio (observed MMD^2 / its expectation under "same distribution") called related.
+#: Measured on MNIST 3-class providers and synthetic Gaussians: same-distribution pairs give
+#: ratios ~0.8-1.6, different-subset pairs > 10 (benchmarks/results/spec_calibration.json).
+RELATED_RATIO = 3.0
 
 
 @dataclass
@@ -56,8 +56,8 @@ class SearchResult:
     order: np.ndarray
     #: squared MMD of each spec in ``order``
     mmd2: np.ndarray
-    #: Gamma-null p-value of "same distribution" for each spec in ``order`` (NaN past the top few)
-    p_value: np.ndarray
+    #: expected MMD^2 of each spec in ``order`` if it summarised the query's distribution
+    null_mmd2: np.ndarray
     #: bandwidth every MMD used
     gamma: float
     #: the space searched
@@ -66,9 +66,14 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def ratio(self) -> np.ndarray:
+        """``mmd2 / null_mmd2``: ~1 for the same distribution, >> 1 for unrelated data."""
+        return self.mmd2 / np.maximum(self.null_mmd2, 1e-300)
+
+    @property
     def related(self) -> np.ndarray:
-        """``p_value >= ALPHA``: the spec is consistent with the query's distribution."""
-        return np.nan_to_num(self.p_value, nan=0.0) >= ALPHA
+        """``ratio <= RELATED_RATIO``: the spec is consistent with the query's distribution."""
+        return self.ratio <= RELATED_RATIO
 
     @property
     def scores(self) -> np.ndarray:
@@ -159,20 +164,22 @@ class SpecIndex:
         per_point *= self.beta
         return np.add.reduceat(per_point, self.offsets)
 
-    def rank(self, query: Spec, p_top: int = P_VALUE_TOP) -> SearchResult:
+    def rank(self, query: Spec) -> SearchResult:
         """Rank all specs by squared MMD to ``query`` (see :func:`rank`)."""
         if query.space != self.space:
             raise IncompatibleError(
                 f"Query spec lives in {query.space!r} but the specs in {self.space!r}; "
                 "build the query in the same space (see recycle.spec.embed_for_space)."
             )
-        qq = float(query.beta @ gaussian(query.Z.astype(np.float64), query.Z, self.gamma) @ query.beta)
+        Zq = query.Z.astype(np.float64)
+        qq = float(query.beta @ gaussian(Zq, Zq, self.gamma) @ query.beta)
         cross = self.cross(query.Z, query.beta)
         mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms, 0.0)
+        nq, ns = float(query.n), self.n
+        pooled = (nq * nq * qq + 2.0 * nq * ns * cross + ns * ns * self.self_terms) / (nq + ns) ** 2
+        null = (1.0 / nq + 1.0 / ns) * np.maximum(1.0 - pooled, 0.0)
+        null += (query.residual or 0.0) + self.residual
         order = np.argsort(mmd2, kind="stable")
-        p = np.full(order.size, np.nan)
-        for r, i in enumerate(order[:p_top]):
-            p[r] = gamma_null_pvalue(query, self.specs[i], float(mmd2[i]), self.gamma)
         notes = []
         ratio = query.gamma / self.gamma
         if not (1.0 / SCALE_MISMATCH <= ratio <= SCALE_MISMATCH):
@@ -180,10 +187,12 @@ class SpecIndex:
                 f"query bandwidth is {ratio:.3g}x the zoo's: the query data is probably on a "
                 "different scale from the providers' (e.g. 0-255 vs [0, 1] pixels)"
             )
-        return SearchResult(order, mmd2[order], p, self.gamma, self.space, notes)
+        return SearchResult(order, mmd2[order], null[order], self.gamma, self.space, notes)
 
 
-def rank(query: Spec, specs: Sequence[Spec] | SpecIndex, gamma: float | None = None) -> SearchResult:
+def rank(
+    query: Spec, specs: Sequence[Spec] | SpecIndex, gamma: float | None = None
+) -> SearchResult:
     """Rank ``specs`` by squared MMD to ``query``, best first.
 
     Parameters
@@ -199,7 +208,7 @@ def rank(query: Spec, specs: Sequence[Spec] | SpecIndex, gamma: float | None = N
     Returns
     -------
     SearchResult
-        ``order`` and ``mmd2`` (unpacks as ``order, scores``), plus ``p_value`` and ``related``.
+        ``order`` and ``mmd2`` (unpacks as ``order, scores``), plus ``ratio`` and ``related``.
 
     Examples
     --------
@@ -213,35 +222,3 @@ def rank(query: Spec, specs: Sequence[Spec] | SpecIndex, gamma: float | None = N
     """
     index = specs if isinstance(specs, SpecIndex) else SpecIndex(specs, gamma=gamma)
     return index.rank(query)
-
-
-def gamma_null_pvalue(a: Spec, b: Spec, mmd2: float, gamma: float) -> float:
-    """P-value of ``mmd2`` under "a and b summarise samples of one distribution" (Gamma null).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from recycle.spec import build_spec
-    >>> rng = np.random.default_rng(0)
-    >>> a = build_spec(rng.normal(size=(300, 2)), m=10)
-    >>> b = build_spec(rng.normal(size=(300, 2)), m=10)
-    >>> gamma_null_pvalue(a, b, 0.0, a.gamma)
-    1.0
-    """
-    from scipy.stats import gamma as gamma_dist
-
-    na, nb = float(a.n), float(b.n)
-    P = np.concatenate([a.Z, b.Z]).astype(np.float64)
-    w = np.concatenate([a.beta * na, b.beta * nb]) / (na + nb)
-    K = gaussian(P, P, gamma)
-    mu = K @ w
-    mu2 = float(w @ mu)
-    Kc = K - mu[:, None] - mu[None, :] + mu2
-    W = np.outer(w, w)
-    np.fill_diagonal(W, 0.0)
-    e_k2 = float((W * Kc**2).sum() / max(W.sum(), 1e-300))
-    c = 1.0 / na + 1.0 / nb
-    mean = c * max(1.0 - mu2, 1e-12) + (a.residual or 0.0) + (b.residual or 0.0)
-    var = 2.0 * c * c * max(e_k2, 1e-24)
-    shape, scale = mean * mean / var, var / mean
-    return float(gamma_dist.sf(mmd2, shape, scale=scale))

@@ -48,9 +48,7 @@ def space_for(modality: str, X: Any = None) -> str:
         A = np.asarray(X)
         return f"input:{int(np.prod(A.shape[1:]))}"
     if modality not in DEFAULT_EMBEDDINGS:
-        raise ConfigError(
-            f"Unknown modality {modality!r}; use one of 'tabular', 'image', 'text'."
-        )
+        raise ConfigError(f"Unknown modality {modality!r}; use one of 'tabular', 'image', 'text'.")
     name = DEFAULT_EMBEDDINGS[modality]
     return f"{name}:{_source(name).feature_dim}"
 

@@ -134,14 +134,13 @@ def fsck(
     with sessions() as s:
         referenced = set(s.scalars(select(EntryBlobRow.sha256).distinct()))
         rows = set(s.scalars(select(BlobRow.sha256)))
-        dead = [row for row in s.scalars(select(PendingRow)) if _is_dead(row)]
-        busy = _live_pending_shas(s, exclude={row.id for row in dead})
-        s.rollback()
+        dead = [row.id for row in s.scalars(select(PendingRow)) if _is_dead(row)]
+        busy = _live_pending_shas(s, exclude=set(dead))
     present = set(store.iter_blobs())
     report.missing_blobs = sorted(referenced - present)
     report.orphan_blobs = sorted(present - referenced - busy)
     report.unreferenced_rows = sorted(rows - referenced - busy)
-    report.dead_registrations = sorted(row.id for row in dead)
+    report.dead_registrations = sorted(dead)
     for path in store.temp_files():
         pid_text = path.rsplit("/", 1)[-1].split("-", 1)[0]
         if not (store.local and pid_text.isdigit() and pid_alive(int(pid_text))):

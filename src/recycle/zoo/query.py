@@ -23,6 +23,8 @@ from recycle.zoo.models import EntryParentRow, EntryRow
 if TYPE_CHECKING:
     from recycle.zoo.registry import Zoo
 
+QUERY_M = 100  # reduced points of a spec built from query data (fewer for small data)
+
 
 @dataclass
 class Filters:
@@ -136,7 +138,6 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
 
 
 def _spec_of_data(spec_mod: Any, X: Any, space: str | None) -> Any:
-    if space is None or space.startswith("input"):
-        return spec_mod.build_spec(X, space=space or "input")
-    Z = spec_mod.embed_for_space(space, X)
-    return spec_mod.build_spec(Z, space=space)
+    rows = X if space is None or space.startswith("input") else spec_mod.embed_for_space(space, X)
+    m = max(1, min(QUERY_M, len(rows) // 2))  # build_spec needs >= 2 rows per reduced point
+    return spec_mod.build_spec(rows, m=m, space=space or "input")

@@ -1,8 +1,10 @@
 """Selection and fit jobs: submit (target data as an .npz upload + params), poll, cancel, result.
 
 ``params`` (JSON form field): ``sources`` (list of model ids; default: every entry), ``score``,
-``m``, ``top`` (select), ``strategy``, ``seed`` (fit). The target ``.npz`` holds ``X`` and ``y``
-and optionally ``X_test`` (a fit job then returns predictions for it in its result).
+``m``, ``seed``, ``top`` (select) and the other ``Recycler`` parameters (``strategy``, ``cv``,
+``cv_repeats``, ``strategies``, ``time_budget``, ``strategy_params``) for fit. The target
+``.npz`` holds ``X`` and ``y`` and optionally ``X_test`` (a fit job then returns predictions for
+it in its result).
 A job is visible to its owner and admins only.
 """
 
@@ -16,12 +18,12 @@ from fastapi.responses import FileResponse
 
 from recycle.errors import DataError
 from recycle.service.deps import StateDep, UserKey
-from recycle.service.jobs import read_target
+from recycle.service.jobs import FIT_PARAMS, read_target
 from recycle.service.schemas import JobOut, check_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-PARAM_KEYS = {"sources", "score", "m", "top", "strategy", "seed"}
+PARAM_KEYS = {"sources", "top", *FIT_PARAMS}
 
 
 def job_out(row: dict[str, Any]) -> JobOut:
@@ -53,7 +55,8 @@ def _params(text: str | None) -> dict[str, Any]:
 
 def _submit(kind: str, request: Request, state: Any, key: Any, data: UploadFile, params: Any):
     target = read_target(data.file.read())
-    job_id = state.jobs.submit(kind, key, target, _params(params))
+    base_url = str(request.base_url).rstrip("/")
+    job_id = state.jobs.submit(kind, key, target, _params(params), base_url)
     request.state.audit = {"job": job_id, "kind": kind}
     return job_out(state.jobs.get(job_id, key))
 

@@ -1,0 +1,204 @@
+"""How recycle scales with the zoo size, on a SYNTHETIC zoo (recycle.bench.synthetic).
+
+Phases, each timed (wall seconds) with the driver's peak traced memory (tracemalloc):
+
+- ``spec_build``: every source builds its RKME spec from its private MNIST rows (provider
+  side), as one ``map_sources`` over the zoo, local (1 thread) and Ray (2 CPUs);
+- ``search``: build the stacked index of all specs and rank one query spec (the user side);
+  beyond the built specs, jittered copies stand in (``tile_specs``: same shapes, same cost);
+- ``embed``: each source's features of the 300-image target (what the feature cache stores);
+- ``scoring``: k-NN + LogME on the cached features of every source, local and Ray.
+
+N grows 10 -> 100 -> 1000 (search also 10,000). The scaling exponent is the log-log slope of
+time against N. With Ray only the driver's memory is traced (workers are other processes).
+
+Run: ``nice .venv/bin/python benchmarks/scale.py [--quick] [--no-ray]`` (writes
+``benchmarks/results/scale.json`` and ``scale.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from recycle import datasets
+from recycle.bench.synthetic import (
+    SyntheticZoo,
+    build_source_spec,
+    score_source,
+    shared_projection,
+    tile_specs,
+    to_shared_space,
+)
+from recycle.parallel import map_sources
+from recycle.spec import SpecIndex, build_spec
+
+OUT = Path(__file__).parent / "results"
+TARGET_PER_CLASS = 30  # 300-image target, 10 classes
+QUERY_CLASSES = (3, 5, 8)  # the user's data: these digits
+SEARCH_REPEATS = 5  # rank() repeats (median reported)
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``fn``; return (value, seconds, peak traced MiB)."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return value, seconds, peak
+
+
+def slope(rows: list[dict[str, Any]]) -> float | None:
+    """Log-log slope of seconds against n (the scaling exponent)."""
+    pts = [(r["n"], r["seconds"]) for r in rows if r["seconds"] > 0]
+    if len(pts) < 2:
+        return None
+    n, t = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    return float(np.polyfit(n, t, 1)[0])
+
+
+def target(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    idx = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(ds.y_test == c), TARGET_PER_CLASS, replace=False)
+            for c in range(10)
+        ]  # fmt: skip
+    )
+    return ds.X_test[idx], ds.y_test[idx]
+
+
+def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[str, Any]:
+    ds = datasets.load("mnist")
+    images, labels = ds.X_train, ds.y_train
+    projection = shared_projection()
+    X_t, y_t = target(ds)
+    rows: list[dict[str, Any]] = []
+    ray_init = None
+    if "ray" in backends:
+        from recycle import parallel_ray
+
+        _, ray_init, _ = measure(lambda: parallel_ray.ensure_ray(num_cpus=2))
+        map_sources(abs, [1], backend="ray")  # warm the worker pool once
+
+    specs: list[Any] = []
+    for n in sizes:
+        zoo = SyntheticZoo(n, seed=0)
+        shared = (zoo, images, labels, projection)
+        for backend in backends:
+            res, sec, mem = measure(
+                lambda b=backend, z=zoo, s=shared: map_sources(
+                    build_source_spec, list(range(len(z))), shared=s, backend=b
+                )
+            )
+            failed = sum(not r.ok for r in res)
+            rows.append(dict(phase="spec_build", backend=backend, n=n, seconds=sec,
+                             peak_mib=mem, failed=failed))  # fmt: skip
+            specs = [r.value for r in res if r.ok]
+
+        feats, sec, mem = measure(lambda z=zoo: [z.source(i).embed(X_t) for i in range(len(z))])
+        rows.append(dict(phase="embed", backend="local", n=n, seconds=sec, peak_mib=mem))
+        for backend in backends:
+            res, sec, mem = measure(
+                lambda b=backend, f=feats: map_sources(
+                    score_source, list(range(len(f))), shared=(f, y_t), backend=b
+                )
+            )
+            rows.append(dict(phase="scoring", backend=backend, n=n, seconds=sec, peak_mib=mem,
+                             failed=sum(not r.ok for r in res)))  # fmt: skip
+
+    query_rows = np.flatnonzero(np.isin(labels, QUERY_CLASSES))[:600]
+    query = build_spec(to_shared_space(images[query_rows], projection), m=10,
+                       space=specs[0].space, seed=1)  # fmt: skip
+    base_zoo = SyntheticZoo(len(specs), seed=0)
+    for n in search_sizes:
+        pool = tile_specs(specs, n)
+        index, sec_index, mem = measure(lambda p=pool: SpecIndex(p))
+        times = []
+        for _ in range(SEARCH_REPEATS):
+            result, sec, _ = measure(lambda i=index: i.rank(query))
+            times.append(sec)
+        top = [int(i) % len(specs) for i in result.order[:5]]
+        overlap = np.mean([bool(set(base_zoo.classes_of(i)) & set(QUERY_CLASSES)) for i in top])
+        rows.append(dict(phase="search", backend="local", n=n, seconds=float(np.median(times)),
+                         index_seconds=sec_index, peak_mib=mem,
+                         top5_share_a_query_digit=float(overlap)))  # fmt: skip
+
+    exponents = {
+        f"{ph}/{be}": slope([r for r in rows if r["phase"] == ph and r["backend"] == be])
+        for ph, be in sorted({(r["phase"], r["backend"]) for r in rows})
+    }
+    return {
+        "benchmark": "scale",
+        "synthetic": True,
+        "note": "SYNTHETIC zoo (random projections of MNIST + random tiny MLPs); see "
+        "recycle.bench.synthetic. Times are wall seconds on a shared 2-core machine.",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m": os.getloadavg()[0],
+        },  # fmt: skip
+        "ray_init_seconds": ray_init,
+        "rows": rows,
+        "exponents": exponents,
+    }
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, exp in result["exponents"].items():
+        phase, backend = key.split("/")
+        pts = [r for r in result["rows"] if r["phase"] == phase and r["backend"] == backend]
+        ax.plot([r["n"] for r in pts], [r["seconds"] for r in pts], marker="o",
+                linestyle="--" if backend == "ray" else "-",
+                label=f"{phase} ({backend}), slope {exp:.2f}" if exp is not None else key)  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="sources in the zoo (N)", ylabel="seconds",
+           title="recycle scaling on a SYNTHETIC zoo")  # fmt: skip
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N up to 100 (search 1,000)")
+    parser.add_argument("--no-ray", action="store_true", help="local backend only")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    sizes = [10, 100] if args.quick else [10, 100, 1000]
+    search_sizes = [10, 100, 1000] if args.quick else [10, 100, 1000, 10_000]
+    backends = ["local"] if args.no_ray else ["local", "ray"]
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    with threadpool_limits(1):
+        result = run(sizes, search_sizes, backends)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "scale_quick" if args.quick else "scale"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    plot(result, args.out / f"{stem}.png")
+    for r in result["rows"]:
+        print(f"{r['phase']:10s} {r['backend']:5s} N={r['n']:>6d} {r['seconds']:9.3f}s "
+              f"peak {r['peak_mib']:8.1f} MiB")  # fmt: skip
+    print("exponents:", json.dumps(result["exponents"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Protocol ``realzoo``: real pre-trained black-box sources for few-shot digit, fashion and animal
+targets.
+
+Sources: EfficientNet-Lite0/1/2 (ImageNet), the MNIST/USPS/SVHN digit CNNs, and the stream28
+sources used black-box through ``embed``. Targets: 5-way and 10-way few-shot tasks on the *test*
+splits of MNIST, Fashion-MNIST and Animal-MNIST (the stream28 sources only saw train-split
+images). The report's heatmap shows which kind of source selection picks for which target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recycle.bench.runner import Method, Target
+from recycle.progress import ProgressCallback
+
+DATASETS = ("mnist", "fashion-mnist", "animal-mnist")
+BUILTINS = (
+    "effnet_lite0.imagenet",
+    "effnet_lite1.imagenet",
+    "effnet_lite2.imagenet",
+    "digitcnn.mnist",
+    "digitcnn.usps",
+    "digitcnn.svhn",
+)
+QUICK_BUILTINS = ("effnet_lite0.imagenet", "digitcnn.mnist", "digitcnn.usps")
+SHOTS_PER_CLASS = (5, 25)
+TEST_PER_CLASS = 50
+
+
+def realzoo_sources(quick: bool, progress: ProgressCallback | None = None) -> list[Any]:
+    """Builtin pre-trained sources, plus the stream28 sources (black-box) in the full run."""
+    from recycle.sources import builtin
+
+    sources = [builtin(name) for name in (QUICK_BUILTINS if quick else BUILTINS)]
+    if not quick:
+        from recycle.bench.stream28 import Stream28
+
+        _, stream_sources = Stream28(seed=0).build_sources(progress)
+        sources += list(stream_sources)
+    return sources
+
+
+def realzoo_targets(quick: bool, seeds: int) -> list[Target]:
+    """5-way (classes drawn by seed) and 10-way targets on each dataset's test split."""
+    from recycle import datasets
+
+    names = ("mnist", "animal-mnist") if quick else DATASETS
+    shots_per_class = (10,) if quick else SHOTS_PER_CLASS
+    ways_options = (5,) if quick else (5, 10)
+    targets = []
+    for name in names:
+        ds = datasets.load(name)
+        for seed in range(seeds):
+            rng = np.random.default_rng([seed, len(name)])
+            for ways in ways_options:
+                classes = np.sort(rng.choice(len(ds.classes), ways, replace=False))
+                for k in shots_per_class:
+                    tr, te = [], []
+                    for c in classes:
+                        idx = rng.permutation(np.flatnonzero(ds.y_test == c))
+                        tr.append(idx[:k])
+                        te.append(idx[k : k + TEST_PER_CLASS])
+                    tr_idx, te_idx = np.concatenate(tr), np.concatenate(te)
+                    remap = {int(c): i for i, c in enumerate(classes)}
+                    y_tr = np.array([remap[int(v)] for v in ds.y_test[tr_idx]])
+                    y_te = np.array([remap[int(v)] for v in ds.y_test[te_idx]])
+                    targets.append(
+                        Target(
+                            f"{name}.{ways}way",
+                            k * ways,
+                            seed,
+                            ds.X_test[tr_idx],
+                            y_tr,
+                            ds.X_test[te_idx],
+                            y_te,
+                        )
+                    )
+    return targets
+
+
+def realzoo_methods(quick: bool) -> list[Method]:
+    methods = [
+        Method("independent", {"strategy": "independent", "m": 1}),
+        Method("linear_probe_m1", {"strategy": "linear_probe", "m": 1}),
+        Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
+        Method("feature_mixing_m3", {"strategy": "feature_mixing", "m": 3}),
+        Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "score": "knn"}),
+        Method("auto", {"strategy": "auto", "m": "auto"}),
+    ]
+    if quick:
+        methods = [m for m in methods if m.name in {"independent", "linear_probe_m1", "auto"}]
+    return methods

@@ -1,0 +1,131 @@
+"""Module mixing and the white-box baselines on a tiny real family (MNIST digits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recycle.adapt.family import FamilyBase, FamilyConfig, FamilySource, pretrain_base, train_source
+from recycle.adapt.module_mixing import (
+    ModuleMixing,
+    distance_correlation,
+    loo_1nn_accuracy,
+    stratified_val_split,
+)
+from recycle.adapt.whitebox_baselines import FinetuneSource, IndependentAdapters
+from recycle.adapt.whitebox_strategies import WHITEBOX_STRATEGIES
+from recycle.errors import ConfigError, IncompatibleError
+
+SMALL = FamilyConfig(channels=(8, 16))
+FAST = {"epochs": 4, "patience": 4}
+
+
+@pytest.fixture(scope="module")
+def family() -> dict:
+    """A small real family: base on digits 0-5, two sources, a target on digits 6-9."""
+    from recycle.datasets import load
+
+    torch.manual_seed(0)
+    ds = load("mnist")
+    X, y = ds.X_train, ds.y_train
+    rng = np.random.default_rng(0)
+    pick = lambda classes, n: rng.permutation(np.flatnonzero(np.isin(y, classes)))[:n]  # noqa: E731
+    b = pick([0, 1, 2, 3, 4, 5], 300)
+    base = pretrain_base(X[b], y[b], SMALL, epochs=2, batch_size=32)
+    sources = []
+    for k, classes in enumerate([[6, 7, 8], [0, 1, 2]]):
+        i = pick(classes, 150)
+        yi = np.searchsorted(classes, y[i])
+        names = [str(c) for c in classes]
+        sources.append(train_source(base, X[i], yi, names, epochs=2, name=f"t.s{k}", lr=1e-2))
+    t = pick([6, 7, 8, 9], 40)
+    te = pick([6, 7, 8, 9], 200)
+    return {"base": base, "sources": sources, "X": X[t], "y": y[t], "Xte": X[te], "yte": y[te]}
+
+
+def test_mixing_weights_are_convex_and_only_new_parts_train(family: dict) -> None:
+    base, sources = family["base"], family["sources"]
+    before_base = {k: v.clone() for k, v in base.state_dict().items()}
+    before_src = {k: v.clone() for k, v in sources[0].adapter_state.items()}
+    mm = ModuleMixing(sources, lambda_new=0.5, **FAST).fit(family["X"], family["y"])
+    w = mm.mixing_weights_
+    assert w.shape == (len(SMALL.channels) + 1, len(sources) + 1)
+    np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(mm.feature_weights_.sum(), 1.0, atol=1e-6)
+    assert (w > 0).all()
+    assert all(torch.equal(before_base[k], v) for k, v in base.state_dict().items())
+    assert all(torch.equal(before_src[k], v) for k, v in sources[0].adapter_state.items())
+    # trainable = one adapter set + head + logits (sites x (m+1) and m+1)
+    new = sum(p.numel() for p in mm.model_.net.adapter_set("new").parameters())
+    head = SMALL.feature_dim * 4 + 4
+    assert mm.trainable_params_ == new + head + w.size + len(sources) + 1
+    full = sum(p.numel() for p in base.parameters()) + head
+    assert mm.trainable_params_ < 0.2 * full
+    assert mm.predict_proba(family["Xte"]).shape == (200, 4)
+
+
+def test_initial_weights_follow_lambda_new(family: dict) -> None:
+    mm = ModuleMixing(family["sources"], lambda_new=0.8, epochs=1, patience=1)
+    model = mm._build(4, 0.8)
+    w0 = torch.softmax(model.site_logits, 1).detach().numpy()
+    np.testing.assert_allclose(w0[:, -1], 0.8, atol=1e-6)
+    np.testing.assert_allclose(w0[:, 0], 0.1, atol=1e-6)
+    with pytest.raises(ConfigError, match="lambda_new"):
+        ModuleMixing(family["sources"], lambda_new=1.5).fit(family["X"], family["y"])
+
+
+@pytest.mark.parametrize("name", sorted(WHITEBOX_STRATEGIES))
+def test_state_round_trip_gives_identical_predictions(family: dict, name: str) -> None:
+    cls = WHITEBOX_STRATEGIES[name]
+    params = {**FAST, "sigma": 0.05} if name == "module_mixing" else FAST
+    est = cls(family["sources"], seed=1, **params).fit(family["X"], family["y"])
+    config, tensors = est.to_state()
+    assert all(isinstance(v, np.ndarray) for v in tensors.values())
+    again = cls.from_state(config, tensors, family["sources"])
+    np.testing.assert_allclose(
+        est.predict_proba(family["Xte"]), again.predict_proba(family["Xte"]), atol=1e-6
+    )
+    assert again.trainable_params_ == est.trainable_params_
+
+
+def test_baselines_train_only_their_adapters(family: dict) -> None:
+    src = family["sources"][0]
+    before = {k: v.clone() for k, v in src.adapter_state.items()}
+    ft = FinetuneSource([src], **FAST).fit(family["X"], family["y"])
+    ind = IndependentAdapters([src], **FAST).fit(family["X"], family["y"])
+    assert ft.trainable_params_ == ind.trainable_params_
+    assert all(torch.equal(before[k], v) for k, v in src.adapter_state.items())
+    # Fine-tuning starts from the source's adapters: they differ from the fresh ones.
+    tuned = ft.model_.net.adapter_set("new").state_dict()
+    assert any(not torch.equal(tuned[k], before[k]) for k in before)
+    for est in (ft, ind):
+        acc = (est.predict(family["Xte"]) == family["yte"]).mean()
+        assert acc > 0.4  # 4 classes: chance is 0.25
+
+
+def test_mixed_bases_and_missing_sources_are_clear_errors(family: dict) -> None:
+    other = FamilySource.fresh(FamilyBase(SMALL), ["a", "b"], name="t.other")
+    with pytest.raises(IncompatibleError, match="one base"):
+        ModuleMixing([family["sources"][0], other], **FAST).fit(family["X"], family["y"])
+    with pytest.raises(ConfigError, match="source"):
+        IndependentAdapters([], **FAST).fit(family["X"], family["y"])
+
+
+def test_helpers() -> None:
+    y = np.repeat(np.arange(5), 5)
+    tr, va = stratified_val_split(y, 0.1, seed=0)
+    assert len(va) == 5 and set(y[va]) == set(range(5)) and len(set(tr) & set(va)) == 0
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    assert float(distance_correlation(x, 3 * x)) == pytest.approx(1.0, abs=1e-4)
+    noise = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
+    assert float(distance_correlation(x, noise)) < 0.6
+    F = torch.tensor([[0.0, 1.0], [0.1, 1.0], [1.0, 0.0], [1.0, 0.1]])
+    assert loo_1nn_accuracy(F, np.array([0, 0, 1, 1])) == 1.0
+
+
+def test_registered_in_strategy_registry() -> None:
+    from recycle.adapt.strategies import STRATEGIES
+
+    assert STRATEGIES["module_mixing"] is ModuleMixing
+    assert STRATEGIES["finetune_source"] is FinetuneSource
