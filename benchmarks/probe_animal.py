@@ -1,7 +1,7 @@
 """Linear probe on EfficientNet-Lite0 features vs raw pixels, Animal-MNIST (2,000 / 1,000).
 
 Also sweeps the EfficientNet input size to justify the default for small images (96 px).
-Writes ``benchmarks/results/probe_animal.json``.
+Writes ``benchmarks/results/probe_animal.json`` (rows of earlier runs with other sizes are kept).
 
 Usage::
 
@@ -36,6 +36,18 @@ def probe(
     return float((clf.predict(F_test) == y_test).mean())
 
 
+def merge_rows(path: Path, seed: int, rows: list[dict]) -> list[dict]:
+    """Keep rows of earlier runs (same seed) for sizes this run did not measure."""
+    if not path.is_file():
+        return rows
+    old = json.loads(path.read_text())
+    if old.get("seed") != seed:
+        return rows
+    done = {(r["features"], r["image_size"]) for r in rows}
+    kept = [r for r in old["rows"] if (r["features"], r["image_size"]) not in done]
+    return sorted(kept + rows, key=lambda r: (r["features"] != "raw pixels", r["image_size"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96, 128])
@@ -65,6 +77,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     out = Path(__file__).parent / "results" / "probe_animal.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = merge_rows(out, args.seed, rows)
     payload = {"dataset": "animal-mnist", "n_train": N_TRAIN, "n_test": N_TEST,
                "seed": args.seed, "torch_threads": 1, "rows": rows}  # fmt: skip
     out.write_text(json.dumps(payload, indent=2) + "\n")

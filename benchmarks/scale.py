@@ -1,6 +1,7 @@
 """How recycle scales with the zoo size, on a SYNTHETIC zoo (recycle.bench.synthetic).
 
-Phases, each timed (wall seconds) with the driver's peak traced memory (tracemalloc):
+Phases, each timed (wall seconds) with the rise of the driver's peak resident memory (sampled
+every 5 ms; after a warm-up call so imports are not counted):
 
 - ``spec_build``: every source builds its RKME spec from its private MNIST rows (provider
   side), as one ``map_sources`` over the zoo, local (1 thread) and Ray (2 CPUs);
@@ -9,8 +10,10 @@ Phases, each timed (wall seconds) with the driver's peak traced memory (tracemal
 - ``embed``: each source's features of the 300-image target (what the feature cache stores);
 - ``scoring``: k-NN + LogME on the cached features of every source, local and Ray.
 
-N grows 10 -> 100 -> 1000 (search also 10,000). The scaling exponent is the log-log slope of
-time against N. With Ray only the driver's memory is traced (workers are other processes).
+N grows 10 -> 100 -> 1000 (search also 10,000). BLAS and torch use one thread in the driver,
+as Ray gives each worker (``OMP_NUM_THREADS=1``), so local vs Ray compares 1 core with 2.
+The scaling exponent is the log-log slope of time against N. With Ray only the driver's
+memory is measured (workers are other processes).
 
 Run: ``nice .venv/bin/python benchmarks/scale.py [--quick] [--no-ray]`` (writes
 ``benchmarks/results/scale.json`` and ``scale.png``).
@@ -22,8 +25,8 @@ import argparse
 import json
 import os
 import platform
+import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,15 +52,47 @@ QUERY_CLASSES = (3, 5, 8)  # the user's data: these digits
 SEARCH_REPEATS = 5  # rank() repeats (median reported)
 
 
+class RssPeak:
+    """Samples this process's resident memory in a thread; ``peak_mib`` is the rise over the
+    level at start (tracemalloc would slow numpy-heavy Python loops several-fold)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.base = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> RssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mib(self) -> float:
+        return max(self.peak - self.base, 0) / 2**20
+
+
 def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run ``fn``; return (value, seconds, peak traced MiB)."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    value = fn()
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return value, seconds, peak
+    """Run ``fn``; return (value, wall seconds, peak resident-memory rise in MiB)."""
+    with RssPeak() as mem:
+        start = time.perf_counter()
+        value = fn()
+        seconds = time.perf_counter() - start
+    return value, seconds, mem.peak_mib
 
 
 def slope(rows: list[dict[str, Any]]) -> float | None:
@@ -75,7 +110,7 @@ def target(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
         [
             rng.choice(np.flatnonzero(ds.y_test == c), TARGET_PER_CLASS, replace=False)
             for c in range(10)
-        ]  # fmt: skip
+        ]
     )
     return ds.X_test[idx], ds.y_test[idx]
 
@@ -93,6 +128,14 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
         _, ray_init, _ = measure(lambda: parallel_ray.ensure_ray(num_cpus=2))
         map_sources(abs, [1], backend="ray")  # warm the worker pool once
 
+    warm = SyntheticZoo(2, seed=99)
+    feats0 = [warm.source(i).embed(X_t) for i in range(2)]
+    for backend in backends:  # warm-up: imports and worker start-up are not what we measure
+        map_sources(
+            build_source_spec, [0, 1], shared=(warm, images, labels, projection), backend=backend
+        )
+        map_sources(score_source, [0, 1], shared=(feats0, y_t), backend=backend)
+
     specs: list[Any] = []
     for n in sizes:
         zoo = SyntheticZoo(n, seed=0)
@@ -104,8 +147,17 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
                 )
             )
             failed = sum(not r.ok for r in res)
-            rows.append(dict(phase="spec_build", backend=backend, n=n, seconds=sec,
-                             peak_mib=mem, failed=failed))  # fmt: skip
+            rows.append(
+                dict(
+                    phase="spec_build",
+                    backend=backend,
+                    n=n,
+                    seconds=sec,
+                    peak_mib=mem,
+                    failed=failed,
+                    load_avg_1m=os.getloadavg()[0],
+                )
+            )
             specs = [r.value for r in res if r.ok]
 
         feats, sec, mem = measure(lambda z=zoo: [z.source(i).embed(X_t) for i in range(len(z))])
@@ -116,25 +168,45 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
                     score_source, list(range(len(f))), shared=(f, y_t), backend=b
                 )
             )
-            rows.append(dict(phase="scoring", backend=backend, n=n, seconds=sec, peak_mib=mem,
-                             failed=sum(not r.ok for r in res)))  # fmt: skip
+            rows.append(
+                dict(
+                    phase="scoring",
+                    backend=backend,
+                    n=n,
+                    seconds=sec,
+                    peak_mib=mem,
+                    failed=sum(not r.ok for r in res),
+                    load_avg_1m=os.getloadavg()[0],
+                )
+            )
 
     query_rows = np.flatnonzero(np.isin(labels, QUERY_CLASSES))[:600]
-    query = build_spec(to_shared_space(images[query_rows], projection), m=10,
-                       space=specs[0].space, seed=1)  # fmt: skip
+    query = build_spec(
+        to_shared_space(images[query_rows], projection), m=10, space=specs[0].space, seed=1
+    )
     base_zoo = SyntheticZoo(len(specs), seed=0)
     for n in search_sizes:
         pool = tile_specs(specs, n)
         index, sec_index, mem = measure(lambda p=pool: SpecIndex(p))
+        rows.append(
+            dict(phase="search_index", backend="local", n=n, seconds=sec_index, peak_mib=mem)
+        )
         times = []
         for _ in range(SEARCH_REPEATS):
             result, sec, _ = measure(lambda i=index: i.rank(query))
             times.append(sec)
         top = [int(i) % len(specs) for i in result.order[:5]]
         overlap = np.mean([bool(set(base_zoo.classes_of(i)) & set(QUERY_CLASSES)) for i in top])
-        rows.append(dict(phase="search", backend="local", n=n, seconds=float(np.median(times)),
-                         index_seconds=sec_index, peak_mib=mem,
-                         top5_share_a_query_digit=float(overlap)))  # fmt: skip
+        rows.append(
+            dict(
+                phase="search",
+                backend="local",
+                n=n,
+                seconds=float(np.median(times)),
+                peak_mib=mem,
+                top5_share_a_query_digit=float(overlap),
+            )
+        )
 
     exponents = {
         f"{ph}/{be}": slope([r for r in rows if r["phase"] == ph and r["backend"] == be])
@@ -149,7 +221,7 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_avg_1m": os.getloadavg()[0],
-        },  # fmt: skip
+        },
         "ray_init_seconds": ray_init,
         "rows": rows,
         "exponents": exponents,
@@ -166,11 +238,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
     for key, exp in result["exponents"].items():
         phase, backend = key.split("/")
         pts = [r for r in result["rows"] if r["phase"] == phase and r["backend"] == backend]
-        ax.plot([r["n"] for r in pts], [r["seconds"] for r in pts], marker="o",
-                linestyle="--" if backend == "ray" else "-",
-                label=f"{phase} ({backend}), slope {exp:.2f}" if exp is not None else key)  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="sources in the zoo (N)", ylabel="seconds",
-           title="recycle scaling on a SYNTHETIC zoo")  # fmt: skip
+        label = f"{phase} ({backend}), slope {exp:.2f}" if exp is not None else key
+        style = "--" if backend == "ray" else "-"
+        ax.plot([r["n"] for r in pts], [r["seconds"] for r in pts], "o" + style, label=label)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="sources in the zoo (N)",
+        ylabel="seconds",
+        title="recycle scaling on a SYNTHETIC zoo",
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -188,6 +265,9 @@ def main() -> None:
     search_sizes = [10, 100, 1000] if args.quick else [10, 100, 1000, 10_000]
     backends = ["local"] if args.no_ray else ["local", "ray"]
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import torch  # k-NN top-k runs in torch: one thread, as Ray gives each worker
+
+    torch.set_num_threads(1)
     with threadpool_limits(1):
         result = run(sizes, search_sizes, backends)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -195,8 +275,10 @@ def main() -> None:
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     plot(result, args.out / f"{stem}.png")
     for r in result["rows"]:
-        print(f"{r['phase']:10s} {r['backend']:5s} N={r['n']:>6d} {r['seconds']:9.3f}s "
-              f"peak {r['peak_mib']:8.1f} MiB")  # fmt: skip
+        print(
+            f"{r['phase']:10s} {r['backend']:5s} N={r['n']:>6d} {r['seconds']:9.3f}s "
+            f"peak {r['peak_mib']:8.1f} MiB"
+        )
     print("exponents:", json.dumps(result["exponents"]))
 
 

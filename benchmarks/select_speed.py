@@ -7,7 +7,8 @@ Two measurements:
 2. ``select_sources``: the whole phase two (feature-cache hits, parallel map, scoring, ranking)
    over 100 sources whose features are already in a warm :class:`FeatureCache`.
 
-BLAS and torch run on one thread (the machine is shared); the load average is recorded.
+BLAS and torch run on one thread (the machine is shared); the load average is recorded, and
+so is the process CPU time, which is what the wall time would be on an idle machine.
 
 Run: ``nice .venv/bin/python benchmarks/select_speed.py`` (writes
 ``benchmarks/results/select_speed.json``).
@@ -74,12 +75,19 @@ def main() -> None:
     with threadpool_limits(1):
         knn_score(feats[0][:100], y[:100])  # warm-up (imports, BLAS init)
         logme_score(feats[0][:100], y[:100])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         knn_vals = [knn_score(F, y) for F in feats]
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         logme_vals = [logme_score(F, y) for F in feats]
-        t2 = time.perf_counter()
-        result["scores"] = {"knn_s": t1 - t0, "logme_s": t2 - t1, "total_s": t2 - t0}
+        t2, c2 = time.perf_counter(), time.process_time()
+        result["scores"] = {
+            "knn_s": t1 - t0,
+            "logme_s": t2 - t1,
+            "total_s": t2 - t0,
+            "knn_cpu_s": c1 - c0,
+            "logme_cpu_s": c2 - c1,
+            "total_cpu_s": c2 - c0,
+        }
         result["spearman_knn_vs_index"] = float(
             np.corrcoef(np.argsort(np.argsort(knn_vals)), np.arange(N_SOURCES))[0, 1]
         )
@@ -102,7 +110,10 @@ def main() -> None:
         result["select_sources"] = timings
     result["load_average_after"] = os.getloadavg()[0]
     result["target_s"] = 5.0
-    result["ok"] = bool(result["scores"]["total_s"] < 5.0)  # type: ignore[index]
+    # on a shared machine wall time includes waiting for a core; one thread's CPU time is what
+    # a quiet machine would take (both are recorded)
+    result["ok_wall"] = bool(result["scores"]["total_s"] < 5.0)  # type: ignore[index]
+    result["ok_cpu"] = bool(result["scores"]["total_cpu_s"] < 5.0)  # type: ignore[index]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     sc: dict[str, float] = result["scores"]  # type: ignore[assignment]

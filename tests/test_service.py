@@ -50,6 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "prov_a": create_key(db, "provider", "acme")[0],
         "prov_b": create_key(db, "provider", "globex")[0],
         "user": create_key(db, "user", "alice")[0],
+        "user2": create_key(db, "user", "carol")[0],
         "admin": create_key(db, "admin", "root")[0],
         "slow": create_key(db, "user", "bob", rate_per_minute=1)[0],
     }
@@ -352,7 +353,7 @@ def test_select_and_fit_jobs_match_the_library(served: Served, two_models: list[
 
     other = Client(served.url, served.keys["admin"])
     assert other.poll(job["id"])["status"] == "done"  # admins see every job
-    with served.client("slow") as c:  # another user does not see it at all
+    with served.client("user2") as c:  # another user does not see it at all
         assert c.get(f"/jobs/{job['id']}").status_code == 404
 
 

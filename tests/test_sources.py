@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -229,6 +230,17 @@ def test_roundtrip_sklearn_pca(tmp_path: Path, rng: np.random.Generator) -> None
     assert config["format"] == "skops" and list(files) == ["model.skops"]
     back = deserialize(config, write_files(files, tmp_path))
     assert np.array_equal(back.embed(X), src.embed(X))
+
+
+def test_roundtrip_sklearn_forest_with_extra_trusted_class(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, X[:, 0] > 0)
+    src = SklearnSource(forest, source_id="rf.rt")
+    config, files = serialize(src)
+    back = deserialize(config, write_files(files, tmp_path))  # needs sklearn.tree._tree.Tree
+    assert np.array_equal(back.predict_proba(X), src.predict_proba(X))
 
 
 def _square(x: np.ndarray) -> np.ndarray:

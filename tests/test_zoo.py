@@ -275,3 +275,23 @@ def test_blob_paths_derive_from_hash_only(tmp_path: Path) -> None:
     for sha in blobs:  # content addressed: path is derived from the hash only
         assert Path(zoo.store.path(sha)).relative_to(tmp_path / "zoo" / "artifacts")
         assert os.path.basename(zoo.store.path(sha)) == sha[2:]
+
+
+def test_failed_commit_removes_only_unshared_blobs(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recycle.sources import serialize
+    from recycle.zoo import registration
+
+    first = zoo.register(mlp_source(1), mlp_card("mlp.keep"), validate=False)
+    kept = set(zoo.store.iter_blobs())
+    config, files = serialize(mlp_source(1))  # same weights bytes as mlp.keep
+    files["extra.bin"] = b"only this registration has these bytes"
+    # skip the early duplicate check so the failure happens at commit, after the blobs exist
+    monkeypatch.setattr(registration, "check_free", lambda *a: None)
+    with pytest.raises(DuplicateError):
+        zoo.register_files(config, files, mlp_card("mlp.keep"), validate=False)
+    assert set(zoo.store.iter_blobs()) == kept  # shared blob kept, the new one removed
+    assert zoo.fsck(verify=True).clean
+    assert zoo.get("mlp.keep").id == first.id
+    np.testing.assert_allclose(zoo.load("mlp.keep").embed(X), mlp_source(1).embed(X), rtol=1e-6)

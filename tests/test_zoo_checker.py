@@ -65,15 +65,7 @@ def _pickles(marker: Path) -> list[bytes]:
     return [pickle.dumps(_Payload(marker)), buf.getvalue()]
 
 
-def test_valid_model_passes_in_a_child_process(tmp_path: Path) -> None:
-    from recycle.sources import serialize
-
-    config, files = serialize(mlp_source(1, classes=["a", "b", "c"]))
-    (tmp_path / "weights.safetensors").write_bytes(files["weights.safetensors"])
-    card = mlp_card(output={"feature_dim": 6, "source_classes": ["a", "b", "c"]})
-    report = check_model(config, {"weights.safetensors": tmp_path / "weights.safetensors"}, card)
-    assert report.ok, report.reason
-    assert report.output_shape == [4, 6] and report.modules == ["layers"] and report.n_params > 0
+def test_valid_model_passes_the_checker(tmp_path: Path) -> None:
     zoo = Zoo.open(tmp_path / "zoo")
     zoo.register(mlp_source(1), mlp_card("mlp.ok"))  # validate=True by default
     assert [e.name for e in zoo.list()] == ["mlp.ok"]
@@ -127,9 +119,16 @@ def test_child_rejects_what_static_checks_would_miss(tmp_path: Path, evil_env: N
     """Defence in depth: the child itself refuses pickles, lying headers, NaNs, wrong shapes."""
     from recycle.sources import serialize
 
+    config, files = serialize(mlp_source(1, classes=["a", "b", "c"]))
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(files["weights.safetensors"])
+    card = mlp_card(output={"feature_dim": 6, "source_classes": ["a", "b", "c"]})
+    report = check_model(config, {"weights.safetensors": path}, card)
+    assert report.ok, report.reason
+    assert report.output_shape == [4, 6] and report.modules == ["layers"] and report.n_params > 0
+
     marker = tmp_path / "pwned"
     config, files = serialize(mlp_source(1))
-    path = tmp_path / "weights.safetensors"
     card = mlp_card()
     for data in [*_pickles(marker), _lying(files["weights.safetensors"])]:
         path.write_bytes(data)

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -52,6 +53,10 @@ NON_STATE_PARAMS = ("sources", "progress")
 #: Mapping of the white-box helper's registry keys to ours (their 'independent' is adapters on
 #: the base network; our 'independent' is the small network alone).
 WHITEBOX_ALIASES = {"independent": "independent_adapters"}
+
+
+class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+    """recycle's :class:`~recycle.errors.NotFittedError` that scikit-learn also recognises."""
 
 
 def infer_modality(X: Any) -> str:
@@ -169,7 +174,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
         self.classes_, y_int = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(
-                f"Target has a single class {self.classes_[0]!r}; need at least 2 classes."
+                f"Target has 1 class ({self.classes_[0]!r}); need at least 2 classes."
             )
         feats = source_features(self._sources(), X, features)
         with threadpool_limits(BLAS_THREADS, user_api="blas"):
@@ -181,7 +186,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
         try:
             check_is_fitted(self, "classes_")
         except Exception as exc:
-            raise NotFittedError(
+            raise EstimatorNotFittedError(
                 f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
             ) from exc
         X = self._check_X(X, reset=False)
@@ -192,7 +197,8 @@ class Strategy(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any, features: Features | None = None) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
-        return self.classes_[np.argmax(self.predict_proba(X, features), axis=1)]
+        proba = self.predict_proba(X, features)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # -- persistence ---------------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -23,6 +23,29 @@ def check_id(value: str, what: str = "model") -> str:
     return value
 
 
+class ErrorOut(BaseModel):
+    """Every error response: the library error class name and a one-line message."""
+
+    error: str = Field(description="recycle.errors class name, e.g. 'CardError'")
+    detail: str = Field(description="what was wrong and how to fix it")
+    errors: list[dict[str, Any]] | None = None  # request validation details, when any
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error status codes (all :class:`ErrorOut`)."""
+    what = {
+        401: "no, wrong or revoked API key",
+        403: "the key's role or owner may not do this",
+        404: "no such model or job",
+        409: "duplicate name and version",
+        413: "body or batch too large",
+        422: "invalid input (card, spec, data, parameters)",
+        429: "rate limit exceeded",
+        502: "a source failed at inference",
+    }
+    return {c: {"model": ErrorOut, "description": what.get(c, "error")} for c in codes}
+
+
 class ModelOut(BaseModel):
     """A zoo entry as the API shows it."""
 
@@ -61,8 +84,8 @@ class SearchOut(BaseModel):
 class ArrayIn(BaseModel):
     """A batch of inputs: ``data`` (nested JSON numbers), ``texts``, or ``npy_b64``."""
 
-    data: list[Any] | None = None
-    texts: list[str] | None = None
+    data: list[Any] | None = Field(None, min_length=1)
+    texts: list[str] | None = Field(None, min_length=1)
     npy_b64: str | None = Field(None, description="base64 of a .npy file (no pickles)")
     format: Literal["json", "npy"] = "json"
 

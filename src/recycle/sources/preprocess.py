@@ -30,7 +30,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recycle.errors import AssetMissingError, ConfigError, DataError, ModelNotFoundError
+from recycle.errors import (
+    AssetMissingError,
+    ConfigError,
+    DataError,
+    DuplicateError,
+    ModelNotFoundError,
+)
 from recycle.sources.base import Modality
 
 Batch = torch.Tensor | dict[str, torch.Tensor]
@@ -146,11 +152,11 @@ def resize(t: torch.Tensor, size: int, center_crop: bool = False) -> torch.Tenso
 def _effnet(size: int | None = None, large: int = EFFNET_LARGE_SIZE,
             small: int = EFFNET_SMALL_SIZE) -> Preprocessor:  # fmt: skip
     if size is not None:
-        pid = f"image:effnet@size={int(size)}"
-    elif (large, small) != (EFFNET_LARGE_SIZE, EFFNET_SMALL_SIZE):
-        pid = f"image:effnet@large={int(large)},small={int(small)}"
+        params = [f"size={int(size)}"]
     else:
-        pid = "image:effnet"
+        params = [f"large={int(large)}"] if large != EFFNET_LARGE_SIZE else []
+        params += [f"small={int(small)}"] if small != EFFNET_SMALL_SIZE else []
+    pid = "image:effnet" + ("@" + ",".join(params) if params else "")
 
     def fn(batch: np.ndarray) -> torch.Tensor:
         t = image_tensor(batch, 3)
@@ -229,6 +235,26 @@ _FACTORIES: dict[str, Callable[..., Preprocessor]] = {
     "text:minilm": _minilm,
     "tabular:identity": _identity,
 }
+
+
+def register_preprocess(name: str, factory: Callable[..., Preprocessor]) -> None:
+    """Register ``factory(**params) -> Preprocessor`` under the base id ``name``.
+
+    Raises
+    ------
+    DuplicateError
+        If ``name`` is already registered.
+
+    Examples
+    --------
+    >>> register_preprocess("tabular:doc-double", lambda: Preprocessor(
+    ...     "tabular:doc-double", "tabular", lambda b: torch.from_numpy(2 * np.asarray(b))))
+    >>> get("tabular:doc-double")(np.ones((1, 2))).tolist()
+    [[2.0, 2.0]]
+    """
+    if name in _FACTORIES:
+        raise DuplicateError(f"Preprocessing id {name!r} is already registered; pick another.")
+    _FACTORIES[name] = factory
 
 
 def names() -> list[str]:

@@ -27,7 +27,7 @@ import json
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -239,7 +239,7 @@ def deserialize(
     if fmt == "remote":
         from recycle.sources.remote import RemoteSource
 
-        return RemoteSource.from_config(dict(config))
+        return cast(SourceModel, RemoteSource.from_config(dict(config)))
     raise ConfigError(
         f"Unknown source format {fmt!r}; valid: safetensors, onnx, skops, builtin, remote."
     )

@@ -29,10 +29,23 @@ from recycle.sources.torch_source import batches, n_batches
 
 Method = Literal["auto", "transform", "predict_proba"]
 
-#: Module prefixes whose types a skops file may contain. Anything else is refused.
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
-#: Functions that must never be trusted even inside trusted modules.
-FORBIDDEN_TYPES = ("builtins.eval", "builtins.exec", "builtins.open", "builtins.__import__")
+#: Module prefixes whose *classes* a skops file may contain beyond skops' own defaults
+#: (e.g. ``sklearn.tree._tree.Tree``). Functions and anything else are refused.
+TRUSTED_MODULES = ("sklearn.", "scipy.sparse.")
+
+
+def _is_trusted_class(name: str) -> bool:
+    """Whether ``name`` (``module.Class``) is a class defined in a trusted module."""
+    import importlib
+
+    if not name.startswith(TRUSTED_MODULES):
+        return False
+    module, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(obj, type)
 
 
 class SklearnSource:
@@ -155,11 +168,11 @@ def trusted_types(data: bytes) -> list[str]:
         raise UnsafeContentError(
             f"Not a valid skops file ({exc}); save with skops.io.dumps."
         ) from exc
-    bad = [t for t in found if not t.startswith(TRUSTED_MODULES) or t in FORBIDDEN_TYPES]
+    bad = [t for t in found if not _is_trusted_class(t)]
     if bad:
         raise UnsafeContentError(
             f"The skops file contains types outside the allow-list: {bad[:5]}; only "
-            f"{', '.join(TRUSTED_MODULES)} types are accepted."
+            f"classes from {', '.join(TRUSTED_MODULES)} are accepted."
         )
     return list(found)
 

@@ -95,8 +95,8 @@ class Spec:
             )
         if Z.shape[1] != dim:
             raise SpecError(
-                f"Spec Z has {Z.shape[1]} columns but its space {self.space!r} has dimension {dim}; "
-                "build the spec in the right space."
+                f"Spec Z has {Z.shape[1]} columns but its space {self.space!r} has dimension "
+                f"{dim}; build the spec in the right space."
             )
         if not np.isfinite(Z).all():
             raise SpecError("Spec Z contains NaN or inf values; rebuild it from finite data.")
@@ -209,7 +209,9 @@ class Spec:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise SpecError(f"Spec is not valid JSON ({e}); pass a file from `recycle spec build`.")
+            raise SpecError(
+                f"Spec is not valid JSON ({e}); pass a file from `recycle spec build`."
+            ) from e
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -249,7 +251,9 @@ class Spec:
                     head["Z"] = f.get_tensor("Z")
                     head["beta"] = f.get_tensor("beta")
             except (KeyError, OSError, ValueError, json.JSONDecodeError) as e:
-                raise SpecError(f"{str(path)!r} is not a recycle spec safetensors file ({e}).")
+                raise SpecError(
+                    f"{str(path)!r} is not a recycle spec safetensors file ({e})."
+                ) from e
             return cls.from_dict(head)
         return cls.from_json(path.read_bytes())
 
@@ -262,11 +266,11 @@ def _decode_z(raw: Any) -> np.ndarray:
             shape = tuple(int(s) for s in raw["shape"])
             buf = base64.b64decode(raw["base64"], validate=True)
         except (KeyError, TypeError, ValueError) as e:
-            raise SpecError(f"Spec Z is not a valid base64 block ({e}); rebuild the spec.")
+            raise SpecError(f"Spec Z is not a valid base64 block ({e}); rebuild the spec.") from e
         if raw.get("dtype", "float32") != "float32" or len(buf) != 4 * int(np.prod(shape)):
             raise SpecError(f"Spec Z bytes do not match dtype float32 and shape {list(shape)}.")
         return np.frombuffer(buf, dtype="<f4").reshape(shape).astype(np.float32)
     try:
         return np.asarray(raw, dtype=np.float32)
     except (TypeError, ValueError) as e:
-        raise SpecError(f"Spec Z must be a matrix of numbers ({e}).")
+        raise SpecError(f"Spec Z must be a matrix of numbers ({e}).") from e

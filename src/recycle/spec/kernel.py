@@ -116,10 +116,8 @@ def simplex_qp(K: np.ndarray, c: np.ndarray) -> np.ndarray:
     w, _ = nnls(A, b, maxiter=50 * k)
     total = w.sum()
     if not np.isfinite(total) or total <= 0:
-        w = np.full(k, 1.0 / k)
-    else:
-        w = w / total
-    return w
+        return np.full(k, 1.0 / k)
+    return w / total
 
 
 #: Relative ridge added to K before the Cholesky factor (Gaussian Gram matrices are often singular).

@@ -124,7 +124,7 @@ def mixture_search(
     resp = np.stack(
         [
             wi * (gaussian(points, index.specs[i].Z, g) @ index.specs[i].beta)
-            for wi, i in zip(w, idx)
+            for wi, i in zip(w, idx, strict=True)
         ],
         axis=1,
     )

@@ -42,7 +42,9 @@ def as_rows(X: object) -> np.ndarray:
     try:
         A = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise DataError(f"Spec data must be a numeric array ({e}); embed text or images first.")
+        raise DataError(
+            f"Spec data must be a numeric array ({e}); embed text or images first."
+        ) from e
     if A.ndim < 2:
         raise DataError(f"Spec data must have one row per example (2+ dims). Got shape {A.shape}.")
     A = A.reshape(A.shape[0], -1)
@@ -104,6 +106,9 @@ def build_spec(
     """
     A = as_rows(X)
     n, d = A.shape
+    # canonical row order (by a fixed random projection): the spec does not depend on row order
+    key = A @ np.random.default_rng(0).normal(size=d)
+    A = A[np.lexsort((A[:, 0], key))]
     if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
         raise ConfigError(
             f"The 'm' parameter of build_spec must be an int >= 1. Got {m!r} instead."

@@ -16,9 +16,36 @@ Examples
 {'entries': 0, 'blobs': 0, 'bytes': 0}
 """
 
-from recycle.zoo.card import Datasheet, InputSchema, Lineage, ModelCard, OutputSchema
-from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry
-from recycle.zoo.registry import Zoo
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recycle.zoo.card import Datasheet, InputSchema, Lineage, ModelCard, OutputSchema
+    from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry
+    from recycle.zoo.registry import Zoo
+
+# Exports load on first use, so that the checker's child process (``python -m
+# recycle.zoo.checker``) does not pay for SQLAlchemy and Alembic, which it never uses.
+_EXPORTS = {
+    "Datasheet": "card",
+    "InputSchema": "card",
+    "Lineage": "card",
+    "ModelCard": "card",
+    "OutputSchema": "card",
+    "FsckReport": "entry",
+    "SearchHit": "entry",
+    "ZooEntry": "entry",
+    "Zoo": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"recycle.zoo.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'recycle.zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "Datasheet",

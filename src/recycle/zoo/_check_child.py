@@ -53,8 +53,8 @@ def _build(tree: dict[str, Any]) -> Any:
 def _run(job: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
-    for module in filter(None, os.environ.get(EXTRA_ARCH_ENV, "").split(",")):
-        importlib.import_module(module.strip())
+    for plugin in filter(None, os.environ.get(EXTRA_ARCH_ENV, "").split(",")):
+        importlib.import_module(plugin.strip())
     card = job["card"]
     source = _build(job)
     want_dim = card["output"]["feature_dim"]

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import re
@@ -311,7 +312,7 @@ class Zoo:
 
     # -- removal and maintenance -----------------------------------------------------------------
 
-    def remove(self, name_or_id: str, version: str | None = None) -> list[ZooEntry]:
+    def remove(self, name_or_id: str, version: str | None = None) -> builtins.list[ZooEntry]:
         """Remove one entry (an id, ``name@version``, or name + ``version``) or all versions of
         a name (``version=None``); blobs no other entry uses are deleted. Returns the removed.
 
@@ -368,7 +369,7 @@ class Zoo:
 
     # -- specifications ---------------------------------------------------------------------
 
-    def specs(self, space: str) -> list[tuple[ZooEntry, Any]]:
+    def specs(self, space: str) -> builtins.list[tuple[ZooEntry, Any]]:
         """(entry, Spec) of every entry with a specification in ``space``, latest versions."""
         from recycle.spec import Spec
 
@@ -378,7 +379,9 @@ class Zoo:
             (e, Spec.from_json(self.store.read(e.spec_sha256 or ""))) for e in latest_only(entries)
         ]
 
-    def search(self, spec_or_data: Any, top: int = 5, space: str | None = None) -> list[SearchHit]:
+    def search(
+        self, spec_or_data: Any, top: int = 5, space: str | None = None
+    ) -> builtins.list[SearchHit]:
         """Entries whose specification is closest to a query spec (or to data, turned into one).
 
         Data is embedded into ``space`` (default: the raw-input space) with

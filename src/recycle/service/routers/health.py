@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from recycle.errors import StorageError
 from recycle.service.deps import AdminKey, StateDep
+from recycle.service.schemas import error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +30,7 @@ def ready(state: StateDep) -> Any:
     return {"status": "ready"}
 
 
-@router.get("/audit")
+@router.get("/audit", responses=error_responses(401, 403, 422, 429))
 def audit(
     state: StateDep, key: AdminKey, limit: int = Query(100, ge=1, le=10000)
 ) -> list[dict[str, Any]]:

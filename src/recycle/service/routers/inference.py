@@ -16,9 +16,20 @@ from fastapi import APIRouter
 
 from recycle.errors import DataError, PayloadTooLargeError, RecycleError
 from recycle.service.deps import StateDep, UserKey
-from recycle.service.schemas import ArrayIn, ArrayOut, check_id, decode_inputs, encode_outputs
+from recycle.service.schemas import (
+    ArrayIn,
+    ArrayOut,
+    check_id,
+    decode_inputs,
+    encode_outputs,
+    error_responses,
+)
 
-router = APIRouter(prefix="/models", tags=["inference"])
+router = APIRouter(
+    prefix="/models",
+    tags=["inference"],
+    responses=error_responses(401, 403, 404, 413, 422, 429, 502),
+)
 log = logging.getLogger("recycle.service")
 
 

@@ -19,9 +19,11 @@ from fastapi.responses import FileResponse
 from recycle.errors import DataError
 from recycle.service.deps import StateDep, UserKey
 from recycle.service.jobs import FIT_PARAMS, read_target
-from recycle.service.schemas import JobOut, check_id
+from recycle.service.schemas import JobOut, check_id, error_responses
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/jobs", tags=["jobs"], responses=error_responses(401, 403, 404, 413, 422, 429)
+)
 
 PARAM_KEYS = {"sources", "top", *FIT_PARAMS}
 

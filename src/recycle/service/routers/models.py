@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from recycle.errors import CardError, ForbiddenError, UnsafeContentError, ValidationError
 from recycle.service.auth import KeyInfo
 from recycle.service.deps import ProviderKey, ReadKey, StateDep
-from recycle.service.schemas import ModelList, ModelOut, check_id
+from recycle.service.schemas import ModelList, ModelOut, check_id, error_responses
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(
+    prefix="/models", tags=["models"], responses=error_responses(401, 403, 404, 409, 413, 422, 429)
+)
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ALLOWED_SUFFIXES = (".safetensors", ".onnx", ".skops", ".json")
@@ -146,9 +148,9 @@ def register(
 def list_models(
     state: StateDep,
     key: ReadKey,
-    modality: Annotated[str | None, Query(max_length=32)] = None,
+    modality: Literal["image", "text", "tabular"] | None = None,
     task: Annotated[str | None, Query(max_length=64)] = None,
-    access: Annotated[str | None, Query(max_length=16)] = None,
+    access: Literal["white-box", "black-box"] | None = None,
     license: Annotated[str | None, Query(max_length=64)] = None,
     provider: Annotated[str | None, Query(max_length=128)] = None,
     q: Annotated[str | None, Query(max_length=200, description="text query")] = None,

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from recycle.service.deps import ReadKey, StateDep
-from recycle.service.schemas import SearchHitOut, SearchOut, SearchRequest
+from recycle.service.schemas import SearchHitOut, SearchOut, SearchRequest, error_responses
 
-router = APIRouter(prefix="/specs", tags=["specs"])
+router = APIRouter(
+    prefix="/specs", tags=["specs"], responses=error_responses(401, 403, 413, 422, 429)
+)
 
 
 def _hit(hit: Any) -> SearchHitOut:

@@ -1,0 +1,148 @@
+"""The Recycler: selection + strategy, auto with the negative-transfer guard, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from adapt_helpers import NoiseSource, RandomProjection, digit_mlp, target
+
+from recycle.adapt import Recycler
+from recycle.adapt.auto import GUARD_SE_FACTOR, guard_decision
+from recycle.errors import ConfigError, IncompatibleError, NotFittedError
+from recycle.evaluate import evaluation_report
+from recycle.zoo import ModelCard, Zoo
+
+FAST = {"*": {"max_epochs": 20, "patience": 5}}
+
+
+def _card(src, name: str) -> ModelCard:  # noqa: ANN001
+    return ModelCard(
+        name=name, modality="tabular", task="classification",
+        input={"shape": [64], "dtype": "float32", "value_range": [0.0, 1.0]},
+        output={"feature_dim": src.feature_dim, "source_classes": src.source_classes},
+        access=src.access, license="MIT", provider="tests",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def digit_zoo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    location = str(tmp_path_factory.mktemp("zoo") / "zoo")
+    zoo = Zoo.open(location)
+    for classes, name in [
+        ((0, 1, 2, 3, 4), "mlp.digits-low"),
+        ((5, 6, 7, 8, 9), "mlp.digits-high"),
+    ]:
+        src = digit_mlp(classes)
+        zoo.register(src, _card(src, name), validate=False)
+    zoo.close()
+    return location
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"m": 0}, "The 'm' parameter of Recycler must be an int >= 1 or 'auto'. Got 0 instead."),
+        ({"strategy": "magic"}, "The 'strategy' parameter of Recycler must be 'auto' or a"),
+        ({"cv": 1}, "The 'cv' parameter of Recycler must be an int >= 2. Got 1 instead."),
+        ({"time_budget": 0}, "The 'time_budget' parameter of Recycler must be a float > 0."),
+    ],
+)
+def test_parameter_validation(params: dict, message: str) -> None:
+    X, y = np.zeros((6, 3)), np.array([0, 1] * 3)
+    with pytest.raises(ConfigError) as info:
+        Recycler([RandomProjection()], **params).fit(X, y)
+    assert str(info.value).startswith(message)
+
+
+def test_score_is_both_parameter_and_method() -> None:
+    Xtr, ytr, Xte, yte = target((0, 1), shots=10)
+    rec = Recycler([RandomProjection(0, 16)], m=1, strategy="linear_probe", score="knn")
+    assert rec.score == "knn" and rec.get_params()["score"] == "knn"
+    rec.fit(Xtr, ytr)
+    assert 0.0 <= rec.score(Xte, yte) <= 1.0
+    with pytest.raises(NotFittedError):
+        Recycler([RandomProjection()]).predict(Xte)
+
+
+def test_guard_uses_independent_when_sources_are_noise() -> None:
+    Xtr, ytr, Xte, yte = target((0, 3, 5, 8, 9), shots=10, seed=1)
+    rec = Recycler(
+        [NoiseSource(0), NoiseSource(1)], m=2, strategies=["mcw", "linear_probe", "stacking"],
+        strategy_params=FAST, seed=0,
+    ).fit(Xtr, ytr)  # fmt: skip
+    rep = rec.report_
+    assert rep["strategy"] == "independent" and rep["m"] == 0
+    assert rep["guard"]["use"] == "independent"
+    assert rep["cv"]["independent"]["mean"] > rep["cv"]["mcw@m=2"]["mean"]
+    json.dumps(rep)  # JSON-able
+    assert rec.score(Xte, yte) > 0.6
+
+
+def test_guard_keeps_informative_sources() -> None:
+    Xtr, ytr, Xte, yte = target(tuple(range(10)), shots=5, seed=2)
+    sources = [digit_mlp((0, 1, 2, 3, 4)), digit_mlp((5, 6, 7, 8, 9))]
+    rec = Recycler(sources, m=2, strategies=["mcw", "linear_probe"], strategy_params=FAST).fit(
+        Xtr, ytr
+    )
+    rep = rec.report_
+    assert rep["strategy"] in ("mcw", "linear_probe"), rep["guard"]
+    assert rep["guard"]["mean_difference"] > GUARD_SE_FACTOR * rep["guard"]["standard_error"]
+    assert [s["source_id"] for s in rep["sources"]] and rep["trainable_params"] > 0
+    assert rec.score(Xte, yte) > 0.7
+
+
+def test_guard_decision_within_noise_triggers() -> None:
+    out = guard_decision({"independent": [0.6, 0.7, 0.65, 0.62], "mcw": [0.64, 0.67, 0.66, 0.62]})
+    assert out["use"] == "independent" and out["triggered"] is True
+    assert "negative-transfer guard" in out["reason"]
+
+
+def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:  # noqa: ANN001
+    Xtr, ytr, Xte, yte = target((1, 4, 6, 7, 9), shots=10)
+    labels = np.array(list("abcde"))[np.searchsorted([1, 4, 6, 7, 9], ytr)]
+    rec = Recycler(digit_zoo, m=2, strategy="stacking").fit(Xtr, labels)
+    rep = rec.report_
+    assert {s["name"] for s in rep["sources"]} == {"mlp.digits-low", "mlp.digits-high"}
+    assert all(s["version"] == "1.0.0" and s["entry_id"] for s in rep["sources"])
+    assert set(rec.predict(Xte)) <= set("abcde")
+    out = rec.save(tmp_path / "model")
+    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "recycler.json"]
+    back = Recycler.load(out)  # sources resolved from the recorded zoo location
+    np.testing.assert_array_equal(back.predict_proba(Xte), rec.predict_proba(Xte))
+    np.testing.assert_array_equal(back.predict(Xte), rec.predict(Xte))
+
+
+def test_m_larger_than_zoo_warns_and_uses_all(digit_zoo: str) -> None:
+    Xtr, ytr, _, _ = target((0, 2), shots=8)
+    with pytest.warns(UserWarning, match="using all"):
+        rec = Recycler(digit_zoo, m=5, strategy="averaging").fit(Xtr, ytr)
+    assert rec.report_["m"] == 2
+    assert any("using all" in w for w in rec.report_["warnings"])
+
+
+def test_whitebox_strategy_with_incompatible_sources(digit_zoo: str) -> None:
+    Xtr, ytr, _, _ = target((0, 2), shots=8)
+    with pytest.raises(IncompatibleError, match="family sources"):
+        Recycler(digit_zoo, m=2, strategy="module_mixing").fit(Xtr, ytr)
+
+
+def test_independent_needs_no_zoo_and_others_do() -> None:
+    Xtr, ytr, Xte, yte = target((0, 1, 2), shots=10)
+    rec = Recycler(None, strategy="independent", strategy_params=FAST).fit(Xtr, ytr)
+    assert rec.report_["sources"] == [] and rec.score(Xte, yte) > 0.6
+    with pytest.raises(ConfigError, match="needs a zoo"):
+        Recycler(None).fit(Xtr, ytr)
+
+
+def test_evaluation_with_classes_absent_from_test_set() -> None:
+    Xtr, ytr, Xte, yte = target((0, 1, 2), shots=10)
+    rec = Recycler([RandomProjection(0, 32)], m=1, strategy="linear_probe").fit(Xtr, ytr)
+    keep = yte != 2
+    with pytest.warns(UserWarning, match=r"Classes \['2'\] do not occur"):
+        rep = evaluation_report(yte[keep], rec.predict_proba(Xte[keep]), rec.classes_.tolist())
+    assert rep["absent_classes"] == ["2"] and set(rep["per_class"]) == {"0", "1"}
+    assert 0 <= rep["ece"] <= 1 and rep["accuracy"] == pytest.approx(
+        rec.score(Xte[keep], yte[keep])
+    )

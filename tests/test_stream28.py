@@ -1,0 +1,74 @@
+"""The stream28 protocol: task draw, disjoint halves, target samples, and the cached source zoo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recycle.bench.stream28 import Stream28, draw_tasks
+from recycle.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Stream28:
+    return Stream28(seed=0, quick=True, cache_dir=tmp_path_factory.mktemp("s28"))
+
+
+def test_draw_tasks_mixes_within_and_across_datasets() -> None:
+    tasks = draw_tasks(0)
+    assert len(tasks) == 60 and len({tuple(t) for t in tasks}) == 60
+    within = sum(len({c // 10 for c in t}) == 1 for t in tasks)
+    assert 30 <= within <= 50  # about two thirds
+    assert draw_tasks(0) == tasks and draw_tasks(1) != tasks
+
+
+def test_halves_are_disjoint_and_targets_stratified(quick: Stream28) -> None:
+    def rows(X: np.ndarray) -> set[bytes]:
+        return {x.tobytes() for x in X}
+
+    source_rows = set().union(*(rows(t.X_train) for t in quick.source_tasks))
+    for target in quick.target_tasks:
+        assert not rows(target.X_test) & source_rows  # the base never sees target images
+        assert not rows(target.X_pool) & rows(target.X_test)
+        assert np.bincount(target.y_test).tolist() == [100] * 5
+        X, y = target.sample(25, seed=0)
+        assert X.shape == (25, 28, 28) and np.bincount(y).tolist() == [5] * 5
+        X2, _ = target.sample(25, seed=0)
+        X3, _ = target.sample(25, seed=1)
+        assert np.array_equal(X, X2) and not np.array_equal(X, X3)
+        assert sorted(np.bincount(target.sample(52, seed=0)[1]).tolist()) == [10, 10, 10, 11, 11]
+    with pytest.raises(ConfigError, match="shots"):
+        quick.target_tasks[0].sample(5)
+    with pytest.raises(ConfigError, match="n_sources"):
+        Stream28(n_sources=50, n_targets=20)
+
+
+@pytest.mark.slow
+def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> None:
+    from recycle.adapt.module_mixing import ModuleMixing
+    from recycle.adapt.whitebox_baselines import IndependentAdapters
+
+    start = time.perf_counter()
+    base, sources = quick.build_sources()
+    assert len(sources) == 8 and sources[0].source_id == "stream28q.s0.task00"
+    assert all(s.fingerprint == base.fingerprint for s in sources)
+    again_start = time.perf_counter()
+    base2, sources2 = Stream28(seed=0, quick=True, cache_dir=quick.cache_dir.parent).build_sources()
+    assert time.perf_counter() - again_start < max(5.0, 0.2 * (again_start - start))
+    X = quick.target_tasks[0].X_test[:20]
+    np.testing.assert_allclose(sources[3].predict_proba(X), sources2[3].predict_proba(X), atol=1e-6)
+    assert Path(quick.cache_dir, "index.json").exists()
+
+    gains = []
+    for target in quick.target_tasks:
+        X, y = target.sample(25, seed=0)
+        related = quick.related_sources(target, sources)[:3]
+        mm = ModuleMixing(related, seed=0).fit(X, y)
+        ind = IndependentAdapters(sources, seed=0).fit(X, y)
+        gains.append(
+            mm.score(target.X_test, target.y_test) - ind.score(target.X_test, target.y_test)
+        )
+    assert np.mean(gains) > 0.0, gains
