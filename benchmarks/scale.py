@@ -95,9 +95,11 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return value, seconds, mem.peak_mib
 
 
-def slope(rows: list[dict[str, Any]]) -> float | None:
-    """Log-log slope of seconds against n (the scaling exponent)."""
+def slope(rows: list[dict[str, Any]], last: int | None = None) -> float | None:
+    """Log-log slope of seconds against n (the scaling exponent), over the ``last`` largest n
+    only if given (small n are dominated by fixed costs)."""
     pts = [(r["n"], r["seconds"]) for r in rows if r["seconds"] > 0]
+    pts = sorted(pts)[-last:] if last else pts
     if len(pts) < 2:
         return None
     n, t = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
@@ -208,10 +210,12 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
             )
         )
 
-    exponents = {
-        f"{ph}/{be}": slope([r for r in rows if r["phase"] == ph and r["backend"] == be])
+    groups = {
+        f"{ph}/{be}": [r for r in rows if r["phase"] == ph and r["backend"] == be]
         for ph, be in sorted({(r["phase"], r["backend"]) for r in rows})
     }
+    exponents = {key: slope(group) for key, group in groups.items()}
+    exponents_top = {key: slope(group, last=2) for key, group in groups.items()}
     return {
         "benchmark": "scale",
         "synthetic": True,
@@ -225,6 +229,7 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
         "ray_init_seconds": ray_init,
         "rows": rows,
         "exponents": exponents,
+        "exponents_two_largest_n": exponents_top,
     }
 
 

@@ -283,6 +283,10 @@ def print_report(res: dict) -> None:
             f"{key:<6} {acc['mean']:>9.4f} ± {acc['se']:.4f} (se) {s['contains_best_rate']:>11.0%}"
         )
     print(f"auto m: mean {res['auto_m']['mean_m']:.2f}, histogram {res['auto_m']['histogram']}")
+    diffs = ", ".join(
+        f"m={m}: {d['mean']:+.4f} ± {d['se']:.4f}" for m, d in res["auto_minus_fixed"].items()
+    )
+    print(f"auto - fixed m (paired, mean ± se): {diffs}")
     print(
         f"time: {res['seconds']['total']:.0f} s (sources {res['seconds']['train_sources']:.0f} s)"
     )

@@ -22,7 +22,9 @@ def _one_torch_thread() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each test session gets its own feature cache so tests never see a stale one."""
     root = tmp_path_factory.getbasetemp() / "feature-cache"
     monkeypatch.setenv("RECYCLE_CACHE", str(root))

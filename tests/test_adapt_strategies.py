@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from adapt_helpers import RandomProjection, digit_mlp, target
 from safetensors.numpy import load, save
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from adapt_helpers import RandomProjection, digit_mlp, target
 from recycle.adapt import STRATEGIES, get_strategy, strategy_names
 from recycle.adapt.baselines import Averaging, FeatureAugment, Independent, LinearProbe, Stacking
 from recycle.adapt.feature_mixing import FeatureMixing
@@ -22,7 +22,7 @@ BLACK_BOX = ["feature_mixing", "mcw", "linear_probe", "stacking", "averaging",
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
 
 
-def _expected(est):  # noqa: ANN001, ANN202
+def _expected(est):
     return EXPECTED_FAILURES.get(type(est).__name__, {})
 
 
@@ -30,7 +30,7 @@ def _expected(est):  # noqa: ANN001, ANN202
     [cls(sources=[RandomProjection(0, 16)]) for cls in PURE_NUMPY],
     expected_failed_checks=_expected,
 )
-def test_sklearn_conformance(estimator, check):  # noqa: ANN001
+def test_sklearn_conformance(estimator, check):
     check(estimator)
 
 

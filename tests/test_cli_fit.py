@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adapt_helpers import digit_mlp, target
 
+from adapt_helpers import digit_mlp, target
 from recycle.cli import main
 from recycle.zoo import ModelCard, Zoo
 

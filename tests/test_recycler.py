@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from adapt_helpers import NoiseSource, RandomProjection, digit_mlp, target
 
+from adapt_helpers import NoiseSource, RandomProjection, digit_mlp, target
 from recycle.adapt import Recycler
 from recycle.adapt.auto import GUARD_SE_FACTOR, guard_decision
 from recycle.errors import ConfigError, IncompatibleError, NotFittedError
@@ -17,7 +17,7 @@ from recycle.zoo import ModelCard, Zoo
 FAST = {"*": {"max_epochs": 20, "patience": 5}}
 
 
-def _card(src, name: str) -> ModelCard:  # noqa: ANN001
+def _card(src, name: str) -> ModelCard:
     return ModelCard(
         name=name, modality="tabular", task="classification",
         input={"shape": [64], "dtype": "float32", "value_range": [0.0, 1.0]},
@@ -99,8 +99,8 @@ def test_guard_decision_within_noise_triggers() -> None:
     assert "negative-transfer guard" in out["reason"]
 
 
-def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:  # noqa: ANN001
-    Xtr, ytr, Xte, yte = target((1, 4, 6, 7, 9), shots=10)
+def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:
+    Xtr, ytr, Xte, _yte = target((1, 4, 6, 7, 9), shots=10)
     labels = np.array(list("abcde"))[np.searchsorted([1, 4, 6, 7, 9], ytr)]
     rec = Recycler(digit_zoo, m=2, strategy="stacking").fit(Xtr, labels)
     rep = rec.report_
@@ -146,3 +146,26 @@ def test_evaluation_with_classes_absent_from_test_set() -> None:
     assert 0 <= rep["ece"] <= 1 and rep["accuracy"] == pytest.approx(
         rec.score(Xte[keep], yte[keep])
     )
+
+
+def test_register_records_lineage(digit_zoo: str) -> None:
+    Xtr, ytr, Xte, _ = target((0, 2, 4), shots=8)
+    rec = Recycler(digit_zoo, m=2, strategy="mcw").fit(Xtr, ytr)
+    zoo = Zoo.open(digit_zoo)
+    entry = rec.register(zoo, "recycled.digits024", license="MIT")
+    assert entry.card.lineage.built_from == [s["source_id"] for s in rec.report_["sources"]]
+    assert set(entry.card.lineage.parents) == {s["entry_id"] for s in rec.report_["sources"]}
+    assert entry.card.output.source_classes == ["0", "2", "4"]
+    from recycle.adapt.export import load_recycled_source
+    from recycle.zoo.registration import manifest_of
+
+    # the stored files rebuild a working source from the loaded parents
+    manifest = manifest_of(zoo, entry)
+    assert set(manifest["files"]) == {"recycler.json", "model.safetensors"}
+    files = {k: zoo.store.local_path(v["sha256"]) for k, v in manifest["files"].items()}
+    parents = {pid: zoo.load(pid) for pid in entry.parents}
+    src = load_recycled_source(manifest["config"], files, parents)
+    np.testing.assert_allclose(src.embed(Xte), rec.predict_proba(Xte), rtol=1e-6)
+    with pytest.raises(ConfigError, match="not a zoo entry"):
+        Recycler([RandomProjection()], m=1, strategy="mcw").fit(Xtr, ytr).register(zoo, "x.y")
+    zoo.close()

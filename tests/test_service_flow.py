@@ -21,7 +21,7 @@ from recycle.service import Settings, create_app
 from recycle.service.auth import create_key
 from service_helpers import ServerThread
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.postgres
 
 TARGET_CLASSES = ["0", "1", "2", "3", "4"]
 SHOTS = 20  # per class: a few-shot target
@@ -79,6 +79,7 @@ def served_pg(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
     zoo.close()
 
 
+@pytest.mark.slow  # ~60 s: three checker runs and two jobs; quick variant in test_service.py
 def test_whole_flow_on_postgres_matches_the_library(served_pg: Any, tmp_path: Path) -> None:
     from recycle import datasets
     from recycle.adapt import Recycler
@@ -142,3 +143,21 @@ def test_whole_flow_on_postgres_matches_the_library(served_pg: Any, tmp_path: Pa
     loaded = Recycler.load(folder, sources=remote)
     np.testing.assert_array_equal(loaded.predict(t["X_test"]), local_pred)
     assert json.dumps(job["result"]["report"])  # JSON-able report
+
+
+def test_postgres_keys_audit_and_readiness(served_pg: Any) -> None:
+    """Quick PostgreSQL check: service tables beside the zoo's, auth, audit, /ready."""
+    import httpx
+    import sqlalchemy as sa
+
+    url, keys, zoo = served_pg
+    tables = set(sa.inspect(zoo.engine).get_table_names())
+    assert {"service_keys", "service_audit", "service_jobs", "entries"} <= tables
+    assert httpx.get(f"{url}/ready").json() == {"status": "ready"}
+    assert httpx.get(f"{url}/models").status_code == 401
+    user = {"Authorization": f"Bearer {keys['user']}"}
+    assert httpx.get(f"{url}/models", headers=user).json() == {"items": []}
+    assert httpx.post(f"{url}/models", headers=user, data={"card": "{}"}).status_code == 403
+    with zoo.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT method, status FROM service_audit")).all()
+    assert ("POST", 403) in [tuple(r) for r in rows]

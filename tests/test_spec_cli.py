@@ -14,9 +14,8 @@ from recycle.spec import Spec, build_spec
 
 @pytest.fixture
 def spec_zoo(tmp_path: Path) -> str:
-    from zoo_helpers import mlp_card, mlp_source
-
     from recycle.zoo import Zoo
+    from zoo_helpers import mlp_card, mlp_source
 
     zoo = Zoo.open(str(tmp_path / "zoo"))
     rng = np.random.default_rng(0)

@@ -53,12 +53,16 @@ def test_bandwidth_is_scale_free() -> None:
 
 def test_no_reduced_point_equals_a_training_row() -> None:
     rng = np.random.default_rng(2)
-    # few distinct rows and m = n/2: k-means would put single rows in clusters of one
-    X = np.repeat(rng.integers(0, 5, size=(60, 8)).astype(float), 1, axis=0)
-    for m in (5, 30):
-        spec = build_spec(X, m=m, seed=3)
+    # 60 rows, m = 30: k-means leaves clusters of one row; with steps=0 nothing moves them
+    X = rng.integers(0, 5, size=(60, 8)).astype(float)
+    for m, steps in ((5, 3), (30, 3), (30, 0)):
+        spec = build_spec(X, m=m, seed=3, steps=steps)
         d = ((spec.Z[:, None, :].astype(float) - X[None]) ** 2).sum(-1)
-        assert d.min() > 1e-6
+        assert d.min() > 1e-6, (m, steps)
+    # MNIST-like scale: real digits, default settings
+    digits = np.random.default_rng(0).random((300, 64)) < 0.3
+    spec = build_spec(digits.astype(float), m=50)
+    assert (((spec.Z[:, None, :] - digits[None]) ** 2).sum(-1) > 1e-6).all()
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -181,3 +185,23 @@ def test_spaces() -> None:
         embed_for_space("input:5", X)
     with pytest.raises(ConfigError):
         space_for("audio")
+
+
+def test_prefilter_index_agrees_with_exact_on_the_top() -> None:
+    from recycle.spec import Spec
+
+    rng = np.random.default_rng(10)
+    centres = rng.normal(size=(400, 20)) * 3.0
+    specs = [
+        Spec(space="input:20", gamma=0.02, Z=(c + rng.normal(size=(8, 20))).astype(np.float32),
+             beta=np.full(8, 1 / 8), n=100)
+        for c in centres
+    ]  # fmt: skip
+    exact, approx = SpecIndex(specs, approx=False), SpecIndex(specs, approx=True)
+    assert approx.approx and not exact.approx
+    for k in (3, 250):
+        q = build_spec(centres[k] + rng.normal(size=(200, 20)), m=10)
+        a, b = rank(q, exact), rank(q, approx)
+        assert b.n_exact == 256 and a.n_exact is None
+        assert list(a.order[:10]) == list(b.order[:10]) and a.order[0] == k
+        np.testing.assert_allclose(a.mmd2[:10], b.mmd2[:10], rtol=1e-5, atol=1e-7)

@@ -56,7 +56,7 @@ def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> No
     assert len(sources) == 8 and sources[0].source_id == "stream28q.s0.task00"
     assert all(s.fingerprint == base.fingerprint for s in sources)
     again_start = time.perf_counter()
-    base2, sources2 = Stream28(seed=0, quick=True, cache_dir=quick.cache_dir.parent).build_sources()
+    _, sources2 = Stream28(seed=0, quick=True, cache_dir=quick.cache_dir.parent).build_sources()
     assert time.perf_counter() - again_start < max(5.0, 0.2 * (again_start - start))
     X = quick.target_tasks[0].X_test[:20]
     np.testing.assert_allclose(sources[3].predict_proba(X), sources2[3].predict_proba(X), atol=1e-6)

@@ -65,10 +65,16 @@ def _pickles(marker: Path) -> list[bytes]:
     return [pickle.dumps(_Payload(marker)), buf.getvalue()]
 
 
-def test_valid_model_passes_the_checker(tmp_path: Path) -> None:
+def test_valid_model_with_a_parent_passes_the_checker(tmp_path: Path) -> None:
+    from recycle.sources import serialize
+
     zoo = Zoo.open(tmp_path / "zoo")
-    zoo.register(mlp_source(1), mlp_card("mlp.ok"))  # validate=True by default
-    assert [e.name for e in zoo.list()] == ["mlp.ok"]
+    base = zoo.register(mlp_source(1), mlp_card("mlp.base"), validate=False)
+    config, files = serialize(mlp_source(2, arch="linear"))
+    config["parents"] = [base.id]  # the child process rebuilds the parent first
+    entry = zoo.register_files(config, files, mlp_card("mlp.ok"))  # validate=True by default
+    assert entry.parents == [base.id]
+    assert [e.name for e in zoo.list()] == ["mlp.base", "mlp.ok"]
 
 
 def test_pickle_weights_are_refused_and_never_unpickled(tmp_path: Path) -> None:

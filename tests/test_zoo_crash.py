@@ -32,8 +32,20 @@ def _location(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> t
 
 @pytest.mark.parametrize(
     ("backend", "point"),
-    [("sqlite", p) for p in POINTS]
-    + [pytest.param("postgres", p, marks=pytest.mark.postgres) for p in POINTS[1:3]],
+    [
+        pytest.param(
+            "sqlite", p, marks=[pytest.mark.slow] if p in ("after_temp", "after_commit") else []
+        )
+        for p in POINTS
+    ]
+    + [
+        pytest.param(
+            "postgres",
+            p,
+            marks=[pytest.mark.postgres] + ([pytest.mark.slow] if p == "after_blob" else []),
+        )
+        for p in POINTS[1:3]
+    ],
 )
 def test_sigkill_during_registration_leaves_all_or_nothing(
     backend: str, point: str, request: pytest.FixtureRequest, tmp_path: Path

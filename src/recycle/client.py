@@ -16,11 +16,13 @@ Examples
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
 import tarfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,7 @@ def _json_text(obj: Any) -> str:
 
 def _npz(X: Any, y: Any, X_test: Any = None) -> bytes:
     buf = io.BytesIO()
-    arrays = {"X": np.asarray(X), "y": np.asarray(y)}
+    arrays: dict[str, Any] = {"X": np.asarray(X), "y": np.asarray(y)}
     if X_test is not None:
         arrays["X_test"] = np.asarray(X_test)
     np.savez(buf, **arrays)
@@ -108,7 +110,7 @@ class Client:
     def register_files(
         self,
         card: Any,
-        files: dict[str, bytes | str | Path],
+        files: Mapping[str, bytes | str | Path],
         config: dict[str, Any] | None = None,
         spec: Any = None,
     ) -> dict[str, Any]:
@@ -135,7 +137,9 @@ class Client:
     def remove(self, model_id: str) -> None:
         self._req("DELETE", f"/models/{model_id}", idempotent=False)
 
-    def search_spec(self, spec: Any, top: int = 5, space: str | None = None) -> list[dict]:
+    def search_spec(
+        self, spec: Any, top: int = 5, space: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Rank the zoo by similarity to ``spec`` (a Spec or its dict); no raw data is sent."""
         spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else spec
         body = {"spec": json.loads(json.dumps(spec_dict)), "top": top, "space": space}
@@ -158,7 +162,9 @@ class Client:
         """Probabilities over the served model's own classes."""
         return self._infer(model_id, "predict", X)
 
-    def sources(self, ids: list[str] | None = None, **filters: Any) -> list[RemoteSource]:
+    def sources(
+        self, ids: builtins.list[str] | None = None, **filters: Any
+    ) -> builtins.list[RemoteSource]:
         """Served entries (``ids`` in that order, else all matching ``filters``) as sources."""
         entries = self.list(**filters) if ids is None else [self.show(i) for i in ids]
         return [RemoteSource(self.url, e["id"], card=e, http=self.http) for e in entries]

@@ -138,7 +138,7 @@ def asset_path(asset: str) -> Path:
     path = None if root is None else root / rel
     if path is None or not path.exists():
         raise AssetMissingError(
-            f"Dataset asset {asset!r} needs the package {package!r} "
+            f"Data asset {asset!r} needs the package {install.split()[-1].split('==')[0]!r} "
             f"({'not installed' if root is None else f'{path} missing'}); install it with: "
             f"{install}"
         )

@@ -9,7 +9,8 @@ Progress is reported as tasks complete (``ray.wait``), not in submission order.
 Ray starts locally (``num_cpus=2``, no dashboard) unless an address is given as ``address=`` or
 ``$RECYCLE_RAY_ADDRESS`` (e.g. ``127.0.0.1:6379`` of a ``ray start --head`` node); a Ray runtime
 that is already initialised in this process is reused. Values from the object store are
-read-only numpy arrays: copy before writing to them.
+read-only numpy arrays: copy before writing to them. The nodes of a remote cluster need the
+same Python environment (recycle and the sources' packages installed).
 
 Examples
 --------

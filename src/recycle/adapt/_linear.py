@@ -88,9 +88,7 @@ def logreg_proba(head: dict[str, np.ndarray], F: np.ndarray) -> np.ndarray:
     return softmax(F @ head["W"].T + head["b"])
 
 
-def oof_proba(
-    F: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0
-) -> np.ndarray:
+def oof_proba(F: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0) -> np.ndarray:
     """Out-of-fold logistic-regression probabilities (in-sample when a class has < 2 rows)."""
     counts = np.bincount(y, minlength=n_classes)
     folds = int(min(OOF_FOLDS, counts[counts > 0].min()))

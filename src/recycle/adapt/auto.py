@@ -214,12 +214,13 @@ def guard_decision(scores: dict[str, list[float]]) -> dict[str, Any]:
         "se_factor": GUARD_SE_FACTOR,
     }
     if mean_d <= 0:
-        return {**out, "use": REFERENCE, "triggered": False,
-                "reason": "independent scored at least as well as every recycled strategy"}  # fmt: skip
+        reason = "independent scored at least as well as every recycled strategy"
+        return {**out, "use": REFERENCE, "triggered": False, "reason": reason}
     if mean_d <= GUARD_SE_FACTOR * se:
-        return {**out, "use": REFERENCE, "triggered": True,
-                "reason": (f"{best} beats independent by {mean_d:.3f}, within "
-                           f"{GUARD_SE_FACTOR:g} standard error ({se:.3f}): negative-transfer "
-                           "guard uses independent")}  # fmt: skip
-    return {**out, "use": best, "triggered": False,
-            "reason": f"{best} beats independent by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"}  # fmt: skip
+        reason = (
+            f"{best} beats independent by {mean_d:.3f}, within {GUARD_SE_FACTOR:g} standard "
+            f"error ({se:.3f}): negative-transfer guard uses independent"
+        )
+        return {**out, "use": REFERENCE, "triggered": True, "reason": reason}
+    reason = f"{best} beats independent by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"
+    return {**out, "use": best, "triggered": False, "reason": reason}

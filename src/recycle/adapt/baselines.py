@@ -114,7 +114,9 @@ class _PerSource(_LinearBase):
     def _per_source_proba(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         out = []
         for i, F in enumerate(feats):
-            Z = apply_scaler(unpack(f"src{i}.scaler", self.arrays_), l2_normalize(F.astype(np.float64)))
+            Z = apply_scaler(
+                unpack(f"src{i}.scaler", self.arrays_), l2_normalize(F.astype(np.float64))
+            )
             out.append(logreg_proba(unpack(f"src{i}.head", self.arrays_), Z))
         return out
 

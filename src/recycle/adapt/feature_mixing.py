@@ -91,10 +91,7 @@ class MixNet(nn.Module):
         super().__init__()
         self.own = own
         self.norm = nn.LayerNorm(k, elementwise_affine=False)
-        if n_sources:
-            init = [lambda_new] + [(1.0 - lambda_new) / n_sources] * n_sources
-        else:
-            init = [1.0]
+        init = [lambda_new] + [(1.0 - lambda_new) / n_sources] * n_sources if n_sources else [1.0]
         self.mix_logits = nn.Parameter(torch.log(torch.tensor(init, dtype=torch.float32)))
         self.mix_logits.requires_grad_(n_sources > 0)
         self.head = nn.Linear(k, n_classes)
@@ -180,9 +177,11 @@ class FeatureMixing(Strategy):
     def _reduce(self, feats: list[np.ndarray], n: int, k: int) -> np.ndarray:
         if not feats:
             return np.zeros((n, 0, k), dtype=np.float32)
-        return np.stack([apply_reducer(r, F) for r, F in zip(self.reducers_, feats, strict=True)], 1)
+        return np.stack(
+            [apply_reducer(r, F) for r, F in zip(self.reducers_, feats, strict=True)], 1
+        )
 
-    def _build(self, k_own: int, d_in: int, n_sources: int, lam: float) -> MixNet:
+    def _build(self, d_in: int, n_sources: int, lam: float) -> MixNet:
         own, k = own_network(self.own_input_.kind, d_in)
         return MixNet(own, k, n_sources, len(self.classes_), lam)
 
@@ -191,7 +190,7 @@ class FeatureMixing(Strategy):
         torch.manual_seed(self.seed)
         self.own_input_ = OwnInput.fit(X)
         x_own = self.own_input_.transform(X)
-        self.model_ = self._build(0, self.own_input_.d_in, len(feats), lam)
+        self.model_ = self._build(self.own_input_.d_in, len(feats), lam)
         k = self.model_.head.in_features
         self.reducers_ = [fit_reducer(F, k, self.reducer, self.seed) for F in feats]
         cfg = TrainConfig(
@@ -234,6 +233,6 @@ class FeatureMixing(Strategy):
             {"mean": tensors[f"reducer{i}.mean"], "components": tensors[f"reducer{i}.components"]}
             for i in range(n_src)
         ]
-        self.model_ = self._build(0, self.own_input_.d_in, n_src, 0.5)
+        self.model_ = self._build(self.own_input_.d_in, n_src, 0.5)
         load_module_tensors(self.model_, tensors)
         self.model_.eval()

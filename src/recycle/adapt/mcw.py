@@ -98,7 +98,9 @@ class MCW(_LinearBase):
     name: ClassVar[str] = "mcw"
     relative_cost: ClassVar[float] = 2.0
 
-    def __init__(self, sources: list[Any] | None = None, seed: int = 0, C: float = LOGREG_C) -> None:
+    def __init__(
+        self, sources: list[Any] | None = None, seed: int = 0, C: float = LOGREG_C
+    ) -> None:
         # C is unused (closed form); kept so every black-box baseline takes the same arguments.
         super().__init__(sources=sources, seed=seed, C=C)
 

@@ -98,7 +98,8 @@ def loo_1nn_accuracy(F: torch.Tensor, y: np.ndarray) -> float:
 
     Examples
     --------
-    >>> loo_1nn_accuracy(torch.tensor([[0.0, 1], [0, 1.1], [1, 0], [1.1, 0]]), np.array([0, 0, 1, 1]))
+    >>> F = torch.tensor([[0.0, 1], [0, 1.1], [1, 0], [1.1, 0]])
+    >>> loo_1nn_accuracy(F, np.array([0, 0, 1, 1]))
     1.0
     """
     Fn = nn.functional.normalize(F.float(), dim=1)
@@ -111,8 +112,10 @@ def loo_1nn_accuracy(F: torch.Tensor, y: np.ndarray) -> float:
 class _AdapterNet(nn.Module):
     """Frozen base + frozen source adapter sets + one trainable set, mixed per site; new head."""
 
-    def __init__(self, sources: list[Any], n_classes: int, init_from: Any | None, lam: float):
+    def __init__(self, sources: list[Any], n_classes: int, init_from: Any, lam: float):
         super().__init__()
+        if not sources and init_from is None:
+            raise ConfigError("_AdapterNet needs sources or an adapter set to start from.")
         base = check_same_base(sources) if sources else init_from.base
         cfg = (sources[0] if sources else init_from).adapter_config
         self.net = FamilyNet(base, cfg)
@@ -247,9 +250,8 @@ class _AdapterStrategy(Strategy):
 
     def _lambda_from_knn(self, xt: torch.Tensor, y: np.ndarray, S: torch.Tensor) -> float:
         """Initial lambda_new from leave-one-out 1-NN accuracy: base features vs best source."""
-        check_same_base(self.sources or [])
         with torch.no_grad():
-            f_base = self.sources[0].base(xt)  # type: ignore[index]
+            f_base = check_same_base(self.sources or [])(xt)
         scores = {"base": loo_1nn_accuracy(f_base, y)}
         for k in range(S.shape[1]):
             scores[f"s{k}"] = loo_1nn_accuracy(S[:, k], y)
@@ -303,7 +305,11 @@ class _Fresh:
     """A source stand-in whose adapters start at zero (for independent adapters)."""
 
     def __init__(self, source: Any) -> None:
-        self.base, self.adapter_config, self.adapter_state = source.base, source.adapter_config, None
+        self.base, self.adapter_config, self.adapter_state = (
+            source.base,
+            source.adapter_config,
+            None,
+        )
 
 
 class ModuleMixing(_AdapterStrategy):

@@ -32,8 +32,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from recycle.progress import ProgressCallback
 from recycle.adapt.strategies import infer_modality
+from recycle.progress import ProgressCallback
 
 IMAGE_SIZE = 28  # LeNet-5 input side
 LENET_K = 84  # LeNet-5 penultimate width
@@ -152,10 +152,16 @@ def module_tensors(module: nn.Module, prefix: str = "net") -> dict[str, np.ndarr
     return {f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def load_module_tensors(module: nn.Module, tensors: dict[str, np.ndarray], prefix: str = "net") -> None:
+def load_module_tensors(
+    module: nn.Module, tensors: dict[str, np.ndarray], prefix: str = "net"
+) -> None:
     """Load arrays written by :func:`module_tensors` into ``module``."""
     start = prefix + "."
-    state = {k[len(start) :]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith(start)}
+    state = {
+        k[len(start) :]: torch.from_numpy(np.array(v))
+        for k, v in tensors.items()
+        if k.startswith(start)
+    }
     module.load_state_dict(state)
 
 
@@ -182,15 +188,15 @@ def train_classifier(
 ) -> dict[str, Any]:
     """Train ``model(*inputs) -> logits`` with cross-entropy; early stopping on a val split.
 
-    Returns a small log: epochs run, best epoch and best validation accuracy (or None when the
-    target is too small to hold out a stratified validation split).
+    Returns a small log: epochs run, best epoch (lowest validation loss) and its validation
+    accuracy (None when the target is too small to hold out a stratified validation split).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n = len(y)
     n_classes = int(y.max()) + 1
     counts = np.bincount(y)
-    n_val = int(round(cfg.val_fraction * n))
+    n_val = round(cfg.val_fraction * n)
     use_val = counts.min() >= 2 and n_val >= n_classes and n - n_val >= n_classes
     idx = np.arange(n)
     if use_val:
@@ -202,7 +208,7 @@ def train_classifier(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
-    best_acc, best_state, best_epoch, since = -1.0, None, 0, 0
+    best_loss, best_acc, best_state, best_epoch, since = float("inf"), None, None, 0, 0
     epoch = 0
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
@@ -220,9 +226,12 @@ def train_classifier(
         model.eval()
         with torch.no_grad():
             vb = torch.from_numpy(va)
-            acc = float((model(*[t[vb] for t in tens]).argmax(1) == yt[vb]).float().mean())
-        if acc > best_acc:
-            best_acc, best_epoch, since = acc, epoch, 0
+            logits = model(*[t[vb] for t in tens])
+            val_loss = float(loss_fn(logits, yt[vb]))
+            acc = float((logits.argmax(1) == yt[vb]).float().mean())
+        # early stopping on validation loss: accuracy on a few dozen rows saturates early
+        if val_loss < best_loss:
+            best_loss, best_acc, best_epoch, since = val_loss, acc, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             since += 1
@@ -236,7 +245,7 @@ def train_classifier(
     return {
         "epochs": epoch,
         "best_epoch": best_epoch if use_val else epoch,
-        "val_accuracy": best_acc if use_val else None,
+        "val_accuracy": best_acc,
     }
 
 
@@ -247,5 +256,7 @@ def predict_logits(model: nn.Module, inputs: list[np.ndarray], batch: int = 512)
     out = []
     with torch.no_grad():
         for s in range(0, n, batch):
-            out.append(model(*[torch.from_numpy(np.ascontiguousarray(a[s : s + batch])) for a in inputs]))
+            out.append(
+                model(*[torch.from_numpy(np.ascontiguousarray(a[s : s + batch])) for a in inputs])
+            )
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)

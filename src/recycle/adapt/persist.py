@@ -89,7 +89,9 @@ def save_recycler(rec: Any, path: str | Path) -> Path:
             os.replace(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"Could not write the model to {target}: {exc}. Check the path.") from exc
+        raise StorageError(
+            f"Could not write the model to {target}: {exc}. Check the path."
+        ) from exc
     return target
 
 

@@ -22,17 +22,23 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
 
 from recycle.adapt import auto
-from recycle.adapt.strategies import BLAS_THREADS, EstimatorNotFittedError, get_strategy, strategy_names
+from recycle.adapt.strategies import (
+    BLAS_THREADS,
+    EstimatorNotFittedError,
+    get_strategy,
+    strategy_names,
+)
 from recycle.errors import ConfigError, DataError, IncompatibleError
 from recycle.progress import ProgressCallback
 
@@ -54,6 +60,11 @@ def _is_int(v: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+#: Share of ``time_budget`` (the whole fit) that auto's cross-validation may use once selection
+#: is done; the rest is left for refitting the chosen strategy on all the data.
+AUTO_CV_SHARE = 0.7
 
 
 class _ScoreName(str):
@@ -115,7 +126,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
         Strategies auto may choose from (default: every black-box strategy, plus module mixing
         when the sources are white-box). "independent" is always included.
     time_budget : float, default 60.0
-        Seconds auto may spend on cross-validation; candidates that would overrun are skipped.
+        Seconds the whole fit should take with ``strategy="auto"``: cross-validation may use
+        :data:`AUTO_CV_SHARE` of it (minus the selection's time); candidates that would overrun
+        are skipped and reported ("independent" always runs).
     strategy_params : dict, optional
         ``{strategy_name: {param: value}}``; the key ``"*"`` applies to every strategy that takes
         the parameter (e.g. ``{"*": {"max_epochs": 20}}``).
@@ -137,7 +150,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     score = _ScoreAttribute()
 
-    _parameter_constraints: dict[str, str] = {
+    _parameter_constraints: ClassVar[dict[str, str]] = {
         "m": "an int >= 1 or 'auto'",
         "score": "a non-empty str",
         "strategy": "'auto' or a strategy name",
@@ -215,7 +228,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> Recycler:
         """Select sources and adapt them to ``(X, y)``; see the class docstring."""
         self._validate()
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         X, y_int, classes = _check_target(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -232,8 +245,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
         from recycle.select import select_sources
 
         return select_sources(
-            zoo, X, y, score=str(self.score), m=self.m, candidates=self.candidates, cache=self.cache,
-            backend=self.backend, progress=self.progress, seed=self.seed,
+            zoo, X, y, score=str(self.score), m=self.m, candidates=self.candidates,
+            cache=self.cache, backend=self.backend, progress=self.progress, seed=self.seed,
         )  # fmt: skip
 
     def _fit(self, X: Any, y: np.ndarray, classes: list[Any]) -> None:
@@ -246,7 +259,11 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 "None. Pass zoo=... or use strategy='independent'."
             )
         sel = self._select(X, y, zoo) if needs_sources else None
-        ranked = [] if sel is None else [sel.sources[r.source_id] for r in sel.ranking if r.error is None]
+        ranked = (
+            []
+            if sel is None
+            else [sel.sources[r.source_id] for r in sel.ranking if r.error is None]
+        )
         selected = [] if sel is None else sel.selected_sources
         feats = {} if sel is None else dict(sel.features)
         cv_rows: list[auto.CVResult] = []
@@ -261,7 +278,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
             plan = auto.plan(names, len(selected), ms, cost) if ranked else [(auto.REFERENCE, 0)]
             cv_rows = auto.cross_validate(
                 plan, X, y, ranked, feats, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
-                budget_s=self.time_budget, params=self.strategy_params, progress=self.progress,
+                budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
+                params=self.strategy_params, progress=self.progress,
             )  # fmt: skip
             for r in cv_rows:
                 if r.skipped:
@@ -281,10 +299,14 @@ class Recycler(ClassifierMixin, BaseEstimator):
         params = dict(self.strategy_params or {})
         params[name] = {**params.get(name, {}), "progress": self.progress}
         est = auto.build(name, sources, self.seed, params)
-        self.strategy_ = est.fit(X, y, features={s.source_id: feats[s.source_id] for s in sources if s.source_id in feats})
+        self.strategy_ = est.fit(
+            X,
+            y,
+            features={s.source_id: feats[s.source_id] for s in sources if s.source_id in feats},
+        )
         self.classes_ = np.asarray(classes)
         self.selection_ = sel
-        self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if not isinstance(X, list) else 1
+        self._input_shape = [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]]
         self.report_ = self._report(sel, name, sources, cv_rows, guard, notes, zoo, len(y))
 
     def _report(
@@ -307,10 +329,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
         est = self.strategy_
         extra: dict[str, Any] = {}
         for attr in ("mixing_weights_", "source_weights_"):
-            try:
+            with contextlib.suppress(AttributeError):
                 extra[attr.rstrip("_")] = np.asarray(getattr(est, attr)).round(4).tolist()
-            except AttributeError:
-                pass
         return {
             "strategy": name,
             "strategy_param": self.strategy,
@@ -327,6 +347,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             "trainable_params": int(est.trainable_params_),
             "classes": [_plain(c) for c in self.classes_.tolist()],
             "n_train": n,
+            "input_shape": self._input_shape,
             "warnings": notes,
             **extra,
         }

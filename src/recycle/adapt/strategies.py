@@ -173,9 +173,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, y_int = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise DataError(
-                f"Target has 1 class ({self.classes_[0]!r}); need at least 2 classes."
-            )
+            raise DataError(f"Target has 1 class ({self.classes_[0]!r}); need at least 2 classes.")
         feats = source_features(self._sources(), X, features)
         with threadpool_limits(BLAS_THREADS, user_api="blas"):
             self._fit(X, y_int.astype(np.int64), feats)

@@ -42,7 +42,7 @@ DATASETS = ("mnist", "fashion-mnist", "animal-mnist")
 N_TASKS = 60  # the stream length (sources first, then targets)
 WAYS = 5  # classes per task
 WITHIN_FRACTION = 2 / 3  # share of tasks drawn within one dataset
-CACHE_VERSION = 1  # bump when the build recipe changes
+CACHE_VERSION = 2  # bump when the build recipe changes
 
 
 @dataclass
@@ -101,6 +101,10 @@ def _load_classes(seed: int, cap: int, pool_cap: int) -> tuple[list[str], list, 
             parts.append((ds.X_val, ds.y_val))
         X = np.concatenate([np.asarray(p[0], dtype=np.uint8) for p in parts])
         y = np.concatenate([np.asarray(p[1]) for p in parts])
+        # Drop exact duplicate images so the two halves share no image.
+        rows = np.ascontiguousarray(X.reshape(len(X), -1)).view(np.dtype((np.void, X[0].size)))
+        keep = np.sort(np.unique(rows.ravel(), return_index=True)[1])
+        X, y = X[keep], y[keep]
         for c, cname in enumerate(ds.classes):
             members = rng.permutation(np.flatnonzero(y == c))
             half = len(members) // 2
@@ -262,7 +266,9 @@ class Stream28:
         sources = []
         for name in index["sources"]:
             cfg = json.loads((self.cache_dir / f"{name}.json").read_text())
-            src = deserialize_family(cfg, {"weights.safetensors": self.cache_dir / f"{name}.st"}, parents)
+            src = deserialize_family(
+                cfg, {"weights.safetensors": self.cache_dir / f"{name}.st"}, parents
+            )
             sources.append(src)
         return base, sources  # type: ignore[return-value]
 
@@ -313,7 +319,46 @@ class Stream28:
         """
         base, sources = self.build_sources(progress)
         if zoo is not None:
-            from recycle.bench._stream28_zoo import register_family
-
-            register_family(zoo, base, sources, self)
+            self._register(zoo, base, sources, progress)
         return sources
+
+    def _card(self, source: FamilyBaseSource | FamilySource, size: int) -> Any:
+        from recycle.zoo.card import ModelCard
+
+        classes = getattr(source, "source_classes", [])
+        what = "shared base" if not classes else f"5-way source task {classes}"
+        return ModelCard(
+            name=source.source_id, modality="image",
+            task="classification" if classes else "feature-extraction",
+            input={"shape": [28, 28], "dtype": "uint8", "value_range": [0, 255]},  # type: ignore[arg-type]
+            output={"feature_dim": source.feature_dim, "source_classes": classes},  # type: ignore[arg-type]
+            access="white-box", license="Apache-2.0", provider="recycle.bench.stream28",
+            description=f"stream28 (seed {self.seed}) {what}; EFT/LoRA family",
+            training_data={"description": "source halves of MNIST / Fashion-MNIST / "  # type: ignore[arg-type]
+                           "Animal-MNIST classes", "size": size, "license": "CC-BY-SA-3.0, MIT"},
+        )  # fmt: skip
+
+    def _register(
+        self,
+        zoo: Any,
+        base: FamilyBaseSource,
+        sources: list[FamilySource],
+        progress: ProgressCallback | None,
+    ) -> None:
+        """Register base then sources (adapter weights with ``parents=[base entry id]``)."""
+        from recycle.errors import ModelNotFoundError
+
+        def entry_for(src: FamilyBaseSource | FamilySource, size: int) -> Any:
+            try:
+                return zoo.get(src.source_id)
+            except ModelNotFoundError:
+                config, files = serialize_family(src)
+                # Trusted code built these; the zoo's checker cannot load family sources alone.
+                return zoo.register_files(config, files, self._card(src, size), validate=False)
+
+        base_entry = entry_for(base, sum(len(t.y_train) for t in self.source_tasks))
+        for k, (src, task) in enumerate(zip(sources, self.source_tasks, strict=True)):
+            src.base_id = base_entry.id
+            entry_for(src, len(task.y_train))
+            if progress is not None:
+                progress("register sources", k + 1, len(sources))

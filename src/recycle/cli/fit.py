@@ -53,7 +53,9 @@ def _unlabelled(path: str) -> Any:
                     X = data["X"]
                     return [str(t) for t in X] if X.dtype.kind in "US" else X
         except ValueError as exc:
-            raise DataError(f"{path} is not a plain .npz ({exc}); save arrays without pickle.") from exc
+            raise DataError(
+                f"{path} is not a plain .npz ({exc}); save arrays without pickle."
+            ) from exc
     return _labelled(path)[0]
 
 
@@ -135,7 +137,10 @@ def predict_command(
     proba = rec.predict_proba(X)
     labels = rec.classes_[proba.argmax(axis=1)]
     header = ["index", "prediction", *[f"p_{c}" for c in rec.classes_.tolist()]]
-    rows = [[i, lab, *(f"{p:.6g}" for p in row)] for i, (lab, row) in enumerate(zip(labels, proba, strict=True))]
+    rows = [
+        [i, lab, *(f"{p:.6g}" for p in row)]
+        for i, (lab, row) in enumerate(zip(labels, proba, strict=True))
+    ]
     if out is None:
         writer = csv.writer(sys.stdout)
         writer.writerow(header)

@@ -22,11 +22,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from recycle.errors import DataError
 
 
-def _pair(scores: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(scores: ArrayLike, truth: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     t = np.asarray(truth, dtype=np.float64).reshape(-1)
     if s.shape != t.shape or s.size < 2:
@@ -39,7 +40,7 @@ def _pair(scores: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, 
     return s, t
 
 
-def weighted_tau(scores: Sequence[float], truth: Sequence[float]) -> float:
+def weighted_tau(scores: ArrayLike, truth: ArrayLike) -> float:
     """Weighted Kendall tau between a score and the ground truth (``scipy.stats.weightedtau``).
 
     Vigna, "A Weighted Correlation Index for Rankings with Ties", WWW 2015; hyperbolic weights
@@ -55,15 +56,15 @@ def weighted_tau(scores: Sequence[float], truth: Sequence[float]) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def top1_regret(scores: Sequence[float], truth: Sequence[float]) -> float:
+def top1_regret(scores: ArrayLike, truth: ArrayLike) -> float:
     """Ground-truth accuracy lost by taking the score's top source: ``max(t) - t[argmax(s)]``."""
     s, t = _pair(scores, truth)
     return float(t.max() - t[int(np.argmax(s))])
 
 
 def selection_quality(
-    table: Mapping[str, Sequence[float]],
-    truth: Sequence[float],
+    table: Mapping[str, ArrayLike],
+    truth: ArrayLike,
     subsets: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per score: weighted tau, top-1 regret, and whether its subset holds the best source.

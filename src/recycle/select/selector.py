@@ -294,7 +294,7 @@ def select_sources(
                     f"score {score!r} needs a source head (predict_proba); this source has none. "
                     "Use a feature score such as 'knn' or 'logme'."
                 )
-            value = fn(np.asarray(src.predict_proba(X)), y_int)
+            value = fn(np.asarray(src.predict_proba(X)), y_int)  # type: ignore[union-attr]
         else:
             value = fn(feats, y_int)
         if not np.isfinite(value):

@@ -38,27 +38,27 @@ class Settings(BaseSettings):
     artifacts: str | None = None
     #: Interface to bind; loopback unless told otherwise (see :func:`resolve_host`).
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535)
     #: Largest accepted request body of a model upload or job submission (bytes) -> 413 above.
-    max_upload_bytes: int = Field(256 * MIB, ge=1)
+    max_upload_bytes: int = Field(default=256 * MIB, ge=1)
     #: Largest accepted JSON body of any other request (bytes) -> 413 above.
-    max_json_bytes: int = Field(32 * MIB, ge=1)
+    max_json_bytes: int = Field(default=32 * MIB, ge=1)
     #: Most rows one ``/embed`` or ``/predict`` call may carry -> 413 above.
-    max_batch: int = Field(2048, ge=1)
+    max_batch: int = Field(default=2048, ge=1)
     #: Sustained requests per minute per key (token bucket refill rate); 0 disables the limit.
-    rate_per_minute: int = Field(6000, ge=0)
+    rate_per_minute: int = Field(default=6000, ge=0)
     #: Bucket size: how many requests a key may burst above the sustained rate.
-    rate_burst: int = Field(200, ge=1)
+    rate_burst: int = Field(default=200, ge=1)
     #: Whether catalog reads (GET /models, search) need a key; writes always do.
     reads_need_key: bool = True
     #: Worker threads of the background job pool (selection and fit jobs).
-    job_workers: int = Field(2, ge=1)
+    job_workers: int = Field(default=2, ge=1)
     #: Folder for job results (recycled models); default ``<zoo folder>/service-jobs`` or a
     #: ``recycle-jobs`` folder in the working directory when the zoo is a URL.
     jobs_dir: str | None = None
     #: Torch intra-op threads of the serving process (set by ``recycle serve``): requests
     #: already run in parallel threads, and more threads per tiny batch only add contention.
-    torch_threads: int = Field(1, ge=1)
+    torch_threads: int = Field(default=1, ge=1)
     #: Logging level of the JSON logs.
     log_level: str = "INFO"
 

@@ -13,6 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from recycle.errors import RateLimitError, RecycleError, http_status
 
@@ -21,7 +22,8 @@ log = logging.getLogger("recycle.service")
 
 async def recycle_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Map a :class:`RecycleError` to its status code and a JSON body."""
-    assert isinstance(exc, RecycleError)  # registered for RecycleError only
+    if not isinstance(exc, RecycleError):  # registered for RecycleError only
+        raise exc
     code = http_status(exc)
     headers = {"Retry-After": "1"} if isinstance(exc, RateLimitError) else None
     if code >= 500:
@@ -33,7 +35,8 @@ async def recycle_error_handler(request: Request, exc: Exception) -> JSONRespons
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Request validation failures: 422 with a readable one-line message plus the details."""
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for it only
+        raise exc
     errors = exc.errors()
     parts = [
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]
@@ -45,6 +48,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors],
         },
         status_code=422,
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (unparseable body 400, unknown route 404, wrong method 405), same shape."""
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    return JSONResponse(
+        {"error": "HTTPError", "detail": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
     )
 
 
@@ -65,4 +79,5 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(RecycleError, recycle_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -34,6 +34,7 @@ class ErrorOut(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error status codes (all :class:`ErrorOut`)."""
     what = {
+        400: "unparseable request body",
         401: "no, wrong or revoked API key",
         403: "the key's role or owner may not do this",
         404: "no such model or job",

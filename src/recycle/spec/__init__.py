@@ -5,6 +5,25 @@ users rank the zoo's specs against theirs with :func:`rank` and explain their da
 of sources with :func:`mixture_search`. Specs live in a declared space (raw input or a shared
 embedding, see :mod:`recycle.spec.spaces`) and only specs of one space are compared.
 
+Design choices (measured in ``benchmarks/spec_vs_learnware.py``, results in
+``benchmarks/results/spec_*.json``):
+
+- **Scale-free kernel, no standardisation.** The Gaussian bandwidth is the median heuristic
+  ``1 / median ||x_i - x_j||^2`` of the provider's own rows, stored in the spec; scaling the data
+  by c scales Z by c and gamma by 1/c^2, so identification is identical on [0, 1] and 0-255
+  pixels. Per-party feature standardisation was measured as the alternative: each party's own
+  mean/std put specs in different coordinates (and blow up near-constant pixels).
+- **One bandwidth per comparison.** MMD needs the same kernel on both sides; a
+  :class:`SpecIndex` uses the geometric mean of its specs' gammas for every comparison
+  (self-terms precomputed once) and flags a query whose own gamma is > 100x off (scale mismatch).
+- **Calibrated scores.** ``SearchResult.ratio`` = MMD^2 / its expectation if both specs
+  summarised samples of one distribution (sampling term + the specs' stored residuals): ~1 means
+  "same distribution"; ``related`` thresholds it at ``RELATED_RATIO`` learned from
+  same-vs-different pairs.
+- **Privacy knob m.** Z never holds a row (a guard replaces any reduced point that coincides with
+  a row by the mean of its nearest rows); fewer points = each one averages more rows (further
+  from any real row) but a coarser embedding (``benchmarks/spec_privacy.py``).
+
 Examples
 --------
 >>> import numpy as np

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recycle.errors import IncompatibleError, SpecError
+from recycle.spec import prefilter
 from recycle.spec.format import Spec
 from recycle.spec.kernel import gaussian
 
@@ -65,6 +66,8 @@ class SearchResult:
     space: str
     #: warnings about the comparison (e.g. scale mismatch)
     notes: list[str] = field(default_factory=list)
+    #: how many leading entries have exact scores (the rest come from the prefilter pass)
+    n_exact: int | None = None
 
     @property
     def ratio(self) -> np.ndarray:
@@ -94,6 +97,9 @@ class SpecIndex:
         Specs of one space.
     gamma : float, optional
         Common bandwidth; default the geometric mean of the specs' gammas.
+    approx : bool, optional
+        Use the prefilter + exact re-ranking (:mod:`recycle.spec.prefilter`); default: when the
+        index holds more than ``APPROX_MIN_POINTS`` reduced points.
 
     Examples
     --------
@@ -105,7 +111,9 @@ class SpecIndex:
     (3, 'input:3')
     """
 
-    def __init__(self, specs: Sequence[Spec], gamma: float | None = None) -> None:
+    def __init__(
+        self, specs: Sequence[Spec], gamma: float | None = None, approx: bool | None = None
+    ) -> None:
         specs = list(specs)
         if not specs:
             raise SpecError("Cannot search an empty list of specs; register models with specs.")
@@ -125,7 +133,16 @@ class SpecIndex:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.n = np.array([s.n for s in specs], dtype=np.float64)
         self.residual = np.array([s.residual or 0.0 for s in specs])
+        self.sizes = sizes
         self.self_terms = self._self_terms(sizes)
+        if approx is None:
+            approx = self.Z.shape[0] > prefilter.APPROX_MIN_POINTS
+        self.approx = bool(approx) and len(specs) > prefilter.KEEP
+        if self.approx:
+            self._mean, self._U = prefilter.pca_basis(self.Z)
+            C = self.Z - self._mean
+            self._P = np.ascontiguousarray(C @ self._U)
+            self._cnorms = np.einsum("ij,ij->i", C, C)
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -147,23 +164,33 @@ class SpecIndex:
     def cross(self, Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """``<Phi_query, Phi_s>`` for every spec s, in one pass over the stacked reduced sets."""
         Zq = np.asarray(Z, dtype=np.float32)
-        bq = np.asarray(beta, dtype=np.float32)
         qn = np.einsum("ij,ij->i", Zq, Zq)
-        per_point = np.empty(self.Z.shape[0], dtype=np.float64)
-        step = max(1, CHUNK_ENTRIES // max(Zq.shape[0], 1))
-        g = np.float32(-self.gamma)
-        for start in range(0, self.Z.shape[0], step):
-            Zc = self.Z[start : start + step]
-            D = Zq @ Zc.T
-            D *= -2.0
-            D += qn[:, None]
-            D += self.norms[None, start : start + step]
-            np.maximum(D, 0.0, out=D)
-            D *= g
-            np.exp(D, out=D)
-            per_point[start : start + step] = bq @ D
-        per_point *= self.beta
-        return np.add.reduceat(per_point, self.offsets)
+        per_point = _kernel_sums(
+            Zq, qn, np.asarray(beta, np.float32), self.Z, self.norms, self.gamma
+        )
+        return np.add.reduceat(per_point * self.beta, self.offsets)
+
+    def _cross_subset(self, ids: np.ndarray, Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        rows = np.concatenate(
+            [np.arange(o, o + m) for o, m in zip(self.offsets[ids], self.sizes[ids], strict=True)]
+        )
+        Zq = np.asarray(Z, dtype=np.float32)
+        qn = np.einsum("ij,ij->i", Zq, Zq)
+        per_point = _kernel_sums(
+            Zq, qn, np.asarray(beta, np.float32), self.Z[rows], self.norms[rows], self.gamma
+        )
+        local = np.concatenate([[0], np.cumsum(self.sizes[ids])[:-1]])
+        return np.add.reduceat(per_point * self.beta[rows], local)
+
+    def _cross_approx(self, Z: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, float]:
+        Zc, bc = prefilter.compress(Z, beta, prefilter.QUERY_POINTS)
+        C = (Zc - self._mean).astype(np.float32)
+        qn = np.einsum("ij,ij->i", C, C)
+        per_point = _kernel_sums(
+            C @ self._U, qn, bc.astype(np.float32), self._P, self._cnorms, self.gamma
+        )
+        qq = float(bc @ gaussian(Zc, Zc, self.gamma) @ bc)
+        return np.add.reduceat(per_point * self.beta, self.offsets), qq
 
     def rank(self, query: Spec) -> SearchResult:
         """Rank all specs by squared MMD to ``query`` (see :func:`rank`)."""
@@ -174,13 +201,33 @@ class SpecIndex:
             )
         Zq = query.Z.astype(np.float64)
         qq = float(query.beta @ gaussian(Zq, Zq, self.gamma) @ query.beta)
-        cross = self.cross(query.Z, query.beta)
-        mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms, 0.0)
+        n_exact = None
+        if self.approx:
+            approx_cross, qq_c = self._cross_approx(Zq, query.beta)
+            first = qq_c - 2.0 * approx_cross + self.self_terms
+            keep = np.argpartition(first, prefilter.KEEP)[: prefilter.KEEP]
+            cross = approx_cross
+            cross[keep] = self._cross_subset(keep, query.Z, query.beta)
+            mmd2 = np.maximum(first, 0.0)
+            mmd2[keep] = np.maximum(qq - 2.0 * cross[keep] + self.self_terms[keep], 0.0)
+            n_exact = int(keep.size)
+        else:
+            cross = self.cross(query.Z, query.beta)
+            mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms, 0.0)
         nq, ns = float(query.n), self.n
         pooled = (nq * nq * qq + 2.0 * nq * ns * cross + ns * ns * self.self_terms) / (nq + ns) ** 2
         null = (1.0 / nq + 1.0 / ns) * np.maximum(1.0 - pooled, 0.0)
         null += (query.residual or 0.0) + self.residual
-        order = np.argsort(mmd2, kind="stable")
+        if n_exact is None:
+            order = np.argsort(mmd2, kind="stable")
+        else:  # exactly scored candidates first, then the rest by their first-pass score
+            rest = np.setdiff1d(np.arange(mmd2.size), keep)
+            order = np.concatenate(
+                [
+                    keep[np.argsort(mmd2[keep], kind="stable")],
+                    rest[np.argsort(mmd2[rest], kind="stable")],
+                ]
+            )
         notes = []
         ratio = query.gamma / self.gamma
         if not (1.0 / SCALE_MISMATCH <= ratio <= SCALE_MISMATCH):
@@ -188,7 +235,7 @@ class SpecIndex:
                 f"query bandwidth is {ratio:.3g}x the zoo's: the query data is probably on a "
                 "different scale from the providers' (e.g. 0-255 vs [0, 1] pixels)"
             )
-        return SearchResult(order, mmd2[order], null[order], self.gamma, self.space, notes)
+        return SearchResult(order, mmd2[order], null[order], self.gamma, self.space, notes, n_exact)
 
 
 def rank(
@@ -223,3 +270,22 @@ def rank(
     """
     index = specs if isinstance(specs, SpecIndex) else SpecIndex(specs, gamma=gamma)
     return index.rank(query)
+
+
+def _kernel_sums(
+    Q: np.ndarray, qn: np.ndarray, bq: np.ndarray, M: np.ndarray, mn: np.ndarray, gamma: float
+) -> np.ndarray:
+    """``sum_a bq_a exp(-gamma ||q_a - m_i||^2)`` for every row i of M, chunk by chunk (float32)."""
+    out = np.empty(M.shape[0], dtype=np.float64)
+    step = max(1, CHUNK_ENTRIES // max(Q.shape[0], 1))
+    g = np.float32(-gamma)
+    for start in range(0, M.shape[0], step):
+        D = Q @ M[start : start + step].T
+        D *= -2.0
+        D += qn[:, None]
+        D += mn[None, start : start + step]
+        np.maximum(D, 0.0, out=D)
+        D *= g
+        np.exp(D, out=D)
+        out[start : start + step] = bq @ D
+    return out

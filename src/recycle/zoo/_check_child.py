@@ -73,12 +73,14 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
 
         if not isinstance(module, torch.nn.Module):
             return {"ok": False, "reason": "a white-box model must expose torch_module()"}
-        report["modules"] = [name for name, _ in module.named_children()]
+        # its declared structure: named submodules (or the module itself, e.g. one Linear)
+        children = [name for name, _ in module.named_children()]
+        report["modules"] = children or [type(module).__name__]
         report["n_params"] = int(sum(p.numel() for p in module.parameters()))
-        if not report["modules"] or report["n_params"] == 0:
+        if report["n_params"] == 0:
             return {
                 "ok": False,
-                "reason": "a white-box model must declare named submodules with parameters",
+                "reason": "a white-box model must expose a torch module with parameters",
             }
     X = make_inputs(card, job["n_inputs"], job["seed"])
     F = np.asarray(source.embed(X))

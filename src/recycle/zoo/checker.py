@@ -10,7 +10,8 @@ Two stages, neither of which runs the uploaded bytes in the caller's process:
    rebuilds the model with :func:`recycle.sources.deserialize` (parents first), runs ``embed`` on
    a few random inputs that match the card's input schema, and checks the output is
    ``(n, feature_dim)`` and finite (and ``predict_proba`` if the card lists source classes).
-   A white-box model must expose its ``torch_module()`` with named submodules and parameters.
+   A white-box model must expose a ``torch_module()`` with parameters (its submodule names
+   are reported).
 
 Plugin / test hook: ``$RECYCLE_EXTRA_ARCH_MODULES`` (comma-separated module names) is imported
 by the child before it rebuilds the model, so that architectures registered outside

@@ -30,6 +30,7 @@ MANIFEST_VERSION = 1  # layout of the manifest blob: {"manifest", "config", "fil
 
 
 def resolve_parents(zoo: Zoo, config: dict[str, Any], card: ModelCard) -> list[str]:
+    """Check the config's parent ids exist; record them as the card's lineage parents."""
     parents = [str(p) for p in config.get("parents", [])]
     for pid in parents:
         zoo.get(pid)  # raises ModelNotFoundError
@@ -40,19 +41,30 @@ def resolve_parents(zoo: Zoo, config: dict[str, Any], card: ModelCard) -> list[s
     return parents
 
 
-def check_free(zoo: Zoo, name: str, version: str) -> None:
+def taken_by(zoo: Zoo, name: str, version: str) -> str | None:
+    """Id of the entry registered as ``name@version``, if any."""
     with zoo.sessions() as s:
-        taken = s.scalar(
+        return s.scalar(
             select(EntryRow.id).where(EntryRow.name == name, EntryRow.version == version)
         )
+
+
+def _duplicate(name: str, version: str, taken: str) -> DuplicateError:
+    return DuplicateError(
+        f"The zoo already has {name}@{version} (id {taken}); bump the card's version "
+        "or remove the old entry first."
+    )
+
+
+def check_free(zoo: Zoo, name: str, version: str) -> None:
+    """Raise :class:`DuplicateError` if ``name@version`` is registered already."""
+    taken = taken_by(zoo, name, version)
     if taken is not None:
-        raise DuplicateError(
-            f"The zoo already has {name}@{version} (id {taken}); bump the card's version "
-            "or remove the old entry first."
-        )
+        raise _duplicate(name, version, taken)
 
 
 def spec_json(spec: Any) -> bytes | None:
+    """The spec's JSON bytes (``None`` without a spec); :class:`SpecError` if not a Spec."""
     if spec is None:
         return None
     if not callable(getattr(spec, "to_json", None)) or not isinstance(
@@ -65,6 +77,7 @@ def spec_json(spec: Any) -> bytes | None:
 def validate(
     zoo: Zoo, config: dict[str, Any], files: dict[str, bytes], card: ModelCard, parents: list[str]
 ) -> None:
+    """Run the checker on the model (in a separate process); ValidationError if rejected."""
     import tempfile
 
     from recycle.errors import ValidationError
@@ -88,6 +101,7 @@ def validate(
 
 
 def manifest_of(zoo: Zoo, entry: ZooEntry) -> dict[str, Any]:
+    """The entry's manifest (config + file hashes), hash-checked."""
     return json.loads(zoo.store.read(entry.artifact_sha256))
 
 
@@ -111,6 +125,7 @@ def commit(
     spec_json: bytes | None,
     parents: list[str],
 ) -> ZooEntry:
+    """Write the blobs and the catalog row atomically (see recycle.zoo.journal)."""
     manifest = {
         "manifest": MANIFEST_VERSION,
         "config": config,
@@ -156,7 +171,9 @@ def commit(
             crash_point("before_commit")
     except sa_exc.IntegrityError:
         journal.abandon(zoo.sessions, zoo.store, pending)
-        check_free(zoo, card.name, card.version)  # raises DuplicateError if that was it
+        taken = taken_by(zoo, card.name, card.version)
+        if taken is not None:  # another registration got there first
+            raise _duplicate(card.name, card.version, taken) from None
         raise ModelNotFoundError(
             f"A parent of {card.name}@{card.version} ({parents}) was removed while it was "
             "being registered; register the parent again first."

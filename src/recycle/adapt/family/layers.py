@@ -69,7 +69,7 @@ class EFTAdapter(nn.Module):
         # Zero init: a fresh adapter adds nothing, so it starts as the identity on the base.
         nn.init.zeros_(self.spatial.weight)
         nn.init.zeros_(self.depth.weight)
-        nn.init.zeros_(self.depth.bias)
+        nn.init.zeros_(self.depth.bias)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
         """Return the additive update for base output ``out`` (``x`` is unused)."""

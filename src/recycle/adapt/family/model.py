@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -50,7 +51,7 @@ class FamilyBase(nn.Module):
         self.config = config or FamilyConfig()
         widths = (self.config.in_channels, *self.config.channels)
         self.convs = nn.ModuleList(
-            nn.Conv2d(i, o, 3, padding=1, bias=False) for i, o in zip(widths[:-1], widths[1:])
+            nn.Conv2d(i, o, 3, padding=1, bias=False) for i, o in itertools.pairwise(widths)
         )
         self.bns = nn.ModuleList(nn.BatchNorm2d(o) for o in widths[1:])
         self.fc = nn.Linear(widths[-1], self.config.feature_dim)
@@ -58,7 +59,7 @@ class FamilyBase(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return pooled features ``(n, feature_dim)`` of normalised images ``(n, 1, H, W)``."""
         last = len(self.convs) - 1
-        for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
             x = torch.relu(bn(conv(x)))
             if i < last:
                 x = nn.functional.max_pool2d(x, 2)
@@ -140,7 +141,7 @@ class FamilyNet(nn.Module):
     ) -> None:
         """Add one adapter per site under ``name``; load ``state`` (site-prefixed) if given."""
         cfg = self.adapter_config
-        for site, layer in zip(self.sites, self.site_layers()):
+        for layer in self.site_layers():
             adapter = make_adapter(
                 layer.base_layer, cfg.spatial_group, cfg.depth_group, cfg.lora_rank, cfg.lora_alpha
             )
@@ -153,7 +154,10 @@ class FamilyNet(nn.Module):
     def adapter_set(self, name: str) -> nn.ModuleDict:
         """Return the adapters of set ``name`` as a ModuleDict keyed by site."""
         return nn.ModuleDict(
-            {s: layer.adapters[name] for s, layer in zip(self.sites, self.site_layers())}
+            {
+                s: layer.adapters[name]
+                for s, layer in zip(self.sites, self.site_layers(), strict=True)
+            }
         )
 
     def activate(

@@ -135,7 +135,7 @@ def is_family_source(source: object) -> bool:
 
 
 def check_same_base(sources: Sequence[object]) -> FamilyBase:
-    """Return the shared base of ``sources``; raise IncompatibleError if any differs or is no family."""
+    """Return the shared base of ``sources``; IncompatibleError if not one family."""
     bad = [getattr(s, "source_id", repr(s)) for s in sources if not is_family_source(s)]
     if bad:
         raise IncompatibleError(

@@ -96,7 +96,7 @@ def fit_loop(
                 break
     if best_state is not None:
         with torch.no_grad():
-            for p, b in zip(params, best_state):
+            for p, b in zip(params, best_state, strict=True):
                 p.copy_(b)
     return {"epochs": float(epoch), "val_accuracy": best_acc}
 

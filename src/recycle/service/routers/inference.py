@@ -28,7 +28,7 @@ from recycle.service.schemas import (
 router = APIRouter(
     prefix="/models",
     tags=["inference"],
-    responses=error_responses(401, 403, 404, 413, 422, 429, 502),
+    responses=error_responses(400, 401, 403, 404, 413, 422, 429, 502),
 )
 log = logging.getLogger("recycle.service")
 

@@ -22,7 +22,7 @@ from recycle.service.jobs import FIT_PARAMS, read_target
 from recycle.service.schemas import JobOut, check_id, error_responses
 
 router = APIRouter(
-    prefix="/jobs", tags=["jobs"], responses=error_responses(401, 403, 404, 413, 422, 429)
+    prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401, 403, 404, 413, 422, 429)
 )
 
 PARAM_KEYS = {"sources", "top", *FIT_PARAMS}

@@ -32,7 +32,9 @@ from recycle.service.deps import ProviderKey, ReadKey, StateDep
 from recycle.service.schemas import ModelList, ModelOut, check_id, error_responses
 
 router = APIRouter(
-    prefix="/models", tags=["models"], responses=error_responses(401, 403, 404, 409, 413, 422, 429)
+    prefix="/models",
+    tags=["models"],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -52,7 +54,7 @@ def entry_out(entry: Any) -> ModelOut:
         card=card,
         artifact_sha256=getattr(entry, "artifact_sha256", None),
         spec_space=getattr(entry, "spec_space", None),
-        created=created.isoformat() if hasattr(created, "isoformat") else created,
+        created=created.isoformat() if created is not None else None,
     )
 
 

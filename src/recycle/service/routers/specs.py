@@ -10,7 +10,7 @@ from recycle.service.deps import ReadKey, StateDep
 from recycle.service.schemas import SearchHitOut, SearchOut, SearchRequest, error_responses
 
 router = APIRouter(
-    prefix="/specs", tags=["specs"], responses=error_responses(401, 403, 413, 422, 429)
+    prefix="/specs", tags=["specs"], responses=error_responses(400, 401, 403, 413, 422, 429)
 )
 
 
