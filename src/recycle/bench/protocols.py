@@ -73,7 +73,7 @@ def run_text(quick: bool, seeds: int, progress: ProgressCallback | None) -> Resu
     targets = text_targets(shots, seeds, test_size=400 if quick else 1000)
     methods = text_methods()
     if quick:
-        methods = [m for m in methods if m.name in {"independent", "linear_probe_m1", "auto"}]
+        methods = [m for m in methods if m.name in {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}]
     results = run_all("text", sources, targets, methods, progress)
     results.meta["sources"] = [s.source_id for s in sources]
     return results

@@ -109,12 +109,16 @@ def selection_heatmap(results: Results) -> str | None:
     return _png(fig)
 
 
-def write_report(results: Results, path: str | Path) -> Path:
-    """Write a self-contained HTML report of ``results`` to ``path``."""
+def write_report(results: Results, path: str | Path, extra_html: str = "") -> Path:
+    """Write a self-contained HTML report of ``results`` to ``path``.
+
+    ``extra_html`` (trusted, already escaped) goes after the run's metadata (the demo uses it).
+    """
     path = Path(path)
     parts = [
         f"<h1>recycle benchmark: {html.escape(results.protocol)}</h1>",
         f"<p>{html.escape(str(results.meta))}</p>",
+        extra_html,
         "<h2>Accuracy (%), mean ± std over targets and seeds</h2>",
         _markdown_to_html(results.markdown_table()),
         f'<img src="data:image/png;base64,{accuracy_vs_shots(results)}">',

@@ -8,7 +8,7 @@ benchmark measures exactly what users get.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,9 @@ class Method:
     #: When set, the pool is replaced by this many sources drawn at random (seeded by the
     #: target): the random-selection ablation of the paper.
     random_sources: int | None = None
+    #: A baseline outside the Recycler: ``factory(seed)`` returns an unfitted estimator with
+    #: ``fit``, ``predict`` and ``trainable_params_`` (e.g. the text protocol's TF-IDF baseline).
+    factory: Callable[[int], Any] | None = None
 
 
 @dataclass
@@ -42,10 +45,26 @@ class Target:
     y_test: np.ndarray
 
 
+def selected_names(report: dict[str, Any]) -> list[str]:
+    """Names of the sources a fitted Recycler used, from its ``report_`` (``sources`` key).
+
+    Examples
+    --------
+    >>> selected_names({"sources": [{"source_id": "a", "name": "A"}, {"source_id": "b"}]})
+    ['A', 'b']
+    """
+    used = report.get("sources") or report.get("selected") or []
+    return [
+        str(s.get("name") or s.get("source_id")) if isinstance(s, dict) else str(s) for s in used
+    ]
+
+
 def run_method(pool: Any, target: Target, method: Method) -> Row:
     """Fit ``Recycler(pool, seed=target.seed, **method.params)``; score on the test set."""
     from recycle.adapt import Recycler
 
+    if method.factory is not None:
+        return _run_factory(target, method)
     if method.random_sources is not None:
         rng = np.random.default_rng([target.seed, target.shots, sum(map(ord, target.name))])
         members = list(pool)
@@ -65,14 +84,24 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
         trainable_params=int(report.get("trainable_params", 0)),
         seed=target.seed,
         extra={
-            "selected": [
-                s.get("name", s.get("source_id")) if isinstance(s, dict) else str(s)
-                for s in report.get("selected", [])
-            ],
+            "selected": selected_names(report),
             "strategy": report.get("strategy"),
+            "m_used": report.get("m"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
         },
     )
+
+
+def _run_factory(target: Target, method: Method) -> Row:
+    assert method.factory is not None  # checked by the caller
+    start = time.perf_counter()
+    est = method.factory(target.seed).fit(target.X_train, target.y_train)
+    fit_seconds = time.perf_counter() - start
+    accuracy = float(np.mean(est.predict(target.X_test) == target.y_test))
+    return Row(
+        target.name, method.name, 0, target.shots, accuracy, fit_seconds,
+        int(getattr(est, "trainable_params_", 0)), target.seed, {"strategy": method.name},
+    )  # fmt: skip
 
 
 def run_all(

@@ -1,70 +1,104 @@
-"""CLI command ``recycle demo`` (first version): two real sources on real MNIST digits.
+"""CLI: ``recycle demo`` (what ``make demo`` runs) and ``recycle zoo build-demo``.
 
-Loads ``digitcnn.mnist`` and ``effnet_lite0.imagenet``, embeds 500 MNIST test images with
-each and prints, per source, the feature width, the embedding time and the 5-NN
-cross-validated accuracy of its features (the selection score of METHODS.md).
+The logic lives in :mod:`recycle.bench.demo`; this module only renders its results.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from recycle.cli.app import JsonOption, app
-from recycle.cli.render import print_json, print_table, rich_progress
+from recycle.cli.app import JsonOption, ZooOption, app, zoo_app, zoo_location
+from recycle.cli.render import console, print_json, print_table, rich_progress
 
-DEMO_SOURCES = ("digitcnn.mnist", "effnet_lite0.imagenet")
-
-
-def knn_cv_accuracy(F: np.ndarray, y: np.ndarray, k: int = 5, folds: int = 5) -> float:
-    """Mean accuracy of a k-NN classifier on ``F`` under stratified k-fold cross-validation."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), F, y, cv=cv).mean())
+QuickOption = Annotated[
+    bool, typer.Option("--quick", help="Tiny variant (6 quick stream28 sources, one CNN).")
+]
 
 
-def run_demo(n: int = 500, progress: Any = None) -> list[dict[str, Any]]:
-    """Embed ``n`` MNIST test images with each demo source; one result row per source."""
-    from recycle import datasets
-    from recycle.sources import builtin
+def _open(zoo: str | None) -> Any:
+    from recycle.zoo import Zoo
 
-    ds = datasets.load("mnist")
-    X, y = ds.X_test[:n], np.asarray(ds.y_test[:n])
-    rows = []
-    for name in DEMO_SOURCES:
-        source = builtin(name)
-        start = time.perf_counter()
-        F = source.embed(X, progress=progress)  # type: ignore[call-arg]
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "source": name,
-                "feature_dim": int(F.shape[1]),
-                "seconds": round(seconds, 2),
-                "knn5_cv_accuracy": knn_cv_accuracy(F, y),
-            }
-        )
-    return rows
+    return Zoo.open(zoo_location(zoo))
+
+
+@zoo_app.command("build-demo")
+def build_demo(
+    quick: QuickOption = False,
+    zoo: ZooOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Train (cached) and register the demo zoo: stream28 sources + real pre-trained models."""
+    from recycle.bench.demo import DemoConfig, build_demo_zoo
+
+    opened = _open(zoo)
+    with rich_progress(enabled=not json_out) as progress:
+        summary = build_demo_zoo(opened, DemoConfig(quick=quick), progress)
+    if json_out:
+        print_json(summary.to_dict())
+        return
+    console.print(
+        f"Demo zoo at {summary.location}: {len(summary.registered)} registered, "
+        f"{len(summary.present)} already there ({summary.seconds:.0f} s)."
+    )
 
 
 @app.command()
 def demo(
-    n: Annotated[int, typer.Option("--n", min=50, help="MNIST test images to embed.")] = 500,
+    shots: Annotated[int, typer.Option("--shots", min=10, help="Labelled target images.")] = 25,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the target sample.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("out/demo"),
+    quick: QuickOption = False,
+    zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Embed MNIST digits with two real pre-trained sources and compare their features."""
+    """Recycle a held-out few-shot target from the demo zoo end to end (builds it if missing)."""
+    from recycle.bench.demo import DemoConfig, run_demo
+
+    opened = _open(zoo)
+    config = DemoConfig(quick=quick, shots=shots, seed=seed)
     with rich_progress(enabled=not json_out) as progress:
-        rows = run_demo(n, progress)
+        result = run_demo(opened, out, config, progress)
     if json_out:
-        print_json({"dataset": "mnist", "n": n, "rows": rows})
+        print_json(result)
         return
-    print_table(
-        f"Source features on {n} MNIST test digits (5-NN, 5-fold CV)",
-        ["source", "feature dim", "seconds", "5-NN CV accuracy"],
-        [[r["source"], r["feature_dim"], r["seconds"], r["knn5_cv_accuracy"]] for r in rows],
+    _render(result)
+
+
+def _render(result: dict[str, Any]) -> None:
+    t = result["target"]
+    console.print(
+        f"[bold]Target[/bold] {t['name']}: {t['shots']} labelled images of "
+        f"{', '.join(t['classes'])} ({t['test_size']} test images)"
     )
+    print_table(
+        "Spec search: closest providers' data (squared MMD, lower = closer)",
+        ["rank", "entry", "MMD²"],
+        [[h["rank"], h["name"], h["score"]] for h in result["search"]],
+    )
+    print_table(
+        "Selection: k-NN accuracy of each source's features on the target",
+        ["source", "score", "seconds"],
+        [[r["name"], r["score"], r["seconds"]] for r in result["ranking"][:10]],
+    )
+    guard = result.get("guard") or {}
+    console.print(
+        f"[bold]Chosen[/bold]: {result['strategy']} with m = {result['m']} "
+        f"(sources: {', '.join(result['selected']) or 'none'})"
+        + (f"; guard: {guard.get('reason')}" if guard.get("triggered") else "")
+    )
+    print_table(
+        "Recycled vs independent (test accuracy)",
+        ["model", "strategy", "accuracy", "fit s", "trainable params"],
+        [
+            [k, result[k]["strategy"], f"{100 * result[k]['accuracy']:.1f}%",
+             result[k]["fit_seconds"], f"{result[k]['trainable_params']:,}"]
+            for k in ("recycled", "independent")
+        ],  # fmt: skip
+    )
+    console.print(
+        f"Gain over independent: {100 * result['gain']:+.1f} points; total {result['seconds']:.0f} s."
+    )
+    console.print(f"Wrote {result['files']['results']} and {result['files']['report']}")
