@@ -254,6 +254,10 @@ def run(n_sources: int, n_targets: int, seeds: int, progress: bool = True) -> di
             }
             for key in subset_acc
         },
+        "auto_minus_fixed": {
+            str(m): stats(list(np.subtract(subset_acc["auto"], subset_acc[str(m)])))
+            for m in FIXED_M
+        },
         "auto_m": {
             "mean_m": float(np.mean(auto_ms)),
             "histogram": {str(m): auto_ms.count(m) for m in sorted(set(auto_ms))},

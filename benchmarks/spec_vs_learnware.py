@@ -183,11 +183,17 @@ def mixture_benchmark(ds, seed: int, n_users: int) -> dict:
     ]
     index = SpecIndex(specs)
     rows = []
-    for _ in range(n_users):
-        while True:
-            a, b = rng.choice(len(chosen), 2, replace=False)
-            if not set(subsets[chosen[a]]) & set(subsets[chosen[b]]):
-                break
+    # well-posed truth: two disjoint subsets whose union no other disjoint provider pair has
+    # (else e.g. {0,1,2}+{3,4,5} and {0,1,3}+{2,4,5} give the very same 6-class mixture)
+    unions: dict[frozenset, list] = {}
+    for i, j in itertools.combinations(range(len(chosen)), 2):
+        si, sj = set(subsets[chosen[i]]), set(subsets[chosen[j]])
+        if not si & sj:
+            unions.setdefault(frozenset(si | sj), []).append((i, j))
+    unique = [pairs[0] for pairs in unions.values() if len(pairs) == 1]
+    picks = rng.choice(len(unique), min(n_users, len(unique)), replace=False)
+    for p in picks:
+        a, b = unique[p]
         X = np.concatenate(
             [
                 Xte[
@@ -205,8 +211,10 @@ def mixture_benchmark(ds, seed: int, n_users: int) -> dict:
             first = {int(i): k for k, i in enumerate(res.indices)}
             covered = [first.get(int(x), -1) for x in (a, b)]
             agree = float(np.mean(np.asarray(covered)[truth_rows] == res.assignment))
+            union = set().union(*(subsets[chosen[int(i)]] for i in res.indices))
             row[method] = {
                 "chosen": [int(i) for i in res.indices],
+                "classes_recovered": union == set(subsets[chosen[a]]) | set(subsets[chosen[b]]),
                 "weights": [round(float(w), 3) for w in res.weights],
                 "recovered": got == row["truth"],
                 "rows_assigned_to_their_source": agree,
@@ -214,9 +222,14 @@ def mixture_benchmark(ds, seed: int, n_users: int) -> dict:
             }
         rows.append(row)
     return {
-        "users": n_users,
+        "users": len(rows),
         "greedy_recovered": sum(r["greedy"]["recovered"] for r in rows),
         "qp_recovered": sum(r["qp"]["recovered"] for r in rows),
+        "greedy_classes_recovered": sum(r["greedy"]["classes_recovered"] for r in rows),
+        "qp_classes_recovered": sum(r["qp"]["classes_recovered"] for r in rows),
+        "qp_row_assignment_mean": float(
+            np.mean([r["qp"]["rows_assigned_to_their_source"] for r in rows])
+        ),
         "greedy_row_assignment_mean": float(
             np.mean([r["greedy"]["rows_assigned_to_their_source"] for r in rows])
         ),
@@ -250,19 +263,35 @@ def speed(ds, lw, quick: bool) -> dict:
     n1 = 200 if quick else 1000
     lw_specs = [base_lw[i % len(base_lw)] for i in range(n1)]
     _, t_scan = lw_scan(q_lw, lw_specs, lw)
+    cpu_scan = _cpu_timed(lambda: lw_scan(q_lw, lw_specs, lw))
     rc_specs = _jittered(base_rc, n1, rng)
     t = time.perf_counter()
     index = SpecIndex(rc_specs)
     t_index = time.perf_counter() - t
     t_rank = min(_timed(lambda: rank(q, index)) for _ in range(3))
+    cpu_rank = min(_cpu_timed(lambda: rank(q, index)) for _ in range(3))
+    fast = rank(q, index)
+    index.approx = False
+    t_exact = min(_timed(lambda: rank(q, index)) for _ in range(2))
+    cpu_exact = min(_cpu_timed(lambda: rank(q, index)) for _ in range(2))
+    exact = rank(q, index)
     out["search_1000"] = {
         "specs": n1,
         "learnware_scan_s": t_scan,
         "learnware_per_spec_ms": 1e3 * t_scan / n1,
         "recycle_query_s": t_rank,
         "recycle_per_spec_ms": 1e3 * t_rank / n1,
+        "recycle_exactly_scored": fast.n_exact,
+        "recycle_exact_path_query_s": t_exact,
+        "top10_same_as_exact": bool(list(fast.order[:10]) == list(exact.order[:10])),
+        "best_found_minus_exact_best": float(fast.mmd2[0] - exact.mmd2[0]),
         "recycle_index_build_s": t_index,
         "speedup": t_scan / t_rank,
+        "speedup_exact_path": t_scan / t_exact,
+        "cpu_s": {"learnware_scan": cpu_scan, "recycle": cpu_rank, "recycle_exact": cpu_exact},
+        "speedup_cpu": cpu_scan / cpu_rank,
+        "speedup_cpu_exact_path": cpu_scan / cpu_exact,
+        "load_avg": os.getloadavg(),
     }
     print(out, flush=True)
     n2 = 2000 if quick else 10000
@@ -271,6 +300,7 @@ def speed(ds, lw, quick: bool) -> dict:
     index = SpecIndex(big)
     t_index = time.perf_counter() - t
     times = [_timed(lambda: rank(q, index)) for _ in range(3)]
+    cpu = [_cpu_timed(lambda: rank(q, index)) for _ in range(3)]
     fast = rank(q, index)
     index.approx = False  # the same index, exact path, for reference and agreement
     t = time.perf_counter()
@@ -282,9 +312,11 @@ def speed(ds, lw, quick: bool) -> dict:
         "d": 784,
         "query_s_best": min(times),
         "query_s_all": times,
+        "query_cpu_s_best": min(cpu),
         "exact_query_s": t_exact,
         "prefilter_exactly_scored": fast.n_exact,
         "top10_same_as_exact": bool(list(fast.order[:10]) == list(exact.order[:10])),
+        "best_found_minus_exact_best": float(fast.mmd2[0] - exact.mmd2[0]),
         "top10_max_abs_diff": float(np.abs(fast.mmd2[:10] - exact.mmd2[:10]).max()),
         "index_build_s": t_index,
         "load_avg": os.getloadavg(),
@@ -297,6 +329,13 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _cpu_timed(fn) -> float:
+    """CPU seconds of this process (robust to other jobs sharing the machine; 1 thread)."""
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
 
 
 def _jittered(base: list[Spec], n: int, rng: np.random.Generator) -> list[Spec]:

@@ -16,16 +16,31 @@ from recycle.bench.results import Results
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
+def describe(res: Results, source: Path) -> str:
+    """One line on how the table was produced (seeds, scale, wall time, failures)."""
+    meta = res.meta
+    bits = [f"seeds: {meta.get('seeds', '?')}"]
+    if meta.get("quick"):
+        bits.append("**quick variant**")
+    subset = meta.get("subset")
+    if subset:
+        what = ", ".join(f"{k}={v}" for k, v in subset.items() if v)
+        bits.append(f"**subset of the full protocol** ({what})")
+    if meta.get("wall_seconds") is not None:
+        bits.append(f"wall time {meta['wall_seconds'] / 60:.1f} min")
+    failures = meta.get("failures") or []
+    if failures:
+        bits.append(f"{len(failures)} failed fits (see {source})")
+    return "; ".join(bits) + f"; from `{source}`."
+
+
 def render(results_dir: Path) -> str:
+    """Markdown for every ``results.json`` under ``results_dir`` (one section per protocol)."""
     files = sorted(results_dir.glob("*/results.json")) or sorted(results_dir.glob("results.json"))
     parts = []
     for f in files:
         res = Results.load(f)
-        wall = res.meta.get("wall_seconds")
-        seeds = res.meta.get("seeds")
-        head = f"### {res.protocol}\n\n"
-        head += f"Seeds: {seeds}; wall time {wall / 60:.1f} min; from `{f}`.\n\n" if wall else ""
-        parts.append(head + res.markdown_table())
+        parts.append(f"### {res.protocol}\n\n{describe(res, f)}\n\n{res.markdown_table()}")
     return "\n\n".join(parts)
 
 

@@ -169,3 +169,11 @@ def test_register_records_lineage(digit_zoo: str) -> None:
     with pytest.raises(ConfigError, match="not a zoo entry"):
         Recycler([RandomProjection()], m=1, strategy="mcw").fit(Xtr, ytr).register(zoo, "x.y")
     zoo.close()
+
+
+def test_auto_with_non_family_whitebox_sources_falls_back_with_a_note(digit_zoo: str) -> None:
+    Xtr, ytr, _, _ = target((0, 2), shots=8)
+    rec = Recycler(digit_zoo, m=2, strategies=["averaging"], strategy_params=FAST).fit(Xtr, ytr)
+    assert rec.report_["strategy"] in ("averaging", "independent")
+    assert any("skipped white-box" in w for w in rec.report_["warnings"])
+    assert not any(k.startswith("module_mixing") for k in rec.report_["cv"])

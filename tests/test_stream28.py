@@ -53,7 +53,8 @@ def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> No
 
     start = time.perf_counter()
     base, sources = quick.build_sources()
-    assert len(sources) == 8 and sources[0].source_id == "stream28q.s0.task00"
+    assert len(sources) == 8 and sources[0].source_id == f"{quick.prefix}.task00"
+    assert sources[0].source_id.startswith("stream28q.s0-")
     assert all(s.fingerprint == base.fingerprint for s in sources)
     again_start = time.perf_counter()
     _, sources2 = Stream28(seed=0, quick=True, cache_dir=quick.cache_dir.parent).build_sources()

@@ -7,8 +7,9 @@ target's train split, with the sources' train features computed once and sliced 
 independent's by more than :data:`GUARD_SE_FACTOR` standard errors of the paired per-fold
 difference; otherwise the guard chooses independent and says so.
 
-Candidates run cheapest first under a time budget; one that would overrun it is skipped (and
-reported), so a large target or a big zoo cannot make ``fit`` unbounded.
+Cheap (closed-form / linear) candidates always run; the dear ones (torch training) run under a
+time budget, and one that would overrun it is skipped (and reported), so a large target cannot
+make ``fit`` unbounded.
 
 Examples
 --------
@@ -92,7 +93,7 @@ def build(
 ) -> Any:
     """Instantiate strategy ``name`` with the per-strategy and shared (``"*"``) params it takes."""
     cls = get_strategy(name)
-    accepted = set(inspect.signature(cls.__init__).parameters)
+    accepted = set(inspect.signature(cls).parameters)
     merged = {**(params or {}).get("*", {}), **(params or {}).get(name, {})}
     kwargs = {k: v for k, v in merged.items() if k in accepted}
     return cls(sources=list(sources), seed=seed, **kwargs)
@@ -115,12 +116,16 @@ def candidate_ms(m_selected: int, n_ranked: int, m_fixed: bool) -> list[int]:
 def plan(
     names: list[str], m_selected: int, ms: list[int], cost: dict[str, float]
 ) -> list[tuple[str, int]]:
-    """Candidates ``(strategy, m)``, independent first, then cheapest first."""
-    out: list[tuple[str, int]] = [(REFERENCE, 0)]
+    """Candidates ``(strategy, m)``: cheap ones (every m) first, then independent, then the
+    dear ones (the selection's m only), cheapest first."""
+    cheap: list[tuple[str, int]] = []
+    dear: list[tuple[str, int]] = []
     for name in sorted((n for n in names if n != REFERENCE), key=lambda n: cost.get(n, 1.0)):
-        for m in ms if cost.get(name, 1.0) < CHEAP_COST else [m_selected]:
-            out.append((name, m))
-    return out
+        if cost.get(name, 1.0) < CHEAP_COST:
+            cheap.extend((name, m) for m in ms)
+        else:
+            dear.append((name, m_selected))
+    return [*cheap, (REFERENCE, 0), *dear]
 
 
 def cross_validate(
@@ -153,7 +158,8 @@ def cross_validate(
         results.append(res)
         spent = time.perf_counter() - start
         per_fit = _estimate(results, name, m)
-        if name != REFERENCE and spent + per_fit * len(splits) > budget_s:
+        dear = get_strategy(name).relative_cost >= CHEAP_COST
+        if name != REFERENCE and dear and spent + per_fit * len(splits) > budget_s:
             res.skipped = f"time budget: {spent:.1f}s spent of {budget_s:.0f}s"
             done += len(splits)
             continue

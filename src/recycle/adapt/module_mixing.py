@@ -45,6 +45,7 @@ from recycle.errors import ConfigError, DataError
 LAMBDA_GRID = (0.2, 0.5, 0.8)  # candidate initial weights of the new path for lambda_new="auto"
 DC_SIGMA = 0.05  # the paper's weight of the distance-correlation regulariser
 MIN_STEPS = 4  # minimum optimiser steps per epoch (small targets get smaller batches)
+PROBE_C = 1.0  # inverse L2 strength of the logistic-regression probe that initialises the head
 KNN_MARGIN = 0.05  # 1-NN accuracy gap (source vs base) that moves lambda_new off the middle
 
 
@@ -140,12 +141,30 @@ class _AdapterNet(nn.Module):
         w = torch.softmax(self.site_logits, dim=1)
         self.net.activate(self.names, list(w))
         f_t = self.net.features(x)
-        if src_f.shape[1]:
-            fw = torch.softmax(self.feat_logits, dim=0)
-            f = fw[-1] * f_t + torch.einsum("m,nmd->nd", fw[:-1], src_f)
-        else:
-            f = f_t
+        f = self.mixed(f_t, src_f)
         return self.head(f), f_t
+
+    def mixed(self, f_t: torch.Tensor, src_f: torch.Tensor) -> torch.Tensor:
+        """Convex mix of the new path's pooled features with the sources' features."""
+        if not src_f.shape[1]:
+            return f_t
+        fw = torch.softmax(self.feat_logits, dim=0)
+        return fw[-1] * f_t + torch.einsum("m,nmd->nd", fw[:-1], src_f)
+
+    def probe_init(self, x: torch.Tensor, src_f: torch.Tensor, y: np.ndarray, seed: int) -> None:
+        """Set the head to a logistic regression on the initial features (LP-FT style)."""
+        from sklearn.linear_model import LogisticRegression
+
+        with torch.no_grad():
+            self.net.activate(self.names, list(torch.softmax(self.site_logits, dim=1)))
+            F = self.mixed(self.net.features(x), src_f).numpy()
+        lr = LogisticRegression(C=PROBE_C, max_iter=1000, random_state=seed).fit(F, y)
+        coef, bias = lr.coef_, lr.intercept_
+        if coef.shape[0] == 1:  # binary: sklearn keeps one row; split it symmetrically
+            coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
+            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
 
 class _AdapterStrategy(Strategy):
@@ -196,6 +215,12 @@ class _AdapterStrategy(Strategy):
     ) -> tuple[_AdapterNet, float]:
         tr, va = stratified_val_split(y.numpy(), self.val_fraction, self.seed)
         model = self._build(int(y.max()) + 1, lam)
+        if self.head_init == "probe":
+            model.probe_init(X[tr], S[tr], y[tr].numpy(), self.seed)
+        elif self.head_init != "random":
+            raise ConfigError(
+                f"The 'head_init' parameter must be 'probe' or 'random'. Got {self.head_init!r}."
+            )
         sigma = float(self.sigma)
 
         def loss(idx: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -329,6 +354,9 @@ class ModuleMixing(_AdapterStrategy):
     epochs, lr, batch_size, patience : training settings (Adam, early stopping).
     val_fraction : float
         Share of each class held out for early stopping (at least one example).
+    head_init : {"probe", "random"}
+        "probe" starts the new head from a logistic regression on the initial (mixed) features
+        of the training split, then fine-tunes everything (LP-FT); "random" is PyTorch's init.
     """
 
     name: ClassVar[str] = "module_mixing"
@@ -344,8 +372,10 @@ class ModuleMixing(_AdapterStrategy):
         batch_size: int = 32,
         patience: int = 8,
         val_fraction: float = 0.1,
+        head_init: str = "probe",
     ) -> None:
         self.sources = sources
+        self.head_init = head_init
         self.seed = seed
         self.lambda_new = lambda_new
         self.sigma = sigma

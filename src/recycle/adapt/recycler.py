@@ -195,7 +195,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
     # -- validation ----------------------------------------------------------------------------
     def _validate(self) -> None:
         ok = {
-            "m": self.m == "auto" or (_is_int(self.m) and self.m >= 1),
+            "m": self.m == "auto" or (_is_int(self.m) and int(self.m) >= 1),
             "score": isinstance(self.score, str) and bool(self.score),
             "strategy": isinstance(self.strategy, str)
             and (self.strategy == "auto" or self.strategy in strategy_names()),
@@ -271,8 +271,13 @@ class Recycler(ClassifierMixin, BaseEstimator):
         m_used = len(selected)
         if self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
-            if selected and _whitebox_ok(selected):
-                names += [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
+            whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
+            if selected and whitebox and all(s.access == "white-box" for s in selected):
+                problem = _whitebox_problem(selected)
+                if problem is None:
+                    names += whitebox
+                else:
+                    notes.append(f"auto skipped white-box strategies: {problem}")
             ms = auto.candidate_ms(len(selected), len(ranked), self.m != "auto")
             cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
             plan = auto.plan(names, len(selected), ms, cost) if ranked else [(auto.REFERENCE, 0)]
@@ -402,12 +407,13 @@ def _check_whitebox(sources: list[Any]) -> None:
     check_same_base(sources)
 
 
-def _whitebox_ok(sources: list[Any]) -> bool:
+def _whitebox_problem(sources: list[Any]) -> str | None:
+    """Why white-box strategies cannot use ``sources`` (None when they can)."""
     try:
         _check_whitebox(sources)
-    except IncompatibleError:
-        return False
-    return True
+    except IncompatibleError as exc:
+        return str(exc)
+    return None
 
 
 def _version(zoo: Any, entry_id: str | None, source_id: str) -> str | None:

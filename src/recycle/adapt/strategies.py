@@ -244,7 +244,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
 
-def _black_box() -> dict[str, type]:
+def _black_box() -> dict[str, type[Any]]:
     from recycle.adapt.baselines import (
         Averaging,
         FeatureAugment,
@@ -255,7 +255,7 @@ def _black_box() -> dict[str, type]:
     from recycle.adapt.feature_mixing import FeatureMixing
     from recycle.adapt.mcw import MCW
 
-    classes: list[type] = [
+    classes: list[type[Any]] = [
         FeatureMixing,
         MCW,
         LinearProbe,
@@ -267,7 +267,7 @@ def _black_box() -> dict[str, type]:
     return {c.name: c for c in classes}
 
 
-def _white_box() -> dict[str, type]:
+def _white_box() -> dict[str, type[Any]]:
     try:
         module = importlib.import_module("recycle.adapt.whitebox_strategies")
     except ImportError:
@@ -290,7 +290,7 @@ class _Registry(dict):  # type: ignore[type-arg]
                 for key, value in _white_box().items():
                     dict.setdefault(self, key, value)
 
-    def __getitem__(self, key: str) -> type:
+    def __getitem__(self, key: str) -> type[Any]:
         if not dict.__contains__(self, key):
             self._load()
         return dict.__getitem__(self, key)
@@ -323,7 +323,7 @@ class _Registry(dict):  # type: ignore[type-arg]
 
 #: Name -> strategy class. Black-box strategies are always there; white-box ones when the
 #: white-box module is importable (loaded lazily on first lookup).
-STRATEGIES: dict[str, type] = _Registry()
+STRATEGIES: dict[str, type[Any]] = _Registry()
 
 
 def strategy_names() -> list[str]:
@@ -337,7 +337,7 @@ def strategy_names() -> list[str]:
     return list(STRATEGIES)
 
 
-def get_strategy(name: str) -> type:
+def get_strategy(name: str) -> type[Any]:
     """Return the strategy class registered as ``name``; ConfigError naming the valid ones."""
     if name not in STRATEGIES:
         raise ConfigError(

@@ -42,8 +42,10 @@ class _NoMixing(_AdapterStrategy):
         patience: int = 8,
         val_fraction: float = 0.1,
         sigma: float = 0.0,
+        head_init: str = "probe",
     ) -> None:
         self.sources = sources
+        self.head_init = head_init
         self.seed = seed
         self.epochs = epochs
         self.lr = lr

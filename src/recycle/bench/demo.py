@@ -8,7 +8,7 @@
 - real pre-trained models (``effnet_lite0.imagenet``, ``digitcnn.mnist``, ``digitcnn.usps``);
   ``digitcnn.mnist`` gets a spec of MNIST training digits.
 
-:func:`run_demo` then takes a held-out stream28 target task (classes drawn after the sources', images
+:func:`run_demo` then takes a held-out stream28 target task (drawn after the sources, images
 from the target halves only), draws ``shots`` labelled examples, and runs the whole flow: spec
 search, selection, ``Recycler(strategy="auto")`` against the independent baseline, and writes
 ``results.json`` + ``report.html``. Both functions return plain data (no printing).
@@ -16,7 +16,7 @@ search, selection, ``Recycler(strategy="auto")`` against the independent baselin
 Examples
 --------
 >>> DemoConfig(quick=True).stream().n_sources
-6
+8
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class DemoConfig:
 
     quick: bool = False
     n_sources: int = 12
-    quick_sources: int = 6
+    quick_sources: int = 8  # the quick stream28 protocol's zoo: one cached build serves both
     shots: int = 25
     seed: int = 0
     time_budget: float = 90.0
@@ -125,7 +125,9 @@ def demo_zoo_names(config: DemoConfig | None = None) -> list[str]:
     """
     config = config or DemoConfig()
     stream = config.stream()
-    names = [f"{stream.prefix}.base"] + [f"{stream.prefix}.task{i:02d}" for i in range(stream.n_sources)]
+    names = [f"{stream.prefix}.base"] + [
+        f"{stream.prefix}.task{i:02d}" for i in range(stream.n_sources)
+    ]
     return names + list(config.builtin_names())
 
 
@@ -257,7 +259,9 @@ def run_demo(
         zoo, X, y, task.X_test, task.y_test, strategy="auto", m="auto", seed=config.seed,
         time_budget=config.time_budget, progress=progress,
     )  # fmt: skip
-    independent = _fit(None, X, y, task.X_test, task.y_test, strategy="independent", seed=config.seed)
+    independent = _fit(
+        None, X, y, task.X_test, task.y_test, strategy="independent", seed=config.seed
+    )
     report = recycled["recycler"].report_
     result = {
         "target": {
@@ -293,7 +297,9 @@ def _summary(fit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_demo_report(result: dict[str, Any], out: str | Path, config: DemoConfig) -> dict[str, str]:
+def write_demo_report(
+    result: dict[str, Any], out: str | Path, config: DemoConfig
+) -> dict[str, str]:
     """Write ``results.json`` (DESIGN.md format, plus a ``demo`` block) and ``report.html``."""
     from recycle.bench.report import write_report
 
@@ -308,10 +314,16 @@ def write_demo_report(result: dict[str, Any], out: str | Path, config: DemoConfi
             extra["selected"] = result["selected"]
         res.add(
             Row(
-                target["name"], "auto" if method == "recycled" else "independent",
-                result["m"] if method == "recycled" else 0, target["shots"], r["accuracy"],
-                r["fit_seconds"], r["trainable_params"], config.seed, extra,
-            )  # fmt: skip
+                target["name"],
+                "auto" if method == "recycled" else "independent",
+                result["m"] if method == "recycled" else 0,
+                target["shots"],
+                r["accuracy"],
+                r["fit_seconds"],
+                r["trainable_params"],
+                config.seed,
+                extra,
+            )
         )
     results_path = res.save(out / "results.json")
     data = json.loads(results_path.read_text())
@@ -351,10 +363,15 @@ def _demo_html(result: dict[str, Any]) -> str:
         _table(
             ["method", "strategy", "accuracy", "fit s", "trainable params"],
             [
-                [k, result[k]["strategy"], f"{100 * result[k]['accuracy']:.1f}%",
-                 result[k]["fit_seconds"], f"{result[k]['trainable_params']:,}"]
+                [
+                    k,
+                    result[k]["strategy"],
+                    f"{100 * result[k]['accuracy']:.1f}%",
+                    result[k]["fit_seconds"],
+                    f"{result[k]['trainable_params']:,}",
+                ]
                 for k in ("recycled", "independent")
-            ],  # fmt: skip
+            ],
         ),
     ]
     return "\n".join(parts)

@@ -8,6 +8,7 @@ through :class:`~recycle.adapt.Recycler` and returns :class:`~recycle.bench.resu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from recycle.bench.results import Results
 from recycle.bench.runner import Method, Target, run_all
@@ -15,12 +16,17 @@ from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 
 STREAM_SHOTS = (25, 50, 100, 250)
+#: Methods of the ``--quick`` variants (the tests run these).
+STREAM_QUICK = {"independent", "module_mixing_m3", "linear_probe_m3", "auto"}
+REALZOO_QUICK = {"independent", "linear_probe_m1", "auto"}
+TEXT_QUICK = {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}
 
 
 def stream28_methods() -> list[Method]:
     """Every method of the adaptation issue, plus the random-selection ablation."""
     return [
         Method("independent", {"strategy": "independent_adapters", "m": 1}),
+        Method("independent_lenet", {"strategy": "independent"}),
         Method("finetune_source", {"strategy": "finetune_source", "m": 1}),
         Method("module_mixing_m1", {"strategy": "module_mixing", "m": 1}),
         Method("module_mixing_m3", {"strategy": "module_mixing", "m": 3}),
@@ -30,56 +36,87 @@ def stream28_methods() -> list[Method]:
         Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "score": "knn"}),
         Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
         Method("stacking_m3", {"strategy": "stacking", "m": 3}),
+        Method("averaging_m3", {"strategy": "averaging", "m": 3}),
         Method("auto", {"strategy": "auto", "m": "auto"}),
     ]
 
 
-def run_stream28(quick: bool, seeds: int, progress: ProgressCallback | None) -> Results:
+@dataclass(frozen=True)
+class Options:
+    """How much of a protocol to run.
+
+    ``quick`` is the small variant the tests run; ``methods``, ``max_targets`` and ``shots``
+    restrict a run further (a subset of the full protocol when time is short).
+    """
+
+    quick: bool = False
+    seeds: int = 3
+    methods: tuple[str, ...] | None = None
+    max_targets: int | None = None
+    shots: tuple[int, ...] | None = None
+
+
+def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:
+    keep = set(opts.methods) if opts.methods else (quick_keep if opts.quick else None)
+    if keep is None:
+        return methods
+    unknown = keep - {m.name for m in methods}
+    if unknown:
+        raise ConfigError(
+            f"Unknown method(s) {', '.join(sorted(unknown))}; valid: "
+            f"{', '.join(m.name for m in methods)}."
+        )
+    return [m for m in methods if m.name in keep]
+
+
+def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.stream28 import Stream28
 
-    stream = Stream28(seed=0, quick=quick)
+    stream = Stream28(seed=0, quick=opts.quick)
     _, sources = stream.build_sources(progress)
-    shots = (25, 100) if quick else STREAM_SHOTS
+    shots = opts.shots or ((25, 100) if opts.quick else STREAM_SHOTS)
+    tasks = stream.target_tasks[: opts.max_targets]
     targets = [
         Target(task.name, n, seed, *task.sample(n, seed), task.X_test, task.y_test)
-        for seed in range(seeds)
-        for task in stream.target_tasks
+        for seed in range(opts.seeds)
+        for task in tasks
         for n in shots
     ]
-    methods = stream28_methods()
-    if quick:
-        keep = {"independent", "module_mixing_m3", "linear_probe_m3", "auto"}
-        methods = [m for m in methods if m.name in keep]
+    methods = _pick(stream28_methods(), STREAM_QUICK, opts)
     results = run_all("stream28", sources, targets, methods, progress)
-    results.meta["sources"] = len(sources)
-    return results
-
-
-def run_realzoo(quick: bool, seeds: int, progress: ProgressCallback | None) -> Results:
-    from recycle.bench.realzoo import realzoo_methods, realzoo_sources, realzoo_targets
-
-    sources = realzoo_sources(quick=quick, progress=progress)
-    targets = realzoo_targets(quick=quick, seeds=seeds)
-    results = run_all("realzoo", sources, targets, realzoo_methods(quick), progress)
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
 
-def run_text(quick: bool, seeds: int, progress: ProgressCallback | None) -> Results:
+def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
+    from recycle.bench.realzoo import realzoo_methods, realzoo_sources, realzoo_targets
+
+    sources = realzoo_sources(quick=opts.quick, progress=progress)
+    targets = realzoo_targets(quick=opts.quick, seeds=opts.seeds)
+    if opts.shots:
+        targets = [t for t in targets if t.shots in opts.shots]
+    if opts.max_targets:
+        names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
+        targets = [t for t in targets if t.name in names]
+    methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
+    results = run_all("realzoo", sources, targets, methods, progress)
+    results.meta["sources"] = [s.source_id for s in sources]
+    return results
+
+
+def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.text import TEXT_SHOTS, text_methods, text_sources, text_targets
 
     sources = text_sources()
-    shots = (20, 100) if quick else TEXT_SHOTS
-    targets = text_targets(shots, seeds, test_size=400 if quick else 1000)
-    methods = text_methods()
-    if quick:
-        methods = [m for m in methods if m.name in {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}]
+    shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
+    targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
+    methods = _pick(text_methods(), TEXT_QUICK, opts)
     results = run_all("text", sources, targets, methods, progress)
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
 
-PROTOCOLS: dict[str, Callable[[bool, int, ProgressCallback | None], Results]] = {
+PROTOCOLS: dict[str, Callable[[Options, ProgressCallback | None], Results]] = {
     "stream28": run_stream28,
     "realzoo": run_realzoo,
     "text": run_text,
@@ -92,9 +129,16 @@ def protocol_names() -> list[str]:
 
 
 def run_protocol(
-    name: str, *, quick: bool = False, seeds: int = 3, progress: ProgressCallback | None = None
+    name: str,
+    *,
+    quick: bool = False,
+    seeds: int = 3,
+    progress: ProgressCallback | None = None,
+    methods: tuple[str, ...] | None = None,
+    max_targets: int | None = None,
+    shots: tuple[int, ...] | None = None,
 ) -> Results:
-    """Run protocol ``name`` and return its results.
+    """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
     Examples
     --------
@@ -110,4 +154,9 @@ def run_protocol(
         )
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
-    return PROTOCOLS[name](quick, seeds, progress)
+    opts = Options(quick, seeds, methods, max_targets, shots)
+    results = PROTOCOLS[name](opts, progress)
+    results.meta.update({"quick": quick, "seeds": seeds, "methods_run": results.methods()})
+    if max_targets or shots or methods:
+        results.meta["subset"] = {"max_targets": max_targets, "shots": shots, "methods": methods}
+    return results

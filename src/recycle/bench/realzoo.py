@@ -81,15 +81,14 @@ def realzoo_targets(quick: bool, seeds: int) -> list[Target]:
     return targets
 
 
-def realzoo_methods(quick: bool) -> list[Method]:
-    methods = [
+def realzoo_methods() -> list[Method]:
+    """The realzoo protocol's methods (black-box only: the sources are not one family)."""
+    return [
         Method("independent", {"strategy": "independent", "m": 1}),
         Method("linear_probe_m1", {"strategy": "linear_probe", "m": 1}),
         Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
         Method("feature_mixing_m3", {"strategy": "feature_mixing", "m": 3}),
         Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "score": "knn"}),
+        Method("stacking_m3", {"strategy": "stacking", "m": 3}),
         Method("auto", {"strategy": "auto", "m": "auto"}),
     ]
-    if quick:
-        methods = [m for m in methods if m.name in {"independent", "linear_probe_m1", "auto"}]
-    return methods

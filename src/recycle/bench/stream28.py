@@ -50,7 +50,7 @@ class SourceTask:
     """A source task: its classes and its source-half training images."""
 
     index: int
-    name: str  # zoo name, e.g. "stream28.s0.task00"
+    name: str  # zoo name, e.g. "stream28.s0-<digest>.task00"
     classes: list[str]  # "dataset:class" names
     class_ids: list[int]  # global ids 0..29
     X_train: np.ndarray
@@ -195,7 +195,9 @@ class Stream28:
         self.adapters = adapters or AdapterConfig()
         root = cache_dir or Path(os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
         self.cache_dir = Path(root) / ("stream28" if cache_dir is None else "") / self.key
-        self.prefix = f"stream28{'q' if quick else ''}.s{seed}"
+        # The config digest is part of every name, so feature caches keyed by source id never
+        # mix up two builds with different settings.
+        self.prefix = f"stream28{'q' if quick else ''}.{self.key}"
         self._tasks: tuple[list[SourceTask], list[TargetTask]] | None = None
 
     @property

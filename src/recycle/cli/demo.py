@@ -14,7 +14,7 @@ from recycle.cli.app import JsonOption, ZooOption, app, zoo_app, zoo_location
 from recycle.cli.render import console, print_json, print_table, rich_progress
 
 QuickOption = Annotated[
-    bool, typer.Option("--quick", help="Tiny variant (6 quick stream28 sources, one CNN).")
+    bool, typer.Option("--quick", help="Tiny variant (8 quick stream28 sources, one CNN).")
 ]
 
 
@@ -93,12 +93,18 @@ def _render(result: dict[str, Any]) -> None:
         "Recycled vs independent (test accuracy)",
         ["model", "strategy", "accuracy", "fit s", "trainable params"],
         [
-            [k, result[k]["strategy"], f"{100 * result[k]['accuracy']:.1f}%",
-             result[k]["fit_seconds"], f"{result[k]['trainable_params']:,}"]
+            [
+                k,
+                result[k]["strategy"],
+                f"{100 * result[k]['accuracy']:.1f}%",
+                result[k]["fit_seconds"],
+                f"{result[k]['trainable_params']:,}",
+            ]
             for k in ("recycled", "independent")
-        ],  # fmt: skip
+        ],
     )
     console.print(
-        f"Gain over independent: {100 * result['gain']:+.1f} points; total {result['seconds']:.0f} s."
+        f"Gain over independent: {100 * result['gain']:+.1f} points; "
+        f"total {result['seconds']:.0f} s."
     )
     console.print(f"Wrote {result['files']['results']} and {result['files']['report']}")

@@ -4,7 +4,7 @@ For an index of many specs (default: more than :data:`APPROX_MIN_POINTS` reduced
 first pass compares a compressed query (:data:`QUERY_POINTS` weighted k-means centres of the
 query's reduced set) with every reduced point projected on the index's top :data:`DIMS` principal
 directions (squared norms kept exact, only the cross term of the residual is dropped). The best
-:data:`KEEP` specs of that pass are then scored exactly; they come first in the result, and
+:func:`keep_count` specs of that pass are then scored exactly; they come first in the result, and
 ``SearchResult.n_exact`` says how many leading scores are exact.
 
 Examples
@@ -21,13 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 #: Indexes with more reduced points than this use the prefilter (below it, exact is fast).
-APPROX_MIN_POINTS = 100_000
+APPROX_MIN_POINTS = 50_000
 #: Principal directions kept for the first pass.
 DIMS = 64
 #: Weighted k-means centres the query is compressed to for the first pass.
 QUERY_POINTS = 32
-#: Specs re-scored exactly after the first pass.
-KEEP = 256
+#: Fewest specs re-scored exactly after the first pass.
+KEEP_MIN = 32
+#: Share of the index re-scored exactly (1,000 specs: 32; 10,000 specs: 250).
+KEEP_FRACTION = 0.025
 #: Rows used to fit the principal directions.
 PCA_ROWS = 20_000
 
@@ -78,3 +80,14 @@ def compress(
     mass = np.bincount(lab, weights=beta, minlength=k)
     keep = mass > 0
     return centres[keep], mass[keep] / mass[keep].sum()
+
+
+def keep_count(n_specs: int) -> int:
+    """Specs re-scored exactly after the first pass over ``n_specs`` specs.
+
+    Examples
+    --------
+    >>> keep_count(1000), keep_count(10000)
+    (32, 250)
+    """
+    return min(n_specs, max(KEEP_MIN, round(KEEP_FRACTION * n_specs)))

@@ -137,7 +137,7 @@ class SpecIndex:
         self.self_terms = self._self_terms(sizes)
         if approx is None:
             approx = self.Z.shape[0] > prefilter.APPROX_MIN_POINTS
-        self.approx = bool(approx) and len(specs) > prefilter.KEEP
+        self.approx = bool(approx) and len(specs) > prefilter.keep_count(len(specs))
         if self.approx:
             self._mean, self._U = prefilter.pca_basis(self.Z)
             C = self.Z - self._mean
@@ -205,7 +205,8 @@ class SpecIndex:
         if self.approx:
             approx_cross, qq_c = self._cross_approx(Zq, query.beta)
             first = qq_c - 2.0 * approx_cross + self.self_terms
-            keep = np.argpartition(first, prefilter.KEEP)[: prefilter.KEEP]
+            n_keep = prefilter.keep_count(len(self.specs))
+            keep = np.argpartition(first, n_keep - 1)[:n_keep]
             cross = approx_cross
             cross[keep] = self._cross_subset(keep, query.Z, query.beta)
             mmd2 = np.maximum(first, 0.0)

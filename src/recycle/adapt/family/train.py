@@ -62,13 +62,14 @@ def fit_loop(
     """Minimise ``loss_fn(xb, yb)`` over ``params``; early-stop on validation accuracy.
 
     ``predict_fn(x)`` returns logits (used for validation). When a validation split is given the
-    parameters of the best epoch are restored. Returns ``{"epochs", "val_accuracy"}``.
+    parameters of the best epoch (highest accuracy, then lowest loss) are restored and training
+    stops after ``patience`` epochs without improvement. Returns ``{"epochs", "val_accuracy"}``.
     """
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     n = len(X)
-    best_acc, best_state, bad, epoch = -1.0, None, 0, 0
+    best_acc, best_loss, best_state, bad, epoch = -1.0, float("inf"), None, 0, 0
     for epoch in range(1, epochs + 1):
         if set_train is not None:
             set_train(True)
@@ -86,9 +87,12 @@ def fit_loop(
         if X_val is None or y_val is None or len(X_val) == 0:
             continue
         with torch.no_grad():
-            acc = float((predict_fn(X_val).argmax(1) == y_val).float().mean())
-        if acc > best_acc:
-            best_acc, bad = acc, 0
+            logits = predict_fn(X_val)
+            acc = float((logits.argmax(1) == y_val).float().mean())
+            val_loss = float(nn.functional.cross_entropy(logits, y_val))
+        # Accuracy first; on a tie (tiny validation splits saturate at 1.0) the lower loss wins.
+        if acc > best_acc or (acc == best_acc and val_loss < best_loss):
+            best_acc, best_loss, bad = acc, val_loss, 0
             best_state = [p.detach().clone() for p in params]
         else:
             bad += 1

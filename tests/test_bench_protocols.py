@@ -1,0 +1,77 @@
+"""The ``--quick`` benchmark protocols on real data and pre-trained weights (ASSETS.md).
+
+Each asserts what is robust at quick scale: the right source family is selected, recycling beats
+the target-only baselines where the sources are related, and the files have the DESIGN.md format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recycle.bench.protocols import run_protocol
+from recycle.bench.results import Results
+from recycle.cli import main
+
+DESIGN_KEYS = {
+    "target", "method", "m", "shots", "accuracy", "fit_seconds", "trainable_params", "seed",
+}  # fmt: skip
+
+
+def _mean(res: Results, method: str, shots: int | None = None) -> float:
+    acc = [r.accuracy for r in res.rows if r.method == method and shots in (None, r.shots)]
+    assert acc, f"no rows for {method}"
+    return float(np.mean(acc))
+
+
+@pytest.fixture(scope="module")
+def realzoo_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    code = main(["bench", "realzoo", "--quick", "--seeds", "1", "--out", str(out), "--json"])
+    assert code == 0
+    return out
+
+
+@pytest.mark.slow
+def test_realzoo_cli_writes_design_results_and_report(realzoo_cli: Path) -> None:
+    data = json.loads((realzoo_cli / "results.json").read_text())
+    assert data["protocol"] == "realzoo" and data["meta"]["quick"] is True
+    assert data["rows"] and all(set(r) >= DESIGN_KEYS for r in data["rows"])
+    assert not data["meta"]["failures"]
+    page = (realzoo_cli / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3  # accuracy vs shots, gain, heatmap
+
+
+@pytest.mark.slow
+def test_realzoo_selects_digit_cnns_for_mnist_and_effnet_for_animals(realzoo_cli: Path) -> None:
+    res = Results.load(realzoo_cli / "results.json")
+    top1 = {r.target: r.extra["selected"] for r in res.rows if r.method == "linear_probe_m1"}
+    assert top1["mnist.5way"][0].startswith("digitcnn.")
+    assert top1["animal-mnist.5way"][0].startswith("effnet_lite")
+    # the selected source's features beat the small network trained from scratch
+    for target in top1:
+        rows = {r.method: r.accuracy for r in res.rows if r.target == target}
+        assert rows["linear_probe_m1"] > rows["independent"]
+
+
+@pytest.mark.slow
+def test_stream28_quick_recycling_beats_independent_at_fewest_shots() -> None:
+    res = run_protocol("stream28", quick=True, seeds=1)
+    assert not res.meta["failures"]
+    fewest = min(res.shots())
+    assert _mean(res, "auto", fewest) > _mean(res, "independent", fewest)
+    selected = [r.extra["selected"] for r in res.rows if r.method == "module_mixing_m3"]
+    assert selected and all(len(s) == 3 for s in selected)
+
+
+@pytest.mark.slow
+def test_text_quick_runs_every_baseline_on_raw_text() -> None:
+    res = run_protocol("text", quick=True, seeds=1)
+    assert not res.meta["failures"]
+    assert set(res.methods()) == {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}
+    for method in res.methods():
+        assert _mean(res, method) > 0.5  # above chance on fresh/rotten
+    assert res.meta["sources"][0] == "minilm_l6.onnx"

@@ -1,0 +1,100 @@
+"""results.json, report.html, the README refresher and the runner's plumbing (fast, no models)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recycle.bench.report import write_report
+from recycle.bench.results import Results, Row
+from recycle.bench.runner import Method, Target, run_all, selected_names
+from recycle.bench.text_baselines import TfidfLogReg
+
+DESIGN_KEYS = {
+    "target", "method", "m", "shots", "accuracy", "fit_seconds", "trainable_params", "seed",
+}  # fmt: skip
+
+
+def _results() -> Results:
+    res = Results("toy", meta={"seeds": 2, "wall_seconds": 90.0})
+    rng = np.random.default_rng(0)
+    for seed in range(2):
+        for t in ("a", "b"):
+            for shots in (25, 100):
+                base = 0.5 + shots / 1000
+                res.add(Row(t, "independent", 0, shots, base, 1.0, 100, seed))
+                res.add(
+                    Row(t, "auto", "auto", shots, base + 0.1 * rng.random(), 2.0, 50, seed,
+                        {"selected": [f"src{seed}", "src9"], "strategy": "mcw"})
+                )  # fmt: skip
+    return res
+
+
+def test_results_round_trip_summary_and_table(tmp_path: Path) -> None:
+    res = _results()
+    path = res.save(tmp_path / "out" / "results.json")
+    data = json.loads(path.read_text())
+    assert data["protocol"] == "toy" and len(data["rows"]) == 16
+    assert all(set(r) >= DESIGN_KEYS for r in data["rows"])
+    assert data["rows"][1]["selected"] == ["src0", "src9"]
+    back = Results.load(path)
+    assert back.summary() == res.summary() and back.rows[1].extra["strategy"] == "mcw"
+    summ = res.summary()
+    assert summ[("independent", 25)]["mean"] == pytest.approx(0.525)
+    assert summ[("auto", 100)]["n"] == 4
+    table = res.markdown_table()
+    assert "| independent | 52.5 ± 0.0 | 60.0 ± 0.0 | 100 | 1.0 |" in table
+    gains = res.gains_over("independent", "auto")
+    assert len(gains) == 8 and all(g[3] >= 0 for g in gains)
+
+
+def test_report_has_the_three_plots(tmp_path: Path) -> None:
+    path = write_report(_results(), tmp_path / "report.html", extra_html="<p id=x>extra</p>")
+    page = path.read_text()
+    assert page.count('<img src="data:image/png;base64,') == 3  # accuracy, gain, heatmap
+    assert "<p id=x>extra</p>" in page and "52.5 ± 0.0" in page
+
+
+def test_update_readme_replaces_only_the_marked_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _results().save(tmp_path / "results" / "toy" / "results.json")
+    (tmp_path / "README.md").write_text(
+        "intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\ntail\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["update_readme.py", "results"])
+    mod.main()
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("intro\n<!-- results:start -->\n### toy") and text.endswith("tail\n")
+    assert "old numbers" not in text and "| auto |" in text and "wall time 1.5 min" in text
+
+
+def test_selected_names_reads_the_recycler_report() -> None:
+    report = {"sources": [{"source_id": "a", "name": "zoo.a"}, {"source_id": "b", "name": None}]}
+    assert selected_names(report) == ["zoo.a", "b"]
+    assert selected_names({}) == []
+
+
+def test_runner_runs_factory_baselines_and_records_failures() -> None:
+    texts = ["a fine, warm film", "great fun", "dull and bad", "awful mess"] * 6
+    y = np.array([1, 1, 0, 0] * 6)
+    target = Target("toy", 24, 0, texts, y, texts[:8], y[:8])
+    methods = [
+        Method("tfidf", factory=lambda seed: TfidfLogReg(seed=seed)),
+        Method("broken", {"strategy": "no_such_strategy"}),
+    ]
+    res = run_all("toy", [], [target], methods)
+    assert [r.method for r in res.rows] == ["tfidf"]
+    assert res.rows[0].accuracy == 1.0 and res.rows[0].trainable_params > 0
+    assert len(res.meta["failures"]) == 1 and "broken" in res.meta["failures"][0]
