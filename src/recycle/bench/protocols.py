@@ -54,6 +54,10 @@ class Options:
     methods: tuple[str, ...] | None = None
     max_targets: int | None = None
     shots: tuple[int, ...] | None = None
+    #: Use the quick variant's (cached, 8-source) stream28 zoo with the full targets and methods.
+    quick_pool: bool = False
+    #: Save the rows after every fit to this file (a partial ``results.json``).
+    checkpoint: str | None = None
 
 
 def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:
@@ -72,7 +76,8 @@ def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Me
 def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.stream28 import Stream28
 
-    stream = Stream28(seed=0, quick=opts.quick)
+    small = opts.quick or opts.quick_pool
+    stream = Stream28(seed=0, quick=small, n_targets=None if opts.quick else 20)
     _, sources = stream.build_sources(progress)
     shots = opts.shots or ((25, 100) if opts.quick else STREAM_SHOTS)
     tasks = stream.target_tasks[: opts.max_targets]
@@ -83,7 +88,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         for n in shots
     ]
     methods = _pick(stream28_methods(), STREAM_QUICK, opts)
-    results = run_all("stream28", sources, targets, methods, progress)
+    results = run_all("stream28", sources, targets, methods, progress, opts.checkpoint)
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -91,7 +96,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
 def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.realzoo import realzoo_methods, realzoo_sources, realzoo_targets
 
-    sources = realzoo_sources(quick=opts.quick, progress=progress)
+    sources = realzoo_sources(opts.quick, opts.quick_pool, progress)
     targets = realzoo_targets(quick=opts.quick, seeds=opts.seeds)
     if opts.shots:
         targets = [t for t in targets if t.shots in opts.shots]
@@ -99,7 +104,7 @@ def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
         targets = [t for t in targets if t.name in names]
     methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
-    results = run_all("realzoo", sources, targets, methods, progress)
+    results = run_all("realzoo", sources, targets, methods, progress, opts.checkpoint)
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -111,7 +116,7 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
     targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
     methods = _pick(text_methods(), TEXT_QUICK, opts)
-    results = run_all("text", sources, targets, methods, progress)
+    results = run_all("text", sources, targets, methods, progress, opts.checkpoint)
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -137,6 +142,8 @@ def run_protocol(
     methods: tuple[str, ...] | None = None,
     max_targets: int | None = None,
     shots: tuple[int, ...] | None = None,
+    quick_pool: bool = False,
+    checkpoint: str | None = None,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -154,9 +161,12 @@ def run_protocol(
         )
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
-    opts = Options(quick, seeds, methods, max_targets, shots)
+    opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint)
     results = PROTOCOLS[name](opts, progress)
     results.meta.update({"quick": quick, "seeds": seeds, "methods_run": results.methods()})
-    if max_targets or shots or methods:
-        results.meta["subset"] = {"max_targets": max_targets, "shots": shots, "methods": methods}
+    if max_targets or shots or methods or quick_pool:
+        results.meta["subset"] = {
+            "max_targets": max_targets, "shots": shots, "methods": methods,
+            "quick_pool": quick_pool,
+        }  # fmt: skip
     return results

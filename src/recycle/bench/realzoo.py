@@ -30,15 +30,20 @@ SHOTS_PER_CLASS = (5, 25)
 TEST_PER_CLASS = 50
 
 
-def realzoo_sources(quick: bool, progress: ProgressCallback | None = None) -> list[Any]:
-    """Builtin pre-trained sources, plus the stream28 sources (black-box) in the full run."""
+def realzoo_sources(
+    quick: bool, quick_pool: bool = False, progress: ProgressCallback | None = None
+) -> list[Any]:
+    """Builtin pre-trained sources, plus the stream28 sources (black-box) in the full run.
+
+    ``quick_pool`` keeps every builtin but takes the quick (8-source, cached) stream28 zoo.
+    """
     from recycle.sources import builtin
 
     sources = [builtin(name) for name in (QUICK_BUILTINS if quick else BUILTINS)]
     if not quick:
         from recycle.bench.stream28 import Stream28
 
-        _, stream_sources = Stream28(seed=0).build_sources(progress)
+        _, stream_sources = Stream28(seed=0, quick=quick_pool).build_sources(progress)
         sources += list(stream_sources)
     return sources
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,8 +111,13 @@ def run_all(
     targets: Sequence[Target],
     methods: Sequence[Method],
     progress: ProgressCallback | None = None,
+    checkpoint: str | Path | None = None,
 ) -> Results:
-    """Every method on every target; a failing method is recorded in ``meta['failures']``."""
+    """Every method on every target; a failing method is recorded in ``meta['failures']``.
+
+    With ``checkpoint``, the rows so far are saved there after every fit, so a long run that
+    is stopped still leaves its measurements.
+    """
     results = Results(protocol)
     failures: list[str] = []
     total = len(targets) * len(methods)
@@ -125,6 +131,9 @@ def run_all(
                     f"{method.name} on {target.name}/{target.shots}/{target.seed}: {exc}"
                 )
             done += 1
+            if checkpoint is not None:
+                results.meta.update({"failures": failures, "done": done, "total": total})
+                results.save(checkpoint)
             if progress is not None:
                 progress(protocol, done, total)
     results.meta["failures"] = failures

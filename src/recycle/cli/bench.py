@@ -27,6 +27,9 @@ def bench(
     shots: Annotated[
         str | None, typer.Option("--shots", help="Comma-separated subset of the shot counts.")
     ] = None,
+    quick_pool: Annotated[
+        bool, typer.Option("--quick-pool", help="Full targets, but the quick stream28 zoo.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
@@ -43,13 +46,14 @@ def bench(
     summary = []
     for name in names:
         start = time.perf_counter()
+        folder = out / name if len(names) > 1 else out
         with rich_progress(enabled=not json_out) as progress:
             results = run_protocol(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
-                max_targets=max_targets, shots=shot_list,
+                max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,
+                checkpoint=str(folder / "results.json"),
             )  # fmt: skip
         results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
-        folder = out / name if len(names) > 1 else out
         results_path = results.save(folder / "results.json")
         report_path = write_report(results, folder / "report.html")
         summary.append(

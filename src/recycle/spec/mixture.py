@@ -4,8 +4,9 @@ Find ``w >= 0, sum(w) = 1`` minimising ``||sum_i w_i Phi_i - Phi_q||^2`` (Phi th
 mean embeddings), a QP on the Gram matrix of specs ``G_ij = <Phi_i, Phi_j>`` and the vector
 ``c_i = <Phi_i, Phi_q>``. ``"qp"`` solves it exactly on a candidate pool, ``"greedy"`` adds one
 source at a time (re-solving the QP on the chosen ones) while the MMD keeps dropping by at least
-:data:`MIN_RELATIVE_DROP`. Each of the user's points (reduced points, or rows if given) is then
-assigned to the chosen source with the largest ``w_i * Phi_i(x)``.
+:data:`MIN_RELATIVE_DROP`, then refines by 1-swaps under the same rule. Each of the user's
+points (reduced points, or rows if given) is then assigned to the chosen source with the largest
+``w_i * Phi_i(x)``.
 
 Examples
 --------
@@ -35,6 +36,8 @@ from recycle.spec.search import RELATED_RATIO, SpecIndex
 MIN_RELATIVE_DROP = 0.05
 #: Weights below this are dropped from the QP solution (then the QP is re-solved).
 WEIGHT_FLOOR = 1e-3
+#: Rounds of the 1-swap refinement after greedy forward selection.
+SWAP_ROUNDS = 3
 #: Candidates kept from the single-spec ranking before the mixture QP.
 POOL = 50
 
@@ -175,6 +178,32 @@ def _qp(
     return chosen, w, [best_single, _mmd2(G[np.ix_(chosen, chosen)], c[chosen], qq, w)]
 
 
+def _swap(
+    G: np.ndarray, c: np.ndarray, qq: float, chosen: list[int], w: np.ndarray, path: list[float]
+) -> tuple[list[int], np.ndarray, list[float]]:
+    """1-swap refinement: replace a chosen source by a candidate while MMD^2 drops >= 5%.
+
+    Forward selection alone can lock in a first pick that half-covers two true sources
+    (e.g. a provider sharing classes with both); one swap pass fixes that.
+    """
+    for _ in range(SWAP_ROUNDS):
+        best: tuple[float, list[int], np.ndarray] | None = None
+        for pos in range(len(chosen)):
+            for j in range(G.shape[0]):
+                if j in chosen:
+                    continue
+                trial = [*chosen[:pos], j, *chosen[pos + 1 :]]
+                wj = simplex_qp(G[np.ix_(trial, trial)], c[trial])
+                val = _mmd2(G[np.ix_(trial, trial)], c[trial], qq, wj)
+                if best is None or val < best[0]:
+                    best = (val, trial, wj)
+        if best is None or best[0] > path[-1] * (1.0 - MIN_RELATIVE_DROP):
+            break
+        chosen, w = best[1], best[2]
+        path.append(best[0])
+    return chosen, w, path
+
+
 def _greedy(
     G: np.ndarray, c: np.ndarray, qq: float, max_sources: int, noise: float
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
@@ -198,6 +227,7 @@ def _greedy(
         chosen.append(best[1])
         w = best[2]
         path.append(best[0])
+    chosen, w, path = _swap(G, c, qq, chosen, w, path)
     sel = np.array(chosen)
     mask = w >= WEIGHT_FLOOR
     if not mask.all():
