@@ -28,6 +28,8 @@ def describe(res: Results, source: Path) -> str:
         bits.append(f"**subset of the full protocol** ({what})")
     if meta.get("wall_seconds") is not None:
         bits.append(f"wall time {meta['wall_seconds'] / 60:.1f} min")
+    if meta.get("total") and meta.get("done", 0) < meta["total"]:
+        bits.append(f"**partial run: {meta['done']} of {meta['total']} fits**")
     failures = meta.get("failures") or []
     if failures:
         bits.append(f"{len(failures)} failed fits (see {source})")

@@ -142,22 +142,3 @@ def test_digitcnn_roundtrip_as_safetensors(tmp_path: Path, mnist_test: tuple) ->
     X = mnist_test[0][:50]
     assert np.array_equal(back.embed(X), src.embed(X))
     assert np.array_equal(back.predict_proba(X), src.predict_proba(X))
-
-
-def test_demo_command_json(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
-    from recycle.cli import main
-
-    assert main(["demo", "--n", "100", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    rows = {r["source"]: r for r in out["rows"]}
-    assert set(rows) == {"digitcnn.mnist", "effnet_lite0.imagenet"}
-    assert rows["digitcnn.mnist"]["feature_dim"] == 128
-    assert rows["effnet_lite0.imagenet"]["feature_dim"] == 1280
-    # the in-domain digit CNN separates digits better than generic ImageNet features
-    assert rows["digitcnn.mnist"]["knn5_cv_accuracy"] > 0.9
-    assert (
-        rows["digitcnn.mnist"]["knn5_cv_accuracy"]
-        > rows["effnet_lite0.imagenet"]["knn5_cv_accuracy"]
-    )

@@ -56,9 +56,10 @@ def realzoo_targets(quick: bool, seeds: int) -> list[Target]:
     shots_per_class = (10,) if quick else SHOTS_PER_CLASS
     ways_options = (5,) if quick else (5, 10)
     targets = []
-    for name in names:
-        ds = datasets.load(name)
-        for seed in range(seeds):
+    loaded = {name: datasets.load(name) for name in names}
+    # seed outermost: a partial run (checkpoint) covers every dataset at seed 0 first
+    for seed in range(seeds):
+        for name, ds in loaded.items():
             rng = np.random.default_rng([seed, len(name)])
             for ways in ways_options:
                 classes = np.sort(rng.choice(len(ds.classes), ways, replace=False))

@@ -76,6 +76,7 @@ class Results:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             json.dump(self.to_dict(), fh, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
         os.replace(tmp, path)
         return path
 

@@ -42,7 +42,7 @@ DATASETS = ("mnist", "fashion-mnist", "animal-mnist")
 N_TASKS = 60  # the stream length (sources first, then targets)
 WAYS = 5  # classes per task
 WITHIN_FRACTION = 2 / 3  # share of tasks drawn within one dataset
-CACHE_VERSION = 2  # bump when the build recipe changes
+CACHE_VERSION = 3  # bump when the build recipe changes
 
 
 @dataclass
