@@ -91,7 +91,7 @@ def test_runner_runs_factory_baselines_and_records_failures() -> None:
     y = np.array([1, 1, 0, 0] * 6)
     target = Target("toy", 24, 0, texts, y, texts[:8], y[:8])
     methods = [
-        Method("tfidf", factory=lambda seed: TfidfLogReg(seed=seed)),
+        Method("tfidf", factory=lambda seed, pool: TfidfLogReg(seed=seed)),
         Method("broken", {"strategy": "no_such_strategy"}),
     ]
     res = run_all("toy", [], [target], methods)

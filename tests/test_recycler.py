@@ -166,6 +166,9 @@ def test_register_records_lineage(digit_zoo: str) -> None:
     parents = {pid: zoo.load(pid) for pid in entry.parents}
     src = load_recycled_source(manifest["config"], files, parents)
     np.testing.assert_allclose(src.embed(Xte), rec.predict_proba(Xte), rtol=1e-6)
+    # and the zoo itself loads the recycled entry like any other source
+    loaded = zoo.load(entry.id)
+    np.testing.assert_allclose(loaded.embed(Xte), rec.predict_proba(Xte), rtol=1e-6)
     with pytest.raises(ConfigError, match="not a zoo entry"):
         Recycler([RandomProjection()], m=1, strategy="mcw").fit(Xtr, ytr).register(zoo, "x.y")
     zoo.close()

@@ -119,6 +119,6 @@ def register(rec: Any, zoo: Any, name: str, version: str = "1.0.0", **card_field
         "strategy": rec.report_["strategy"],
         "report": json.loads(json.dumps(rec.report_, default=str)),
     }
-    # validate=False: the zoo's checker loads models with recycle.sources.deserialize, which
-    # dispatches "recycled" only once the integrator wires load_recycled_source in.
+    # validate=False: the model was built in this process from entries the zoo already
+    # validated, and the checker's child process does not resolve parent entries.
     return zoo.register_files(config, files, card, validate=False)

@@ -41,6 +41,8 @@ DEMO_BUILTINS = ("effnet_lite0.imagenet", "digitcnn.mnist", "digitcnn.usps")
 SPEC_M = 50
 #: MNIST training digits summarised in ``digitcnn.mnist``'s spec.
 MNIST_SPEC_ROWS = 2000
+#: Seconds auto's fit may take in the quick (test) variant.
+QUICK_TIME_BUDGET = 30.0
 
 
 @dataclass
@@ -257,7 +259,8 @@ def run_demo(
     hits = zoo.search(X, top=5)
     recycled = _fit(
         zoo, X, y, task.X_test, task.y_test, strategy="auto", m="auto", seed=config.seed,
-        time_budget=config.time_budget, progress=progress,
+        time_budget=min(config.time_budget, QUICK_TIME_BUDGET) if config.quick
+        else config.time_budget, progress=progress,
     )  # fmt: skip
     independent = _fit(
         None, X, y, task.X_test, task.y_test, strategy="independent", seed=config.seed

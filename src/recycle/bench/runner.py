@@ -28,9 +28,10 @@ class Method:
     #: When set, the pool is replaced by this many sources drawn at random (seeded by the
     #: target): the random-selection ablation of the paper.
     random_sources: int | None = None
-    #: A baseline outside the Recycler: ``factory(seed)`` returns an unfitted estimator with
-    #: ``fit``, ``predict`` and ``trainable_params_`` (e.g. the text protocol's TF-IDF baseline).
-    factory: Callable[[int], Any] | None = None
+    #: A baseline outside the Recycler: ``factory(seed, pool)`` returns an unfitted estimator
+    #: with ``fit``, ``predict`` and ``trainable_params_`` (and optionally ``selected_``), e.g.
+    #: the text protocol's TF-IDF baseline.
+    factory: Callable[[int, Any], Any] | None = None
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
     from recycle.adapt import Recycler
 
     if method.factory is not None:
-        return _run_factory(target, method)
+        return _run_factory(pool, target, method)
     if method.random_sources is not None:
         rng = np.random.default_rng([target.seed, target.shots, sum(map(ord, target.name))])
         members = list(pool)
@@ -93,15 +94,16 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
     )
 
 
-def _run_factory(target: Target, method: Method) -> Row:
+def _run_factory(pool: Any, target: Target, method: Method) -> Row:
     assert method.factory is not None  # checked by the caller
     start = time.perf_counter()
-    est = method.factory(target.seed).fit(target.X_train, target.y_train)
+    est = method.factory(target.seed, pool).fit(target.X_train, target.y_train)
     fit_seconds = time.perf_counter() - start
     accuracy = float(np.mean(est.predict(target.X_test) == target.y_test))
     return Row(
-        target.name, method.name, 0, target.shots, accuracy, fit_seconds,
-        int(getattr(est, "trainable_params_", 0)), target.seed, {"strategy": method.name},
+        target.name, method.name, method.params.get("m", 0), target.shots, accuracy, fit_seconds,
+        int(getattr(est, "trainable_params_", 0)), target.seed,
+        {"strategy": method.name, "selected": list(getattr(est, "selected_", []))},
     )  # fmt: skip
 
 

@@ -183,7 +183,7 @@ def _stratified(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return rng.permutation(np.concatenate(picks))
 
 
-def _tfidf_logreg(seed: int) -> Any:
+def _tfidf_logreg(seed: int, pool: Any = None) -> Any:
     from recycle.bench.text_baselines import TfidfLogReg
 
     return TfidfLogReg(seed=seed)

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 from collections.abc import Mapping
@@ -188,6 +189,13 @@ def _file(files: Mapping[str, Path], name: str) -> Path:
     return Path(files[name])
 
 
+#: Source formats defined by higher layers (a recycled model is built by ``recycle.adapt``).
+#: Named as "module:function" and imported on first use, so this layer never imports them.
+LAYERED_FORMATS: dict[str, str] = {
+    "recycled": "recycle.adapt.export:load_recycled_source",
+}
+
+
 def deserialize(
     config: Mapping[str, Any],
     files: Mapping[str, Path],
@@ -217,6 +225,10 @@ def deserialize(
     128
     """
     fmt = config.get("format")
+    if fmt in LAYERED_FORMATS:
+        module_name, _, func = LAYERED_FORMATS[str(fmt)].partition(":")
+        loader = getattr(importlib.import_module(module_name), func)
+        return cast(SourceModel, loader(dict(config), dict(files), dict(parents or {})))
     if fmt == "builtin":
         name, _, size = str(config.get("name", "")).partition("@")
         return builtin(name, int(size)) if size else builtin(name)
@@ -241,7 +253,8 @@ def deserialize(
 
         return cast(SourceModel, RemoteSource.from_config(dict(config)))
     raise ConfigError(
-        f"Unknown source format {fmt!r}; valid: safetensors, onnx, skops, builtin, remote."
+        f"Unknown source format {fmt!r}; valid: safetensors, onnx, skops, builtin, remote, "
+        f"{', '.join(LAYERED_FORMATS)}."
     )
 
 
