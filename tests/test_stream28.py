@@ -82,3 +82,17 @@ def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> No
             mm.score(target.X_test, target.y_test) - ind.score(target.X_test, target.y_test)
         )
     assert np.mean(gains) > 0.0, gains
+
+
+def test_family_entries_load_back_from_the_zoo(tmp_path: Path) -> None:
+    """Base and sources registered by build_source_zoo load through Zoo.load (parents resolved)."""
+    from recycle.zoo import Zoo
+
+    stream = Stream28(seed=0, quick=True, n_sources=2, n_targets=1, cache_dir=tmp_path / "c")
+    sources = stream.build_source_zoo(Zoo.open(tmp_path / "zoo"))
+    zoo = Zoo.open(tmp_path / "zoo")
+    X = stream.target_tasks[0].X_test[:20]
+    for src in sources:
+        loaded = zoo.load(src.source_id)
+        np.testing.assert_allclose(loaded.embed(X), src.embed(X), rtol=1e-5, atol=1e-6)
+    zoo.close()

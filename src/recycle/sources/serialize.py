@@ -75,6 +75,9 @@ def serialize(source: SourceModel) -> tuple[dict[str, Any], dict[str, bytes]]:
     >>> config["format"], sorted(files)
     ('safetensors', ['weights.safetensors'])
     """
+    to_artifact = getattr(source, "to_artifact", None)
+    if callable(to_artifact):  # kinds of higher layers (white-box families) store themselves
+        return cast(tuple[dict[str, Any], dict[str, bytes]], to_artifact())
     name = _builtin_name(source)
     if name is not None:
         return {"format": "builtin", "name": name, "source_id": name, "parents": []}, {}
@@ -193,6 +196,7 @@ def _file(files: Mapping[str, Path], name: str) -> Path:
 #: Named as "module:function" and imported on first use, so this layer never imports them.
 LAYERED_FORMATS: dict[str, str] = {
     "recycled": "recycle.adapt.export:load_recycled_source",
+    "family": "recycle.adapt.family.source:deserialize_family",
 }
 
 

@@ -51,6 +51,10 @@ class FamilyBaseSource:
         self.feature_dim = base.config.feature_dim
         self.fingerprint = base_fingerprint(base)
 
+    def to_artifact(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """``(config, files)`` for the zoo (see :func:`serialize_family`)."""
+        return serialize_family(self)
+
     def embed(self, X: Any) -> np.ndarray:
         """Base features ``(n, feature_dim)`` float32."""
         return _batched(self.base, to_tensor(X, self.base.config.image_size)).numpy()
@@ -108,6 +112,10 @@ class FamilySource:
             self._net, self._head = net.eval(), head
         return self._net, self._head
 
+    def to_artifact(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """``(config, files)`` for the zoo (see :func:`serialize_family`)."""
+        return serialize_family(self)
+
     def embed(self, X: Any) -> np.ndarray:
         """Pooled features with this source's adapters, ``(n, feature_dim)`` float32."""
         net, _ = self._modules()
@@ -151,6 +159,11 @@ def check_same_base(sources: Sequence[object]) -> FamilyBase:
     return sources[0].base  # type: ignore[attr-defined,no-any-return]
 
 
+#: The zoo format name of family entries (safetensors weights + this JSON config);
+#: ``recycle.sources.deserialize`` dispatches it to :func:`deserialize_family`.
+FORMAT = "family"
+
+
 def serialize_family(
     source: FamilySource | FamilyBaseSource,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -158,7 +171,7 @@ def serialize_family(
     if isinstance(source, FamilyBaseSource):
         tensors = {k: v.contiguous() for k, v in source.base.state_dict().items()}
         config: dict[str, Any] = {
-            "format": "safetensors",
+            "format": FORMAT,
             "architecture": "family.base",
             "kwargs": source.base.config.to_dict(),
             "source_id": source.source_id,
@@ -169,7 +182,7 @@ def serialize_family(
     tensors = {f"adapters.{k}": v.contiguous() for k, v in source.adapter_state.items()}
     tensors.update({f"head.{k}": v.contiguous() for k, v in source.head_state.items()})
     config = {
-        "format": "safetensors",
+        "format": FORMAT,
         "architecture": "family.adapters",
         "kwargs": source.adapter_config.to_dict(),
         "source_id": source.source_id,
