@@ -28,7 +28,18 @@ _EXPORTS = {
     "RecycleError": "recycle.errors",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "ModelCard",
+    "RecycleError",
+    "Recycler",
+    "Selection",
+    "Spec",
+    "Zoo",
+    "ZooEntry",
+    "__version__",
+    "build_spec",
+    "select_sources",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from recycle.adapt import Recycler

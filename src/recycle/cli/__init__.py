@@ -12,17 +12,17 @@ import sys
 import click
 import typer
 
-from recycle.cli.app import app
-from recycle.errors import RecycleError
+from recycle.cli import bench as _bench  # noqa: F401
 
 # Command modules register their commands on import (order = order in --help).
-from recycle.cli import demo as _demo  # noqa: E402,F401
-from recycle.cli import zoo as _zoo  # noqa: E402,F401
-from recycle.cli import spec as _spec  # noqa: E402,F401
-from recycle.cli import select as _select  # noqa: E402,F401
-from recycle.cli import fit as _fit  # noqa: E402,F401
-from recycle.cli import bench as _bench  # noqa: E402,F401
-from recycle.cli import serve as _serve  # noqa: E402,F401
+from recycle.cli import demo as _demo  # noqa: F401
+from recycle.cli import fit as _fit  # noqa: F401
+from recycle.cli import select as _select  # noqa: F401
+from recycle.cli import serve as _serve  # noqa: F401
+from recycle.cli import spec as _spec  # noqa: F401
+from recycle.cli import zoo as _zoo  # noqa: F401
+from recycle.cli.app import app
+from recycle.errors import RecycleError
 
 __all__ = ["app", "main"]
 

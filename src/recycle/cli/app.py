@@ -19,7 +19,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-zoo_app = typer.Typer(help="Manage a model zoo: init, list, show, add, remove.", no_args_is_help=True)
+zoo_app = typer.Typer(
+    help="Manage a model zoo: init, list, show, add, remove.", no_args_is_help=True
+)
 spec_app = typer.Typer(help="Data-free specifications (RKME).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
