@@ -64,3 +64,8 @@ def test_demo_target_is_held_out_and_related() -> None:
 
 def test_demo_rejects_too_few_shots(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--shots", "3"]) == 2
+
+
+def test_bench_rejects_bad_input_with_exit_2() -> None:
+    assert main(["bench", "nope", "--quick"]) == 2
+    assert main(["bench", "text", "--seeds", "0"]) == 2

@@ -73,6 +73,12 @@ class DemoConfig:
     builtins: tuple[str, ...] = DEMO_BUILTINS
     cache_dir: str | None = None  # stream28 cache (default: $RECYCLE_CACHE/stream28)
 
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"The demo's seed must be >= 0; got {self.seed}.")
+        if self.shots < 10:
+            raise ConfigError(f"The demo needs at least 10 shots (2 per class); got {self.shots}.")
+
     def stream(self) -> Any:
         """The :class:`~recycle.bench.stream28.Stream28` behind the demo zoo."""
         from recycle.bench.stream28 import Stream28
@@ -122,8 +128,8 @@ def demo_zoo_names(config: DemoConfig | None = None) -> list[str]:
 
     Examples
     --------
-    >>> demo_zoo_names(DemoConfig(quick=True))[:2]
-    ['stream28q.s0.base', 'stream28q.s0.task00']
+    >>> [n.rsplit(".", 1)[-1] for n in demo_zoo_names(DemoConfig(quick=True))[:2]]
+    ['base', 'task00']
     """
     config = config or DemoConfig()
     stream = config.stream()
@@ -243,14 +249,12 @@ def run_demo(
 
     Examples
     --------
-    >>> run_demo(None, config=DemoConfig(shots=3))
+    >>> DemoConfig(shots=3)
     Traceback (most recent call last):
     ...
     recycle.errors.ConfigError: The demo needs at least 10 shots (2 per class); got 3.
     """
     config = config or DemoConfig()
-    if config.shots < 10:
-        raise ConfigError(f"The demo needs at least 10 shots (2 per class); got {config.shots}.")
     start = time.perf_counter()
     zoo_summary = build_demo_zoo(zoo, config, progress)
     stream = config.stream()

@@ -163,6 +163,8 @@ def run_protocol(
         )
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
+    if max_targets is not None and max_targets < 1:
+        raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
     opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint)
     results = PROTOCOLS[name](opts, progress)
     results.meta.update({"quick": quick, "seeds": seeds, "methods_run": results.methods()})

@@ -16,13 +16,13 @@ from recycle.cli.render import console, print_json, rich_progress
 def bench(
     protocol: Annotated[str, typer.Argument(help="stream28, realzoo, text, or all.")],
     quick: Annotated[bool, typer.Option("--quick", help="Small variant (minutes).")] = False,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Number of seeds.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds.")] = 3,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),
     methods: Annotated[
         str | None, typer.Option("--methods", help="Comma-separated subset of the methods.")
     ] = None,
     max_targets: Annotated[
-        int | None, typer.Option("--max-targets", min=1, help="Run only the first N targets.")
+        int | None, typer.Option("--max-targets", help="Run only the first N targets.")
     ] = None,
     shots: Annotated[
         str | None, typer.Option("--shots", help="Comma-separated subset of the shot counts.")

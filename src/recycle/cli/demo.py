@@ -47,8 +47,8 @@ def build_demo(
 
 @app.command()
 def demo(
-    shots: Annotated[int, typer.Option("--shots", min=10, help="Labelled target images.")] = 25,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the target sample.")] = 0,
+    shots: Annotated[int, typer.Option("--shots", help="Labelled target images.")] = 25,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the target sample.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("out/demo"),
     quick: QuickOption = False,
     zoo: ZooOption = None,
@@ -57,8 +57,8 @@ def demo(
     """Recycle a held-out few-shot target from the demo zoo end to end (builds it if missing)."""
     from recycle.bench.demo import DemoConfig, run_demo
 
+    config = DemoConfig(quick=quick, shots=shots, seed=seed)  # checks the options first
     opened = _open(zoo)
-    config = DemoConfig(quick=quick, shots=shots, seed=seed)
     with rich_progress(enabled=not json_out) as progress:
         result = run_demo(opened, out, config, progress)
     if json_out:
