@@ -107,14 +107,19 @@ class SearchHit:
         Squared MMD between the query's and the entry's specification (lower = closer).
     rank : int
         1 for the closest entry.
-    p_value : float or None
-        P-value of "same distribution" (small = different), for the top hits.
+    ratio : float or None
+        Observed MMD^2 over its expectation if both specs summarised one distribution:
+        about 1 for the same distribution, large for unrelated data.
+    related : bool or None
+        ``ratio <= recycle.spec.search.RELATED_RATIO`` (a threshold learned from
+        same-vs-different pairs; see ``benchmarks/results/spec_calibration.json``).
     """
 
     entry: ZooEntry
     score: float
     rank: int
-    p_value: float | None = None
+    ratio: float | None = None
+    related: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able view."""
@@ -124,7 +129,8 @@ class SearchHit:
             "name": self.entry.name,
             "version": self.entry.version,
             "score": self.score,
-            "p_value": self.p_value,
+            "ratio": self.ratio,
+            "related": self.related,
         }
 
 

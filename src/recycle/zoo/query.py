@@ -122,16 +122,17 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
         return []
     result = spec_mod.rank(query, [sp for _, sp in pairs])
     order, mmd2 = result  # best (smallest squared MMD) first; mmd2 aligned with order
-    p_values = np.asarray(getattr(result, "p_value", np.full(len(order), np.nan)), dtype=float)
+    ratio = np.asarray(result.ratio, dtype=float)
+    related = np.asarray(result.related, dtype=bool)
     hits = []
     for pos in range(min(top, len(order))):
-        p = float(p_values[pos])
         hits.append(
             SearchHit(
                 entry=pairs[int(order[pos])][0],
                 score=float(mmd2[pos]),
                 rank=pos + 1,
-                p_value=None if np.isnan(p) else p,
+                ratio=float(ratio[pos]),
+                related=bool(related[pos]),
             )
         )
     return hits
