@@ -20,6 +20,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = main(["demo", "--quick", "--out", str(out), "--zoo", str(zoo), "--json"])
+        # (the quick stream28 zoo is trained once per session, or reused from the bench tests)
     assert code == 0
     return json.loads(buf.getvalue()), zoo, out
 

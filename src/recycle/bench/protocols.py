@@ -60,6 +60,8 @@ class Options:
     quick_pool: bool = False
     #: Save the rows after every fit to this file (a partial ``results.json``).
     checkpoint: str | None = None
+    #: Where the stream28 zoo is cached (default ``$RECYCLE_CACHE/stream28``).
+    cache_dir: str | None = None
 
 
 def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:
@@ -79,7 +81,9 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.stream28 import Stream28
 
     small = opts.quick or opts.quick_pool
-    stream = Stream28(seed=0, quick=small, n_targets=None if opts.quick else 20)
+    stream = Stream28(
+        seed=0, quick=small, n_targets=None if opts.quick else 20, cache_dir=opts.cache_dir
+    )
     _, sources = stream.build_sources(progress)
     shots = opts.shots or ((25, 100) if opts.quick else STREAM_SHOTS)
     tasks = stream.target_tasks[: opts.max_targets]
@@ -98,7 +102,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
 def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.realzoo import realzoo_methods, realzoo_sources, realzoo_targets
 
-    sources = realzoo_sources(opts.quick, opts.quick_pool, progress)
+    sources = realzoo_sources(opts.quick, opts.quick_pool, progress, opts.cache_dir)
     targets = realzoo_targets(quick=opts.quick, seeds=opts.seeds)
     if opts.shots:
         targets = [t for t in targets if t.shots in opts.shots]
@@ -146,6 +150,7 @@ def run_protocol(
     shots: tuple[int, ...] | None = None,
     quick_pool: bool = False,
     checkpoint: str | None = None,
+    cache_dir: str | None = None,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -165,7 +170,7 @@ def run_protocol(
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
     if max_targets is not None and max_targets < 1:
         raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
-    opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint)
+    opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir)
     results = PROTOCOLS[name](opts, progress)
     results.meta.update({"quick": quick, "seeds": seeds, "methods_run": results.methods()})
     if max_targets or shots or methods or quick_pool:

@@ -31,7 +31,10 @@ TEST_PER_CLASS = 50
 
 
 def realzoo_sources(
-    quick: bool, quick_pool: bool = False, progress: ProgressCallback | None = None
+    quick: bool,
+    quick_pool: bool = False,
+    progress: ProgressCallback | None = None,
+    cache_dir: str | None = None,
 ) -> list[Any]:
     """Builtin pre-trained sources, plus the stream28 sources (black-box) in the full run.
 
@@ -43,7 +46,8 @@ def realzoo_sources(
     if not quick:
         from recycle.bench.stream28 import Stream28
 
-        _, stream_sources = Stream28(seed=0, quick=quick_pool).build_sources(progress)
+        stream = Stream28(seed=0, quick=quick_pool, cache_dir=cache_dir)
+        _, stream_sources = stream.build_sources(progress)
         sources += list(stream_sources)
     return sources
 
