@@ -93,12 +93,12 @@ class AllowListUnpickler(pickle.Unpickler):
 
     Examples
     --------
-    >>> import io, pickle
-    >>> payload = pickle.dumps(print)
+    >>> import io
+    >>> payload = b"cos\\nsystem\\n(S'echo pwned'\\ntR."  # os.system('echo pwned')
     >>> AllowListUnpickler(io.BytesIO(payload), NUMPY_GLOBALS).load()
     Traceback (most recent call last):
     ...
-    recycle.errors.UnsafeContentError: Refused to unpickle global 'builtins.print': ...
+    recycle.errors.UnsafeContentError: Refused to unpickle global 'os.system': ...
     """
 
     def __init__(
@@ -210,9 +210,9 @@ def load_pandas_pickle(source: str | os.PathLike[str] | bytes, encoding: str = "
     Examples
     --------
     >>> import pickle
-    >>> load_pandas_pickle(pickle.dumps(print))
+    >>> load_pandas_pickle(b"cos\\nsystem\\n(S'echo pwned'\\ntR.")
     Traceback (most recent call last):
     ...
-    recycle.errors.UnsafeContentError: Refused to unpickle global 'builtins.print': ...
+    recycle.errors.UnsafeContentError: Refused to unpickle global 'os.system': ...
     """
     return _load(source, PANDAS_GLOBALS, encoding)
