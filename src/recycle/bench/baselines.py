@@ -42,6 +42,7 @@ class SelectThenFit:
         seed: int = 0,
         score: str = "knn",
         select: bool = True,
+        params: dict[str, Any] | None = None,
     ) -> None:
         self.pool = pool
         self.strategy = strategy
@@ -49,6 +50,7 @@ class SelectThenFit:
         self.seed = seed
         self.score = score
         self.select = select
+        self.params = params
 
     def fit(self, X: Any, y: Any) -> SelectThenFit:
         from recycle.adapt.strategies import get_strategy
@@ -61,8 +63,10 @@ class SelectThenFit:
             sources = sel.selected_sources
         else:
             sources = list(self.pool)[: self.m]
-        self.selected_ = [s.source_id for s in sources]
-        self.strategy_ = get_strategy(self.strategy)(sources=sources, seed=self.seed).fit(X, y)
+        # only a real selection is reported (independent adapters just borrow the base)
+        self.selected_ = [s.source_id for s in sources] if self.select else []
+        cls = get_strategy(self.strategy)
+        self.strategy_ = cls(sources=sources, seed=self.seed, **(self.params or {})).fit(X, y)
         self.trainable_params_ = int(self.strategy_.trainable_params_)
         return self
 
@@ -70,11 +74,11 @@ class SelectThenFit:
         return np.asarray(self.strategy_.predict(X))
 
 
-def independent_adapters(seed: int, pool: list[Any]) -> SelectThenFit:
+def independent_adapters(seed: int, pool: list[Any], **params: Any) -> SelectThenFit:
     """New adapters + head on the pool's shared base; no source knowledge."""
-    return SelectThenFit(pool, "independent_adapters", m=1, seed=seed, select=False)
+    return SelectThenFit(pool, "independent_adapters", 1, seed, select=False, params=params)
 
 
-def finetune_source(seed: int, pool: list[Any]) -> SelectThenFit:
+def finetune_source(seed: int, pool: list[Any], **params: Any) -> SelectThenFit:
     """Fine-tune the k-NN top-1 source's adapters with a new head."""
-    return SelectThenFit(pool, "finetune_source", m=1, seed=seed)
+    return SelectThenFit(pool, "finetune_source", 1, seed, params=params)

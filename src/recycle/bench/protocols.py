@@ -8,7 +8,8 @@ through :class:`~recycle.adapt.Recycler` and returns :class:`~recycle.bench.resu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from recycle.bench.baselines import finetune_source, independent_adapters
 from recycle.bench.results import Results
@@ -17,6 +18,10 @@ from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 
 STREAM_SHOTS = (25, 50, 100, 250)
+#: The quick stream28 variant: shots, adapter training epochs (full: 30) and auto's time budget.
+STREAM_QUICK_SHOTS = (25,)
+QUICK_EPOCHS = 12
+QUICK_AUTO_BUDGET = 30.0
 #: Methods of the ``--quick`` variants (the tests run these).
 STREAM_QUICK = {"independent", "module_mixing_m3", "linear_probe_m3", "auto"}
 REALZOO_QUICK = {"independent", "linear_probe_m1", "auto"}
@@ -64,6 +69,17 @@ class Options:
     cache_dir: str | None = None
 
 
+def _meta(opts: Options) -> dict[str, object]:
+    """Run facts saved with every checkpoint (so a partial file says what was running)."""
+    meta: dict[str, object] = {"quick": opts.quick, "seeds": opts.seeds}
+    if opts.methods or opts.max_targets or opts.shots or opts.quick_pool:
+        meta["subset"] = {
+            "max_targets": opts.max_targets, "shots": opts.shots, "methods": opts.methods,
+            "quick_pool": opts.quick_pool,
+        }  # fmt: skip
+    return meta
+
+
 def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:
     keep = set(opts.methods) if opts.methods else (quick_keep if opts.quick else None)
     if keep is None:
@@ -77,6 +93,16 @@ def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Me
     return [m for m in methods if m.name in keep]
 
 
+def _quick_method(method: Method) -> Method:
+    """The quick variant's lighter training: fewer adapter epochs, a shorter auto budget."""
+    if method.factory is not None:
+        return replace(method, factory=partial(method.factory, epochs=QUICK_EPOCHS))
+    params = {**method.params, "strategy_params": {"*": {"epochs": QUICK_EPOCHS}}}
+    if params.get("strategy") == "auto":
+        params["time_budget"] = QUICK_AUTO_BUDGET
+    return replace(method, params=params)
+
+
 def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.stream28 import Stream28
 
@@ -85,7 +111,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         seed=0, quick=small, n_targets=None if opts.quick else 20, cache_dir=opts.cache_dir
     )
     _, sources = stream.build_sources(progress)
-    shots = opts.shots or ((25, 100) if opts.quick else STREAM_SHOTS)
+    shots = opts.shots or (STREAM_QUICK_SHOTS if opts.quick else STREAM_SHOTS)
     tasks = stream.target_tasks[: opts.max_targets]
     targets = [
         Target(task.name, n, seed, *task.sample(n, seed), task.X_test, task.y_test)
@@ -94,7 +120,9 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         for n in shots
     ]
     methods = _pick(stream28_methods(), STREAM_QUICK, opts)
-    results = run_all("stream28", sources, targets, methods, progress, opts.checkpoint)
+    if opts.quick:
+        methods = [_quick_method(m) for m in methods]
+    results = run_all("stream28", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -110,7 +138,7 @@ def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
         targets = [t for t in targets if t.name in names]
     methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
-    results = run_all("realzoo", sources, targets, methods, progress, opts.checkpoint)
+    results = run_all("realzoo", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -122,7 +150,7 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
     targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
     methods = _pick(text_methods(), TEXT_QUICK, opts)
-    results = run_all("text", sources, targets, methods, progress, opts.checkpoint)
+    results = run_all("text", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -172,10 +200,5 @@ def run_protocol(
         raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
     opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir)
     results = PROTOCOLS[name](opts, progress)
-    results.meta.update({"quick": quick, "seeds": seeds, "methods_run": results.methods()})
-    if max_targets or shots or methods or quick_pool:
-        results.meta["subset"] = {
-            "max_targets": max_targets, "shots": shots, "methods": methods,
-            "quick_pool": quick_pool,
-        }  # fmt: skip
+    results.meta["methods_run"] = results.methods()
     return results

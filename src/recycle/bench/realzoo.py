@@ -42,7 +42,7 @@ def realzoo_sources(
     """
     from recycle.sources import builtin
 
-    sources = [builtin(name) for name in (QUICK_BUILTINS if quick else BUILTINS)]
+    sources: list[Any] = [builtin(name) for name in (QUICK_BUILTINS if quick else BUILTINS)]
     if not quick:
         from recycle.bench.stream28 import Stream28
 

@@ -77,6 +77,7 @@ class Results:
         with os.fdopen(fd, "w") as fh:
             json.dump(self.to_dict(), fh, indent=1)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
         return path
 

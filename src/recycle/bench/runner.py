@@ -31,7 +31,7 @@ class Method:
     #: A baseline outside the Recycler: ``factory(seed, pool)`` returns an unfitted estimator
     #: with ``fit``, ``predict`` and ``trainable_params_`` (and optionally ``selected_``), e.g.
     #: the text protocol's TF-IDF baseline.
-    factory: Callable[[int, Any], Any] | None = None
+    factory: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -114,13 +114,14 @@ def run_all(
     methods: Sequence[Method],
     progress: ProgressCallback | None = None,
     checkpoint: str | Path | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Results:
     """Every method on every target; a failing method is recorded in ``meta['failures']``.
 
     With ``checkpoint``, the rows so far are saved there after every fit, so a long run that
     is stopped still leaves its measurements.
     """
-    results = Results(protocol)
+    results = Results(protocol, meta=dict(meta or {}))
     failures: list[str] = []
     total = len(targets) * len(methods)
     done = 0
