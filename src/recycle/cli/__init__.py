@@ -27,20 +27,40 @@ from recycle.errors import RecycleError
 __all__ = ["app", "main"]
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Usage-error classes: recent typer raises those of its own vendored copy of click."""
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:  # an older typer that uses click itself
+        return (click.ClickException,)
+    return (click.ClickException, Vendored)
+
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort))
+_USAGE = _usage_errors()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return its exit code (0 ok, 2 bad input)."""
+    """Run the CLI; return its exit code (0 ok, 2 bad input, never a traceback for bad input).
+
+    Examples
+    --------
+    >>> main(["bench", "nope"])
+    2
+    """
     try:
         app(args=argv, standalone_mode=False)
     except RecycleError as exc:
         typer.echo(f"Error: {exc}", err=True)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         typer.echo("Aborted.", err=True)
         return 1
-    except click.ClickException as exc:
-        exc.show()
+    except _USAGE as exc:
+        exc.show()  # type: ignore[attr-defined]
         return 2
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
