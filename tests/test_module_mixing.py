@@ -130,3 +130,27 @@ def test_registered_in_strategy_registry() -> None:
 
     assert STRATEGIES["module_mixing"] is ModuleMixing
     assert STRATEGIES["finetune_source"] is FinetuneSource
+
+
+@pytest.mark.parametrize("name", ["independent_adapters", "finetune_source"])
+def test_whitebox_baselines_run_through_the_recycler(family: dict, name: str) -> None:
+    """White-box baselines read no source features but get the sources (for their base)."""
+    from recycle.adapt import Recycler
+
+    rec = Recycler(family["sources"], m=1, strategy=name).fit(family["X"], family["y"])
+    assert rec.report_["strategy"] == name
+    # 4 classes, 200 test images: chance is 0.25 (s.e. 0.03); measured about 0.51-0.53
+    assert rec.score(family["Xte"], family["yte"]) > 0.4
+
+
+def test_auto_on_a_whitebox_pool_guards_against_independent_adapters(family: dict) -> None:
+    """With family sources, the guard's no-source reference is new adapters on the same base."""
+    from recycle.adapt import Recycler
+
+    params = {n: FAST for n in ("independent_adapters", "module_mixing", "feature_mixing")}
+    rec = Recycler(family["sources"], m=2, strategy="auto", strategy_params=params, cv=2)
+    rec.fit(family["X"], family["y"])
+    assert "independent_adapters" in rec.report_["cv"]  # scored as the reference
+    assert "independent" not in rec.report_["cv"]  # the weaker small network is not
+    guard = rec.report_["guard"]
+    assert "independent_adapters" in guard["reason"] or guard["use"] == "independent_adapters"

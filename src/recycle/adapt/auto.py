@@ -49,6 +49,10 @@ CHEAP_COST = 10.0
 #: Largest m auto considers besides the selection's own choice.
 AUTO_MAX_M = 5
 REFERENCE = "independent"
+#: The no-source reference of white-box pools: new adapters on the sources' shared frozen base
+#: (the paper's "Independent"), stronger than the small network trained from scratch.
+WHITEBOX_REFERENCE = "independent_adapters"
+REFERENCES = (REFERENCE, WHITEBOX_REFERENCE)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class CVResult:
 
     @property
     def key(self) -> str:
-        return self.strategy if self.strategy == REFERENCE else f"{self.strategy}@m={self.m}"
+        return self.strategy if self.strategy in REFERENCES else f"{self.strategy}@m={self.m}"
 
     @property
     def mean(self) -> float:
@@ -114,18 +118,23 @@ def candidate_ms(m_selected: int, n_ranked: int, m_fixed: bool) -> list[int]:
 
 
 def plan(
-    names: list[str], m_selected: int, ms: list[int], cost: dict[str, float]
+    names: list[str],
+    m_selected: int,
+    ms: list[int],
+    cost: dict[str, float],
+    reference: str = REFERENCE,
 ) -> list[tuple[str, int]]:
-    """Candidates ``(strategy, m)``: cheap ones (every m) first, then independent, then the
-    dear ones (the selection's m only), cheapest first."""
+    """Candidates ``(strategy, m)``: cheap ones (every m) first, then the no-source
+    ``reference``, then the dear ones (the selection's m only), cheapest first. The white-box
+    reference gets m=1: it takes its frozen base from the top source and nothing else."""
     cheap: list[tuple[str, int]] = []
     dear: list[tuple[str, int]] = []
-    for name in sorted((n for n in names if n != REFERENCE), key=lambda n: cost.get(n, 1.0)):
+    for name in sorted((n for n in names if n not in REFERENCES), key=lambda n: cost.get(n, 1.0)):
         if cost.get(name, 1.0) < CHEAP_COST:
             cheap.extend((name, m) for m in ms)
         else:
             dear.append((name, m_selected))
-    return [*cheap, (REFERENCE, 0), *dear]
+    return [*cheap, (reference, 0 if reference == REFERENCE else 1), *dear]
 
 
 def cross_validate(
@@ -141,6 +150,7 @@ def cross_validate(
     budget_s: float = 60.0,
     params: dict[str, dict[str, Any]] | None = None,
     progress: ProgressCallback | None = None,
+    reference: str = REFERENCE,
 ) -> list[CVResult]:
     """Score every candidate on the same repeated stratified folds; see the module docstring."""
     n_splits = int(min(cv, np.bincount(y).min()))
@@ -159,7 +169,7 @@ def cross_validate(
         spent = time.perf_counter() - start
         per_fit = _estimate(results, name, m)
         dear = get_strategy(name).relative_cost >= CHEAP_COST
-        if name != REFERENCE and dear and spent + per_fit * len(splits) > budget_s:
+        if name != reference and dear and spent + per_fit * len(splits) > budget_s:
             res.skipped = f"time budget: {spent:.1f}s spent of {budget_s:.0f}s"
             done += len(splits)
             continue
@@ -189,25 +199,26 @@ def _estimate(results: list[CVResult], name: str, m: int) -> float:
     if same:
         return max(r.seconds / len(r.scores) for r in same)
     cost = get_strategy(name).relative_cost if name else 1.0
-    ref = [r for r in results if r.strategy == REFERENCE and r.scores]
+    ref = [r for r in results if r.strategy in REFERENCES and r.scores]
     if ref and cost >= CHEAP_COST:
-        ref_cost = get_strategy(REFERENCE).relative_cost
+        ref_cost = get_strategy(ref[0].strategy).relative_cost
         return ref[0].seconds / len(ref[0].scores) * cost / ref_cost
     return 0.0
 
 
-def guard_decision(scores: dict[str, list[float]]) -> dict[str, Any]:
+def guard_decision(scores: dict[str, list[float]], reference: str = REFERENCE) -> dict[str, Any]:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
     ``scores`` maps candidate keys to per-fold accuracies aligned across keys and must contain
-    ``"independent"``. Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (best
-    recycled key), the paired ``mean_difference`` and ``standard_error``, and ``triggered``
-    (True when the guard overrode a recycled candidate with a higher mean).
+    ``reference`` (``"independent"``, or ``"independent_adapters"`` for white-box pools).
+    Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (best recycled key), the
+    paired ``mean_difference`` and ``standard_error``, and ``triggered`` (True when the guard
+    overrode a recycled candidate with a higher mean).
     """
-    ref = np.asarray(scores[REFERENCE], dtype=float)
-    others = {k: np.asarray(v, dtype=float) for k, v in scores.items() if k != REFERENCE and v}
+    ref = np.asarray(scores[reference], dtype=float)
+    others = {k: np.asarray(v, dtype=float) for k, v in scores.items() if k != reference and v}
     if not others:
-        return {"use": REFERENCE, "best": None, "triggered": False,
+        return {"use": reference, "best": None, "triggered": False,
                 "reason": "no recycled strategy could be scored"}  # fmt: skip
     best = max(others, key=lambda k: (others[k].mean(), -list(others).index(k)))
     diff = others[best] - ref
@@ -220,13 +231,13 @@ def guard_decision(scores: dict[str, list[float]]) -> dict[str, Any]:
         "se_factor": GUARD_SE_FACTOR,
     }
     if mean_d <= 0:
-        reason = "independent scored at least as well as every recycled strategy"
-        return {**out, "use": REFERENCE, "triggered": False, "reason": reason}
+        reason = f"{reference} scored at least as well as every recycled strategy"
+        return {**out, "use": reference, "triggered": False, "reason": reason}
     if mean_d <= GUARD_SE_FACTOR * se:
         reason = (
-            f"{best} beats independent by {mean_d:.3f}, within {GUARD_SE_FACTOR:g} standard "
-            f"error ({se:.3f}): negative-transfer guard uses independent"
+            f"{best} beats {reference} by {mean_d:.3f}, within {GUARD_SE_FACTOR:g} standard "
+            f"error ({se:.3f}): negative-transfer guard uses {reference}"
         )
-        return {**out, "use": REFERENCE, "triggered": True, "reason": reason}
-    reason = f"{best} beats independent by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"
+        return {**out, "use": reference, "triggered": True, "reason": reason}
+    reason = f"{best} beats {reference} by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"
     return {**out, "use": best, "triggered": False, "reason": reason}

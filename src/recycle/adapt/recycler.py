@@ -272,24 +272,34 @@ class Recycler(ClassifierMixin, BaseEstimator):
         if self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
             whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
+            reference = auto.REFERENCE
             if selected and whitebox and all(s.access == "white-box" for s in selected):
                 problem = _whitebox_problem(selected)
                 if problem is None:
                     names += whitebox
+                    if auto.WHITEBOX_REFERENCE in strategy_names():
+                        reference = auto.WHITEBOX_REFERENCE
                 else:
                     notes.append(f"auto skipped white-box strategies: {problem}")
             ms = auto.candidate_ms(len(selected), len(ranked), self.m != "auto")
             cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
-            plan = auto.plan(names, len(selected), ms, cost) if ranked else [(auto.REFERENCE, 0)]
+            plan = (
+                auto.plan(names, len(selected), ms, cost, reference)
+                if ranked
+                else [(auto.REFERENCE, 0)]
+            )
             cv_rows = auto.cross_validate(
                 plan, X, y, ranked, feats, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
-                params=self.strategy_params, progress=self.progress,
+                params=self.strategy_params, progress=self.progress, reference=reference,
             )  # fmt: skip
             for r in cv_rows:
                 if r.skipped:
                     notes.append(f"auto skipped {r.key}: {r.skipped}")
-            guard = auto.guard_decision({r.key: r.scores for r in cv_rows if r.scores})
+            guard = auto.guard_decision(
+                {r.key: r.scores for r in cv_rows if r.scores},
+                reference if ranked else auto.REFERENCE,
+            )
             chosen = next(r for r in cv_rows if r.key == guard["use"])
             name, m_used = chosen.strategy, chosen.m
             if guard["triggered"]:
@@ -297,7 +307,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
             sources = ranked[:m_used]
         else:
             name = self.strategy
-            sources = selected if get_strategy(name).uses_sources else []
+            cls = get_strategy(name)
+            # white-box baselines read no source features but build on the sources' base
+            on_base = getattr(cls, "access", "black-box") == "white-box"
+            sources = selected if (cls.uses_sources or on_base) else []
             if getattr(get_strategy(name), "access", "black-box") == "white-box" and sources:
                 _check_whitebox(sources)
             m_used = len(sources)

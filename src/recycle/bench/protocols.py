@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from recycle.bench.baselines import finetune_source, independent_adapters
 from recycle.bench.results import Results
 from recycle.bench.runner import Method, Target, run_all
 from recycle.errors import ConfigError
@@ -31,9 +30,9 @@ TEXT_QUICK = {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}
 def stream28_methods() -> list[Method]:
     """Every method of the adaptation issue, plus the random-selection ablation."""
     return [
-        # white-box baselines run outside the Recycler (see recycle.bench.baselines)
-        Method("independent", {"m": 0}, factory=independent_adapters),
-        Method("finetune_source", {"m": 1}, factory=finetune_source),
+        # the paper's Independent: new adapters on the shared base, no source adapters
+        Method("independent", {"strategy": "independent_adapters", "m": 1}),
+        Method("finetune_source", {"strategy": "finetune_source", "m": 1}),
         Method("independent_lenet", {"strategy": "independent"}),
         Method("module_mixing_m1", {"strategy": "module_mixing", "m": 1}),
         Method("module_mixing_m3", {"strategy": "module_mixing", "m": 3}),
