@@ -67,6 +67,15 @@ class LimitAndAudit:
 
         seen = 0
         exceeded = False
+        audited = False
+        audit_this = method in WRITE_METHODS and not path.rstrip("/").endswith(READ_ONLY_POSTS)
+
+        def audit_once() -> None:
+            nonlocal audited
+            if audit_this and not audited:
+                audited = True
+                key = scope["state"].get("key")
+                self._audit(key, method, path, status["code"], scope["state"].get("audit"))
 
         async def send_wrapper(message: Message) -> None:
             if exceeded and not status["started"]:
@@ -83,6 +92,8 @@ class LimitAndAudit:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                audit_once()  # durable before the client sees the end of the response
             await send(message)
 
         async def receive_wrapper() -> Message:
@@ -120,8 +131,7 @@ class LimitAndAudit:
                     "key_id": getattr(key, "id", None),
                 },
             )
-            if method in WRITE_METHODS and not path.rstrip("/").endswith(READ_ONLY_POSTS):
-                self._audit(key, method, path, status["code"], scope["state"].get("audit"))
+            audit_once()  # requests that ended without a complete response
 
     def _audit(self, key: Any, method: str, path: str, code: int, detail: Any) -> None:
         try:
