@@ -54,7 +54,7 @@ def test_demo_renders_and_rebuild_is_a_no_op(
     result, zoo, _ = demo_run
     _render(result)
     shown = capsys.readouterr().out
-    assert "Recycled vs independent" in shown and result["target"]["name"] in shown
+    assert "vs independent small network" in shown and result["target"]["name"] in shown
     summary = build_demo_zoo(zoo, DemoConfig(quick=True, cache_dir=STREAM28_CACHE))
     assert summary.registered == []
     assert set(summary.present) == set(demo_zoo_names(DemoConfig(quick=True)))

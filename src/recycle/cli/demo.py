@@ -89,8 +89,13 @@ def _render(result: dict[str, Any]) -> None:
         f"(sources: {', '.join(result['selected']) or 'none'})"
         + (f"; guard: {guard.get('reason')}" if guard.get("triggered") else "")
     )
+    if result["strategy"] in ("independent", "independent_adapters"):
+        console.print(
+            "No recycled strategy beat training without source adapters beyond noise, so the "
+            "model below uses none (only the zoo's shared frozen base, if any)."
+        )
     print_table(
-        "Recycled vs independent (test accuracy)",
+        "Recycle's choice vs independent small network (test accuracy)",
         ["model", "strategy", "accuracy", "fit s", "trainable params"],
         [
             [
@@ -104,7 +109,7 @@ def _render(result: dict[str, Any]) -> None:
         ],
     )
     console.print(
-        f"Gain over independent: {100 * result['gain']:+.1f} points; "
+        f"Gain over the independent small network: {100 * result['gain']:+.1f} points; "
         f"total {result['seconds']:.0f} s."
     )
     console.print(f"Wrote {result['files']['results']} and {result['files']['report']}")
