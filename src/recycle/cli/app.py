@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from recycle.errors import ConfigError
+
 app = typer.Typer(
     name="recycle",
     help="Model recycling: find related pre-trained models and recycle them for a new task.",
@@ -41,3 +43,22 @@ ZooOption = Annotated[
     typer.Option("--zoo", help="Zoo folder or SQLAlchemy URL (default: $RECYCLE_ZOO, else ./zoo)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def parse_m(value: str) -> int | str:
+    """The ``--m`` option: ``"auto"`` or an int >= 1 (ConfigError otherwise).
+
+    Examples
+    --------
+    >>> parse_m("auto"), parse_m("3")
+    ('auto', 3)
+    """
+    if value == "auto":
+        return "auto"
+    try:
+        m = int(value)
+    except ValueError:
+        m = 0
+    if m < 1:
+        raise ConfigError(f"--m must be 'auto' or an int >= 1. Got {value!r} instead.")
+    return m

@@ -17,20 +17,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from recycle.cli.app import JsonOption, ZooOption, app, zoo_location
-from recycle.errors import ConfigError, DataError
-
-
-def _parse_m(value: str) -> int | str:
-    if value == "auto":
-        return "auto"
-    try:
-        m = int(value)
-    except ValueError:
-        m = 0
-    if m < 1:
-        raise ConfigError(f"--m must be 'auto' or an int >= 1. Got {value!r} instead.")
-    return m
+from recycle.cli.app import JsonOption, ZooOption, app, parse_m, zoo_location
+from recycle.errors import DataError
 
 
 def _labelled(path: str) -> tuple[Any, np.ndarray]:
@@ -87,7 +75,7 @@ def fit_command(
     from recycle.adapt import Recycler
     from recycle.cli.render import print_json, print_table, rich_progress
 
-    m_value = _parse_m(m)
+    m_value = parse_m(m)
     X, y = _labelled(data)
     params = {"*": {"max_epochs": max_epochs}} if max_epochs else None
     with warnings.catch_warnings(record=True) as caught, rich_progress(not json_out) as progress:

@@ -6,22 +6,10 @@ from typing import Annotated
 
 import typer
 
-from recycle.cli.app import JsonOption, ZooOption, app, zoo_location
+from recycle.cli.app import JsonOption, ZooOption, app, parse_m, zoo_location
 from recycle.errors import ConfigError
 
 SCORE_NAMES = ("knn", "logme", "leep", "nce", "hscore", "gbc", "linear")
-
-
-def _parse_m(value: str) -> int | str:
-    if value == "auto":
-        return "auto"
-    try:
-        m = int(value)
-    except ValueError:
-        m = 0
-    if m < 1:
-        raise ConfigError(f"--m must be 'auto' or an int >= 1. Got {value!r} instead.")
-    return m
 
 
 @app.command("select")
@@ -43,7 +31,7 @@ def select_command(
 
     if score not in SCORE_NAMES:
         raise ConfigError(f"Unknown --score {score!r}; valid scores are {', '.join(SCORE_NAMES)}.")
-    m_value = _parse_m(m)
+    m_value = parse_m(m)
     target = load_target(data)
     opened = Zoo.open(zoo_location(zoo))
     with rich_progress(enabled=not json_out) as progress:
