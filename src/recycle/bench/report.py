@@ -11,11 +11,22 @@ import html
 import io
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from recycle.bench.results import Results
 
 BASELINE = "independent"
 RECYCLED = "auto"
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (no display here), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _png(fig: object) -> str:
@@ -29,10 +40,7 @@ def _png(fig: object) -> str:
 
 def accuracy_vs_shots(results: Results) -> str:
     """Line plot, one line per method, error bars = standard error over targets and seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     summ = results.summary()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -61,10 +69,7 @@ def gain_plot(results: Results, method: str = RECYCLED) -> str | None:
     gains = results.gains_over(BASELINE, method)
     if not gains:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fewest = min(g[1] for g in gains)
     vals = sorted((100 * g[3], f"{g[0]}/s{g[2]}") for g in gains if g[1] == fewest)
@@ -87,10 +92,7 @@ def selection_heatmap(results: Results) -> str | None:
             counts[(r.target, src)] += 1
     if not counts:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import numpy as np
 
     targets = sorted({t for t, _ in counts})
