@@ -30,6 +30,14 @@ def describe(res: Results, source: Path) -> str:
         bits.append(f"wall time {meta['wall_seconds'] / 60:.1f} min")
     if meta.get("total") and meta.get("done", 0) < meta["total"]:
         bits.append(f"**partial run: {meta['done']} of {meta['total']} fits**")
+    parts = meta.get("parts") or []
+    if parts:
+        walls = [f"{p['wall_seconds'] / 60:.0f}" for p in parts if p.get("wall_seconds")]
+        subsets = [p.get("subset") for p in parts if p.get("subset")]
+        bits.append(f"merged from {len(parts)} runs (wall times {', '.join(walls) or '?'} min)")
+        if subsets:
+            targets = {s.get("max_targets") for s in subsets}
+            bits.append(f"**subset of the full protocol** (max_targets per run: {targets})")
     failures = meta.get("failures") or []
     if failures:
         bits.append(f"{len(failures)} failed fits (see {source})")

@@ -98,3 +98,39 @@ def test_runner_runs_factory_baselines_and_records_failures() -> None:
     assert [r.method for r in res.rows] == ["tfidf"]
     assert res.rows[0].accuracy == 1.0 and res.rows[0].trainable_params > 0
     assert len(res.meta["failures"]) == 1 and "broken" in res.meta["failures"][0]
+
+
+def test_resume_keeps_earlier_rows_and_runs_only_the_missing_fits(tmp_path: Path) -> None:
+    texts = ["a fine, warm film", "great fun", "dull and bad", "awful mess"] * 6
+    y = np.array([1, 1, 0, 0] * 6)
+    targets = [Target("toy", 24, seed, texts, y, texts[:8], y[:8]) for seed in (0, 1)]
+    fits: list[int] = []
+
+    def factory(seed: int, pool: object) -> TfidfLogReg:
+        fits.append(seed)
+        return TfidfLogReg(seed=seed)
+
+    checkpoint = tmp_path / "results.json"
+    run_all("toy", [], targets[:1], [Method("tfidf", factory=factory)], checkpoint=checkpoint)
+    assert fits == [0]
+    res = run_all(
+        "toy", [], targets, [Method("tfidf", factory=factory)], checkpoint=checkpoint, resume=True
+    )
+    assert fits == [0, 1]  # seed 0 was not fitted again
+    assert sorted(r.seed for r in res.rows) == [0, 1]
+    assert Results.load(checkpoint).meta["done"] == 2
+    with pytest.raises(Exception, match="holds 'toy' results"):
+        run_all("other", [], targets, [], checkpoint=checkpoint, resume=True)
+
+
+def test_merge_joins_runs_split_by_shots_and_prefers_the_later_row() -> None:
+    first, second = _results(), Results("toy", meta={"seeds": 2, "wall_seconds": 30.0})
+    second.add(Row("a", "auto", "auto", 25, 0.99, 1.0, 50, 0))
+    second.add(Row("a", "auto", "auto", 250, 0.9, 1.0, 50, 0))
+    merged = Results.merge([first, second])
+    assert merged.shots() == [25, 100, 250] and len(merged.rows) == 17
+    key = ("a", "auto", 25, 0)
+    assert [r.accuracy for r in merged.rows if (r.target, r.method, r.shots, r.seed) == key] == [
+        0.99
+    ]
+    assert [p["wall_seconds"] for p in merged.meta["parts"]] == [90.0, 30.0]

@@ -66,6 +66,8 @@ class Options:
     checkpoint: str | None = None
     #: Where the stream28 zoo is cached (default ``$RECYCLE_CACHE/stream28``).
     cache_dir: str | None = None
+    #: Keep the rows already in ``checkpoint`` and run only the missing fits.
+    resume: bool = False
 
 
 def _meta(opts: Options) -> dict[str, object]:
@@ -121,7 +123,9 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     methods = _pick(stream28_methods(), STREAM_QUICK, opts)
     if opts.quick:
         methods = [_quick_method(m) for m in methods]
-    results = run_all("stream28", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
+    results = run_all(
+        "stream28", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
+    )
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -137,7 +141,9 @@ def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
         targets = [t for t in targets if t.name in names]
     methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
-    results = run_all("realzoo", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
+    results = run_all(
+        "realzoo", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
+    )
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -149,7 +155,9 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
     targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
     methods = _pick(text_methods(), TEXT_QUICK, opts)
-    results = run_all("text", sources, targets, methods, progress, opts.checkpoint, _meta(opts))
+    results = run_all(
+        "text", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
+    )
     results.meta["sources"] = [s.source_id for s in sources]
     return results
 
@@ -178,6 +186,7 @@ def run_protocol(
     quick_pool: bool = False,
     checkpoint: str | None = None,
     cache_dir: str | None = None,
+    resume: bool = False,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -197,7 +206,9 @@ def run_protocol(
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
     if max_targets is not None and max_targets < 1:
         raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
-    opts = Options(quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir)
+    opts = Options(
+        quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir, resume
+    )
     results = PROTOCOLS[name](opts, progress)
     results.meta["methods_run"] = results.methods()
     return results

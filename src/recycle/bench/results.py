@@ -77,7 +77,6 @@ class Results:
         with os.fdopen(fd, "w") as fh:
             json.dump(self.to_dict(), fh, indent=1)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
         return path
 
@@ -104,6 +103,44 @@ class Results:
             for r in data["rows"]
         ]
         return cls(data["protocol"], rows, data.get("meta", {}))
+
+    @classmethod
+    def merge(cls, parts: list[Results]) -> Results:
+        """One protocol's results from runs split by shots, seeds or targets.
+
+        Rows measured twice (same target, method, shots and seed) keep the later part's row;
+        ``meta`` keeps the first part's, with ``parts``: each part's own meta (subset, wall time).
+
+        Examples
+        --------
+        >>> a, b = Results("p"), Results("p")
+        >>> a.add(Row("t0", "auto", "auto", 25, 0.7, 2.0, 50, 0))
+        >>> b.add(Row("t0", "auto", "auto", 50, 0.8, 2.0, 50, 0))
+        >>> Results.merge([a, b]).shots()
+        [25, 50]
+        >>> Results.merge([a, Results("q")])
+        Traceback (most recent call last):
+        ...
+        recycle.errors.DataError: Cannot merge results of protocols p, q; ...
+        """
+        protocols = sorted({p.protocol for p in parts})
+        if len(protocols) != 1:
+            raise DataError(
+                f"Cannot merge results of protocols {', '.join(protocols)}; "
+                "merge one protocol at a time."
+            )
+        rows: dict[tuple[str, str, int, int], Row] = {}
+        for part in parts:
+            rows.update({(r.target, r.method, r.shots, r.seed): r for r in part.rows})
+        per_part = ("wall_seconds", "subset", "done", "total", "failures")
+        meta = {k: v for k, v in parts[0].meta.items() if k not in per_part}
+        # parts may have run one after another or side by side: keep each one's wall time
+        meta["parts"] = [{k: v for k, v in p.meta.items() if k != "sources"} for p in parts]
+        meta["failures"] = [f for p in parts for f in p.meta.get("failures", [])]
+        if all("total" in p.meta for p in parts):
+            meta["done"] = sum(p.meta.get("done", 0) for p in parts)
+            meta["total"] = sum(p.meta["total"] for p in parts)
+        return cls(protocols[0], list(rows.values()), meta)
 
     def methods(self) -> list[str]:
         return list(dict.fromkeys(r.method for r in self.rows))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from recycle.bench.results import Results, Row
+from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 
 
@@ -115,18 +116,24 @@ def run_all(
     progress: ProgressCallback | None = None,
     checkpoint: str | Path | None = None,
     meta: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> Results:
     """Every method on every target; a failing method is recorded in ``meta['failures']``.
 
     With ``checkpoint``, the rows so far are saved there after every fit, so a long run that
-    is stopped still leaves its measurements.
+    is stopped still leaves its measurements; with ``resume`` too, the rows already in that
+    file are kept and their (target, method, shots, seed) fits are not run again.
     """
     results = Results(protocol, meta=dict(meta or {}))
     failures: list[str] = []
     total = len(targets) * len(methods)
     done = 0
+    finished = _resume(results, checkpoint) if resume else set()
     for target in targets:
         for method in methods:
+            if (target.name, method.name, target.shots, target.seed) in finished:
+                done += 1
+                continue
             try:
                 results.add(run_method(pool, target, method))
             except Exception as exc:  # a broken method must not lose the whole run
@@ -141,3 +148,21 @@ def run_all(
                 progress(protocol, done, total)
     results.meta["failures"] = failures
     return results
+
+
+def _resume(results: Results, checkpoint: str | Path | None) -> set[tuple[str, str, int, int]]:
+    """Copy the rows of an earlier run's ``checkpoint`` into ``results``; return their keys.
+
+    A missing file is a fresh start; a file of another protocol is an error (it would mix
+    protocols in one table).
+    """
+    if checkpoint is None or not Path(checkpoint).exists():
+        return set()
+    earlier = Results.load(checkpoint)
+    if earlier.protocol != results.protocol:
+        raise ConfigError(
+            f"Cannot resume {results.protocol!r} from {checkpoint}: it holds "
+            f"{earlier.protocol!r} results. Use another --out folder."
+        )
+    results.rows.extend(earlier.rows)
+    return {(r.target, r.method, r.shots, r.seed) for r in earlier.rows}

@@ -30,6 +30,10 @@ def bench(
     quick_pool: Annotated[
         bool, typer.Option("--quick-pool", help="Full targets, but the quick stream28 zoo.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Keep the rows already in --out and run only the rest."),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
@@ -51,7 +55,7 @@ def bench(
             results = run_protocol(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
                 max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,
-                checkpoint=str(folder / "results.json"),
+                checkpoint=str(folder / "results.json"), resume=resume,
             )  # fmt: skip
         results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
         results_path = results.save(folder / "results.json")
