@@ -50,7 +50,14 @@ def render(results_dir: Path) -> str:
     parts = []
     for f in files:
         res = Results.load(f)
-        parts.append(f"### {res.protocol}\n\n{describe(res, f)}\n\n{res.markdown_table()}")
+        section = f"### {res.protocol}\n\n{describe(res, f)}\n\n{res.markdown_table()}"
+        if "independent" in res.methods():
+            section += (
+                "\n\nMean gain over `independent` in points on the same target and seed (how "
+                "many of them are more than 2 points worse than `independent`):\n\n"
+                + res.gain_table()
+            )
+        parts.append(section)
     return "\n\n".join(parts)
 
 

@@ -125,6 +125,11 @@ def write_report(results: Results, path: str | Path, extra_html: str = "") -> Pa
         _markdown_to_html(results.markdown_table()),
         f'<img src="data:image/png;base64,{accuracy_vs_shots(results)}">',
     ]
+    if BASELINE in results.methods():
+        parts += [
+            f"<h2>Mean gain over {BASELINE} (points; targets more than 2 points worse)</h2>",
+            _markdown_to_html(results.gain_table(BASELINE)),
+        ]
     for title, img in (
         ("Per-target gain over independent", gain_plot(results)),
         ("Selected sources", selection_heatmap(results)),

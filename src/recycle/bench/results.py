@@ -199,3 +199,40 @@ class Results:
             t = f"{sum(secs) / len(secs):.1f}" if secs else "–"
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {p} | {t} |")
         return "\n".join(lines)
+
+    def gain_table(self, baseline: str = "independent", margin: float = 0.02) -> str:
+        """Per method and shots: mean paired gain over ``baseline`` (points) and losses.
+
+        A cell reads ``+4.1 (1/30)``: mean accuracy gain over ``baseline`` on the same
+        (target, seed), and on how many of them the method is worse than ``baseline`` by more
+        than ``margin`` (2 points by default): where recycling loses, the table shows it.
+
+        Examples
+        --------
+        >>> res = Results("demo")
+        >>> res.add(Row("t0", "independent", 0, 25, 0.80, 1.0, 100, 0))
+        >>> res.add(Row("t1", "independent", 0, 25, 0.90, 1.0, 100, 0))
+        >>> res.add(Row("t0", "auto", "auto", 25, 0.95, 2.0, 50, 0))
+        >>> res.add(Row("t1", "auto", "auto", 25, 0.85, 2.0, 50, 0))
+        >>> print(res.gain_table())
+        | method vs independent | 25 shots |
+        |---|---|
+        | auto | +5.0 (1/2) |
+        """
+        shots = self.shots()
+        head = f"| method vs {baseline} | " + " | ".join(f"{s} shots" for s in shots) + " |"
+        lines = [head, "|" + "---|" * (len(shots) + 1)]
+        for method in self.methods():
+            if method == baseline:
+                continue
+            gains = self.gains_over(baseline, method)
+            cells = []
+            for s in shots:
+                g = [d for _, shot, _, d in gains if shot == s]
+                if not g:
+                    cells.append("–")
+                    continue
+                losses = sum(d < -margin for d in g)
+                cells.append(f"{100 * sum(g) / len(g):+.1f} ({losses}/{len(g)})")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
