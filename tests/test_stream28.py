@@ -96,3 +96,32 @@ def test_family_entries_load_back_from_the_zoo(tmp_path: Path) -> None:
         loaded = zoo.load(src.source_id)
         np.testing.assert_allclose(loaded.embed(X), src.embed(X), rtol=1e-5, atol=1e-6)
     zoo.close()
+
+
+def test_growing_pool_adds_each_finished_target_to_later_targets(tmp_path: Path) -> None:
+    """The paper's growing pool: target k's model is a source for targets k+1.. (same shots)."""
+    from recycle.bench.runner import Method, Target, run_all
+
+    stream = Stream28(seed=0, quick=True, n_sources=2, n_targets=2, cache_dir=tmp_path / "c")
+    _, sources = stream.build_sources()
+    targets = [
+        Target(t.name, 25, 0, *t.sample(25, 0), t.X_test, t.y_test) for t in stream.target_tasks
+    ]
+    grown: list = []
+
+    def grow(target: Target):
+        grown.append(stream.grow_source(target))
+        return grown[-1]
+
+    method = Method("probe", {"strategy": "linear_probe", "m": 3})
+    with pytest.warns(UserWarning, match="only 2 source"):  # the first target: 2 sources
+        res = run_all("stream28", sources, targets, [method], grow=grow)
+    assert not res.meta["failures"] and len(grown) == 2
+    first, second = (r.extra["selected"] for r in res.rows)
+    assert not any("grown" in s for s in first)  # the first target sees only the pool
+    assert grown[0].source_id in second  # m=3 of 3: the grown source is used for the second
+    # the grown source learned its own target (25 shots, trained with the pool's step count)
+    t0 = stream.target_tasks[0]
+    acc = np.mean(grown[0].predict_proba(t0.X_test).argmax(1) == t0.y_test)
+    assert acc > 0.6, acc
+    assert grown[0].source_id.startswith(f"{t0.name}.grown.e25.s0.")

@@ -68,6 +68,8 @@ class Options:
     cache_dir: str | None = None
     #: Keep the rows already in ``checkpoint`` and run only the missing fits.
     resume: bool = False
+    #: stream28 only: each finished target's model joins the pool of the later targets.
+    growing_pool: bool = False
 
 
 def _meta(opts: Options) -> dict[str, object]:
@@ -123,8 +125,10 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     methods = _pick(stream28_methods(), STREAM_QUICK, opts)
     if opts.quick:
         methods = [_quick_method(m) for m in methods]
+    grow = stream.grow_source if opts.growing_pool else None
+    meta = {**_meta(opts), "growing_pool": opts.growing_pool}
     results = run_all(
-        "stream28", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
+        "stream28", sources, targets, methods, progress, opts.checkpoint, meta, opts.resume, grow
     )
     results.meta["sources"] = [s.source_id for s in sources]
     return results
@@ -187,6 +191,7 @@ def run_protocol(
     checkpoint: str | None = None,
     cache_dir: str | None = None,
     resume: bool = False,
+    growing_pool: bool = False,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -206,9 +211,12 @@ def run_protocol(
         raise ConfigError(f"seeds must be >= 1; got {seeds}.")
     if max_targets is not None and max_targets < 1:
         raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
+    if growing_pool and name != "stream28":
+        raise ConfigError(f"--growing-pool applies to stream28 only, not {name!r}.")
     opts = Options(
-        quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir, resume
-    )
+        quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir, resume,
+        growing_pool,
+    )  # fmt: skip
     results = PROTOCOLS[name](opts, progress)
     results.meta["methods_run"] = results.methods()
     return results

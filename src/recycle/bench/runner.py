@@ -117,25 +117,32 @@ def run_all(
     checkpoint: str | Path | None = None,
     meta: dict[str, Any] | None = None,
     resume: bool = False,
+    grow: Callable[[Target], Any] | None = None,
 ) -> Results:
     """Every method on every target; a failing method is recorded in ``meta['failures']``.
 
     With ``checkpoint``, the rows so far are saved there after every fit, so a long run that
     is stopped still leaves its measurements; with ``resume`` too, the rows already in that
     file are kept and their (target, method, shots, seed) fits are not run again.
+
+    With ``grow`` (the paper's growing pool), ``grow(target)`` returns a new source trained on
+    that target's data once all methods ran on it, and it joins the pool of the later targets
+    with the same shots and seed (targets of one stream must come in stream order).
     """
     results = Results(protocol, meta=dict(meta or {}))
     failures: list[str] = []
     total = len(targets) * len(methods)
     done = 0
     finished = _resume(results, checkpoint) if resume else set()
+    pools: dict[tuple[int, int], list[Any]] = {}
     for target in targets:
+        stream_pool = pools.setdefault((target.shots, target.seed), list(pool))
         for method in methods:
             if (target.name, method.name, target.shots, target.seed) in finished:
                 done += 1
                 continue
             try:
-                results.add(run_method(pool, target, method))
+                results.add(run_method(stream_pool, target, method))
             except Exception as exc:  # a broken method must not lose the whole run
                 failures.append(
                     f"{method.name} on {target.name}/{target.shots}/{target.seed}: {exc}"
@@ -146,6 +153,8 @@ def run_all(
                 results.save(checkpoint)
             if progress is not None:
                 progress(protocol, done, total)
+        if grow is not None:
+            stream_pool.append(grow(target))
     results.meta["failures"] = failures
     return results
 

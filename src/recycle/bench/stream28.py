@@ -311,6 +311,32 @@ class Stream28:
         _atomic_write(self.cache_dir / "index.json", json.dumps(index).encode())
         return base_src, sources
 
+    def grow_source(self, target: Any) -> FamilySource:
+        """The growing pool's new source: adapters + head trained on a finished target.
+
+        ``target`` is a benchmark target (``name``, ``shots``, ``seed``, ``X_train``,
+        ``y_train``) of this stream. Training takes as many optimiser steps as the pool's own
+        sources did, so a 25-shot source is not left undertrained. The source id carries the
+        target, shots, seed and a digest of the weights (feature caches are keyed by id).
+        """
+        base, sources = self.build_sources()
+        task = next((t for t in self.target_tasks if t.name == target.name), None)
+        if task is None:
+            raise ConfigError(f"{target.name!r} is not a target of this stream28 build.")
+        source_n = len(self.source_tasks[0].y_train)
+        epochs = max(self.source_epochs, -(-self.source_epochs * source_n // len(target.y_train)))
+        src = train_source(
+            base.base, target.X_train, target.y_train, task.classes,
+            adapter_config=self.adapters, epochs=epochs, seed=self.seed + task.index + target.seed,
+            base_id=sources[0].base_id, name=target.name,
+        )  # fmt: skip
+        digest = hashlib.sha256()
+        for key in sorted(src.adapter_state):
+            digest.update(src.adapter_state[key].numpy().tobytes())
+        tag = f"grown.e{target.shots}.s{target.seed}.{digest.hexdigest()[:8]}"
+        src.source_id = f"{target.name}.{tag}"
+        return src
+
     def build_source_zoo(
         self, zoo: Any = None, progress: ProgressCallback | None = None
     ) -> list[FamilySource]:

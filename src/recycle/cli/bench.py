@@ -34,6 +34,13 @@ def bench(
         bool,
         typer.Option("--resume", help="Keep the rows already in --out and run only the rest."),
     ] = False,
+    growing_pool: Annotated[
+        bool,
+        typer.Option(
+            "--growing-pool",
+            help="stream28: each finished target's model joins the pool of later targets.",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
@@ -56,6 +63,7 @@ def bench(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
                 max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,
                 checkpoint=str(folder / "results.json"), resume=resume,
+                growing_pool=growing_pool,
             )  # fmt: skip
         results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
         results_path = results.save(folder / "results.json")
