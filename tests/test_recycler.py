@@ -9,7 +9,7 @@ import pytest
 
 from adapt_helpers import NoiseSource, RandomProjection, digit_mlp, target
 from recycle.adapt import Recycler
-from recycle.adapt.auto import GUARD_SE_FACTOR, guard_decision
+from recycle.adapt.auto import FLAG_SE_FACTOR, GUARD_SE_FACTOR, guard_decision
 from recycle.errors import ConfigError, IncompatibleError, NotFittedError
 from recycle.evaluate import evaluation_report
 from recycle.zoo import ModelCard, Zoo
@@ -180,3 +180,13 @@ def test_auto_with_non_family_whitebox_sources_falls_back_with_a_note(digit_zoo:
     assert rec.report_["strategy"] in ("averaging", "independent")
     assert any("skipped white-box" in w for w in rec.report_["warnings"])
     assert not any(k.startswith("module_mixing") for k in rec.report_["cv"])
+
+
+def test_guard_flags_a_recycled_choice_with_a_thin_margin() -> None:
+    ref = [0.60, 0.70, 0.65, 0.62]
+    thin = guard_decision({"independent": ref, "mcw": [0.65, 0.70, 0.69, 0.61]})
+    assert thin["use"] == "mcw" and thin["flagged"] and "flagged" in thin["reason"]
+    se, d = thin["standard_error"], thin["mean_difference"]
+    assert GUARD_SE_FACTOR * se < d <= FLAG_SE_FACTOR * se
+    clear = guard_decision({"independent": ref, "mcw": [0.80, 0.85, 0.83, 0.81]})
+    assert clear["use"] == "mcw" and not clear["flagged"]

@@ -48,6 +48,9 @@ AUTO_WHITEBOX = ("module_mixing",)
 CHEAP_COST = 10.0
 #: Largest m auto considers besides the selection's own choice.
 AUTO_MAX_M = 5
+#: A recycled choice whose margin over the reference is under this many standard errors is
+#: kept but *flagged* in ``report_`` (``guard["flagged"]``): it may be worse on new data.
+FLAG_SE_FACTOR = 2.0
 REFERENCE = "independent"
 #: The no-source reference of white-box pools: new adapters on the sources' shared frozen base
 #: (the paper's "Independent"), stronger than the small network trained from scratch.
@@ -213,7 +216,8 @@ def guard_decision(scores: dict[str, list[float]], reference: str = REFERENCE) -
     ``reference`` (``"independent"``, or ``"independent_adapters"`` for white-box pools).
     Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (best recycled key), the
     paired ``mean_difference`` and ``standard_error``, and ``triggered`` (True when the guard
-    overrode a recycled candidate with a higher mean).
+    overrode a recycled candidate with a higher mean); when a recycled candidate is used,
+    ``flagged`` says its margin is under :data:`FLAG_SE_FACTOR` standard errors.
     """
     ref = np.asarray(scores[reference], dtype=float)
     others = {k: np.asarray(v, dtype=float) for k, v in scores.items() if k != reference and v}
@@ -240,4 +244,10 @@ def guard_decision(scores: dict[str, list[float]], reference: str = REFERENCE) -
         )
         return {**out, "use": reference, "triggered": True, "reason": reason}
     reason = f"{best} beats {reference} by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"
-    return {**out, "use": best, "triggered": False, "reason": reason}
+    flagged = mean_d <= FLAG_SE_FACTOR * se
+    if flagged:
+        reason += (
+            f", but by less than {FLAG_SE_FACTOR:g} SE: flagged, it may do worse than "
+            f"{reference} on new data"
+        )
+    return {**out, "use": best, "triggered": False, "flagged": flagged, "reason": reason}

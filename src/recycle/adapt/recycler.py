@@ -302,7 +302,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             )
             chosen = next(r for r in cv_rows if r.key == guard["use"])
             name, m_used = chosen.strategy, chosen.m
-            if guard["triggered"]:
+            if guard["triggered"] or guard.get("flagged"):
                 notes.append(guard["reason"])
             sources = ranked[:m_used]
         else:

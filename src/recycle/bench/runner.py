@@ -91,6 +91,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "strategy": report.get("strategy"),
             "m_used": report.get("m"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
+            "flagged": bool((report.get("guard") or {}).get("flagged", False)),
         },
     )
 
