@@ -23,8 +23,7 @@ typecheck: setup
 	.venv/bin/mypy
 
 bench: setup
-	.venv/bin/recycle bench all --out results
-	$(PY) scripts/update_readme.py results
+	scripts/bench.sh
 
 bench-quick: setup
 	.venv/bin/recycle bench all --quick --out results-quick

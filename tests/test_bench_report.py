@@ -134,3 +134,12 @@ def test_merge_joins_runs_split_by_shots_and_prefers_the_later_row() -> None:
         0.99
     ]
     assert [p["wall_seconds"] for p in merged.meta["parts"]] == [90.0, 30.0]
+
+
+def test_shards_split_the_targets_between_side_by_side_runs() -> None:
+    from recycle.bench.protocols import Options, _shard
+
+    targets = [Target(f"t{i}", 25, 0, [], np.array([]), [], np.array([])) for i in range(5)]
+    parts = [_shard(targets, Options(shard=(i, 2))) for i in range(2)]
+    assert [[t.name for t in p] for p in parts] == [["t0", "t2", "t4"], ["t1", "t3"]]
+    assert _shard(targets, Options()) == targets

@@ -12,6 +12,10 @@ from recycle.cli import main
     [
         ["bench", "stream28", "--seeds", "three"],  # not an int (typer's own usage error)
         ["bench", "no-such-protocol"],  # a RecycleError from the library
+        ["bench", "stream28", "--shard", "2/2"],  # shard index out of range
+        ["bench", "stream28", "--shard", "half"],  # not I/N
+        ["bench", "text", "--growing-pool"],  # stream28 only
+        ["bench", "stream28", "--shard", "0/2", "--growing-pool"],  # cannot combine
         ["no-such-command"],
         ["fit"],  # missing argument
     ],

@@ -70,6 +70,9 @@ class Options:
     resume: bool = False
     #: stream28 only: each finished target's model joins the pool of the later targets.
     growing_pool: bool = False
+    #: ``(i, n)``: run only every n-th target starting at the i-th (one of n side-by-side runs,
+    #: joined afterwards by ``scripts/merge_results.py``).
+    shard: tuple[int, int] | None = None
 
 
 def _meta(opts: Options) -> dict[str, object]:
@@ -80,7 +83,17 @@ def _meta(opts: Options) -> dict[str, object]:
             "max_targets": opts.max_targets, "shots": opts.shots, "methods": opts.methods,
             "quick_pool": opts.quick_pool,
         }  # fmt: skip
+    if opts.shard:
+        meta["shard"] = list(opts.shard)
     return meta
+
+
+def _shard(targets: list[Target], opts: Options) -> list[Target]:
+    """Every n-th target from the i-th when ``opts.shard == (i, n)``; all targets otherwise."""
+    if opts.shard is None:
+        return targets
+    i, n = opts.shard
+    return targets[i::n]
 
 
 def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:
@@ -127,6 +140,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         methods = [_quick_method(m) for m in methods]
     grow = stream.grow_source if opts.growing_pool else None
     meta = {**_meta(opts), "growing_pool": opts.growing_pool}
+    targets = _shard(targets, opts)
     results = run_all(
         "stream28", sources, targets, methods, progress, opts.checkpoint, meta, opts.resume, grow
     )
@@ -145,6 +159,7 @@ def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
         targets = [t for t in targets if t.name in names]
     methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
+    targets = _shard(targets, opts)
     results = run_all(
         "realzoo", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
     )
@@ -159,6 +174,7 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
     targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
     methods = _pick(text_methods(), TEXT_QUICK, opts)
+    targets = _shard(targets, opts)
     results = run_all(
         "text", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
     )
@@ -192,6 +208,7 @@ def run_protocol(
     cache_dir: str | None = None,
     resume: bool = False,
     growing_pool: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -213,9 +230,17 @@ def run_protocol(
         raise ConfigError(f"max_targets must be >= 1 or None; got {max_targets}.")
     if growing_pool and name != "stream28":
         raise ConfigError(f"--growing-pool applies to stream28 only, not {name!r}.")
+    if shard is not None:
+        if not 0 <= shard[0] < shard[1]:
+            raise ConfigError(f"shard must be I/N with 0 <= I < N; got {shard[0]}/{shard[1]}.")
+        if growing_pool:
+            raise ConfigError(
+                "--shard splits a stream's targets across runs, so it cannot be combined with "
+                "--growing-pool (each target needs the earlier ones); drop one of them."
+            )
     opts = Options(
         quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir, resume,
-        growing_pool,
+        growing_pool, shard,
     )  # fmt: skip
     results = PROTOCOLS[name](opts, progress)
     results.meta["methods_run"] = results.methods()

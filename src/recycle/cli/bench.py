@@ -41,6 +41,10 @@ def bench(
             help="stream28: each finished target's model joins the pool of later targets.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="I/N: every N-th target from the I-th (parallel runs)."),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
@@ -54,6 +58,7 @@ def bench(
         shot_list = tuple(int(v) for v in shots.split(",")) if shots else None
     except ValueError as exc:
         raise ConfigError(f"--shots must be comma-separated integers; got {shots!r}.") from exc
+    shard_pair = _parse_shard(shard) if shard else None
     summary = []
     for name in names:
         start = time.perf_counter()
@@ -63,7 +68,7 @@ def bench(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
                 max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,
                 checkpoint=str(folder / "results.json"), resume=resume,
-                growing_pool=growing_pool,
+                growing_pool=growing_pool, shard=shard_pair,
             )  # fmt: skip
         results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
         results_path = results.save(folder / "results.json")
@@ -82,3 +87,13 @@ def bench(
             console.print(f"wrote {results_path} and {report_path}")
     if json_out:
         print_json(summary)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``"0/2"`` -> ``(0, 2)``; a one-line ConfigError otherwise."""
+    from recycle.errors import ConfigError
+
+    i, sep, n = text.partition("/")
+    if not sep or not i.strip().isdigit() or not n.strip().isdigit():
+        raise ConfigError(f"--shard must look like I/N (e.g. 0/2); got {text!r}.")
+    return int(i), int(n)

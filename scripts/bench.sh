@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make bench`: every protocol in full, each split into $JOBS shards that run side by side (one
+# torch thread each), then merged into $OUT/<protocol>/ and the README table regenerated.
+# Stopped runs go on where they stopped (--resume). JOBS=1 runs one process per protocol.
+# QUICK=1 runs the --quick variants and leaves the README alone (a check of this script).
+set -euo pipefail
+JOBS=${JOBS:-2}
+OUT=${OUT:-results}
+PARTS=${PARTS:-results-parts}
+PROTOCOLS=${PROTOCOLS:-stream28 realzoo text}
+QUICK=${QUICK:-0}
+extra=()
+if [ "$QUICK" = 1 ]; then extra=(--quick); fi
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+start=$(date +%s)
+mkdir -p "$PARTS"
+# the shards share the cached stream28 zoo: build it once, before they start
+.venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1).build_sources()"
+for proto in $PROTOCOLS; do
+  pids=()
+  for ((i = 0; i < JOBS; i++)); do
+    echo "bench $proto shard $i/$JOBS -> $PARTS/$proto-$i (log $PARTS/$proto-$i.log)"
+    .venv/bin/recycle bench "$proto" --shard "$i/$JOBS" --out "$PARTS/$proto-$i" --resume \
+      "${extra[@]}" --json >"$PARTS/$proto-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  parts=()
+  for ((i = 0; i < JOBS; i++)); do parts+=("$PARTS/$proto-$i"); done
+  .venv/bin/python scripts/merge_results.py "$OUT/$proto" "${parts[@]}"
+done
+if [ "$QUICK" != 1 ]; then .venv/bin/python scripts/update_readme.py "$OUT"; fi
+echo "make bench: $(( ($(date +%s) - start) / 60 )) min wall on $JOBS parallel jobs"
