@@ -57,6 +57,9 @@ def render(results_dir: Path) -> str:
                 "many of them are more than 2 points worse than `independent`):\n\n"
                 + res.gain_table()
             )
+        findings = res.findings()
+        if findings:
+            section += "\n\n" + "\n".join(f"- {line}" for line in findings)
         parts.append(section)
     return "\n\n".join(parts)
 

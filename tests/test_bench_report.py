@@ -143,3 +143,16 @@ def test_shards_split_the_targets_between_side_by_side_runs() -> None:
     parts = [_shard(targets, Options(shard=(i, 2))) for i in range(2)]
     assert [[t.name for t in p] for p in parts] == [["t0", "t2", "t4"], ["t1", "t3"]]
     assert _shard(targets, Options()) == targets
+
+
+def test_findings_compare_auto_with_the_best_fixed_method_and_count_losses() -> None:
+    res = Results("toy")
+    for seed in range(2):
+        for t, (ind, mcw, auto) in {"a": (0.80, 0.90, 0.90), "b": (0.90, 0.92, 0.85)}.items():
+            res.add(Row(t, "independent", 0, 25, ind, 1.0, 100, seed))
+            res.add(Row(t, "mcw_knn_m3", 3, 25, mcw, 1.0, 100, seed))
+            res.add(Row(t, "auto", "auto", 25, auto, 1.0, 100, seed, {"flagged": t == "b"}))
+    (line,) = res.findings()
+    assert "best fixed method mcw_knn_m3 91.0" in line and "auto 87.5" in line
+    assert "auto − best -3.5 ± 2.0 points" in line and "more than 1 SE below" in line
+    assert "more than 2 points worse on 2/4 (2 of them flagged" in line

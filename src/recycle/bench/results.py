@@ -236,3 +236,64 @@ class Results:
                 cells.append(f"{100 * sum(g) / len(g):+.1f} ({losses}/{len(g)})")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+    def findings(self, baseline: str = "independent", margin: float = 0.02) -> list[str]:
+        """One generated sentence per shots on ``auto`` (and one on k-NN vs random sources).
+
+        Compares ``auto`` with the best fixed method (every other method but the random-
+        selection ablations, whose names end in ``_random``) and with ``baseline``: mean, standard
+        error, paired gain and how many targets lose more than ``margin``, and how many of those
+        ``report_`` flagged.
+        """
+        summ = self.summary()
+        lines = []
+        for shots in self.shots():
+            auto = summ.get(("auto", shots))
+            fixed = {
+                m: summ[(m, shots)]
+                for m in self.methods()
+                if m != "auto" and not m.endswith("_random") and (m, shots) in summ
+            }
+            if auto is None or not fixed:
+                continue
+            best = max(fixed, key=lambda m: fixed[m]["mean"])
+            diffs = [d for _, s, _, d in self.gains_over(best, "auto") if s == shots]
+            text = (
+                f"{shots} shots: auto {100 * auto['mean']:.1f}; best fixed method {best} "
+                f"{100 * fixed[best]['mean']:.1f}"
+            )
+            if len(diffs) > 1:
+                mean_d = sum(diffs) / len(diffs)
+                sd = math.sqrt(sum((d - mean_d) ** 2 for d in diffs) / (len(diffs) - 1))
+                se = sd / math.sqrt(len(diffs))
+                verdict = "within 1 SE" if mean_d >= -se else "more than 1 SE below"
+                text += (
+                    f"; auto − best {100 * mean_d:+.1f} ± {100 * se:.1f} points (paired SE over "
+                    f"{len(diffs)} target-seeds: {verdict})"
+                )
+            gains = [g for g in self.gains_over(baseline, "auto") if g[1] == shots]
+            if gains:
+                losers = {(t, sd) for t, s, sd, d in gains if d < -margin}
+                flagged = sum(
+                    1
+                    for r in self.rows
+                    if r.method == "auto" and r.shots == shots and (r.target, r.seed) in losers
+                    and (r.extra.get("flagged") or r.extra.get("guard"))
+                )  # fmt: skip
+                mean_gain = 100 * sum(d for *_, d in gains) / len(gains)
+                text += (
+                    f"; auto − {baseline} {mean_gain:+.1f} points, more than "
+                    f"{100 * margin:.0f} points worse on {len(losers)}/{len(gains)} "
+                    f"({flagged} of them flagged or guarded in report_)"
+                )
+            lines.append(text + ".")
+            pairs = self.gains_over("module_mixing_m3_random", "module_mixing_m3")
+            pairs = [p for p in pairs if p[1] == shots]
+            if pairs:
+                wins = sum(d > 0 for *_, d in pairs)
+                mean_d = 100 * sum(d for *_, d in pairs) / len(pairs)
+                lines.append(
+                    f"{shots} shots: module mixing m=3 with k-NN-selected sources vs random "
+                    f"sources {mean_d:+.1f} points (k-NN better on {wins}/{len(pairs)})."
+                )
+        return lines
