@@ -32,12 +32,13 @@ def describe(res: Results, source: Path) -> str:
         bits.append(f"**partial run: {meta['done']} of {meta['total']} fits**")
     parts = meta.get("parts") or []
     if parts:
-        walls = [f"{p['wall_seconds'] / 60:.0f}" for p in parts if p.get("wall_seconds")]
         subsets = [p.get("subset") for p in parts if p.get("subset")]
-        bits.append(f"merged from {len(parts)} runs (wall times {', '.join(walls) or '?'} min)")
+        bits.append(f"merged from {len(parts)} runs")
         if subsets:
             targets = {s.get("max_targets") for s in subsets}
             bits.append(f"**subset of the full protocol** (max_targets per run: {targets})")
+    if meta.get("note"):
+        bits.append(str(meta["note"]))
     failures = meta.get("failures") or []
     if failures:
         bits.append(f"{len(failures)} failed fits (see {source})")
@@ -50,7 +51,9 @@ def render(results_dir: Path) -> str:
     parts = []
     for f in files:
         res = Results.load(f)
-        section = f"### {res.protocol}\n\n{describe(res, f)}\n\n{res.markdown_table()}"
+        name = f.parent.name if f.parent != results_dir else res.protocol
+        title = name if name == res.protocol else f"{name} (protocol {res.protocol})"
+        section = f"### {title}\n\n{describe(res, f)}\n\n{res.markdown_table()}"
         if "independent" in res.methods():
             section += (
                 "\n\nMean gain over `independent` in points on the same target and seed (how "
