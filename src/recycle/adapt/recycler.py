@@ -311,7 +311,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             # white-box baselines read no source features but build on the sources' base
             on_base = getattr(cls, "access", "black-box") == "white-box"
             sources = selected if (cls.uses_sources or on_base) else []
-            if getattr(get_strategy(name), "access", "black-box") == "white-box" and sources:
+            if on_base and sources:
                 _check_whitebox(sources)
             m_used = len(sources)
         params = dict(self.strategy_params or {})

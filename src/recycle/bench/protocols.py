@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from recycle.bench.results import Results
 from recycle.bench.runner import Method, Target, run_all
@@ -119,6 +120,26 @@ def _quick_method(method: Method) -> Method:
     return replace(method, params=params)
 
 
+def _run(
+    protocol: str,
+    sources: list[Any],
+    targets: list[Target],
+    methods: list[Method],
+    opts: Options,
+    progress: ProgressCallback | None,
+    meta: dict[str, object],
+    grow: Callable[[Target], Any] | None = None,
+) -> Results:
+    """:func:`run_all` on this run's shard of ``targets``, with the options' checkpoint and
+    resume; the sources' ids are recorded in ``meta``."""
+    results = run_all(
+        protocol, sources, _shard(targets, opts), methods, progress, opts.checkpoint, meta,
+        opts.resume, grow,
+    )  # fmt: skip
+    results.meta["sources"] = [s.source_id for s in sources]
+    return results
+
+
 def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
     from recycle.bench.stream28 import Stream28
 
@@ -140,12 +161,7 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         methods = [_quick_method(m) for m in methods]
     grow = stream.grow_source if opts.growing_pool else None
     meta = {**_meta(opts), "growing_pool": opts.growing_pool}
-    targets = _shard(targets, opts)
-    results = run_all(
-        "stream28", sources, targets, methods, progress, opts.checkpoint, meta, opts.resume, grow
-    )
-    results.meta["sources"] = [s.source_id for s in sources]
-    return results
+    return _run("stream28", sources, targets, methods, opts, progress, meta, grow)
 
 
 def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
@@ -159,12 +175,7 @@ def run_realzoo(opts: Options, progress: ProgressCallback | None) -> Results:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
         targets = [t for t in targets if t.name in names]
     methods = _pick(realzoo_methods(), REALZOO_QUICK, opts)
-    targets = _shard(targets, opts)
-    results = run_all(
-        "realzoo", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
-    )
-    results.meta["sources"] = [s.source_id for s in sources]
-    return results
+    return _run("realzoo", sources, targets, methods, opts, progress, _meta(opts))
 
 
 def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
@@ -174,12 +185,7 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     shots = opts.shots or ((20, 100) if opts.quick else TEXT_SHOTS)
     targets = text_targets(shots, opts.seeds, test_size=400 if opts.quick else 1000)
     methods = _pick(text_methods(), TEXT_QUICK, opts)
-    targets = _shard(targets, opts)
-    results = run_all(
-        "text", sources, targets, methods, progress, opts.checkpoint, _meta(opts), opts.resume
-    )
-    results.meta["sources"] = [s.source_id for s in sources]
-    return results
+    return _run("text", sources, targets, methods, opts, progress, _meta(opts))
 
 
 PROTOCOLS: dict[str, Callable[[Options, ProgressCallback | None], Results]] = {

@@ -156,8 +156,7 @@ class Results:
         out = {}
         for key, rows in groups.items():
             acc = [r.accuracy for r in rows]
-            mean = sum(acc) / len(acc)
-            std = math.sqrt(sum((a - mean) ** 2 for a in acc) / max(len(acc) - 1, 1))
+            mean, std = _mean_std(acc)
             out[key] = {
                 "mean": mean,
                 "std": std,
@@ -246,6 +245,7 @@ class Results:
         ``report_`` flagged.
         """
         summ = self.summary()
+        knn_vs_random = self.gains_over("module_mixing_m3_random", "module_mixing_m3")
         lines = []
         for shots in self.shots():
             auto = summ.get(("auto", shots))
@@ -263,8 +263,7 @@ class Results:
                 f"{100 * fixed[best]['mean']:.1f}"
             )
             if len(diffs) > 1:
-                mean_d = sum(diffs) / len(diffs)
-                sd = math.sqrt(sum((d - mean_d) ** 2 for d in diffs) / (len(diffs) - 1))
+                mean_d, sd = _mean_std(diffs)
                 se = sd / math.sqrt(len(diffs))
                 verdict = "within 1 SE" if mean_d >= -se else "more than 1 SE below"
                 text += (
@@ -287,8 +286,7 @@ class Results:
                     f"({flagged} of them flagged or guarded in report_)"
                 )
             lines.append(text + ".")
-            pairs = self.gains_over("module_mixing_m3_random", "module_mixing_m3")
-            pairs = [p for p in pairs if p[1] == shots]
+            pairs = [p for p in knn_vs_random if p[1] == shots]
             if pairs:
                 wins = sum(d > 0 for *_, d in pairs)
                 mean_d = 100 * sum(d for *_, d in pairs) / len(pairs)
@@ -297,3 +295,9 @@ class Results:
                     f"sources {mean_d:+.1f} points (k-NN better on {wins}/{len(pairs)})."
                 )
         return lines
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))

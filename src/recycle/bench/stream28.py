@@ -199,6 +199,7 @@ class Stream28:
         # mix up two builds with different settings.
         self.prefix = f"stream28{'q' if quick else ''}.{self.key}"
         self._tasks: tuple[list[SourceTask], list[TargetTask]] | None = None
+        self._built: tuple[FamilyBaseSource, list[FamilySource]] | None = None
 
     @property
     def key(self) -> str:
@@ -277,10 +278,14 @@ class Stream28:
     def build_sources(
         self, progress: ProgressCallback | None = None
     ) -> tuple[FamilyBaseSource, list[FamilySource]]:
-        """Train (or load from the cache) the base and the source adapters."""
-        cached = self._load_cached()
-        if cached is not None:
-            return cached
+        """Train (or load from the cache) the base and the source adapters, once per instance."""
+        if self._built is None:
+            self._built = self._load_cached() or self._train_and_cache(progress)
+        return self._built
+
+    def _train_and_cache(
+        self, progress: ProgressCallback | None
+    ) -> tuple[FamilyBaseSource, list[FamilySource]]:
         tasks = self.source_tasks
         # The base sees only source-half images of the source tasks' classes.
         seen = sorted({c for t in tasks for c in t.class_ids})
