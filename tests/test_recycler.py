@@ -99,6 +99,45 @@ def test_guard_decision_within_noise_triggers() -> None:
     assert "negative-transfer guard" in out["reason"]
 
 
+def test_guard_breaks_accuracy_ties_on_log_loss() -> None:
+    acc = [1.0, 0.875, 1.0, 0.875]  # coarse few-shot folds: identical accuracies
+    ref_loss = [0.30, 0.45, 0.28, 0.50]
+    clear = guard_decision(
+        {"independent": acc, "averaging": acc, "mcw": acc},
+        losses={"independent": ref_loss, "averaging": [0.2, 0.3, 0.2, 0.4],
+                "mcw": [0.10, 0.20, 0.08, 0.25]},
+    )  # fmt: skip
+    assert clear["use"] == "mcw" and clear["best"] == "mcw"  # tie broken by the lower log-loss
+    assert clear["flagged"] and clear["log_loss_difference"] < 0  # accuracy margin is 0 SE
+    noisy = guard_decision(
+        {"independent": acc, "mcw": acc},
+        losses={"independent": ref_loss, "mcw": [0.10, 0.60, 0.15, 0.60]},
+    )
+    assert noisy["use"] == "independent" and noisy["triggered"]  # lower on average, not beyond SE
+    worse = guard_decision(
+        {"independent": acc, "mcw": [0.875, 0.875, 1.0, 0.875]},
+        losses={"independent": ref_loss, "mcw": [0.01, 0.01, 0.01, 0.01]},
+    )
+    assert worse["use"] == "independent"  # a better log-loss never buys lower accuracy
+    # without losses an exact tie still goes to the reference
+    assert guard_decision({"independent": acc, "mcw": acc})["use"] == "independent"
+
+
+def test_fold_scores_floors_the_probability_of_a_confident_mistake() -> None:
+    from recycle.adapt.auto import PROBA_FLOOR, fold_scores
+
+    proba = np.array([[1.0, 0.0], [0.0, 1.0]])
+    accuracy, loss = fold_scores(proba, np.array([3, 7]), np.array([3, 3]))
+    assert accuracy == 0.5 and loss == pytest.approx(-np.log(PROBA_FLOOR) / 2)
+
+
+def test_auto_report_carries_cv_log_loss() -> None:
+    Xtr, ytr, _, _ = target((0, 1, 2), shots=8)
+    rec = Recycler([RandomProjection(0, 32)], m=1, strategies=["mcw"], strategy_params=FAST)
+    cv = rec.fit(Xtr, ytr).report_["cv"]
+    assert cv and all(row["log_loss"] > 0 for row in cv.values() if row["mean"] is not None)
+
+
 def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:
     Xtr, ytr, Xte, _yte = target((1, 4, 6, 7, 9), shots=10)
     labels = np.array(list("abcde"))[np.searchsorted([1, 4, 6, 7, 9], ytr)]

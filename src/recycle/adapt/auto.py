@@ -1,11 +1,19 @@
 """``strategy="auto"``: choose a strategy (and m) by repeated stratified cross-validation.
 
 Every candidate ``(strategy, m)`` is scored on the same repeated stratified folds of the
-target's train split, with the sources' train features computed once and sliced per fold.
-``independent`` (no sources) is always scored first; it is the reference of the
-**negative-transfer guard**: the best recycled candidate is used only if its mean accuracy beats
-independent's by more than :data:`GUARD_SE_FACTOR` standard errors of the paired per-fold
-difference; otherwise the guard chooses independent and says so.
+target's train split, with the sources' train features computed once and sliced per fold;
+each fold records accuracy and log-loss. ``independent`` (no sources) is always scored; it is the
+reference of the **negative-transfer guard**: the best recycled candidate is used only if it
+beats independent beyond noise, i.e. its mean accuracy is higher by more than
+:data:`GUARD_SE_FACTOR` standard errors of the paired per-fold difference, or its accuracy is at
+least as high and its log-loss lower by more than that many standard errors; otherwise the guard
+chooses independent and says so.
+
+Why log-loss too: a few-shot target's folds hold a handful of examples each, so fold accuracies
+are coarse and tie often (at 25 shots, 5-way: 8 test examples per fold, and on one stream28
+target 10 of 11 candidates had the same mean). Ties used to go to the reference; log-loss, a
+proper scoring rule, separates them: candidates are ranked by mean accuracy, then by mean
+log-loss.
 
 Cheap (closed-form / linear) candidates always run; the dear ones (torch training) run under a
 time budget, and one that would overrun it is skipped (and reported), so a large target cannot
@@ -16,6 +24,11 @@ Examples
 >>> guard_decision({"independent": [0.5, 0.6, 0.55], "mcw": [0.52, 0.58, 0.56]})["use"]
 'independent'
 >>> guard_decision({"independent": [0.5, 0.6, 0.55], "mcw": [0.8, 0.85, 0.83]})["use"]
+'mcw'
+>>> guard_decision(
+...     {"independent": [0.9, 1.0, 0.9], "mcw": [0.9, 1.0, 0.9]},
+...     losses={"independent": [0.40, 0.30, 0.45], "mcw": [0.20, 0.10, 0.22]},
+... )["use"]
 'mcw'
 """
 
@@ -35,8 +48,12 @@ from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
 
 #: The recycled candidate must beat independent by more than this many standard errors of the
-#: paired per-fold accuracy difference (1 SE: a difference smaller than its own noise).
+#: paired per-fold accuracy difference (1 SE: a difference smaller than its own noise), or tie
+#: it and have a log-loss lower by more than this many SE of the paired log-loss difference.
 GUARD_SE_FACTOR = 1.0
+#: Probabilities are clipped here before the log, so one confident mistake costs at most
+#: -log(PROBA_FLOOR) ~ 9.2 nats instead of infinity.
+PROBA_FLOOR = 1e-4
 #: Black-box strategies auto tries, besides "independent" (always tried). Not
 #: "feature_augment": it also reads the raw input with a linear model, so on small targets it can
 #: beat independent with useless (even pure-noise) sources, which would defeat the guard.
@@ -60,11 +77,13 @@ REFERENCES = (REFERENCE, WHITEBOX_REFERENCE)
 
 @dataclass
 class CVResult:
-    """Cross-validated accuracies of one candidate (one per fold, aligned across candidates)."""
+    """Cross-validated accuracies and log-losses of one candidate (one per fold, aligned across
+    candidates)."""
 
     strategy: str
     m: int
     scores: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     skipped: str | None = None  # why it was not (fully) scored
 
@@ -83,6 +102,7 @@ class CVResult:
             "mean": None if not self.scores else round(self.mean, 4),
             "std": None if not self.scores else round(float(np.std(self.scores)), 4),
             "per_fold": [round(s, 4) for s in self.scores],
+            "log_loss": None if not self.losses else round(float(np.mean(self.losses)), 4),
             "seconds": round(self.seconds, 3),
             "skipped": self.skipped,
         }
@@ -106,11 +126,24 @@ def build(
     return cls(sources=list(sources), seed=seed, **kwargs)
 
 
-def predict_with(est: Any, X: Any, feats: Features | None) -> np.ndarray:
-    """``est.predict`` passing precomputed features when the strategy accepts them."""
-    if feats is not None and _accepts_features(est.predict):
-        return np.asarray(est.predict(X, features=feats))
-    return np.asarray(est.predict(X))
+def proba_with(est: Any, X: Any, feats: Features | None) -> np.ndarray:
+    """``est.predict_proba`` passing precomputed features when the strategy accepts them."""
+    if feats is not None and _accepts_features(est.predict_proba):
+        return np.asarray(est.predict_proba(X, features=feats))
+    return np.asarray(est.predict_proba(X))
+
+
+def fold_scores(proba: np.ndarray, classes: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean log-loss (probabilities floored at :data:`PROBA_FLOOR`) of one fold.
+
+    >>> fold_scores(np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([0, 1]), np.array([0, 0]))
+    (0.5, 0.5108...)
+    """
+    col = np.searchsorted(classes, y)
+    hit = (col < len(classes)) & (classes[np.minimum(col, len(classes) - 1)] == y)
+    p_true = np.where(hit, proba[np.arange(len(y)), np.minimum(col, len(classes) - 1)], 0.0)
+    accuracy = float(np.mean(classes[np.argmax(proba, axis=1)] == y))
+    return accuracy, float(np.mean(-np.log(np.maximum(p_true, PROBA_FLOOR))))
 
 
 def candidate_ms(m_selected: int, n_ranked: int, m_fixed: bool) -> list[int]:
@@ -183,12 +216,15 @@ def cross_validate(
                 f_tr = {s.source_id: features[s.source_id][tr] for s in srcs}
                 f_te = {s.source_id: features[s.source_id][te] for s in srcs}
                 est = build(name, srcs, seed, params).fit(take(X, tr), y[tr], features=f_tr)
-                res.scores.append(float(np.mean(predict_with(est, take(X, te), f_te) == y[te])))
+                proba = proba_with(est, take(X, te), f_te)
+                accuracy, loss = fold_scores(proba, np.asarray(est.classes_), y[te])
+                res.scores.append(accuracy)
+                res.losses.append(loss)
                 done += 1
                 if progress is not None:
                     progress("cross-validation", done, total)
         except RecycleError as exc:
-            res.scores = []
+            res.scores, res.losses = [], []
             res.skipped = f"{type(exc).__name__}: {exc}"
         res.seconds = time.perf_counter() - t0
     if progress is not None:
@@ -209,45 +245,83 @@ def _estimate(results: list[CVResult], name: str, m: int) -> float:
     return 0.0
 
 
-def guard_decision(scores: dict[str, list[float]], reference: str = REFERENCE) -> dict[str, Any]:
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the paired per-fold difference ``a - b``."""
+    diff = a - b
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return float(diff.mean()), se
+
+
+def guard_decision(
+    scores: dict[str, list[float]],
+    reference: str = REFERENCE,
+    losses: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
     ``scores`` maps candidate keys to per-fold accuracies aligned across keys and must contain
-    ``reference`` (``"independent"``, or ``"independent_adapters"`` for white-box pools).
+    ``reference`` (``"independent"``, or ``"independent_adapters"`` for white-box pools);
+    ``losses`` (optional, same keys and folds) holds per-fold log-losses. The best recycled
+    candidate has the highest mean accuracy, ties broken by the lowest mean log-loss. It is used
+    when its accuracy beats the reference's by more than :data:`GUARD_SE_FACTOR` paired standard
+    errors, or, with ``losses``, when its accuracy is at least the reference's and its log-loss
+    is lower by more than that many paired standard errors.
+
     Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (best recycled key), the
-    paired ``mean_difference`` and ``standard_error``, and ``triggered`` (True when the guard
-    overrode a recycled candidate with a higher mean); when a recycled candidate is used,
-    ``flagged`` says its margin is under :data:`FLAG_SE_FACTOR` standard errors.
+    paired ``mean_difference`` and ``standard_error`` of accuracy (and ``log_loss_difference``,
+    ``log_loss_standard_error`` with ``losses``), and ``triggered`` (True when the guard
+    overrode a recycled candidate that scored better on a mean); when a recycled candidate is
+    used, ``flagged`` says its accuracy margin is under :data:`FLAG_SE_FACTOR` standard errors.
     """
+    losses = {k: v for k, v in (losses or {}).items() if v}
     ref = np.asarray(scores[reference], dtype=float)
     others = {k: np.asarray(v, dtype=float) for k, v in scores.items() if k != reference and v}
     if not others:
         return {"use": reference, "best": None, "triggered": False,
                 "reason": "no recycled strategy could be scored"}  # fmt: skip
-    best = max(others, key=lambda k: (others[k].mean(), -list(others).index(k)))
-    diff = others[best] - ref
-    mean_d = float(diff.mean())
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    order = list(others)
+    with_loss = reference in losses and all(k in losses for k in others)
+
+    def rank(k: str) -> tuple[float, float, int]:
+        loss = float(np.mean(losses[k])) if with_loss else 0.0
+        return (others[k].mean(), -loss, -order.index(k))
+
+    best = max(others, key=rank)
+    mean_d, se = _paired(others[best], ref)
     out: dict[str, Any] = {
         "best": best,
         "mean_difference": round(mean_d, 4),
         "standard_error": round(se, 4),
         "se_factor": GUARD_SE_FACTOR,
     }
-    if mean_d <= 0:
+    loss_gain = loss_se = 0.0
+    if with_loss:
+        loss_gain, loss_se = _paired(np.asarray(losses[reference]), np.asarray(losses[best]))
+        out["log_loss_difference"] = round(-loss_gain, 4)
+        out["log_loss_standard_error"] = round(loss_se, 4)
+    by_accuracy = mean_d > GUARD_SE_FACTOR * se
+    by_loss = with_loss and mean_d >= 0 and loss_gain > GUARD_SE_FACTOR * loss_se
+    if by_accuracy:
+        reason = f"{best} beats {reference} by {mean_d:.3f} accuracy (> {GUARD_SE_FACTOR:g} SE)"
+    elif by_loss:
+        reason = (
+            f"{best} matches {reference}'s accuracy ({mean_d:+.3f}) with a log-loss lower by "
+            f"{loss_gain:.3f} (> {GUARD_SE_FACTOR:g} SE, {loss_se:.3f})"
+        )
+    elif mean_d < 0 or (mean_d == 0 and loss_gain <= 0):
         reason = f"{reference} scored at least as well as every recycled strategy"
         return {**out, "use": reference, "triggered": False, "reason": reason}
-    if mean_d <= GUARD_SE_FACTOR * se:
+    else:
         reason = (
-            f"{best} beats {reference} by {mean_d:.3f}, within {GUARD_SE_FACTOR:g} standard "
-            f"error ({se:.3f}): negative-transfer guard uses {reference}"
+            f"{best} beats {reference} by {mean_d:.3f} accuracy and {loss_gain:.3f} log-loss, "
+            f"within {GUARD_SE_FACTOR:g} standard error ({se:.3f}, {loss_se:.3f}): "
+            f"negative-transfer guard uses {reference}"
         )
         return {**out, "use": reference, "triggered": True, "reason": reason}
-    reason = f"{best} beats {reference} by {mean_d:.3f} (> {GUARD_SE_FACTOR:g} SE)"
     flagged = mean_d <= FLAG_SE_FACTOR * se
     if flagged:
         reason += (
-            f", but by less than {FLAG_SE_FACTOR:g} SE: flagged, it may do worse than "
-            f"{reference} on new data"
+            f", but its accuracy margin is under {FLAG_SE_FACTOR:g} SE: flagged, it may do "
+            f"worse than {reference} on new data"
         )
     return {**out, "use": best, "triggered": False, "flagged": flagged, "reason": reason}

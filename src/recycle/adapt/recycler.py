@@ -299,6 +299,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             guard = auto.guard_decision(
                 {r.key: r.scores for r in cv_rows if r.scores},
                 reference if ranked else auto.REFERENCE,
+                losses={r.key: r.losses for r in cv_rows if r.losses},
             )
             chosen = next(r for r in cv_rows if r.key == guard["use"])
             name, m_used = chosen.strategy, chosen.m

@@ -92,8 +92,15 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "m_used": report.get("m"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
             "flagged": bool((report.get("guard") or {}).get("flagged", False)),
+            **({"cv": _cv_summary(report["cv"])} if report.get("cv") else {}),
         },
     )
+
+
+def _cv_summary(cv: dict[str, dict[str, Any]]) -> dict[str, list[float | None]]:
+    """auto's candidates as ``{key: [mean CV accuracy, mean CV log-loss]}`` (scored ones only),
+    kept in bench rows so a run can be re-examined without re-fitting."""
+    return {k: [v["mean"], v.get("log_loss")] for k, v in cv.items() if v.get("mean") is not None}
 
 
 def _run_factory(pool: Any, target: Target, method: Method) -> Row:
