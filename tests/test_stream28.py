@@ -125,3 +125,14 @@ def test_growing_pool_adds_each_finished_target_to_later_targets(tmp_path: Path)
     acc = np.mean(grown[0].predict_proba(t0.X_test).argmax(1) == t0.y_test)
     assert acc > 0.6, acc
     assert grown[0].source_id.startswith(f"{t0.name}.grown.e25.s0.")
+
+
+def test_base_tasks_restricts_what_the_base_learns() -> None:
+    """EFT's first-task base: it sees the classes of the first source task only."""
+    full, eft = Stream28(seed=0), Stream28(seed=0, base_tasks=1)
+    assert eft.base_class_ids == sorted(eft.source_tasks[0].class_ids)
+    assert len(full.base_class_ids) > len(eft.base_class_ids) == 5
+    assert eft.key != full.key and eft.prefix != full.prefix  # separate caches and source ids
+    assert full.key == "s0-9ab0f8f7943f"  # the default build keeps its cache (and results' ids)
+    with pytest.raises(ConfigError, match="base_tasks"):
+        Stream28(seed=0, base_tasks=41)

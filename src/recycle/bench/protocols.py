@@ -74,6 +74,9 @@ class Options:
     #: ``(i, n)``: run only every n-th target starting at the i-th (one of n side-by-side runs,
     #: joined afterwards by ``scripts/merge_results.py``).
     shard: tuple[int, int] | None = None
+    #: stream28 only: train the shared base on the first N source tasks' classes (default all;
+    #: 1 is EFT's first-task base).
+    base_tasks: int | None = None
 
 
 def _meta(opts: Options) -> dict[str, object]:
@@ -145,8 +148,9 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
 
     small = opts.quick or opts.quick_pool
     stream = Stream28(
-        seed=0, quick=small, n_targets=None if opts.quick else 20, cache_dir=opts.cache_dir
-    )
+        seed=0, quick=small, n_targets=None if opts.quick else 20, cache_dir=opts.cache_dir,
+        base_tasks=opts.base_tasks,
+    )  # fmt: skip
     _, sources = stream.build_sources(progress)
     shots = opts.shots or (STREAM_QUICK_SHOTS if opts.quick else STREAM_SHOTS)
     tasks = stream.target_tasks[: opts.max_targets]
@@ -161,6 +165,9 @@ def run_stream28(opts: Options, progress: ProgressCallback | None) -> Results:
         methods = [_quick_method(m) for m in methods]
     grow = stream.grow_source if opts.growing_pool else None
     meta = {**_meta(opts), "growing_pool": opts.growing_pool}
+    if opts.base_tasks is not None:
+        meta["base_tasks"] = opts.base_tasks
+        meta["base_classes"] = len(stream.base_class_ids)
     return _run("stream28", sources, targets, methods, opts, progress, meta, grow)
 
 
@@ -215,6 +222,7 @@ def run_protocol(
     resume: bool = False,
     growing_pool: bool = False,
     shard: tuple[int, int] | None = None,
+    base_tasks: int | None = None,
 ) -> Results:
     """Run protocol ``name`` and return its results (see :class:`Options` for the knobs).
 
@@ -238,15 +246,20 @@ def run_protocol(
         raise ConfigError(f"--growing-pool applies to stream28 only, not {name!r}.")
     if shard is not None:
         if not 0 <= shard[0] < shard[1]:
-            raise ConfigError(f"shard must be I/N with 0 <= I < N; got {shard[0]}/{shard[1]}.")
+            raise ConfigError(
+                f"shard must be I/N with 0 <= I < N (numbered from 0: 0/2 and 1/2); got "
+                f"{shard[0]}/{shard[1]}."
+            )
         if growing_pool:
             raise ConfigError(
                 "--shard splits a stream's targets across runs, so it cannot be combined with "
                 "--growing-pool (each target needs the earlier ones); drop one of them."
             )
+    if base_tasks is not None and name != "stream28":
+        raise ConfigError(f"--base-tasks applies to stream28 only, not {name!r}.")
     opts = Options(
         quick, seeds, methods, max_targets, shots, quick_pool, checkpoint, cache_dir, resume,
-        growing_pool, shard,
+        growing_pool, shard, base_tasks,
     )  # fmt: skip
     results = PROTOCOLS[name](opts, progress)
     results.meta["methods_run"] = results.methods()

@@ -162,6 +162,11 @@ class Stream28:
         Small variant for tests: 8 sources, 3 targets, 150 images per class, short training.
     cap : int, optional
         Source-half images per class used for training (default 300; quick 150).
+    base_tasks : int, optional
+        The shared base is trained on the source-half images of the classes of the first
+        ``base_tasks`` source tasks (default: all of them). ``1`` is EFT's setting: the base
+        learns the first task only, and every later task's knowledge lives in its adapters, so
+        the base alone (independent adapters) knows little about a target's classes.
     """
 
     def __init__(
@@ -178,6 +183,7 @@ class Stream28:
         test_per_class: int = 100,
         family: FamilyConfig | None = None,
         adapters: AdapterConfig | None = None,
+        base_tasks: int | None = None,
     ) -> None:
         self.seed, self.quick = seed, quick
         self.n_sources = n_sources if n_sources is not None else (8 if quick else 40)
@@ -187,6 +193,12 @@ class Stream28:
                 f"n_sources + n_targets must be <= {N_TASKS} and both >= 1; got "
                 f"{self.n_sources} + {self.n_targets}."
             )
+        if base_tasks is not None and not 1 <= base_tasks <= self.n_sources:
+            raise ConfigError(
+                f"base_tasks must be between 1 and n_sources ({self.n_sources}); got "
+                f"{base_tasks}. Leave it unset to train the base on every source task."
+            )
+        self.base_tasks = base_tasks
         self.cap = cap or (150 if quick else 300)
         self.base_epochs = base_epochs or (2 if quick else 3)
         self.source_epochs = source_epochs or (2 if quick else 3)
@@ -213,6 +225,8 @@ class Stream28:
             "family": self.family.to_dict(),
             "adapters": self.adapters.to_dict(),
         }
+        if self.base_tasks is not None:  # absent by default, so existing caches keep their key
+            cfg["base_tasks"] = self.base_tasks
         digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
         return f"s{self.seed}-{digest}"
 
@@ -249,6 +263,12 @@ class Stream28:
     def target_tasks(self) -> list[TargetTask]:
         """The target tasks (last ``n_targets`` of the stream)."""
         return self._build_tasks()[1]
+
+    @property
+    def base_class_ids(self) -> list[int]:
+        """Class ids whose source-half images train the shared base (see ``base_tasks``)."""
+        tasks = self.source_tasks[: self.base_tasks]
+        return sorted({c for t in tasks for c in t.class_ids})
 
     def related_sources(self, target: TargetTask, sources: list[Any]) -> list[Any]:
         """Sources ordered by class overlap with ``target`` (ground truth for selection tests)."""
@@ -287,8 +307,8 @@ class Stream28:
         self, progress: ProgressCallback | None
     ) -> tuple[FamilyBaseSource, list[FamilySource]]:
         tasks = self.source_tasks
-        # The base sees only source-half images of the source tasks' classes.
-        seen = sorted({c for t in tasks for c in t.class_ids})
+        # The base sees only source-half images of (the first base_tasks) source tasks' classes.
+        seen = self.base_class_ids
         per_cls = {c: t.X_train[t.y_train == j] for t in tasks for j, c in enumerate(t.class_ids)}
         Xb = np.concatenate([per_cls[c] for c in seen])
         yb = np.concatenate([np.full(len(per_cls[c]), k) for k, c in enumerate(seen)])

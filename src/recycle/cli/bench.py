@@ -45,6 +45,13 @@ def bench(
         str | None,
         typer.Option("--shard", help="I/N: every N-th target from the I-th (parallel runs)."),
     ] = None,
+    base_tasks: Annotated[
+        int | None,
+        typer.Option(
+            "--base-tasks",
+            help="stream28: train the shared base on the first N source tasks only (1: EFT).",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Run a benchmark protocol; write results.json and report.html under --out."""
@@ -68,7 +75,7 @@ def bench(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
                 max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,
                 checkpoint=str(folder / "results.json"), resume=resume,
-                growing_pool=growing_pool, shard=shard_pair,
+                growing_pool=growing_pool, shard=shard_pair, base_tasks=base_tasks,
             )  # fmt: skip
         results.meta["wall_seconds"] = round(time.perf_counter() - start, 1)
         results_path = results.save(folder / "results.json")
