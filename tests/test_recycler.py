@@ -123,6 +123,21 @@ def test_guard_breaks_accuracy_ties_on_log_loss() -> None:
     assert guard_decision({"independent": acc, "mcw": acc})["use"] == "independent"
 
 
+def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> None:
+    ref = [0.50, 0.60, 0.55, 0.50]
+    mcw = [0.80, 0.85, 0.83, 0.81]
+    lucky = [0.90, 0.80, 0.83, 0.83]  # higher mean, but within noise of the default
+    out = guard_decision({"independent": ref, "mcw@m=3": mcw, "stacking@m=5": lucky},
+                         default="mcw@m=3")  # fmt: skip
+    assert out["use"] == "mcw@m=3" and out["challenger"] == "stacking@m=5"
+    clear = [0.95, 0.97, 0.96, 0.95]
+    out = guard_decision({"independent": ref, "mcw@m=3": mcw, "stacking@m=5": clear},
+                         default="mcw@m=3")  # fmt: skip
+    assert out["use"] == "stacking@m=5" and out["default"] == "mcw@m=3"
+    # without a default the highest mean wins, as before
+    assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky})["use"] == "s"
+
+
 def test_fold_scores_floors_the_probability_of_a_confident_mistake() -> None:
     from recycle.adapt.auto import PROBA_FLOOR, fold_scores
 
