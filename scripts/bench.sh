@@ -14,8 +14,10 @@ if [ "$QUICK" = 1 ]; then extra=(--quick); fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 start=$(date +%s)
 mkdir -p "$PARTS"
-# the shards share the cached stream28 zoo: build it once, before they start
-.venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1).build_sources()"
+# the shards share the cached stream28 zoo (stream28 and realzoo use it): build it once, first
+if [[ " $PROTOCOLS " == *" stream28 "* || " $PROTOCOLS " == *" realzoo "* ]]; then
+  .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1).build_sources()"
+fi
 for proto in $PROTOCOLS; do
   pids=()
   for ((i = 0; i < JOBS; i++)); do

@@ -35,8 +35,10 @@ def describe(res: Results, source: Path) -> str:
         subsets = [p.get("subset") for p in parts if p.get("subset")]
         bits.append(f"merged from {len(parts)} runs")
         if subsets:
-            targets = {s.get("max_targets") for s in subsets}
-            bits.append(f"**subset of the full protocol** (max_targets per run: {targets})")
+            targets = sorted({str(s.get("max_targets") or "all") for s in subsets})
+            bits.append(
+                f"**subset of the full protocol** (max_targets per run: {', '.join(targets)})"
+            )
     if meta.get("note"):
         bits.append(str(meta["note"]))
     failures = meta.get("failures") or []

@@ -134,6 +134,10 @@ def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> 
     out = guard_decision({"independent": ref, "mcw@m=3": mcw, "stacking@m=5": clear},
                          default="mcw@m=3")  # fmt: skip
     assert out["use"] == "stacking@m=5" and out["default"] == "mcw@m=3"
+    # several default keys: the best-ranked one is the default the challenger must beat
+    out = guard_decision({"independent": ref, "mcw@m=1": [0.7] * 4, "mcw@m=3": mcw,
+                          "stacking@m=5": lucky}, default=["mcw@m=1", "mcw@m=3"])  # fmt: skip
+    assert out["use"] == "mcw@m=3" and out["default"] == "mcw@m=3"
     # without a default the highest mean wins, as before
     assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky})["use"] == "s"
 

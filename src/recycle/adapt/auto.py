@@ -69,9 +69,9 @@ AUTO_MAX_M = 5
 #: kept but *flagged* in ``report_`` (``guard["flagged"]``): it may be worse on new data.
 FLAG_SE_FACTOR = 2.0
 REFERENCE = "independent"
-#: The recycled strategy auto keeps (at the selection's m) unless another candidate beats it
-#: beyond noise: MCW with k-NN selection, the strongest method in Wang & Henao's comparison
-#: (METHODS.md section 1: 70.8 vs 54.9 for module mixing on CTrL 5-way 25-shot).
+#: The recycled strategy auto keeps (at its best cross-validated m) unless another candidate
+#: beats it beyond noise: MCW with k-NN selection, the strongest method in Wang & Henao's
+#: comparison (METHODS.md section 1: 70.8 vs 54.9 for module mixing on CTrL 5-way 25-shot).
 DEFAULT_STRATEGY = "mcw"
 #: The no-source reference of white-box pools: new adapters on the sources' shared frozen base
 #: (the paper's "Independent"), stronger than the small network trained from scratch.
@@ -295,7 +295,7 @@ def guard_decision(
     scores: dict[str, list[float]],
     reference: str = REFERENCE,
     losses: dict[str, list[float]] | None = None,
-    default: str | None = None,
+    default: str | list[str] | None = None,
 ) -> dict[str, Any]:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
@@ -307,10 +307,11 @@ def guard_decision(
 
     1. The *challenger* is the recycled candidate with the highest mean accuracy, ties broken
        by the lowest mean log-loss.
-    2. With a ``default`` recycled candidate (auto passes :data:`DEFAULT_STRATEGY` at the
-       selection's m), the challenger replaces it only if it beats it: picking the top of ~15
-       noisy CV means favours a lucky candidate (the winner's curse), so a change of strategy
-       needs evidence, like the change away from independent.
+    2. With ``default`` (one key, or several: the best-ranked of them is the default; auto
+       passes :data:`DEFAULT_STRATEGY` at every candidate m), the challenger replaces the
+       default only if it beats it: picking the top of ~15 noisy CV means favours a lucky
+       candidate (the winner's curse), so a change of strategy needs evidence, like the change
+       away from independent.
     3. The negative-transfer guard: the recycled choice is used only if it beats ``reference``.
 
     Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (the recycled choice), the
@@ -333,7 +334,9 @@ def guard_decision(
 
     best = max(others, key=rank)
     out: dict[str, Any] = {"se_factor": GUARD_SE_FACTOR}
-    if default in arrays and default != best and default != reference:
+    keys = [default] if isinstance(default, str) else list(default or [])
+    default = max((k for k in keys if k in others), key=rank, default=None)
+    if default is not None and default != best:
         out["default"], out["challenger"] = default, best
         if not _compare(best, default, arrays, losses).beats:
             best = default

@@ -300,7 +300,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 {r.key: r.scores for r in cv_rows if r.scores},
                 reference if ranked else auto.REFERENCE,
                 losses={r.key: r.losses for r in cv_rows if r.losses},
-                default=auto.CVResult(auto.DEFAULT_STRATEGY, len(selected)).key,
+                default=[r.key for r in cv_rows if r.strategy == auto.DEFAULT_STRATEGY],
             )
             chosen = next(r for r in cv_rows if r.key == guard["use"])
             name, m_used = chosen.strategy, chosen.m
