@@ -301,6 +301,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 reference if ranked else auto.REFERENCE,
                 losses={r.key: r.losses for r in cv_rows if r.losses},
                 default=[r.key for r in cv_rows if r.strategy == auto.DEFAULT_STRATEGY],
+                folds=auto.n_splits(y, self.cv),
             )
             chosen = next(r for r in cv_rows if r.key == guard["use"])
             name, m_used = chosen.strategy, chosen.m
