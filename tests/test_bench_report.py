@@ -152,6 +152,7 @@ def test_findings_compare_auto_with_the_best_fixed_method_and_count_losses() -> 
             res.add(Row(t, "independent", 0, 25, ind, 1.0, 100, seed))
             res.add(Row(t, "mcw_knn_m3", 3, 25, mcw, 1.0, 100, seed))
             res.add(Row(t, "auto", "auto", 25, auto, 1.0, 100, seed, {"flagged": t == "b"}))
+            res.add(Row(t, "auto_session2", "auto", 25, 0.99, 1.0, 100, seed))  # not "fixed"
     (line,) = res.findings()
     assert "best fixed method mcw_knn_m3 91.0" in line and "auto 87.5" in line
     assert "auto − best -3.5 ± 2.0 points" in line and "more than 1 SE below" in line

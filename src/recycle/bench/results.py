@@ -240,7 +240,8 @@ class Results:
         """One generated sentence per shots on ``auto`` (and one on k-NN vs random sources).
 
         Compares ``auto`` with the best fixed method (every other method but the random-
-        selection ablations, whose names end in ``_random``) and with ``baseline``: mean, standard
+        selection ablations, whose names end in ``_random``, and earlier versions of auto, whose
+        names start with ``auto_``) and with ``baseline``: mean, standard
         error, paired gain and how many targets lose more than ``margin``, and how many of those
         ``report_`` flagged.
         """
@@ -252,7 +253,7 @@ class Results:
             fixed = {
                 m: summ[(m, shots)]
                 for m in self.methods()
-                if m != "auto" and not m.endswith("_random") and (m, shots) in summ
+                if not m.startswith("auto") and not m.endswith("_random") and (m, shots) in summ
             }
             if auto is None or not fixed:
                 continue
