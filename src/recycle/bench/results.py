@@ -249,44 +249,9 @@ class Results:
         knn_vs_random = self.gains_over("module_mixing_m3_random", "module_mixing_m3")
         lines = []
         for shots in self.shots():
-            auto = summ.get(("auto", shots))
-            fixed = {
-                m: summ[(m, shots)]
-                for m in self.methods()
-                if not m.startswith("auto") and not m.endswith("_random") and (m, shots) in summ
-            }
-            if auto is None or not fixed:
-                continue
-            best = max(fixed, key=lambda m: fixed[m]["mean"])
-            diffs = [d for _, s, _, d in self.gains_over(best, "auto") if s == shots]
-            text = (
-                f"{shots} shots: auto {100 * auto['mean']:.1f}; best fixed method {best} "
-                f"{100 * fixed[best]['mean']:.1f}"
-            )
-            if len(diffs) > 1:
-                mean_d, sd = _mean_std(diffs)
-                se = sd / math.sqrt(len(diffs))
-                verdict = "within 1 SE" if mean_d >= -se else "more than 1 SE below"
-                text += (
-                    f"; auto − best {100 * mean_d:+.1f} ± {100 * se:.1f} points (paired SE over "
-                    f"{len(diffs)} target-seeds: {verdict})"
-                )
-            gains = [g for g in self.gains_over(baseline, "auto") if g[1] == shots]
-            if gains:
-                losers = {(t, sd) for t, s, sd, d in gains if d < -margin}
-                flagged = sum(
-                    1
-                    for r in self.rows
-                    if r.method == "auto" and r.shots == shots and (r.target, r.seed) in losers
-                    and (r.extra.get("flagged") or r.extra.get("guard"))
-                )  # fmt: skip
-                mean_gain = 100 * sum(d for *_, d in gains) / len(gains)
-                text += (
-                    f"; auto − {baseline} {mean_gain:+.1f} points, more than "
-                    f"{100 * margin:.0f} points worse on {len(losers)}/{len(gains)} "
-                    f"({flagged} of them flagged or guarded in report_)"
-                )
-            lines.append(text + ".")
+            line = self._auto_finding(shots, summ, baseline, margin)
+            if line:
+                lines.append(line)
             pairs = [p for p in knn_vs_random if p[1] == shots]
             if pairs:
                 wins = sum(d > 0 for *_, d in pairs)
@@ -296,6 +261,53 @@ class Results:
                     f"sources {mean_d:+.1f} points (k-NN better on {wins}/{len(pairs)})."
                 )
         return lines
+
+    def _auto_finding(
+        self, shots: int, summ: dict[tuple[str, int], dict[str, float]], baseline: str,
+        margin: float,
+    ) -> str | None:  # fmt: skip
+        """The findings sentence on ``auto`` at ``shots`` (None when auto or fixed are absent)."""
+        auto = summ.get(("auto", shots))
+        fixed = {
+            m: summ[(m, shots)]
+            for m in self.methods()
+            if not m.startswith("auto") and not m.endswith("_random") and (m, shots) in summ
+        }
+        if auto is None or not fixed:
+            return None
+        best = max(fixed, key=lambda m: fixed[m]["mean"])
+        diffs = [d for _, s, _, d in self.gains_over(best, "auto") if s == shots]
+        text = (
+            f"{shots} shots: auto {100 * auto['mean']:.1f}; best fixed method {best} "
+            f"{100 * fixed[best]['mean']:.1f}"
+        )
+        if len(diffs) > 1:
+            mean_d, sd = _mean_std(diffs)
+            se = sd / math.sqrt(len(diffs))
+            verdict = "within 1 SE" if mean_d >= -se else "more than 1 SE below"
+            sem = fixed[best]["sem"]
+            of_mean = "within" if mean_d >= -sem else "more than"
+            text += (
+                f"; auto − best {100 * mean_d:+.1f} ± {100 * se:.1f} points (paired SE over "
+                f"{len(diffs)} target-seeds: {verdict}; {of_mean} 1 SE of the best's mean, "
+                f"{100 * sem:.1f})"
+            )
+        gains = [g for g in self.gains_over(baseline, "auto") if g[1] == shots]
+        if gains:
+            losers = {(t, sd) for t, s, sd, d in gains if d < -margin}
+            flagged = sum(
+                1
+                for r in self.rows
+                if r.method == "auto" and r.shots == shots and (r.target, r.seed) in losers
+                and (r.extra.get("flagged") or r.extra.get("guard"))
+            )  # fmt: skip
+            mean_gain = 100 * sum(d for *_, d in gains) / len(gains)
+            text += (
+                f"; auto − {baseline} {mean_gain:+.1f} points, more than "
+                f"{100 * margin:.0f} points worse on {len(losers)}/{len(gains)} "
+                f"({flagged} of them flagged or guarded in report_)"
+            )
+        return text + "."
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
