@@ -7,7 +7,8 @@ set -euo pipefail
 JOBS=${JOBS:-2}
 OUT=${OUT:-results}
 PARTS=${PARTS:-results-parts}
-PROTOCOLS=${PROTOCOLS:-stream28 realzoo text}
+# stream28-eft-base: stream28 at 25 shots with the base trained on the first source task only
+PROTOCOLS=${PROTOCOLS:-stream28 stream28-eft-base realzoo text}
 QUICK=${QUICK:-0}
 extra=()
 if [ "$QUICK" = 1 ]; then extra=(--quick); fi
@@ -19,10 +20,16 @@ if [[ " $PROTOCOLS " == *" stream28 "* || " $PROTOCOLS " == *" realzoo "* ]]; th
   .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1).build_sources()"
 fi
 for proto in $PROTOCOLS; do
+  args=("$proto")
+  if [ "$proto" = stream28-eft-base ]; then
+    args=(stream28 --base-tasks 1 --shots 25)
+    # its own zoo (a base that saw one task): build it once, before the shards start
+    .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1, base_tasks=1).build_sources()"
+  fi
   pids=()
   for ((i = 0; i < JOBS; i++)); do
     echo "bench $proto shard $i/$JOBS -> $PARTS/$proto-$i (log $PARTS/$proto-$i.log)"
-    .venv/bin/recycle bench "$proto" --shard "$i/$JOBS" --out "$PARTS/$proto-$i" --resume \
+    .venv/bin/recycle bench "${args[@]}" --shard "$i/$JOBS" --out "$PARTS/$proto-$i" --resume \
       "${extra[@]}" --json >"$PARTS/$proto-$i.log" 2>&1 &
     pids+=($!)
   done
