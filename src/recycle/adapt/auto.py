@@ -15,6 +15,11 @@ target 10 of 11 candidates had the same mean). Ties used to go to the reference;
 proper scoring rule, separates them: candidates are ranked by mean accuracy, then by mean
 log-loss.
 
+Among the recycled candidates, the default (:data:`DEFAULT_STRATEGY` at its best m) is kept
+unless the CV winner beats it beyond Nadeau & Bengio's corrected standard error: the winner of
+~15 noisy CV means is often just lucky. :func:`guard_decision` has the rules, ``docs/AUTO.md``
+the measurements behind each.
+
 Cheap (closed-form / linear) candidates always run; the dear ones (torch training) run under a
 time budget, and one that would overrun it is skipped (and reported), so a large target cannot
 make ``fit`` unbounded.
