@@ -35,10 +35,8 @@ def describe(res: Results, source: Path) -> str:
         subsets = [p.get("subset") for p in parts if p.get("subset")]
         bits.append(f"merged from {len(parts)} runs")
         if subsets:
-            targets = sorted({str(s.get("max_targets") or "all") for s in subsets})
-            bits.append(
-                f"**subset of the full protocol** (max_targets per run: {', '.join(targets)})"
-            )
+            kinds = sorted({", ".join(f"{k}={v}" for k, v in s.items() if v) for s in subsets})
+            bits.append(f"**runs on subsets of the full protocol** ({'; '.join(kinds)})")
     if meta.get("note"):
         bits.append(str(meta["note"]))
     failures = meta.get("failures") or []
