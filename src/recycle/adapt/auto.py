@@ -341,7 +341,7 @@ def guard_decision(
     comparison then uses Nadeau & Bengio's corrected standard error (see :func:`_paired`): the
     challenger is the maximum of many candidates, picked and compared on the same folds, so its
     margin needs the honest, larger SE. The guard keeps the naive paired SE: with the corrected
-    one it chose independent adapters on 13 of 20 stream28 targets at 25 shots and lost 1.6
+    one it chose independent adapters on 14 of 21 stream28 targets at 25 shots and lost 1.6
     points on average (``docs/AUTO.md``), a guard too strict to let any few-shot gain through.
 
     Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (the recycled choice), the
