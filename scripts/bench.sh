@@ -15,16 +15,18 @@ if [ "$QUICK" = 1 ]; then extra=(--quick); fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 start=$(date +%s)
 mkdir -p "$PARTS"
-# the shards share the cached stream28 zoo (stream28 and realzoo use it): build it once, first
-if [[ " $PROTOCOLS " == *" stream28 "* || " $PROTOCOLS " == *" realzoo "* ]]; then
-  .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1).build_sources()"
-fi
+# build (or load) a cached stream28 zoo once, before the shards that share it start;
+# $1: extra Stream28 arguments (e.g. "base_tasks=1")
+build_zoo() {
+  .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1, ${1:-}).build_sources()"
+}
+# stream28 and realzoo share the default zoo
+if [[ " $PROTOCOLS " == *" stream28 "* || " $PROTOCOLS " == *" realzoo "* ]]; then build_zoo; fi
 for proto in $PROTOCOLS; do
   args=("$proto")
   if [ "$proto" = stream28-eft-base ]; then
     args=(stream28 --base-tasks 1 --shots 25)
-    # its own zoo (a base that saw one task): build it once, before the shards start
-    .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1, base_tasks=1).build_sources()"
+    build_zoo "base_tasks=1"  # its own zoo: a base that saw one task
   fi
   pids=()
   for ((i = 0; i < JOBS; i++)); do

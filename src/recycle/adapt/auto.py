@@ -148,9 +148,11 @@ def fold_scores(proba: np.ndarray, classes: np.ndarray, y: np.ndarray) -> tuple[
     >>> fold_scores(np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([0, 1]), np.array([0, 0]))
     (0.5, 0.5108...)
     """
-    col = np.searchsorted(classes, y)
-    hit = (col < len(classes)) & (classes[np.minimum(col, len(classes) - 1)] == y)
-    p_true = np.where(hit, proba[np.arange(len(y)), np.minimum(col, len(classes) - 1)], 0.0)
+    column = {c: j for j, c in enumerate(classes.tolist())}
+    # a label the fold's model never saw has probability 0 (then floored)
+    p_true = np.array(
+        [proba[i, column[c]] if c in column else 0.0 for i, c in enumerate(y.tolist())]
+    )
     accuracy = float(np.mean(classes[np.argmax(proba, axis=1)] == y))
     return accuracy, float(np.mean(-np.log(np.maximum(p_true, PROBA_FLOOR))))
 
@@ -365,11 +367,11 @@ def guard_decision(
     best = max(others, key=rank)
     out: dict[str, Any] = {"se_factor": GUARD_SE_FACTOR}
     keys = [default] if isinstance(default, str) else list(default or [])
-    default = max((k for k in keys if k in others), key=rank, default=None)
-    if default is not None and default != best:
-        out["default"], out["challenger"] = default, best
-        if not _compare(best, default, arrays, losses, folds).beats:
-            best = default
+    default_key = max((k for k in keys if k in others), key=rank, default=None)
+    if default_key is not None and default_key != best:
+        out["default"], out["challenger"] = default_key, best
+        if not _compare(best, default_key, arrays, losses, folds).beats:
+            best = default_key
     vs_ref = _compare(best, reference, arrays, losses, None)
     out.update(
         best=best,
