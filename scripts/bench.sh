@@ -2,23 +2,53 @@
 # `make bench`: every protocol in full, each split into $JOBS shards that run side by side (one
 # torch thread each), then merged into $OUT/<protocol>/ and the README table regenerated.
 # Stopped runs go on where they stopped (--resume). JOBS=1 runs one process per protocol.
-# QUICK=1 runs the --quick variants and leaves the README alone (a check of this script).
+# QUICK=1 runs the --quick variants into results-quick/ and leaves the README alone (a check of
+# this script). Each protocol's wall time (and each zoo build's) is appended to
+# $OUT/bench-runs.jsonl, which the README's results section lists.
 set -euo pipefail
 JOBS=${JOBS:-2}
-OUT=${OUT:-results}
-PARTS=${PARTS:-results-parts}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  OUT=${OUT:-results-quick}
+  PARTS=${PARTS:-results-quick-parts}
+else
+  OUT=${OUT:-results}
+  PARTS=${PARTS:-results-parts}
+fi
 # stream28-eft-base: stream28 at 25 shots with the base trained on the first source task only
 PROTOCOLS=${PROTOCOLS:-stream28 stream28-eft-base realzoo text}
-QUICK=${QUICK:-0}
 extra=()
 if [ "$QUICK" = 1 ]; then extra=(--quick); fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 start=$(date +%s)
-mkdir -p "$PARTS"
+any_resumed=0
+mkdir -p "$PARTS" "$OUT"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# append one line to $OUT/bench-runs.jsonl: $1 what ran, $2 its start (epoch s), $3 resumed?
+record() {
+  .venv/bin/python - "$OUT/bench-runs.jsonl" "$1" "$2" "$3" "$JOBS" "$QUICK" "$commit" <<'PY'
+import datetime, json, sys, time
+path, what, start, resumed, jobs, quick, commit = sys.argv[1:]
+row = {
+    "what": what,
+    "seconds": round(time.time() - int(start)),
+    "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "jobs": int(jobs),
+    "quick": quick == "1",
+    "resumed": resumed == "1",
+    "commit": commit,
+}
+with open(path, "a") as f:
+    f.write(json.dumps(row) + "\n")
+PY
+}
 # build (or load) a cached stream28 zoo once, before the shards that share it start;
 # $1: extra Stream28 arguments (e.g. "base_tasks=1")
 build_zoo() {
+  local t0
+  t0=$(date +%s)
   .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1, ${1:-}).build_sources()"
+  record "zoo stream28${1:+ ($1)}" "$t0" 0
 }
 # stream28 and realzoo share the default zoo
 if [[ " $PROTOCOLS " == *" stream28 "* || " $PROTOCOLS " == *" realzoo "* ]]; then build_zoo; fi
@@ -28,6 +58,11 @@ for proto in $PROTOCOLS; do
     args=(stream28 --base-tasks 1 --shots 25)
     build_zoo "base_tasks=1"  # its own zoo: a base that saw one task
   fi
+  t0=$(date +%s)
+  resumed=0
+  for ((i = 0; i < JOBS; i++)); do
+    if [ -f "$PARTS/$proto-$i/results.json" ]; then resumed=1; fi
+  done
   pids=()
   for ((i = 0; i < JOBS; i++)); do
     echo "bench $proto shard $i/$JOBS -> $PARTS/$proto-$i (log $PARTS/$proto-$i.log)"
@@ -39,6 +74,9 @@ for proto in $PROTOCOLS; do
   parts=()
   for ((i = 0; i < JOBS; i++)); do parts+=("$PARTS/$proto-$i"); done
   .venv/bin/python scripts/merge_results.py "$OUT/$proto" "${parts[@]}"
+  record "$proto" "$t0" "$resumed"
+  if [ "$resumed" = 1 ]; then any_resumed=1; fi
 done
+record "make bench (all of: $PROTOCOLS)" "$start" "$any_resumed"
 if [ "$QUICK" != 1 ]; then .venv/bin/python scripts/update_readme.py "$OUT"; fi
 echo "make bench: $(( ($(date +%s) - start) / 60 )) min wall on $JOBS parallel jobs"

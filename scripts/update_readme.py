@@ -3,11 +3,13 @@
 Usage: python scripts/update_readme.py RESULTS_DIR
 
 Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in README.md
-with one table per protocol found under RESULTS_DIR (``*/results.json`` or ``results.json``).
+with one table per protocol found under RESULTS_DIR (``*/results.json`` or ``results.json``),
+after the wall times that ``scripts/bench.sh`` logged in ``RESULTS_DIR/bench-runs.jsonl``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,6 +47,31 @@ def describe(res: Results, source: Path) -> str:
     return "; ".join(bits) + f"; from `{source}`."
 
 
+def bench_runs(results_dir: Path) -> str:
+    """A table of the ``make bench`` wall times logged in ``bench-runs.jsonl`` ('' if none)."""
+    log = results_dir / "bench-runs.jsonl"
+    if not log.exists():
+        return ""
+    runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    runs = [r for r in runs if not r.get("quick")]
+    if not runs:
+        return ""
+    lines = [
+        "`make bench` wall times (`scripts/bench.sh`, logged in "
+        f"`{log}`; *resumed*: it went on from shards an earlier run had started):",
+        "",
+        "| finished (UTC) | commit | what | parallel jobs | wall |",
+        "|---|---|---|---|---|",
+    ]
+    for r in runs:
+        resumed = " (*resumed*)" if r.get("resumed") else ""
+        lines.append(
+            f"| {r['finished'][:16].replace('T', ' ')} | {r['commit']} | {r['what']}{resumed} "
+            f"| {r['jobs']} | {r['seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
+
+
 def render(results_dir: Path) -> str:
     """Markdown for every ``results.json`` under ``results_dir`` (one section per protocol)."""
     files = sorted(results_dir.glob("*/results.json")) or sorted(results_dir.glob("results.json"))
@@ -64,7 +91,8 @@ def render(results_dir: Path) -> str:
         if findings:
             section += "\n\n" + "\n".join(f"- {line}" for line in findings)
         parts.append(section)
-    return "\n\n".join(parts)
+    runs = bench_runs(results_dir)
+    return "\n\n".join([runs, *parts] if runs else parts)
 
 
 def main() -> None:

@@ -89,3 +89,28 @@ def test_text_quick_runs_every_baseline_on_raw_text() -> None:
     assert probe.extra["selected"][0].startswith(("minilm", "paraphrase_minilm"))
     assert probe.accuracy > _mean(res, "tfidf_logreg", most)
     assert _mean(res, "independent", most) > 0.5  # the hashed bag-of-words MLP runs on text
+
+
+@pytest.mark.slow
+def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> None:
+    """``make bench``'s script end to end on the quick text protocol, two shards, one resumed."""
+    import os
+    import subprocess
+
+    repo = Path(__file__).parents[1]
+    env = {
+        **os.environ, "QUICK": "1", "PROTOCOLS": "text", "JOBS": "2",
+        "OUT": str(tmp_path / "out"), "PARTS": str(tmp_path / "parts"),
+    }  # fmt: skip
+    for _ in range(2):  # the second run finds every fit done and only merges again
+        done = subprocess.run(
+            ["scripts/bench.sh"], cwd=repo, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    merged = Results.load(tmp_path / "out" / "text" / "results.json")
+    shards = [Results.load(tmp_path / "parts" / f"text-{i}" / "results.json") for i in (0, 1)]
+    assert len(merged.rows) == sum(len(s.rows) for s in shards) > 0
+    runs = [json.loads(line) for line in (tmp_path / "out" / "bench-runs.jsonl").open()]
+    assert [r["what"] for r in runs] == ["text", "make bench (all of: text)"] * 2
+    assert [r["resumed"] for r in runs] == [False, False, True, True]
+    assert all(r["quick"] and r["jobs"] == 2 and r["seconds"] >= 0 for r in runs)

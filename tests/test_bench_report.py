@@ -78,6 +78,25 @@ def test_update_readme_replaces_only_the_marked_block(
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("intro\n<!-- results:start -->\n### toy") and text.endswith("tail\n")
     assert "old numbers" not in text and "| auto |" in text and "wall time 1.5 min" in text
+    assert "make bench` wall times" not in text  # no bench-runs.jsonl: no table
+
+
+def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    run = {"finished": "2026-11-22T04:00:00+00:00", "jobs": 2, "commit": "abc1234"}
+    rows = [
+        {**run, "what": "stream28", "seconds": 5400, "quick": False, "resumed": True},
+        {**run, "what": "text", "seconds": 60, "quick": True, "resumed": False},
+    ]
+    (tmp_path / "bench-runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = mod.bench_runs(tmp_path)
+    assert "| 2026-11-22 04:00 | abc1234 | stream28 (*resumed*) | 2 | 90.0 min |" in table
+    assert "| text" not in table
 
 
 def test_selected_names_reads_the_recycler_report() -> None:

@@ -239,6 +239,67 @@ def cross_validate(
     return results
 
 
+@dataclass
+class Choice:
+    """What :func:`choose` decided: the strategy and m to fit, and why."""
+
+    strategy: str
+    m: int
+    cv: list[CVResult]  # every candidate's cross-validation, in the order they ran
+    guard: dict[str, Any]  # :func:`guard_decision`'s verdict
+    notes: list[str]  # skipped candidates, the guard's reason when it overrode or flagged
+
+
+def choose(
+    names: list[str],
+    X: Any,
+    y: np.ndarray,
+    ranked: list[SourceModel],
+    features: Features,
+    *,
+    m_selected: int,
+    m_fixed: bool = False,
+    reference: str = REFERENCE,
+    seed: int = 0,
+    cv: int = 3,
+    repeats: int = 2,
+    budget_s: float = 60.0,
+    params: dict[str, dict[str, Any]] | None = None,
+    progress: ProgressCallback | None = None,
+) -> Choice:
+    """Cross-validate strategies ``names`` (at the candidate m's) against ``reference`` on
+    ``(X, y)`` and pick one with :func:`guard_decision`.
+
+    ``ranked``: the selection's sources, best first (candidate m takes the first m);
+    ``features``: their train features by source id; ``m_selected``: the selection's m;
+    ``m_fixed``: the user fixed m, so only ``m_selected`` is tried. Without sources only the
+    no-source :data:`REFERENCE` is scored.
+    """
+    if ranked:
+        ms = candidate_ms(m_selected, len(ranked), m_fixed)
+        cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
+        candidates = plan(names, m_selected, ms, cost, reference)
+    else:
+        reference, candidates = REFERENCE, [(REFERENCE, 0)]
+    k = n_splits(y, cv)
+    rows = cross_validate(
+        candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
+        budget_s=budget_s, params=params, progress=progress, reference=reference,
+    )  # fmt: skip
+    notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
+    guard = guard_decision(
+        {r.key: r.scores for r in rows if r.scores},
+        reference,
+        losses={r.key: r.losses for r in rows if r.losses},
+        default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
+        folds=k,
+    )
+    chosen = next(r for r in rows if r.key == guard["use"])
+    if guard["triggered"] or guard.get("flagged"):
+        notes.append(guard["reason"])
+    return Choice(chosen.strategy, chosen.m, rows, guard, notes)
+
+
 def _estimate(results: list[CVResult], name: str, m: int) -> float:
     """Seconds per fit of ``name`` predicted from what already ran (0 when unknown)."""
     same = [r for r in results if r.strategy == name and r.scores]

@@ -281,32 +281,14 @@ class Recycler(ClassifierMixin, BaseEstimator):
                         reference = auto.WHITEBOX_REFERENCE
                 else:
                     notes.append(f"auto skipped white-box strategies: {problem}")
-            ms = auto.candidate_ms(len(selected), len(ranked), self.m != "auto")
-            cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
-            plan = (
-                auto.plan(names, len(selected), ms, cost, reference)
-                if ranked
-                else [(auto.REFERENCE, 0)]
-            )
-            cv_rows = auto.cross_validate(
-                plan, X, y, ranked, feats, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
+            choice = auto.choose(
+                names, X, y, ranked, feats, m_selected=len(selected), m_fixed=self.m != "auto",
+                reference=reference, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
-                params=self.strategy_params, progress=self.progress, reference=reference,
+                params=self.strategy_params, progress=self.progress,
             )  # fmt: skip
-            for r in cv_rows:
-                if r.skipped:
-                    notes.append(f"auto skipped {r.key}: {r.skipped}")
-            guard = auto.guard_decision(
-                {r.key: r.scores for r in cv_rows if r.scores},
-                reference if ranked else auto.REFERENCE,
-                losses={r.key: r.losses for r in cv_rows if r.losses},
-                default=[r.key for r in cv_rows if r.strategy == auto.DEFAULT_STRATEGY],
-                folds=auto.n_splits(y, self.cv),
-            )
-            chosen = next(r for r in cv_rows if r.key == guard["use"])
-            name, m_used = chosen.strategy, chosen.m
-            if guard["triggered"] or guard.get("flagged"):
-                notes.append(guard["reason"])
+            name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
+            notes += choice.notes
             sources = ranked[:m_used]
         else:
             name = self.strategy
