@@ -148,6 +148,26 @@ def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> 
     assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky})["use"] == "s"
 
 
+def test_guard_compares_with_the_best_of_several_no_source_baselines() -> None:
+    weak = [0.35, 0.30, 0.40, 0.35]  # new adapters on a base that never saw the domain
+    scratch = [0.85, 0.80, 0.85, 0.90]  # a small network trained from scratch
+    mcw = [0.75, 0.80, 0.80, 0.80]  # far above the weak baseline, below scratch
+    refs = ("independent_adapters", "independent")
+    out = guard_decision({"independent_adapters": weak, "independent": scratch, "mcw": mcw}, refs)
+    assert out["use"] == "independent" and out["reference"] == "independent"
+    assert out["references"] == {"independent_adapters": 0.35, "independent": 0.85}
+    assert "independent scored at least as well" in out["reason"]
+    # against the weak baseline alone the same scores would have used MCW
+    assert guard_decision({"independent_adapters": weak, "mcw": mcw}, refs)["use"] == "mcw"
+    # a recycled strategy that beats both baselines is used, compared with the stronger one
+    clear = [0.95, 0.95, 0.90, 0.95]
+    out = guard_decision({"independent_adapters": weak, "independent": scratch, "mcw": clear}, refs)
+    assert out["use"] == "mcw" and out["reference"] == "independent"
+    assert out["mean_difference"] == pytest.approx(0.0875)
+    with pytest.raises(ConfigError, match="reference"):
+        guard_decision({"mcw": mcw}, refs)
+
+
 def test_fold_scores_floors_the_probability_of_a_confident_mistake() -> None:
     from recycle.adapt.auto import PROBA_FLOOR, fold_scores
 

@@ -48,7 +48,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from recycle.adapt.strategies import Features, get_strategy, take
-from recycle.errors import RecycleError
+from recycle.errors import ConfigError, RecycleError
 from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
 
@@ -169,11 +169,16 @@ def plan(
     m_selected: int,
     ms: list[int],
     cost: dict[str, float],
-    reference: str = REFERENCE,
+    references: tuple[str, ...] = (REFERENCE,),
 ) -> list[tuple[str, int]]:
     """Candidates ``(strategy, m)``: cheap ones (every m) first, then the no-source
-    ``reference``, then the dear ones (the selection's m only), cheapest first. The white-box
-    reference gets m=1: it takes its frozen base from the top source and nothing else."""
+    ``references``, then the dear ones (the selection's m only), cheapest first. The white-box
+    reference gets m=1: it takes its frozen base from the top source and nothing else.
+
+    >>> plan(["mcw", "module_mixing"], 3, [1, 3], {"mcw": 2.0, "module_mixing": 50.0},
+    ...      references=(WHITEBOX_REFERENCE, REFERENCE))
+    [('mcw', 1), ('mcw', 3), ('independent_adapters', 1), ('independent', 0), ('module_mixing', 3)]
+    """
     cheap: list[tuple[str, int]] = []
     dear: list[tuple[str, int]] = []
     for name in sorted((n for n in names if n not in REFERENCES), key=lambda n: cost.get(n, 1.0)):
@@ -181,7 +186,8 @@ def plan(
             cheap.extend((name, m) for m in ms)
         else:
             dear.append((name, m_selected))
-    return [*cheap, (reference, 0 if reference == REFERENCE else 1), *dear]
+    refs = [(r, 0 if r == REFERENCE else 1) for r in references]
+    return [*cheap, *refs, *dear]
 
 
 def cross_validate(
@@ -197,9 +203,11 @@ def cross_validate(
     budget_s: float = 60.0,
     params: dict[str, dict[str, Any]] | None = None,
     progress: ProgressCallback | None = None,
-    reference: str = REFERENCE,
+    references: tuple[str, ...] = (REFERENCE,),
 ) -> list[CVResult]:
-    """Score every candidate on the same repeated stratified folds; see the module docstring."""
+    """Score every candidate on the same repeated stratified folds; see the module docstring.
+
+    ``references`` always run, whatever the time budget says."""
     folds = RepeatedStratifiedKFold(n_splits=n_splits(y, cv), n_repeats=repeats, random_state=seed)
     splits = list(folds.split(np.zeros(len(y)), y))
     start = time.perf_counter()
@@ -212,7 +220,7 @@ def cross_validate(
         spent = time.perf_counter() - start
         per_fit = _estimate(results, name, m)
         dear = get_strategy(name).relative_cost >= CHEAP_COST
-        if name != reference and dear and spent + per_fit * len(splits) > budget_s:
+        if name not in references and dear and spent + per_fit * len(splits) > budget_s:
             res.skipped = f"time budget: {spent:.1f}s spent of {budget_s:.0f}s"
             done += len(splits)
             continue
@@ -259,7 +267,7 @@ def choose(
     *,
     m_selected: int,
     m_fixed: bool = False,
-    reference: str = REFERENCE,
+    references: tuple[str, ...] = (REFERENCE,),
     seed: int = 0,
     cv: int = 3,
     repeats: int = 2,
@@ -272,24 +280,25 @@ def choose(
 
     ``ranked``: the selection's sources, best first (candidate m takes the first m);
     ``features``: their train features by source id; ``m_selected``: the selection's m;
-    ``m_fixed``: the user fixed m, so only ``m_selected`` is tried. Without sources only the
-    no-source :data:`REFERENCE` is scored.
+    ``m_fixed``: the user fixed m, so only ``m_selected`` is tried; ``references``: the
+    no-source baselines the guard compares with (the best-scoring one is its reference). Without
+    sources only :data:`REFERENCE` is scored.
     """
     if ranked:
         ms = candidate_ms(m_selected, len(ranked), m_fixed)
         cost = {n: float(getattr(get_strategy(n), "relative_cost", 50.0)) for n in names}
-        candidates = plan(names, m_selected, ms, cost, reference)
+        candidates = plan(names, m_selected, ms, cost, references)
     else:
-        reference, candidates = REFERENCE, [(REFERENCE, 0)]
+        references, candidates = (REFERENCE,), [(REFERENCE, 0)]
     k = n_splits(y, cv)
     rows = cross_validate(
         candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
-        budget_s=budget_s, params=params, progress=progress, reference=reference,
+        budget_s=budget_s, params=params, progress=progress, references=references,
     )  # fmt: skip
     notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
     guard = guard_decision(
         {r.key: r.scores for r in rows if r.scores},
-        reference,
+        references,
         losses={r.key: r.losses for r in rows if r.losses},
         default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
         folds=k,
@@ -378,7 +387,7 @@ def _compare(
 
 def guard_decision(
     scores: dict[str, list[float]],
-    reference: str = REFERENCE,
+    reference: str | tuple[str, ...] = REFERENCE,
     losses: dict[str, list[float]] | None = None,
     default: str | list[str] | None = None,
     folds: int | None = None,
@@ -386,7 +395,9 @@ def guard_decision(
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
     ``scores`` maps candidate keys to per-fold accuracies aligned across keys and must contain
-    ``reference`` (``"independent"``, or ``"independent_adapters"`` for white-box pools);
+    ``reference``: ``"independent"`` (the small network from scratch), or several no-source
+    baselines (white-box pools: ``("independent_adapters", "independent")``), of which the one
+    that scores best (accuracy, then log-loss) is the reference;
     ``losses`` (optional, same keys and folds) holds per-fold log-losses. "A beats B" means: A's
     mean accuracy is higher by more than :data:`GUARD_SE_FACTOR` paired standard errors, or A's
     accuracy is at least B's and its log-loss lower by more than that many paired SEs.
@@ -398,7 +409,11 @@ def guard_decision(
        default only if it beats it: picking the top of ~15 noisy CV means favours a lucky
        candidate (the winner's curse), so a change of strategy needs evidence, like the change
        away from independent.
-    3. The negative-transfer guard: the recycled choice is used only if it beats ``reference``.
+    3. The negative-transfer guard: the recycled choice is used only if it beats the
+       reference. With several no-source baselines it must beat the best of them: on a base
+       that never saw a target's domain, new adapters on it fall far below a small network
+       trained from scratch (``docs/AUTO.md``), and beating only the weaker baseline would let
+       auto do worse than training from scratch without saying so.
 
     ``folds``: k of the repeated k-fold the scores come from. The challenger-vs-default
     comparison then uses Nadeau & Bengio's corrected standard error (see :func:`_paired`): the
@@ -407,7 +422,8 @@ def guard_decision(
     one it chose independent adapters on 14 of 21 stream28 targets at 25 shots and lost 1.6
     points on average (``docs/AUTO.md``), a guard too strict to let any few-shot gain through.
 
-    Returns a JSON-able dict with ``use`` (the chosen key), ``best`` (the recycled choice), the
+    Returns a JSON-able dict with ``use`` (the chosen key), ``reference`` (the baseline the
+    guard compared with), ``best`` (the recycled choice), the
     paired ``mean_difference`` and ``standard_error`` of its accuracy against the reference (and
     ``log_loss_difference``, ``log_loss_standard_error`` with ``losses``), ``triggered`` (True
     when the guard overrode a recycled candidate that scored better on a mean), and, when a
@@ -416,17 +432,25 @@ def guard_decision(
     """
     losses = {k: v for k, v in (losses or {}).items() if v}
     arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
-    others = [k for k in arrays if k != reference]
-    if not others:
-        return {"use": reference, "best": None, "triggered": False,
-                "reason": "no recycled strategy could be scored"}  # fmt: skip
+    baselines = [reference] if isinstance(reference, str) else list(reference)
+    others = [k for k in arrays if k not in baselines]
+    keys = list(arrays)
 
     def rank(k: str) -> tuple[float, float, int]:
         loss = float(np.mean(losses[k])) if k in losses else 0.0
-        return (float(arrays[k].mean()), -loss, -others.index(k))
+        return (float(arrays[k].mean()), -loss, -keys.index(k))
 
+    scored = [b for b in baselines if b in arrays]
+    if not scored:
+        raise ConfigError(f"guard_decision needs scores of the reference {reference!r}.")
+    reference = max(scored, key=rank)
+    out: dict[str, Any] = {"se_factor": GUARD_SE_FACTOR, "reference": reference}
+    if len(scored) > 1:
+        out["references"] = {b: round(float(arrays[b].mean()), 4) for b in scored}
+    if not others:
+        return {**out, "use": reference, "best": None, "triggered": False,
+                "reason": "no recycled strategy could be scored"}  # fmt: skip
     best = max(others, key=rank)
-    out: dict[str, Any] = {"se_factor": GUARD_SE_FACTOR}
     keys = [default] if isinstance(default, str) else list(default or [])
     default_key = max((k for k in keys if k in others), key=rank, default=None)
     if default_key is not None and default_key != best:

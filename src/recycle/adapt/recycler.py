@@ -272,18 +272,18 @@ class Recycler(ClassifierMixin, BaseEstimator):
         if self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
             whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
-            reference = auto.REFERENCE
+            references: tuple[str, ...] = (auto.REFERENCE,)
             if selected and whitebox and all(s.access == "white-box" for s in selected):
                 problem = _whitebox_problem(selected)
                 if problem is None:
                     names += whitebox
                     if auto.WHITEBOX_REFERENCE in strategy_names():
-                        reference = auto.WHITEBOX_REFERENCE
+                        references = (auto.WHITEBOX_REFERENCE, auto.REFERENCE)
                 else:
                     notes.append(f"auto skipped white-box strategies: {problem}")
             choice = auto.choose(
                 names, X, y, ranked, feats, m_selected=len(selected), m_fixed=self.m != "auto",
-                reference=reference, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
+                references=references, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
                 params=self.strategy_params, progress=self.progress,
             )  # fmt: skip
