@@ -181,6 +181,29 @@ def test_auto_report_carries_cv_log_loss() -> None:
     rec = Recycler([RandomProjection(0, 32)], m=1, strategies=["mcw"], strategy_params=FAST)
     cv = rec.fit(Xtr, ytr).report_["cv"]
     assert cv and all(row["log_loss"] > 0 for row in cv.values() if row["mean"] is not None)
+    for row in cv.values():
+        assert len(row["per_fold_log_loss"]) == len(row["per_fold"])
+        if row["per_fold"]:
+            assert np.mean(row["per_fold_log_loss"]) == pytest.approx(row["log_loss"], abs=1e-3)
+
+
+def test_bench_rows_keep_auto_folds_so_its_decision_can_be_replayed() -> None:
+    from recycle.bench.runner import Method, Target, run_method
+
+    Xtr, ytr, Xte, yte = target((0, 1, 2), shots=8)
+    pool = [RandomProjection(0, 32), RandomProjection(1, 32)]
+    method = Method("auto", {"strategy": "auto", "m": 2, "strategy_params": FAST})
+    row = run_method(pool, Target("toy", 8, 0, Xtr, ytr, Xte, yte), method)
+    folds = row.extra["cv_folds"]
+    assert row.extra["reference"] == "independent" and "independent" in folds
+    replay = guard_decision(
+        {k: v[0] for k, v in folds.items()},
+        row.extra["reference"],
+        losses={k: v[1] for k, v in folds.items()},
+        default=[k for k in folds if k.startswith("mcw@")],
+        folds=3,
+    )
+    assert replay["use"].split("@")[0] == row.extra["strategy"]
 
 
 def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:

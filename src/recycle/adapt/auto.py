@@ -112,6 +112,7 @@ class CVResult:
             "std": None if not self.scores else round(float(np.std(self.scores)), 4),
             "per_fold": [round(s, 4) for s in self.scores],
             "log_loss": None if not self.losses else round(float(np.mean(self.losses)), 4),
+            "per_fold_log_loss": [round(v, 4) for v in self.losses],
             "seconds": round(self.seconds, 3),
             "skipped": self.skipped,
         }

@@ -92,15 +92,22 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "m_used": report.get("m"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
             "flagged": bool((report.get("guard") or {}).get("flagged", False)),
-            **({"cv": _cv_summary(report["cv"])} if report.get("cv") else {}),
+            **(_cv_extra(report) if report.get("cv") else {}),
         },
     )
 
 
-def _cv_summary(cv: dict[str, dict[str, Any]]) -> dict[str, list[float | None]]:
-    """auto's candidates as ``{key: [mean CV accuracy, mean CV log-loss]}`` (scored ones only),
-    kept in bench rows so a run can be re-examined without re-fitting."""
-    return {k: [v["mean"], v.get("log_loss")] for k, v in cv.items() if v.get("mean") is not None}
+def _cv_extra(report: dict[str, Any]) -> dict[str, Any]:
+    """auto's cross-validation, kept in bench rows so a run can be re-examined (another decision
+    rule replayed on the same folds) without re-fitting: ``cv`` maps each scored candidate to
+    ``[mean accuracy, mean log-loss]``, ``cv_folds`` to ``[per-fold accuracies, per-fold
+    log-losses]``, and ``reference`` names the no-source baseline the guard compared with."""
+    scored = {k: v for k, v in report["cv"].items() if v.get("mean") is not None}
+    return {
+        "cv": {k: [v["mean"], v.get("log_loss")] for k, v in scored.items()},
+        "cv_folds": {k: [v["per_fold"], v.get("per_fold_log_loss", [])] for k, v in scored.items()},
+        "reference": (report.get("guard") or {}).get("reference"),
+    }
 
 
 def _run_factory(pool: Any, target: Target, method: Method) -> Row:
