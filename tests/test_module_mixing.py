@@ -143,7 +143,7 @@ def test_whitebox_baselines_run_through_the_recycler(family: dict, name: str) ->
     assert rec.score(family["Xte"], family["yte"]) > 0.4
 
 
-def test_auto_on_a_whitebox_pool_guards_against_the_stronger_no_source_baseline(family: dict) -> None:
+def test_auto_on_a_whitebox_pool_guards_against_the_stronger_baseline(family: dict) -> None:
     """With family sources, auto scores new adapters on the same base *and* the small network
     from scratch, and the guard compares with whichever scored better."""
     from recycle.adapt import Recycler
