@@ -2,12 +2,14 @@
 
 Every candidate ``(strategy, m)`` is scored on the same repeated stratified folds of the
 target's train split, with the sources' train features computed once and sliced per fold;
-each fold records accuracy and log-loss. ``independent`` (no sources) is always scored; it is the
-reference of the **negative-transfer guard**: the best recycled candidate is used only if it
-beats independent beyond noise, i.e. its mean accuracy is higher by more than
-:data:`GUARD_SE_FACTOR` standard errors of the paired per-fold difference, or its accuracy is at
-least as high and its log-loss lower by more than that many standard errors; otherwise the guard
-chooses independent and says so.
+each fold records accuracy and log-loss. The no-source baselines are always scored:
+``independent`` (a small network from scratch) and, for white-box pools, ``independent_adapters``
+(new adapters on the pool's shared base). The better-scoring one is the reference of the
+**negative-transfer guard**: the best recycled candidate is used only if it beats that
+reference beyond noise, i.e. its mean accuracy is higher by more than :data:`GUARD_SE_FACTOR`
+standard errors of the paired per-fold difference, or its accuracy is at least as high and its
+log-loss lower by more than that many standard errors; otherwise the guard chooses the
+reference and says so.
 
 Why log-loss too: a few-shot target's folds hold a handful of examples each, so fold accuracies
 are coarse and tie often (at 25 shots, 5-way: 8 test examples per fold, and on one stream28

@@ -124,11 +124,12 @@ class Recycler(ClassifierMixin, BaseEstimator):
         Restrict the selection to these zoo entries (names, ids or source ids).
     strategies : list of str, optional
         Strategies auto may choose from (default: every black-box strategy, plus module mixing
-        when the sources are white-box). "independent" is always included.
+        when the sources are white-box). The no-source baselines are always included:
+        "independent", and "independent_adapters" when the sources are white-box.
     time_budget : float, default 60.0
         Seconds the whole fit should take with ``strategy="auto"``: cross-validation may use
         :data:`AUTO_CV_SHARE` of it (minus the selection's time); candidates that would overrun
-        are skipped and reported ("independent" always runs).
+        are skipped and reported (the no-source baselines always run).
     strategy_params : dict, optional
         ``{strategy_name: {param: value}}``; the key ``"*"`` applies to every strategy that takes
         the parameter (e.g. ``{"*": {"max_epochs": 20}}``).
