@@ -176,3 +176,9 @@ def test_findings_compare_auto_with_the_best_fixed_method_and_count_losses() -> 
     assert "best fixed method mcw_knn_m3 91.0" in line and "auto 87.5" in line
     assert "auto − best -3.5 ± 2.0 points" in line and "more than 1 SE below" in line
     assert "more than 2 points worse on 2/4 (2 of them flagged" in line
+    assert "independent_lenet" not in line  # not run: no clause
+    for seed in range(2):
+        res.add(Row("a", "independent_lenet", 0, 25, 0.95, 1.0, 100, seed))
+        res.add(Row("b", "independent_lenet", 0, 25, 0.70, 1.0, 100, seed))
+    (line,) = res.findings()
+    assert "auto − independent_lenet +5.0 points, more than 2 points worse on 2/4 (0 of" in line
