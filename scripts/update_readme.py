@@ -32,6 +32,8 @@ def describe(res: Results, source: Path) -> str:
         bits.append(f"wall time {meta['wall_seconds'] / 60:.1f} min")
     if meta.get("total") and meta.get("done", 0) < meta["total"]:
         bits.append(f"**partial run: {meta['done']} of {meta['total']} fits**")
+    if meta.get("stopped_parts"):
+        bits.append(f"**{meta['stopped_parts']} of the merged runs stopped before their end**")
     parts = meta.get("parts") or []
     if parts:
         subsets = [p.get("subset") for p in parts if p.get("subset")]

@@ -153,6 +153,19 @@ def test_merge_joins_runs_split_by_shots_and_prefers_the_later_row() -> None:
         0.99
     ]
     assert [p["wall_seconds"] for p in merged.meta["parts"]] == [90.0, 30.0]
+    assert "done" not in merged.meta and "stopped_parts" not in merged.meta
+
+
+def test_merge_counts_parts_that_stopped_instead_of_adding_overlapping_fit_counts() -> None:
+    stopped = Results("toy", meta={"done": 1, "total": 4})
+    stopped.add(Row("a", "auto", "auto", 25, 0.9, 1.0, 50, 0))
+    resumed = Results("toy", meta={"done": 4, "total": 4})  # carries the stopped part's row
+    for seed in range(4):
+        resumed.add(Row("a", "auto", "auto", 25, 0.9, 1.0, 50, seed))
+    merged = Results.merge([stopped, resumed])
+    assert len(merged.rows) == 4 and "done" not in merged.meta
+    assert merged.meta["stopped_parts"] == 1
+    assert Results.merge([merged, Results("toy")]).meta["stopped_parts"] == 1  # merged again
 
 
 def test_shards_split_the_targets_between_side_by_side_runs() -> None:

@@ -142,9 +142,16 @@ class Results:
         # parts may have run one after another or side by side: keep each one's wall time
         meta["parts"] = [{k: v for k, v in p.meta.items() if k != "sources"} for p in parts]
         meta["failures"] = [f for p in parts for f in p.meta.get("failures", [])]
-        if all("total" in p.meta for p in parts):
-            meta["done"] = sum(p.meta.get("done", 0) for p in parts)
-            meta["total"] = sum(p.meta["total"] for p in parts)
+        # parts may overlap (a resumed run carries the rows it started from), so their fit
+        # counts do not add up; say how many parts stopped before their end instead
+        stopped = sum(
+            1
+            for p in parts
+            if p.meta.get("stopped_parts")
+            or (p.meta.get("total") and p.meta.get("done", 0) < p.meta["total"])
+        )
+        if stopped:
+            meta["stopped_parts"] = stopped
         return cls(protocols[0], list(rows.values()), meta)
 
     def methods(self) -> list[str]:
