@@ -5,7 +5,9 @@ Format::
     {"protocol": str,
      "rows": [{"target": str, "method": str, "m": int | "auto", "shots": int,
                "accuracy": float, "fit_seconds": float, "trainable_params": int, "seed": int,
-               ...optional extras: "selected": [str], "strategy": str, "guard": bool}]}
+               ...optional extras: "selected": [str], "strategy": str, "guard": bool,
+               and for auto "cv", "cv_folds", "reference" (see recycle.bench.runner)}],
+     "meta": {...}}
 
 Examples
 --------
