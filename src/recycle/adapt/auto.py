@@ -278,8 +278,8 @@ def choose(
     params: dict[str, dict[str, Any]] | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
-    """Cross-validate strategies ``names`` (at the candidate m's) against ``reference`` on
-    ``(X, y)`` and pick one with :func:`guard_decision`.
+    """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
+    ``references`` on ``(X, y)`` and pick one with :func:`guard_decision`.
 
     ``ranked``: the selection's sources, best first (candidate m takes the first m);
     ``features``: their train features by source id; ``m_selected``: the selection's m;
