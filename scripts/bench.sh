@@ -4,7 +4,9 @@
 # Stopped runs go on where they stopped (--resume). JOBS=1 runs one process per protocol.
 # QUICK=1 runs the --quick variants into results-quick/ and leaves the README alone (a check of
 # this script). Each protocol's wall time (and each zoo build's) is appended to
-# $OUT/bench-runs.jsonl, which the README's results section lists.
+# $OUT/bench-runs.jsonl, which the README's results section lists. A clock in the background
+# appends a tick (sitting, phase, time) to $OUT/bench-clock.jsonl every minute, so a run that is
+# killed and resumed later (in another sitting) still adds up to a true total wall time.
 set -euo pipefail
 JOBS=${JOBS:-2}
 QUICK=${QUICK:-0}
@@ -24,6 +26,25 @@ start=$(date +%s)
 any_resumed=0
 mkdir -p "$PARTS" "$OUT"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+sitting="$(date -u +%FT%TZ)/$$"
+CLOCK="$OUT/bench-clock.jsonl"
+phase_file=$(mktemp)
+echo "start" >"$phase_file"
+# append one tick to $CLOCK: the time spent since the previous tick went to the phase it names
+tick() {
+  printf '{"sitting": "%s", "commit": "%s", "jobs": %s, "quick": %s, "what": "%s", "t": %s}\n' \
+    "$sitting" "$commit" "$JOBS" "$([ "$QUICK" = 1 ] && echo true || echo false)" \
+    "$(cat "$phase_file")" "$(date +%s)" >>"$CLOCK"
+}
+# $1: the phase that starts now (the time before it goes to the phase that ends)
+phase() {
+  tick
+  echo "$1" >"$phase_file"
+}
+tick
+(while sleep 60 && kill -0 $$ 2>/dev/null; do tick; done) &
+clock_pid=$!
+trap 'tick; kill "$clock_pid" 2>/dev/null; rm -f "$phase_file"' EXIT
 # append one line to $OUT/bench-runs.jsonl: $1 what ran, $2 its start (epoch s), $3 resumed?
 record() {
   .venv/bin/python - "$OUT/bench-runs.jsonl" "$1" "$2" "$3" "$JOBS" "$QUICK" "$commit" <<'PY'
@@ -47,6 +68,7 @@ PY
 build_zoo() {
   local t0
   t0=$(date +%s)
+  phase "zoo stream28${1:+ ($1)}"
   .venv/bin/python -c "from recycle.bench.stream28 import Stream28; Stream28(quick=$QUICK == 1, ${1:-}).build_sources()"
   record "zoo stream28${1:+ ($1)}" "$t0" 0
 }
@@ -59,6 +81,7 @@ for proto in $PROTOCOLS; do
     build_zoo "base_tasks=1"  # its own zoo: a base that saw one task
   fi
   t0=$(date +%s)
+  phase "$proto"
   resumed=0
   for ((i = 0; i < JOBS; i++)); do
     if [ -f "$PARTS/$proto-$i/results.json" ]; then resumed=1; fi
@@ -78,5 +101,6 @@ for proto in $PROTOCOLS; do
   if [ "$resumed" = 1 ]; then any_resumed=1; fi
 done
 record "make bench (all of: $PROTOCOLS)" "$start" "$any_resumed"
+phase "README"
 if [ "$QUICK" != 1 ]; then .venv/bin/python scripts/update_readme.py "$OUT"; fi
 echo "make bench: $(( ($(date +%s) - start) / 60 )) min wall on $JOBS parallel jobs"

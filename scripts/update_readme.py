@@ -4,11 +4,14 @@ Usage: python scripts/update_readme.py RESULTS_DIR
 
 Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in README.md
 with one table per protocol found under RESULTS_DIR (``*/results.json`` or ``results.json``),
-after the wall times that ``scripts/bench.sh`` logged in ``RESULTS_DIR/bench-runs.jsonl``.
+after the wall times that ``scripts/bench.sh`` logged in ``RESULTS_DIR/bench-clock.jsonl`` (the
+total over every sitting of a stopped and resumed run) and ``RESULTS_DIR/bench-runs.jsonl``
+(each finished protocol).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -74,6 +77,52 @@ def bench_runs(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def clock_totals(ticks: list[dict]) -> tuple[dict[str, float], int]:
+    """Seconds per phase summed over sittings, and the number of sittings, from clock ticks.
+
+    Each tick closes the interval since the previous tick of its sitting, spent in the phase it
+    names; a sitting that was killed loses at most the minute after its last tick.
+
+    >>> ticks = [{"sitting": "a", "what": "start", "t": 0}, {"sitting": "a", "what": "x", "t": 60},
+    ...          {"sitting": "b", "what": "x", "t": 500}, {"sitting": "b", "what": "y", "t": 530}]
+    >>> clock_totals(ticks)
+    ({'x': 60.0, 'y': 30.0}, 2)
+    """
+    by_sitting: dict[str, list[dict]] = {}
+    for tick in ticks:
+        by_sitting.setdefault(tick["sitting"], []).append(tick)
+    totals: dict[str, float] = {}
+    for rows in by_sitting.values():
+        rows.sort(key=lambda r: r["t"])
+        for before, tick in itertools.pairwise(rows):
+            totals[tick["what"]] = totals.get(tick["what"], 0.0) + float(tick["t"] - before["t"])
+    return totals, len(by_sitting)
+
+
+def bench_clock(results_dir: Path) -> str:
+    """The total ``make bench`` wall time per phase over all sittings ('' if no clock log)."""
+    log = results_dir / "bench-clock.jsonl"
+    if not log.exists():
+        return ""
+    ticks = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    ticks = [t for t in ticks if not t.get("quick")]
+    if not ticks:
+        return ""
+    totals, sittings = clock_totals(ticks)
+    commits = ", ".join(dict.fromkeys(t["commit"] for t in ticks))
+    total = sum(totals.values())
+    lines = [
+        f"**`make bench` wall time: {total / 3600:.1f} h** in {sittings} sitting(s) "
+        f"(stopped and resumed where it stopped; set-up not counted; commit(s) {commits}; "
+        f"a clock in `scripts/bench.sh` ticks every minute into `{log}`):",
+        "",
+        "| phase | wall |",
+        "|---|---|",
+        *(f"| {what} | {sec / 60:.1f} min |" for what, sec in totals.items()),
+    ]
+    return "\n".join(lines)
+
+
 def render(results_dir: Path) -> str:
     """Markdown for every ``results.json`` under ``results_dir`` (one section per protocol)."""
     files = sorted(results_dir.glob("*/results.json")) or sorted(results_dir.glob("results.json"))
@@ -93,8 +142,8 @@ def render(results_dir: Path) -> str:
         if findings:
             section += "\n\n" + "\n".join(f"- {line}" for line in findings)
         parts.append(section)
-    runs = bench_runs(results_dir)
-    return "\n\n".join([runs, *parts] if runs else parts)
+    timing = [t for t in (bench_clock(results_dir), bench_runs(results_dir)) if t]
+    return "\n\n".join([*timing, *parts])
 
 
 def main() -> None:

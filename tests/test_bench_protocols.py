@@ -114,3 +114,8 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
     assert [r["what"] for r in runs] == ["text", "make bench (all of: text)"] * 2
     assert [r["resumed"] for r in runs] == [False, False, True, True]
     assert all(r["quick"] and r["jobs"] == 2 and r["seconds"] >= 0 for r in runs)
+    # the clock: every sitting opens with a tick and names the phases it went through
+    ticks = [json.loads(line) for line in (tmp_path / "out" / "bench-clock.jsonl").open()]
+    assert len({t["sitting"] for t in ticks}) == 2
+    assert {t["what"] for t in ticks} >= {"start", "text", "README"}
+    assert all(t["quick"] and t["jobs"] == 2 for t in ticks)

@@ -99,6 +99,29 @@ def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: 
     assert "| text" not in table
 
 
+def test_update_readme_adds_up_the_clock_over_sittings_of_a_resumed_bench(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    tick = {"commit": "abc1234", "jobs": 2, "quick": False}
+    ticks = [  # a first sitting killed after 2 min of stream28, then resumed for 1 more minute
+        {**tick, "sitting": "s1", "what": "start", "t": 1000},
+        {**tick, "sitting": "s1", "what": "start", "t": 1001},
+        {**tick, "sitting": "s1", "what": "stream28", "t": 1061},
+        {**tick, "sitting": "s1", "what": "stream28", "t": 1121},
+        {**tick, "sitting": "s2", "what": "start", "t": 9000},
+        {**tick, "sitting": "s2", "what": "stream28", "t": 9060},
+        {**tick, "sitting": "q", "what": "text", "t": 9999, "quick": True},
+    ]
+    (tmp_path / "bench-clock.jsonl").write_text("".join(json.dumps(t) + "\n" for t in ticks))
+    text = mod.bench_clock(tmp_path)
+    assert "| stream28 | 3.0 min |" in text and "in 2 sitting(s)" in text
+    assert "| text" not in text  # quick runs are not make bench
+
+
 def test_selected_names_reads_the_recycler_report() -> None:
     report = {"sources": [{"source_id": "a", "name": "zoo.a"}, {"source_id": "b", "name": None}]}
     assert selected_names(report) == ["zoo.a", "b"]
