@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +33,26 @@ def _results() -> Results:
                         {"selected": [f"src{seed}", "src9"], "strategy": "mcw"})
                 )  # fmt: skip
     return res
+
+
+def _update_readme_module() -> Any:
+    """``scripts/update_readme.py`` imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_update_readme_gives_merged_parts_wall_times_when_the_merge_has_none() -> None:
+    a, b = _results(), _results()
+    b.meta["wall_seconds"] = 180.0
+    merged = Results.merge([a, b])
+    assert "wall_seconds" not in merged.meta
+    line = _update_readme_module().describe(merged, Path("r.json"))
+    assert "merged from 2 runs; their wall times 1.5, 3.0 min" in line
 
 
 def test_results_round_trip_summary_and_table(tmp_path: Path) -> None:
@@ -62,12 +83,7 @@ def test_report_has_the_three_plots(tmp_path: Path) -> None:
 def test_update_readme_replaces_only_the_marked_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _update_readme_module()
     _results().save(tmp_path / "results" / "toy" / "results.json")
     (tmp_path / "README.md").write_text(
         "intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\ntail\n"
@@ -82,12 +98,7 @@ def test_update_readme_replaces_only_the_marked_block(
 
 
 def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _update_readme_module()
     run = {"finished": "2026-11-22T04:00:00+00:00", "jobs": 2, "commit": "abc1234"}
     rows = [
         {**run, "what": "stream28", "seconds": 5400, "quick": False, "resumed": True},
@@ -100,12 +111,7 @@ def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: 
 
 
 def test_update_readme_adds_up_the_clock_over_sittings_of_a_resumed_bench(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _update_readme_module()
     tick = {"commit": "abc1234", "jobs": 2, "quick": False}
     ticks = [  # a first sitting killed after 2 min of stream28, then resumed for 1 more minute
         {**tick, "sitting": "s1", "what": "start", "t": 1000},
