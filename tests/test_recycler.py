@@ -123,6 +123,20 @@ def test_guard_breaks_accuracy_ties_on_log_loss() -> None:
     assert guard_decision({"independent": acc, "mcw": acc})["use"] == "independent"
 
 
+def test_guard_ties_equal_accuracies_in_another_fold_order_and_breaks_them_on_log_loss() -> None:
+    # the same fold accuracies, two folds swapped: float means differ in the last bit
+    a = [7 / 8, 8 / 9, 1.0, 6 / 8, 7 / 9, 5 / 8]
+    b = [7 / 8, 8 / 9, 1.0, 7 / 9, 6 / 8, 5 / 8]
+    assert float(np.mean(a)) != float(np.mean(b))
+    ref = [0.5] * 6
+    for first, second in ((a, b), (b, a)):
+        out = guard_decision(
+            {"independent": ref, "mcw": first, "averaging": second},
+            losses={"independent": [1.0] * 6, "mcw": [0.6] * 6, "averaging": [0.3] * 6},
+        )
+        assert out["best"] == "averaging"  # the tie goes to the lower log-loss either way
+
+
 def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> None:
     ref = [0.50, 0.60, 0.55, 0.50]
     mcw = [0.80, 0.85, 0.83, 0.81]
