@@ -124,7 +124,7 @@ def _accuracy_only_challenger(
 
 #: The rules replayed: each maps (scores, losses, folds) to the candidate key it would fit.
 RULES: dict[str, Callable[[dict[str, list[float]], dict[str, list[float]], int], str]] = {
-    "auto (v7)": lambda s, l, k: _decide(s, l, [c for c in s if c.startswith("mcw@")], k)["use"],
+    "auto": lambda s, l, k: _decide(s, l, [c for c in s if c.startswith("mcw@")], k)["use"],
     "no guard": lambda s, l, k: _decide(s, l, [c for c in s if c.startswith("mcw@")], k)["best"],
     "default MCW at largest m": lambda s, l, k: _decide(s, l, [_largest_mcw(s)], k)["use"],
     "challenger vs default on accuracy only": _accuracy_only_challenger,

@@ -55,5 +55,5 @@ def test_replay_scores_each_rule_by_the_test_accuracy_of_what_it_picks(
     # the MCW default is MCW at its best CV m (m=1, 80 %); it does not beat independent
     # adapters beyond noise, so the guard keeps them (70 %)
     assert table["no guard"] == "80.00"
-    assert table["auto (v7)"] == "70.00"
+    assert table["auto"] == "70.00"
     assert table["default MCW at largest m"] == "70.00"
