@@ -43,7 +43,8 @@ def describe(res: Results, source: Path) -> str:
         bits.append(f"merged from {len(parts)} runs")
         walls = [p["wall_seconds"] / 60 for p in parts if p.get("wall_seconds") is not None]
         if walls and meta.get("wall_seconds") is None:
-            bits.append(f"their wall times {', '.join(f'{w:.1f}' for w in walls)} min")
+            listed = ", ".join(f"{w:.1f}" for w in walls)
+            bits.append(f"their wall times {listed} min (each since it last started)")
         if subsets:
             kinds = sorted({", ".join(f"{k}={v}" for k, v in s.items() if v) for s in subsets})
             bits.append(f"**runs on subsets of the full protocol** ({'; '.join(kinds)})")

@@ -52,7 +52,7 @@ def test_update_readme_gives_merged_parts_wall_times_when_the_merge_has_none() -
     merged = Results.merge([a, b])
     assert "wall_seconds" not in merged.meta
     line = _update_readme_module().describe(merged, Path("r.json"))
-    assert "merged from 2 runs; their wall times 1.5, 3.0 min" in line
+    assert "merged from 2 runs; their wall times 1.5, 3.0 min (each since it last started)" in line
 
 
 def test_results_round_trip_summary_and_table(tmp_path: Path) -> None:
