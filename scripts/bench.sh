@@ -6,7 +6,8 @@
 # this script). Each protocol's wall time (and each zoo build's) is appended to
 # $OUT/bench-runs.jsonl, which the README's results section lists. A clock in the background
 # appends a tick (sitting, phase, time) to $OUT/bench-clock.jsonl every minute, so a run that is
-# killed and resumed later (in another sitting) still adds up to a true total wall time.
+# killed and resumed later (in another sitting) still adds up to a true total wall time; every 5
+# minutes it prints how many fits of the running protocol are done.
 set -euo pipefail
 JOBS=${JOBS:-2}
 QUICK=${QUICK:-0}
@@ -41,8 +42,32 @@ phase() {
   tick
   echo "$1" >"$phase_file"
 }
+# print how far the running protocol's shards are (their checkpoints say done / total)
+report() {
+  .venv/bin/python - "$PARTS" "$(cat "$phase_file")" "$JOBS" <<'PY' || true
+import json, pathlib, sys, time
+parts, proto, jobs = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+done = total = 0
+for i in range(jobs):
+    try:
+        meta = json.loads((parts / f"{proto}-{i}" / "results.json").read_text())["meta"]
+    except (OSError, ValueError, KeyError):
+        continue
+    done, total = done + meta.get("done", 0), total + meta.get("total", 0)
+if total:
+    print(f"{time.strftime('%H:%M')} {proto}: {done}/{total} fits ({100 * done // total} %)", flush=True)
+PY
+}
+CLOCK_S=${CLOCK_S:-60}  # seconds between ticks; progress is printed every 5 ticks
 tick
-(while sleep 60 && kill -0 $$ 2>/dev/null; do tick; done) &
+(
+  n=0
+  while sleep "$CLOCK_S" && kill -0 $$ 2>/dev/null; do
+    tick
+    n=$((n + 1))
+    if ((n % 5 == 0)); then report; fi
+  done
+) &
 clock_pid=$!
 trap 'tick; kill "$clock_pid" 2>/dev/null; rm -f "$phase_file"' EXIT
 # append one line to $OUT/bench-runs.jsonl: $1 what ran, $2 its start (epoch s), $3 resumed?

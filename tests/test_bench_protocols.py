@@ -95,18 +95,23 @@ def test_text_quick_runs_every_baseline_on_raw_text() -> None:
 def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> None:
     """``make bench``'s script end to end on the quick text protocol, two shards, one resumed."""
     import os
+    import re
     import subprocess
 
     repo = Path(__file__).parents[1]
     env = {
         **os.environ, "QUICK": "1", "PROTOCOLS": "text", "JOBS": "2",
-        "OUT": str(tmp_path / "out"), "PARTS": str(tmp_path / "parts"),
+        "OUT": str(tmp_path / "out"), "PARTS": str(tmp_path / "parts"), "CLOCK_S": "1",
     }  # fmt: skip
+    outputs = []
     for _ in range(2):  # the second run finds every fit done and only merges again
         done = subprocess.run(
             ["scripts/bench.sh"], cwd=repo, env=env, capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout)
+    # the clock prints the running protocol's progress every 5 ticks (here 5 s)
+    assert re.search(r"\d\d:\d\d text: \d+/\d+ fits \(\d+ %\)", outputs[0]), outputs[0][-2000:]
     merged = Results.load(tmp_path / "out" / "text" / "results.json")
     shards = [Results.load(tmp_path / "parts" / f"text-{i}" / "results.json") for i in (0, 1)]
     assert len(merged.rows) == sum(len(s.rows) for s in shards) > 0
