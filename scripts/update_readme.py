@@ -56,13 +56,19 @@ def describe(res: Results, source: Path) -> str:
     return "; ".join(bits) + f"; from `{source}`."
 
 
+def _bench_log(log: Path) -> list[dict]:
+    """The lines of a ``scripts/bench.sh`` JSON-lines log, without its QUICK=1 runs ([] if
+    there is no log)."""
+    if not log.exists():
+        return []
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [line for line in lines if not line.get("quick")]
+
+
 def bench_runs(results_dir: Path) -> str:
     """A table of the ``make bench`` wall times logged in ``bench-runs.jsonl`` ('' if none)."""
     log = results_dir / "bench-runs.jsonl"
-    if not log.exists():
-        return ""
-    runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    runs = [r for r in runs if not r.get("quick")]
+    runs = _bench_log(log)
     if not runs:
         return ""
     lines = [
@@ -106,10 +112,7 @@ def clock_totals(ticks: list[dict]) -> tuple[dict[str, float], int]:
 def bench_clock(results_dir: Path) -> str:
     """The total ``make bench`` wall time per phase over all sittings ('' if no clock log)."""
     log = results_dir / "bench-clock.jsonl"
-    if not log.exists():
-        return ""
-    ticks = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    ticks = [t for t in ticks if not t.get("quick")]
+    ticks = _bench_log(log)
     if not ticks:
         return ""
     totals, sittings = clock_totals(ticks)

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-
-def _module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "auto_study", Path(__file__).parents[1] / "scripts" / "auto_study.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from script_helpers import load_script
 
 
 def test_replay_scores_each_rule_by_the_test_accuracy_of_what_it_picks(
@@ -44,7 +34,7 @@ def test_replay_scores_each_rule_by_the_test_accuracy_of_what_it_picks(
     study.write_text(
         "".join(json.dumps({**key, "key": k, "accuracy": a}) + "\n" for k, a in truth.items())
     )
-    _module().replay(results, study)
+    load_script("auto_study").replay(results, study)
     table = {
         line.split(" | ")[0].strip("| "): line.split(" | ")[1]
         for line in capsys.readouterr().out.splitlines()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from recycle.bench.report import write_report
 from recycle.bench.results import Results, Row
 from recycle.bench.runner import Method, Target, run_all, selected_names
 from recycle.bench.text_baselines import TfidfLogReg
+from script_helpers import load_script
 
 DESIGN_KEYS = {
     "target", "method", "m", "shots", "accuracy", "fit_seconds", "trainable_params", "seed",
@@ -35,23 +34,12 @@ def _results() -> Results:
     return res
 
 
-def _update_readme_module() -> Any:
-    """``scripts/update_readme.py`` imported as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "update_readme", Path(__file__).parents[1] / "scripts" / "update_readme.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_update_readme_gives_merged_parts_wall_times_when_the_merge_has_none() -> None:
     a, b = _results(), _results()
     b.meta["wall_seconds"] = 180.0
     merged = Results.merge([a, b])
     assert "wall_seconds" not in merged.meta
-    line = _update_readme_module().describe(merged, Path("r.json"))
+    line = load_script("update_readme").describe(merged, Path("r.json"))
     assert "merged from 2 runs; their wall times 1.5, 3.0 min (each since it last started)" in line
 
 
@@ -83,7 +71,7 @@ def test_report_has_the_three_plots(tmp_path: Path) -> None:
 def test_update_readme_replaces_only_the_marked_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mod = _update_readme_module()
+    mod = load_script("update_readme")
     _results().save(tmp_path / "results" / "toy" / "results.json")
     (tmp_path / "README.md").write_text(
         "intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\ntail\n"
@@ -98,7 +86,7 @@ def test_update_readme_replaces_only_the_marked_block(
 
 
 def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: Path) -> None:
-    mod = _update_readme_module()
+    mod = load_script("update_readme")
     run = {"finished": "2026-11-22T04:00:00+00:00", "jobs": 2, "commit": "abc1234"}
     rows = [
         {**run, "what": "stream28", "seconds": 5400, "quick": False, "resumed": True},
@@ -111,7 +99,7 @@ def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: 
 
 
 def test_update_readme_adds_up_the_clock_over_sittings_of_a_resumed_bench(tmp_path: Path) -> None:
-    mod = _update_readme_module()
+    mod = load_script("update_readme")
     tick = {"commit": "abc1234", "jobs": 2, "quick": False}
     ticks = [  # a first sitting killed after 2 min of stream28, then resumed for 1 more minute
         {**tick, "sitting": "s1", "what": "start", "t": 1000},
