@@ -211,8 +211,7 @@ def cross_validate(
     """Score every candidate on the same repeated stratified folds; see the module docstring.
 
     ``references`` always run, whatever the time budget says."""
-    folds = RepeatedStratifiedKFold(n_splits=n_splits(y, cv), n_repeats=repeats, random_state=seed)
-    splits = list(folds.split(np.zeros(len(y)), y))
+    splits = cv_splits(y, cv, repeats, seed)
     start = time.perf_counter()
     results: list[CVResult] = []
     total = len(candidates) * len(splits)
@@ -231,11 +230,7 @@ def cross_validate(
         t0 = time.perf_counter()
         try:
             for tr, te in splits:
-                f_tr = {s.source_id: features[s.source_id][tr] for s in srcs}
-                f_te = {s.source_id: features[s.source_id][te] for s in srcs}
-                est = build(name, srcs, seed, params).fit(take(X, tr), y[tr], features=f_tr)
-                proba = proba_with(est, take(X, te), f_te)
-                accuracy, loss = fold_scores(proba, np.asarray(est.classes_), y[te])
+                accuracy, loss = fit_and_score(name, srcs, X, y, features, tr, te, seed, params)
                 res.scores.append(accuracy)
                 res.losses.append(loss)
                 done += 1
@@ -248,6 +243,32 @@ def cross_validate(
     if progress is not None:
         progress("cross-validation", total, total)
     return results
+
+
+def cv_splits(y: np.ndarray, k: int, repeats: int, seed: int) -> list[tuple[Any, Any]]:
+    """The (train, test) index pairs of auto's repeated stratified k-fold: repeat after repeat,
+    and within a repeat split ``i`` tests on fold ``i``."""
+    folds = RepeatedStratifiedKFold(n_splits=n_splits(y, k), n_repeats=repeats, random_state=seed)
+    return list(folds.split(np.zeros(len(y)), y))
+
+
+def fit_and_score(
+    name: str,
+    srcs: list[SourceModel],
+    X: Any,
+    y: np.ndarray,
+    features: Features,
+    train: Any,
+    test: Any,
+    seed: int,
+    params: dict[str, dict[str, Any]] | None,
+) -> tuple[float, float]:
+    """Fit strategy ``name`` on the ``train`` indices; its (accuracy, log-loss) on ``test``."""
+    f_tr = {s.source_id: features[s.source_id][train] for s in srcs}
+    f_te = {s.source_id: features[s.source_id][test] for s in srcs}
+    est = build(name, srcs, seed, params).fit(take(X, train), y[train], features=f_tr)
+    proba = proba_with(est, take(X, test), f_te)
+    return fold_scores(proba, np.asarray(est.classes_), y[test])
 
 
 @dataclass
@@ -371,17 +392,18 @@ class _Comparison:
     accuracy_se: float
     loss_gain: float | None  # mean log-loss difference b - a (positive: a is better)
     loss_se: float | None
+    se_factor: float = GUARD_SE_FACTOR  # "beyond noise": more than this many standard errors
 
     @property
     def by_accuracy(self) -> bool:
-        return self.accuracy > GUARD_SE_FACTOR * self.accuracy_se
+        return self.accuracy > self.se_factor * self.accuracy_se
 
     @property
     def by_loss(self) -> bool:
         """Ties (or beats) on accuracy and has a log-loss lower beyond noise."""
         if self.loss_gain is None or self.loss_se is None:
             return False
-        return self.accuracy >= 0 and self.loss_gain > GUARD_SE_FACTOR * self.loss_se
+        return self.accuracy >= 0 and self.loss_gain > self.se_factor * self.loss_se
 
     @property
     def beats(self) -> bool:
@@ -394,12 +416,13 @@ def _compare(
     scores: dict[str, np.ndarray],
     losses: dict[str, list[float]],
     k: int | None,
+    se_factor: float,
 ) -> _Comparison:
     accuracy, accuracy_se = _paired(scores[a], scores[b], k)
     if a in losses and b in losses:
         gain, gain_se = _paired(np.asarray(losses[b]), np.asarray(losses[a]), k)
-        return _Comparison(accuracy, accuracy_se, gain, gain_se)
-    return _Comparison(accuracy, accuracy_se, None, None)
+        return _Comparison(accuracy, accuracy_se, gain, gain_se, se_factor)
+    return _Comparison(accuracy, accuracy_se, None, None, se_factor)
 
 
 def guard_decision(
@@ -408,6 +431,7 @@ def guard_decision(
     losses: dict[str, list[float]] | None = None,
     default: str | list[str] | None = None,
     folds: int | None = None,
+    se_factor: float = GUARD_SE_FACTOR,
 ) -> dict[str, Any]:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
@@ -439,6 +463,9 @@ def guard_decision(
     one it chose independent adapters on 14 of 21 stream28 targets at 25 shots and lost 1.6
     points on average (``docs/AUTO.md``), a guard too strict to let any few-shot gain through.
 
+    ``se_factor``: how many standard errors "beyond noise" means (:data:`GUARD_SE_FACTOR`;
+    other values are for studies of the rule, ``scripts/auto_study.py``).
+
     Returns a JSON-able dict with ``use`` (the chosen key), ``reference`` (the baseline the
     guard compared with), ``best`` (the recycled choice), the
     paired ``mean_difference`` and ``standard_error`` of its accuracy against the reference (and
@@ -461,7 +488,7 @@ def guard_decision(
     if not scored:
         raise ConfigError(f"guard_decision needs scores of the reference {reference!r}.")
     reference = max(scored, key=rank)
-    out: dict[str, Any] = {"se_factor": GUARD_SE_FACTOR, "reference": reference}
+    out: dict[str, Any] = {"se_factor": se_factor, "reference": reference}
     if len(scored) > 1:
         out["references"] = {b: round(float(arrays[b].mean()), 4) for b in scored}
     if not others:
@@ -472,9 +499,9 @@ def guard_decision(
     default_key = max((k for k in keys if k in others), key=rank, default=None)
     if default_key is not None and default_key != best:
         out["default"], out["challenger"] = default_key, best
-        if not _compare(best, default_key, arrays, losses, folds).beats:
+        if not _compare(best, default_key, arrays, losses, folds, se_factor).beats:
             best = default_key
-    vs_ref = _compare(best, reference, arrays, losses, None)
+    vs_ref = _compare(best, reference, arrays, losses, None, se_factor)
     out.update(
         best=best,
         mean_difference=round(vs_ref.accuracy, 4),
@@ -485,11 +512,11 @@ def guard_decision(
         out["log_loss_standard_error"] = round(vs_ref.loss_se, 4)
     mean_d, se, gain = vs_ref.accuracy, vs_ref.accuracy_se, vs_ref.loss_gain or 0.0
     if vs_ref.by_accuracy:
-        reason = f"{best} beats {reference} by {mean_d:.3f} accuracy (> {GUARD_SE_FACTOR:g} SE)"
+        reason = f"{best} beats {reference} by {mean_d:.3f} accuracy (> {se_factor:g} SE)"
     elif vs_ref.by_loss:
         reason = (
             f"{best} matches {reference}'s accuracy ({mean_d:+.3f}) with a log-loss lower by "
-            f"{gain:.3f} (> {GUARD_SE_FACTOR:g} SE, {vs_ref.loss_se:.3f})"
+            f"{gain:.3f} (> {se_factor:g} SE, {vs_ref.loss_se:.3f})"
         )
     elif mean_d < 0 or (mean_d == 0 and gain <= 0):
         reason = f"{reference} scored at least as well as every recycled strategy"
@@ -497,7 +524,7 @@ def guard_decision(
     else:
         reason = (
             f"{best} beats {reference} by {mean_d:.3f} accuracy and {gain:.3f} log-loss, "
-            f"within {GUARD_SE_FACTOR:g} standard error: negative-transfer guard uses {reference}"
+            f"within {se_factor:g} standard error: negative-transfer guard uses {reference}"
         )
         return {**out, "use": reference, "triggered": True, "reason": reason}
     flagged = mean_d <= FLAG_SE_FACTOR * se
