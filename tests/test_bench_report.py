@@ -192,6 +192,15 @@ def test_shards_split_the_targets_between_side_by_side_runs() -> None:
     parts = [_shard(targets, Options(shard=(i, 2))) for i in range(2)]
     assert [[t.name for t in p] for p in parts] == [["t0", "t2", "t4"], ["t1", "t3"]]
     assert _shard(targets, Options()) == targets
+    # stream28's order (seed, task, shots): the two runs get the same shots mix
+    stream = [
+        Target(f"t{task}", shots, seed, [], np.array([]), [], np.array([]))
+        for seed in range(3) for task in range(4) for shots in (25, 50, 100, 250)
+    ]  # fmt: skip
+    runs = [_shard(stream, Options(shard=(i, 2))) for i in range(2)]
+    assert sorted(t.shots for t in runs[0]) == sorted(t.shots for t in runs[1])
+    assert sorted(runs[0] + runs[1], key=stream.index) == stream  # each once, in stream order
+    assert all(run == sorted(run, key=stream.index) for run in runs)
 
 
 def test_findings_compare_auto_with_the_best_fixed_method_and_count_losses() -> None:

@@ -71,8 +71,8 @@ class Options:
     resume: bool = False
     #: stream28 only: each finished target's model joins the pool of the later targets.
     growing_pool: bool = False
-    #: ``(i, n)``: run only every n-th target starting at the i-th (one of n side-by-side runs,
-    #: joined afterwards by ``scripts/merge_results.py``).
+    #: ``(i, n)``: run i of n side-by-side runs, with about the same number of shots each (see
+    #: :func:`_shard`), joined afterwards by ``scripts/merge_results.py``.
     shard: tuple[int, int] | None = None
     #: stream28 only: train the shared base on the first N source tasks' classes (default all;
     #: 1 is EFT's first-task base).
@@ -93,11 +93,31 @@ def _meta(opts: Options) -> dict[str, object]:
 
 
 def _shard(targets: list[Target], opts: Options) -> list[Target]:
-    """Every n-th target from the i-th when ``opts.shard == (i, n)``; all targets otherwise."""
+    """Run i of n's share of ``targets`` when ``opts.shard == (i, n)``; all targets otherwise.
+
+    Fits cost about in proportion to the shots, so targets are dealt largest first, each to the
+    run with the fewest shots so far (ties: the lower run): every run gets the same mix of cheap
+    and dear fits. (Dealing every n-th target gave one stream28 run all the 25/100-shot fits
+    and the other all the 50/250-shot ones, about 3x dearer.) A run keeps its targets in the
+    given order.
+
+    >>> import numpy as np
+    >>> ts = [Target(f"t{t}", n, 0, [], np.array([]), [], np.array([]))
+    ...       for t in range(2) for n in (25, 50, 100, 250)]
+    >>> [(t.name, t.shots) for t in _shard(ts, Options(shard=(0, 2)))]
+    [('t0', 25), ('t0', 50), ('t0', 100), ('t0', 250)]
+    """
     if opts.shard is None:
         return targets
     i, n = opts.shard
-    return targets[i::n]
+    load = [0] * n
+    mine = set()
+    for j in sorted(range(len(targets)), key=lambda j: (-targets[j].shots, j)):
+        run = min(range(n), key=lambda r: (load[r], r))
+        load[run] += targets[j].shots
+        if run == i:
+            mine.add(j)
+    return [t for j, t in enumerate(targets) if j in mine]
 
 
 def _pick(methods: list[Method], quick_keep: set[str], opts: Options) -> list[Method]:

@@ -43,7 +43,7 @@ def bench(
     ] = False,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="I/N: every N-th target from the I-th (parallel runs)."),
+        typer.Option("--shard", help="I/N: run I of N side-by-side runs (targets dealt by shots)."),
     ] = None,
     base_tasks: Annotated[
         int | None,
