@@ -113,8 +113,7 @@ def _guarded(cv_folds: dict[str, list[list[float]]]) -> list[str]:
     """The keys auto's guard weighs: its recycled choice and the references it holds."""
     scores = {c: f[0] for c, f in cv_folds.items()}
     losses = {c: f[1] for c, f in cv_folds.items()}
-    folds = len(scores[auto.REFERENCE]) // CV_REPEATS
-    best = _decide(scores, losses, [c for c in scores if c.startswith("mcw@")], folds)["best"]
+    best = _decide(scores, losses, _mcw(scores), _folds(cv_folds))["best"]
     return [k for k in (best, *auto.REFERENCES) if k in scores]
 
 
@@ -154,9 +153,9 @@ def small_sample_scores(
     seed: int = 0,
     cv: int = 3,
     repeats: int = CV_REPEATS,
-) -> tuple[list[auto.CVResult], list[int]]:
+) -> tuple[list[auto.CVResult], dict[str, list[int]]]:
     """Each candidate's learning-curve point below cross-validation's, on CV's own folds, and
-    the training sizes.
+    the training sizes per split (``cv``: CV's, ``small``: here).
 
     For every split of :func:`auto.cross_validate`, the candidate is trained on a stratified
     half of that split's training set (:func:`half_subsets`) and tested on the same test fold,
@@ -180,7 +179,8 @@ def small_sample_scores(
         except RecycleError as exc:
             res.scores, res.losses = [], []
             res.skipped = f"{type(exc).__name__}: {exc}"
-    return results, [len(small) for small in subsets]
+    sizes = {"cv": [len(tr) for tr, _ in splits], "small": [len(small) for small in subsets]}
+    return results, sizes
 
 
 def extrapolate(
@@ -208,14 +208,13 @@ def fit_curves(results: Path, curves: Path, base_tasks: int | None) -> None:
     for every auto row ``curves`` does not hold yet."""
 
     def measure(r: dict[str, Any], X: Any, y: np.ndarray, ranked: list[Any], feats: Any) -> Curve:
-        keys, k = _guarded(r["cv_folds"]), _folds(r)
-        small, small_sizes = small_sample_scores(
+        keys, k = _guarded(r["cv_folds"]), _folds(r["cv_folds"])
+        small, sizes = small_sample_scores(
             [_candidate(c) for c in keys], X, y, ranked, feats, seed=r["seed"], cv=k
         )
-        splits = auto.cv_splits(y, k, CV_REPEATS, r["seed"])
         return {
             "small": {c: [res.scores, res.losses] for c, res in zip(keys, small, strict=True)},
-            "sizes": {"n": len(y), "cv": [len(tr) for tr, _ in splits], "small": small_sizes},
+            "sizes": {"n": len(y), **sizes},
         }
 
     _each_auto_row(results, curves, base_tasks, measure)
@@ -251,7 +250,7 @@ def fit_nested(results: Path, out: Path, base_tasks: int | None, k: int, fresh: 
     def measure(r: dict[str, Any], X: Any, y: np.ndarray, ranked: list[Any], feats: Any) -> Curve:
         choice = _guarded(r["cv_folds"])[0]
         strategy, m = _candidate(choice)
-        folds = k if fresh else _folds(r)
+        folds = k if fresh else _folds(r["cv_folds"])
         splits = auto.cv_splits(y, folds, CV_REPEATS, r["seed"] + (FRESH_SEED if fresh else 0))
         scores, losses = [], []
         for tr, te in splits:
@@ -271,8 +270,9 @@ def fit_nested(results: Path, out: Path, base_tasks: int | None, k: int, fresh: 
 FRESH_SEED = 1000
 
 
-def _folds(row: dict[str, Any]) -> int:
-    return len(row["cv_folds"][auto.REFERENCE][0]) // CV_REPEATS
+def _folds(cv_folds: dict[str, list[list[float]]]) -> int:
+    """k of the stored repeated k-fold."""
+    return len(cv_folds[auto.REFERENCE][0]) // CV_REPEATS
 
 
 def _each_auto_row(
@@ -300,7 +300,7 @@ def _each_auto_row(
         sel = select_sources(sources, X, y, score="knn", m="auto", seed=r["seed"])
         ranked = [sel.sources[s.source_id] for s in sel.ranking if s.error is None]
         if i == 1:
-            _check_reproduced(r, X, y, ranked, dict(sel.features), _folds(r))
+            _check_reproduced(r, X, y, ranked, dict(sel.features), _folds(r["cv_folds"]))
         line = {"target": r["target"], "shots": r["shots"], "seed": r["seed"]}
         line.update(measure(r, X, y, ranked, dict(sel.features)))
         with out.open("a") as f:
@@ -338,29 +338,41 @@ def _largest_mcw(scores: dict[str, list[float]]) -> str:
     return max((k for k in scores if k.startswith("mcw@m=")), key=lambda k: int(k.split("=")[1]))
 
 
+def _mcw(scores: dict[str, list[float]]) -> list[str]:
+    """The MCW candidates: auto's default strategy at every m."""
+    return [c for c in scores if c.startswith("mcw@")]
+
+
 def _decide(
     scores: dict[str, list[float]],
     losses: dict[str, list[float]],
     default: list[str],
     k: int,
+    se_factor: float = auto.GUARD_SE_FACTOR,
 ) -> dict[str, Any]:
     refs = tuple(r for r in auto.REFERENCES[::-1] if r in scores)  # as auto passes them
-    return auto.guard_decision(scores, refs, losses=losses, default=default, folds=k)
+    return auto.guard_decision(scores, refs, losses, default, k, se_factor=se_factor)
+
+
+def _guard(
+    best: str, scores: dict[str, list[float]], losses: dict[str, list[float]], k: int
+) -> str:
+    """auto's guard alone: the recycled ``best`` against the references ``scores`` holds."""
+    kept = [c for c in scores if c in (best, *auto.REFERENCES)]
+    kept_losses = {c: losses[c] for c in kept if c in losses}
+    return str(_decide({c: scores[c] for c in kept}, kept_losses, [best], k)["use"])
 
 
 def _accuracy_only_challenger(
     scores: dict[str, list[float]], losses: dict[str, list[float]], k: int
 ) -> str:
     """The challenger replaces the MCW default on accuracy alone; the guard as auto's."""
-    default = [c for c in scores if c.startswith("mcw@")]
-    best = _decide(scores, {}, default, k)["best"]  # no log-losses: ranks and beats by accuracy
-    refs = [r for r in auto.REFERENCES if r in scores]
-    kept = {c: v for c, v in scores.items() if c in (best, *refs)}
-    return str(_decide(kept, {c: losses[c] for c in kept}, [best], k)["use"])
+    best = _decide(scores, {}, _mcw(scores), k)["best"]  # no log-losses: ranks by accuracy
+    return _guard(best, scores, losses, k)
 
 
-#: A row's measurements from the ``curves`` file (``small`` scores by candidate key and training
-#: ``sizes``) and the ``fresh`` file (``fresh`` scores and their ``k``).
+#: A row's measurements: from the ``curves`` file (``small`` scores by candidate key and training
+#: ``sizes``), the ``fresh`` file (``fresh`` scores and their ``k``) and the ``nested`` files.
 Curve = dict[str, Any]
 Rule = Callable[[dict[str, list[float]], dict[str, list[float]], int, Curve | None], str | None]
 
@@ -377,9 +389,8 @@ def _fresh_guard(
         return None
     fresh = curve["fresh"]
     best = next(c for c in fresh if c not in auto.REFERENCES)
-    use = _decide({c: v[0] for c, v in fresh.items()}, {c: v[1] for c, v in fresh.items()},
-                  [best], curve["k"])["use"]  # fmt: skip
-    return str(use)
+    return _guard(best, {c: v[0] for c, v in fresh.items()}, {c: v[1] for c, v in fresh.items()},
+                  curve["k"])  # fmt: skip
 
 
 def _nested_guard(fresh: bool) -> Rule:
@@ -398,12 +409,11 @@ def _nested_guard(fresh: bool) -> Rule:
             return None
         [(choice, (acc, loss))] = curve[field].items()
         refs = curve["fresh"] if fresh else {c: [scores[c], losses[c]] for c in scores}
-        keep = {c: v for c, v in refs.items() if c in auto.REFERENCES and v[0]}
-        keep[choice] = [acc, loss]
-        folds = curve["k"] if fresh else k
-        use = _decide({c: v[0] for c, v in keep.items()}, {c: v[1] for c, v in keep.items()},
-                      [choice], folds)["use"]  # fmt: skip
-        return str(use)
+        kept = {c: v for c, v in refs.items() if c in auto.REFERENCES and v[0]}
+        ref_scores = {c: v[0] for c, v in kept.items()}
+        ref_losses = {c: v[1] for c, v in kept.items()}
+        return _guard(choice, {**ref_scores, choice: acc}, {**ref_losses, choice: loss},
+                      curve["k"] if fresh else k)  # fmt: skip
 
     return rule
 
@@ -427,7 +437,7 @@ def _extrapolated_guard(
     best = next(c for c in small if c not in auto.REFERENCES)
     ex_scores = {c: ex(scores[c], small[c][0]) for c in small}
     ex_losses = {c: ex(losses[c], small[c][1]) for c in small}
-    return str(_decide(ex_scores, ex_losses, [best], k)["use"])
+    return _guard(best, ex_scores, ex_losses, k)
 
 
 def _guard_factor(factor: float) -> Rule:
@@ -437,10 +447,7 @@ def _guard_factor(factor: float) -> Rule:
     def rule(
         scores: dict[str, list[float]], losses: dict[str, list[float]], k: int, _: Curve | None
     ) -> str:
-        refs = tuple(r for r in auto.REFERENCES[::-1] if r in scores)
-        default = [c for c in scores if c.startswith("mcw@")]
-        out = auto.guard_decision(scores, refs, losses, default, k, se_factor=factor)
-        return str(out["use"])
+        return str(_decide(scores, losses, _mcw(scores), k, se_factor=factor)["use"])
 
     return rule
 
@@ -454,20 +461,15 @@ def _split_repeats(
     def repeat(values: dict[str, list[float]], r: int) -> dict[str, list[float]]:
         return {c: v[r * k : (r + 1) * k] for c, v in values.items()}
 
-    first, first_losses = repeat(scores, 0), repeat(losses, 0)
-    best = _decide(first, first_losses, [c for c in first if c.startswith("mcw@")], k)["best"]
-    kept = [c for c in scores if c in (best, *auto.REFERENCES)]
-    second, second_losses = repeat(scores, 1), repeat(losses, 1)
-    return str(
-        _decide({c: second[c] for c in kept}, {c: second_losses[c] for c in kept}, [best], k)["use"]
-    )
+    best = _decide(repeat(scores, 0), repeat(losses, 0), _mcw(scores), k)["best"]
+    return _guard(best, repeat(scores, 1), repeat(losses, 1), k)
 
 
 #: The rules replayed: each maps (scores, losses, folds, learning curves) to the candidate key it
 #: would fit.
 RULES: dict[str, Rule] = {
-    "auto": lambda s, l, k, _: _decide(s, l, [c for c in s if c.startswith("mcw@")], k)["use"],
-    "no guard": lambda s, l, k, _: _decide(s, l, [c for c in s if c.startswith("mcw@")], k)["best"],
+    "auto": lambda s, l, k, _: _decide(s, l, _mcw(s), k)["use"],
+    "no guard": lambda s, l, k, _: _decide(s, l, _mcw(s), k)["best"],
     "default MCW at largest m": lambda s, l, k, _: _decide(s, l, [_largest_mcw(s)], k)["use"],
     "challenger vs default on accuracy only": lambda s, l, k, _: _accuracy_only_challenger(s, l, k),
     "always MCW at largest m": lambda s, l, k, _: _largest_mcw(s),
@@ -484,10 +486,10 @@ def replay(results: Path, study: Path, *measured: Path) -> None:
     """Print, per shots count, each rule's mean true test accuracy against fixed references."""
     autos, accuracy = auto_rows(results)
     truth = _study(study)
-    small: dict[Key, Curve] = {}  # the rows' lines of the ``curves`` / ``fresh`` files
+    measurements: dict[Key, Curve] = {}  # each row's lines of the curves / fresh / nested files
     for path in measured:
         for d in _lines(path):
-            small.setdefault((d["target"], d["shots"], d["seed"]), {}).update(d)
+            measurements.setdefault((d["target"], d["shots"], d["seed"]), {}).update(d)
 
     def true_accuracy(key: Key, candidate: str | None) -> float:
         if candidate is None:
@@ -509,8 +511,8 @@ def replay(results: Path, study: Path, *measured: Path) -> None:
             for r, k in zip(rows, keys, strict=True):
                 scores = {c: f[0] for c, f in r["cv_folds"].items()}
                 losses = {c: f[1] for c, f in r["cv_folds"].items()}
-                folds = len(scores[auto.REFERENCE]) // CV_REPEATS
-                got.append(true_accuracy(k, rule(scores, losses, folds, small.get(k))))
+                folds = _folds(r["cv_folds"])
+                got.append(true_accuracy(k, rule(scores, losses, folds, measurements.get(k))))
             if not np.isnan(got).all():  # rules that need measurements these rows lack
                 _table_row(name, np.array(got), mcw3, scratch)
         best = [

@@ -129,7 +129,7 @@ def test_small_sample_scores_train_on_half_of_each_cv_training_set() -> None:
     full = cross_validate(cands, Xtr, ytr, [src], feats, seed=0, cv=3)
     assert [len(r.scores) for r in small] == [len(r.scores) for r in full] == [6, 6]
     # 6 of each digit in a CV training set: the half keeps 3 of each
-    assert sizes == [30] * 6
+    assert sizes == {"cv": [60] * 6, "small": [30] * 6}
     splits = cv_splits(ytr, 3, 2, 0)
     assert [len(tr) for tr, _ in splits] == [60] * 6
     half = study.half_subsets(ytr, splits, 0)[4]
