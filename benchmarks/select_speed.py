@@ -28,8 +28,10 @@ from threadpoolctl import threadpool_limits
 N, D, C = 1000, 512, 5
 #: 100 sources by default (issue 5); SELECT_SPEED_SOURCES=1000 gives the zoo-scale run (issue 9).
 N_SOURCES = int(os.environ.get("SELECT_SPEED_SOURCES", "100"))
-OUT = Path(__file__).parent / "results" / (
-    "select_speed.json" if N_SOURCES == 100 else f"select_speed_{N_SOURCES}.json"
+OUT = (
+    Path(__file__).parent
+    / "results"
+    / ("select_speed.json" if N_SOURCES == 100 else f"select_speed_{N_SOURCES}.json")
 )
 
 

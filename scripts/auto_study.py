@@ -498,7 +498,11 @@ def replay(results: Path, study: Path, *measured: Path) -> None:
             return truth[(*key, candidate)]
         return accuracy.get((*key, BENCH_METHOD.get(candidate, "")), np.nan)
 
+    studied = {shots for _, shots, _, _ in truth}
     for shots in sorted({r["shots"] for r in autos}):
+        if truth and shots not in studied:  # other candidates' accuracies unknown: no oracle
+            print(f"\n{shots} shots: no candidate fits in {study} (run `candidates` first)")
+            continue
         rows = [r for r in autos if r["shots"] == shots]
         keys = [(r["target"], shots, r["seed"]) for r in rows]
         mcw3 = np.array([accuracy[(*k, "mcw_knn_m3")] for k in keys])

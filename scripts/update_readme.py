@@ -21,8 +21,13 @@ from recycle.bench.results import Results
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def describe(res: Results, source: Path) -> str:
-    """One line on how the table was produced (seeds, scale, wall time, failures)."""
+def describe(res: Results, source: Path, clock_seconds: float | None = None) -> str:
+    """One line on how the table was produced (seeds, scale, wall time, failures).
+
+    ``clock_seconds``: the protocol's wall time summed over the sittings of a stopped and
+    resumed ``make bench`` (its clock); it replaces the merged runs' own wall times, which
+    count only since each run last started.
+    """
     meta = res.meta
     bits = [f"seeds: {meta.get('seeds', '?')}"]
     if meta.get("quick"):
@@ -31,7 +36,9 @@ def describe(res: Results, source: Path) -> str:
     if subset:
         what = ", ".join(f"{k}={v}" for k, v in subset.items() if v)
         bits.append(f"**subset of the full protocol** ({what})")
-    if meta.get("wall_seconds") is not None:
+    if clock_seconds is not None:
+        bits.append(f"wall time {clock_seconds / 60:.1f} min over every sitting (the clock)")
+    elif meta.get("wall_seconds") is not None:
         bits.append(f"wall time {meta['wall_seconds'] / 60:.1f} min")
     if meta.get("total") and meta.get("done", 0) < meta["total"]:
         bits.append(f"**partial run: {meta['done']} of {meta['total']} fits**")
@@ -42,7 +49,7 @@ def describe(res: Results, source: Path) -> str:
         subsets = [p.get("subset") for p in parts if p.get("subset")]
         bits.append(f"merged from {len(parts)} runs")
         walls = [p["wall_seconds"] / 60 for p in parts if p.get("wall_seconds") is not None]
-        if walls and meta.get("wall_seconds") is None:
+        if walls and meta.get("wall_seconds") is None and clock_seconds is None:
             listed = ", ".join(f"{w:.1f}" for w in walls)
             bits.append(f"their wall times {listed} min (each since it last started)")
         if subsets:
@@ -110,7 +117,8 @@ def clock_totals(ticks: list[dict]) -> tuple[dict[str, float], int]:
 
 
 def bench_clock(results_dir: Path) -> str:
-    """The total ``make bench`` wall time per phase over all sittings ('' if no clock log)."""
+    """The total ``make bench`` wall time per phase over all sittings ('' if no clock log);
+    phases under 3 s (the script's own start and README steps) are counted, not listed."""
     log = results_dir / "bench-clock.jsonl"
     ticks = _bench_log(log)
     if not ticks:
@@ -125,7 +133,8 @@ def bench_clock(results_dir: Path) -> str:
         "",
         "| phase | wall |",
         "|---|---|",
-        *(f"| {what} | {sec / 60:.1f} min |" for what, sec in totals.items()),
+        *(f"| {what} | {sec / 60:.1f} min |" for what, sec in totals.items() if sec >= 3),
+        f"| **all** | **{total / 60:.1f} min** |",
     ]
     return "\n".join(lines)
 
@@ -133,12 +142,13 @@ def bench_clock(results_dir: Path) -> str:
 def render(results_dir: Path) -> str:
     """Markdown for every ``results.json`` under ``results_dir`` (one section per protocol)."""
     files = sorted(results_dir.glob("*/results.json")) or sorted(results_dir.glob("results.json"))
+    clock, _ = clock_totals(_bench_log(results_dir / "bench-clock.jsonl"))
     parts = []
     for f in files:
         res = Results.load(f)
         name = f.parent.name if f.parent != results_dir else res.protocol
         title = name if name == res.protocol else f"{name} (protocol {res.protocol})"
-        section = f"### {title}\n\n{describe(res, f)}\n\n{res.markdown_table()}"
+        section = f"### {title}\n\n{describe(res, f, clock.get(name))}\n\n{res.markdown_table()}"
         if "independent" in res.methods():
             section += (
                 "\n\nMean gain over `independent` in points on the same target and seed (how "

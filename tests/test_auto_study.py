@@ -70,6 +70,22 @@ def test_replay_scores_each_rule_by_the_test_accuracy_of_what_it_picks(
     assert table["guard factor 2 (stricter)"] == "70.00"
 
 
+def test_replay_skips_shots_the_study_has_not_fitted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folds = {"mcw@m=1": [[0.9] * 6, [0.3] * 6], "independent": [[0.5] * 6, [1.2] * 6]}
+    results = _results(tmp_path, folds, mcw3=0.85, adapters=0.70, small_network=0.60)
+    data = json.loads(results.read_text())
+    data["rows"] += [{**r, "shots": 250} for r in data["rows"]]  # the bench ran 250 shots too
+    results.write_text(json.dumps(data))
+    study = tmp_path / "study.jsonl"
+    study.write_text(json.dumps({**KEY, "key": "mcw@m=1", "accuracy": 0.9}) + "\n")
+    load_script("auto_study").replay(results, study)
+    out = capsys.readouterr().out
+    assert out.count("| rule |") == 1 and "25 shots, 1 target-seeds" in out
+    assert "250 shots: no candidate fits in" in out
+
+
 def test_replay_with_learning_curves_or_fresh_folds_lets_a_reference_win(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -41,6 +41,10 @@ def test_update_readme_gives_merged_parts_wall_times_when_the_merge_has_none() -
     assert "wall_seconds" not in merged.meta
     line = load_script("update_readme").describe(merged, Path("r.json"))
     assert "merged from 2 runs; their wall times 1.5, 3.0 min (each since it last started)" in line
+    # a resumed make bench's clock knows the whole wall time: it replaces the parts' own
+    line = load_script("update_readme").describe(merged, Path("r.json"), clock_seconds=5400.0)
+    assert "wall time 90.0 min over every sitting (the clock)" in line
+    assert "each since it last started" not in line
 
 
 def test_results_round_trip_summary_and_table(tmp_path: Path) -> None:
@@ -113,6 +117,8 @@ def test_update_readme_adds_up_the_clock_over_sittings_of_a_resumed_bench(tmp_pa
     (tmp_path / "bench-clock.jsonl").write_text("".join(json.dumps(t) + "\n" for t in ticks))
     text = mod.bench_clock(tmp_path)
     assert "| stream28 | 3.0 min |" in text and "in 2 sitting(s)" in text
+    assert "| start |" not in text  # 1 s of bookkeeping: counted, not listed
+    assert "| **all** | **3.0 min** |" in text
     assert "| text" not in text  # quick runs are not make bench
 
 
