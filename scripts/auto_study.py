@@ -8,7 +8,7 @@ and seed, and then replays the rules.
 
 Usage::
 
-    python scripts/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1]
+    python scripts/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1] [--shots N]
     python scripts/auto_study.py curves RESULTS_JSON CURVES_JSONL [--base-tasks 1]
     python scripts/auto_study.py fresh RESULTS_JSON FRESH_JSONL [--base-tasks 1] [--folds K]
     python scripts/auto_study.py nested RESULTS_JSON OUT_JSONL [--base-tasks 1] [--fresh --folds K]
@@ -66,8 +66,11 @@ def auto_rows(results: Path) -> tuple[list[dict[str, Any]], dict[tuple[str, int,
     return autos, accuracy
 
 
-def fit_candidates(results: Path, study: Path, base_tasks: int | None) -> None:
-    """Fit every candidate of every auto row that neither the bench nor ``study`` scored."""
+def fit_candidates(
+    results: Path, study: Path, base_tasks: int | None, shots: int | None = None
+) -> None:
+    """Fit every candidate of every auto row (at ``shots`` only, if given) that neither the
+    bench nor ``study`` scored."""
     from recycle.bench.runner import Method, Target, run_method
     from recycle.bench.stream28 import Stream28
 
@@ -81,6 +84,7 @@ def fit_candidates(results: Path, study: Path, base_tasks: int | None) -> None:
         for r in autos
         for key in r["cv_folds"]
         if "@m=" in key
+        and shots in (None, r["shots"])
         and (r["target"], r["shots"], r["seed"], key) not in done
         and (r["target"], r["shots"], r["seed"], BENCH_METHOD.get(key, "")) not in accuracy
     ]
@@ -543,8 +547,9 @@ def main(argv: list[str]) -> None:
     command, results, study = argv[0], Path(argv[1]), Path(argv[2])
     base_tasks = int(argv[argv.index("--base-tasks") + 1]) if "--base-tasks" in argv else None
     folds = int(argv[argv.index("--folds") + 1]) if "--folds" in argv else 3
+    shots = int(argv[argv.index("--shots") + 1]) if "--shots" in argv else None
     if command == "candidates":
-        fit_candidates(results, study, base_tasks)
+        fit_candidates(results, study, base_tasks, shots)
     elif command == "curves":
         fit_curves(results, study, base_tasks)
     elif command == "fresh":
