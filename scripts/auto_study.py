@@ -8,11 +8,14 @@ and seed, and then replays the rules.
 
 Usage::
 
-    python scripts/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1] [--shots N]
+    python scripts/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1]
     python scripts/auto_study.py curves RESULTS_JSON CURVES_JSONL [--base-tasks 1]
     python scripts/auto_study.py fresh RESULTS_JSON FRESH_JSONL [--base-tasks 1] [--folds K]
     python scripts/auto_study.py nested RESULTS_JSON OUT_JSONL [--base-tasks 1] [--fresh --folds K]
     python scripts/auto_study.py replay RESULTS_JSON STUDY_JSONL [MEASURED_JSONL ...]
+
+Every fitting command also takes ``--shots N`` (that shots count's auto rows only), so two
+processes can share the work, one per core, into separate files that ``replay`` reads together.
 
 ``candidates`` appends one JSON line per fit to the study file and skips what it already holds
 (a stopped run goes on where it stopped); a candidate the bench already ran as a fixed method
@@ -207,7 +210,9 @@ def extrapolate(
     return out
 
 
-def fit_curves(results: Path, curves: Path, base_tasks: int | None) -> None:
+def fit_curves(
+    results: Path, curves: Path, base_tasks: int | None, shots: int | None = None
+) -> None:
     """Half the training data: :func:`small_sample_scores` of the keys :func:`_guarded` names,
     for every auto row ``curves`` does not hold yet."""
 
@@ -221,10 +226,12 @@ def fit_curves(results: Path, curves: Path, base_tasks: int | None) -> None:
             "sizes": {"n": len(y), **sizes},
         }
 
-    _each_auto_row(results, curves, base_tasks, measure)
+    _each_auto_row(results, curves, base_tasks, measure, shots)
 
 
-def fit_fresh_cv(results: Path, out: Path, base_tasks: int | None, k: int) -> None:
+def fit_fresh_cv(
+    results: Path, out: Path, base_tasks: int | None, k: int, shots: int | None = None
+) -> None:
     """The keys :func:`_guarded` names cross-validated again on new folds (k-fold, another
     seed), for every auto row ``out`` does not hold yet: a guard that decides on folds the
     choice of the recycled candidate never saw is free of the winner's curse."""
@@ -240,10 +247,17 @@ def fit_fresh_cv(results: Path, out: Path, base_tasks: int | None, k: int) -> No
             "fresh": {c: [res.scores, res.losses] for c, res in zip(keys, again, strict=True)},
         }
 
-    _each_auto_row(results, out, base_tasks, measure)
+    _each_auto_row(results, out, base_tasks, measure, shots)
 
 
-def fit_nested(results: Path, out: Path, base_tasks: int | None, k: int, fresh: bool) -> None:
+def fit_nested(
+    results: Path,
+    out: Path,
+    base_tasks: int | None,
+    k: int,
+    fresh: bool,
+    shots: int | None = None,
+) -> None:
     """auto's recycled choice cross-validated with its sources selected *inside* each fold
     (ranked by the k-NN score on the fold's training part only), for every auto row ``out``
     does not hold yet: selection on the same examples as CV makes CV optimistic. On the stored
@@ -267,7 +281,7 @@ def fit_nested(results: Path, out: Path, base_tasks: int | None, k: int, fresh: 
             losses.append(loss)
         return {"nested_fresh" if fresh else "nested": {choice: [scores, losses]}}
 
-    _each_auto_row(results, out, base_tasks, measure)
+    _each_auto_row(results, out, base_tasks, measure, shots)
 
 
 #: Added to a row's seed for the folds of :func:`fit_fresh_cv`.
@@ -284,9 +298,11 @@ def _each_auto_row(
     out: Path,
     base_tasks: int | None,
     measure: Callable[[dict[str, Any], Any, np.ndarray, list[Any], Any], dict[str, Any]],
+    shots: int | None = None,
 ) -> None:
     """Append ``measure(row, X, y, ranked sources, features)`` for every auto row of
-    ``results`` that ``out`` does not hold yet, with the target, sources and features auto saw.
+    ``results`` (at ``shots`` only, if given) that ``out`` does not hold yet, with the target,
+    sources and features auto saw.
     The first row's references are also cross-validated again and must match the stored folds
     (same splits, same sources, same training), or the study stops."""
     from recycle.bench.stream28 import Stream28
@@ -297,7 +313,11 @@ def _each_auto_row(
     stream = Stream28(seed=0, n_targets=20, base_tasks=base_tasks)
     _, sources = stream.build_sources()
     tasks = {t.name: t for t in stream.target_tasks}
-    todo = [r for r in autos if (r["target"], r["shots"], r["seed"]) not in done]
+    todo = [
+        r
+        for r in autos
+        if shots in (None, r["shots"]) and (r["target"], r["shots"], r["seed"]) not in done
+    ]
     print(f"{len(todo)} auto rows to measure", flush=True)
     for i, r in enumerate(todo, 1):
         X, y = tasks[r["target"]].sample(r["shots"], r["seed"])
@@ -551,11 +571,11 @@ def main(argv: list[str]) -> None:
     if command == "candidates":
         fit_candidates(results, study, base_tasks, shots)
     elif command == "curves":
-        fit_curves(results, study, base_tasks)
+        fit_curves(results, study, base_tasks, shots)
     elif command == "fresh":
-        fit_fresh_cv(results, study, base_tasks, folds)
+        fit_fresh_cv(results, study, base_tasks, folds, shots)
     elif command == "nested":
-        fit_nested(results, study, base_tasks, folds, fresh="--fresh" in argv)
+        fit_nested(results, study, base_tasks, folds, "--fresh" in argv, shots)
     else:
         replay(results, study, *[Path(a) for a in argv[3:]])
 
