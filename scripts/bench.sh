@@ -29,6 +29,10 @@ mkdir -p "$PARTS" "$OUT"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 sitting="$(date -u +%FT%TZ)/$$"
 CLOCK="$OUT/bench-clock.jsonl"
+# a new run (no shard checkpoint to go on from) starts a new clock; the last run's is kept aside
+if [ -s "$CLOCK" ] && ! compgen -G "$PARTS/*/results.json" >/dev/null; then
+  mv "$CLOCK" "$OUT/bench-clock.previous.jsonl"
+fi
 phase_file=$(mktemp)
 echo "start" >"$phase_file"
 # append one tick to $CLOCK: the time spent since the previous tick went to the phase it names

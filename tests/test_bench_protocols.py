@@ -103,6 +103,9 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
         **os.environ, "QUICK": "1", "PROTOCOLS": "text", "JOBS": "2",
         "OUT": str(tmp_path / "out"), "PARTS": str(tmp_path / "parts"), "CLOCK_S": "1",
     }  # fmt: skip
+    stale = {"sitting": "an earlier run", "commit": "old", "jobs": 2, "quick": True}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bench-clock.jsonl").write_text(json.dumps({**stale, "t": 1}) + "\n")
     outputs = []
     for _ in range(2):  # the second run finds every fit done and only merges again
         done = subprocess.run(
@@ -121,6 +124,7 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
     assert all(r["quick"] and r["jobs"] == 2 and r["seconds"] >= 0 for r in runs)
     # the clock: every sitting opens with a tick and names the phases it went through
     ticks = [json.loads(line) for line in (tmp_path / "out" / "bench-clock.jsonl").open()]
-    assert len({t["sitting"] for t in ticks}) == 2
+    assert len({t["sitting"] for t in ticks}) == 2  # the earlier run's clock was set aside
+    assert "an earlier run" in (tmp_path / "out" / "bench-clock.previous.jsonl").read_text()
     assert {t["what"] for t in ticks} >= {"start", "text", "README"}
     assert all(t["quick"] and t["jobs"] == 2 for t in ticks)
