@@ -116,10 +116,16 @@ def _candidate(key: str) -> tuple[str, int]:
     return key, 0 if key == auto.REFERENCE else 1
 
 
+def _scores_and_losses(
+    folds: dict[str, list[list[float]]],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """``{key: [scores, losses]}`` (a row's ``cv_folds``, a measured file's) as two dicts."""
+    return {c: f[0] for c, f in folds.items()}, {c: f[1] for c, f in folds.items()}
+
+
 def _guarded(cv_folds: dict[str, list[list[float]]]) -> list[str]:
     """The keys auto's guard weighs: its recycled choice and the references it holds."""
-    scores = {c: f[0] for c, f in cv_folds.items()}
-    losses = {c: f[1] for c, f in cv_folds.items()}
+    scores, losses = _scores_and_losses(cv_folds)
     best = _decide(scores, losses, _mcw(scores), _folds(cv_folds))["best"]
     return [k for k in (best, *auto.REFERENCES) if k in scores]
 
@@ -413,8 +419,7 @@ def _fresh_guard(
         return None
     fresh = curve["fresh"]
     best = next(c for c in fresh if c not in auto.REFERENCES)
-    return _guard(best, {c: v[0] for c, v in fresh.items()}, {c: v[1] for c, v in fresh.items()},
-                  curve["k"])  # fmt: skip
+    return _guard(best, *_scores_and_losses(fresh), curve["k"])
 
 
 def _nested_guard(fresh: bool) -> Rule:
@@ -434,8 +439,7 @@ def _nested_guard(fresh: bool) -> Rule:
         [(choice, (acc, loss))] = curve[field].items()
         refs = curve["fresh"] if fresh else {c: [scores[c], losses[c]] for c in scores}
         kept = {c: v for c, v in refs.items() if c in auto.REFERENCES and v[0]}
-        ref_scores = {c: v[0] for c, v in kept.items()}
-        ref_losses = {c: v[1] for c, v in kept.items()}
+        ref_scores, ref_losses = _scores_and_losses(kept)
         return _guard(choice, {**ref_scores, choice: acc}, {**ref_losses, choice: loss},
                       curve["k"] if fresh else k)  # fmt: skip
 
@@ -537,8 +541,7 @@ def replay(results: Path, study: Path, *measured: Path) -> None:
         for name, rule in RULES.items():
             got = []
             for r, k in zip(rows, keys, strict=True):
-                scores = {c: f[0] for c, f in r["cv_folds"].items()}
-                losses = {c: f[1] for c, f in r["cv_folds"].items()}
+                scores, losses = _scores_and_losses(r["cv_folds"])
                 folds = _folds(r["cv_folds"])
                 got.append(true_accuracy(k, rule(scores, losses, folds, measurements.get(k))))
             if not np.isnan(got).all():  # rules that need measurements these rows lack
