@@ -125,7 +125,7 @@ def run(sizes: list[int], search_sizes: list[int], backends: list[str]) -> dict[
     rows: list[dict[str, Any]] = []
     ray_init = None
     if "ray" in backends:
-        from recycle import parallel_ray
+        from recycle.parallel import ray_backend as parallel_ray
 
         _, ray_init, _ = measure(lambda: parallel_ray.ensure_ray(num_cpus=2))
         map_sources(abs, [1], backend="ray")  # warm the worker pool once

@@ -126,7 +126,7 @@ def _scores_and_losses(
 def _guarded(cv_folds: dict[str, list[list[float]]]) -> list[str]:
     """The keys auto's guard weighs: its recycled choice and the references it holds."""
     scores, losses = _scores_and_losses(cv_folds)
-    best = _decide(scores, losses, _mcw(scores), _folds(cv_folds))["best"]
+    best = _decide(scores, losses, _mcw(scores), _folds(cv_folds)).best
     return [k for k in (best, *auto.REFERENCES) if k in scores]
 
 
@@ -249,7 +249,7 @@ def fit_fresh_cv(
             cv=k, repeats=CV_REPEATS, references=tuple(keys),
         )  # fmt: skip
         return {
-            "k": auto.n_splits(y, k),
+            "k": auto.n_folds(y, k),
             "fresh": {c: [res.scores, res.losses] for c, res in zip(keys, again, strict=True)},
         }
 
@@ -379,7 +379,7 @@ def _decide(
     default: list[str],
     k: int,
     se_factor: float = auto.GUARD_SE_FACTOR,
-) -> dict[str, Any]:
+) -> auto.GuardDecision:
     refs = tuple(r for r in auto.REFERENCES[::-1] if r in scores)  # as auto passes them
     return auto.guard_decision(scores, refs, losses, default, k, se_factor=se_factor)
 
@@ -390,14 +390,14 @@ def _guard(
     """auto's guard alone: the recycled ``best`` against the references ``scores`` holds."""
     kept = [c for c in scores if c in (best, *auto.REFERENCES)]
     kept_losses = {c: losses[c] for c in kept if c in losses}
-    return str(_decide({c: scores[c] for c in kept}, kept_losses, [best], k)["use"])
+    return str(_decide({c: scores[c] for c in kept}, kept_losses, [best], k).use)
 
 
 def _accuracy_only_challenger(
     scores: dict[str, list[float]], losses: dict[str, list[float]], k: int
 ) -> str:
     """The challenger replaces the MCW default on accuracy alone; the guard as auto's."""
-    best = _decide(scores, {}, _mcw(scores), k)["best"]  # no log-losses: ranks by accuracy
+    best = _decide(scores, {}, _mcw(scores), k).best  # no log-losses: ranks by accuracy
     return _guard(best, scores, losses, k)
 
 
@@ -475,7 +475,7 @@ def _guard_factor(factor: float) -> Rule:
     def rule(
         scores: dict[str, list[float]], losses: dict[str, list[float]], k: int, _: Curve | None
     ) -> str:
-        return str(_decide(scores, losses, _mcw(scores), k, se_factor=factor)["use"])
+        return str(_decide(scores, losses, _mcw(scores), k, se_factor=factor).use)
 
     return rule
 
@@ -489,16 +489,16 @@ def _split_repeats(
     def repeat(values: dict[str, list[float]], r: int) -> dict[str, list[float]]:
         return {c: v[r * k : (r + 1) * k] for c, v in values.items()}
 
-    best = _decide(repeat(scores, 0), repeat(losses, 0), _mcw(scores), k)["best"]
+    best = _decide(repeat(scores, 0), repeat(losses, 0), _mcw(scores), k).best
     return _guard(best, repeat(scores, 1), repeat(losses, 1), k)
 
 
 #: The rules replayed: each maps (scores, losses, folds, learning curves) to the candidate key it
 #: would fit.
 RULES: dict[str, Rule] = {
-    "auto": lambda s, l, k, _: _decide(s, l, _mcw(s), k)["use"],
-    "no guard": lambda s, l, k, _: _decide(s, l, _mcw(s), k)["best"],
-    "default MCW at largest m": lambda s, l, k, _: _decide(s, l, [_largest_mcw(s)], k)["use"],
+    "auto": lambda s, l, k, _: _decide(s, l, _mcw(s), k).use,
+    "no guard": lambda s, l, k, _: _decide(s, l, _mcw(s), k).best,
+    "default MCW at largest m": lambda s, l, k, _: _decide(s, l, [_largest_mcw(s)], k).use,
     "challenger vs default on accuracy only": lambda s, l, k, _: _accuracy_only_challenger(s, l, k),
     "always MCW at largest m": lambda s, l, k, _: _largest_mcw(s),
     "guard factor 2 (stricter)": _guard_factor(2.0),

@@ -9,9 +9,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adapt_helpers import RandomProjection, digit_mlp, target
 from recycle.adapt import STRATEGIES, get_strategy, strategy_names
-from recycle.adapt.baselines import Averaging, FeatureAugment, Independent, LinearProbe, Stacking
-from recycle.adapt.feature_mixing import FeatureMixing
-from recycle.adapt.mcw import MCW, fit_maximal_correlation
+from recycle.adapt.strategies import (
+    MCW,
+    Averaging,
+    FeatureAugment,
+    FeatureMixing,
+    Independent,
+    LinearProbe,
+    Stacking,
+)
+from recycle.adapt.strategies.mcw import fit_maximal_correlation
 from recycle.errors import ConfigError, DataError, NotFittedError
 
 PURE_NUMPY = [LinearProbe, Stacking, Averaging, MCW, FeatureAugment]
@@ -127,11 +134,11 @@ def test_independent_on_images_and_text() -> None:
     imgs[y == 1, :8] = 255  # a visible pattern per class
     imgs[y == 2, 8:] = 0
     ind = Independent(max_epochs=30).fit(imgs, y)
-    assert ind.own_input_.kind == "lenet"
+    assert ind.network_.own_input.kind == "lenet"
     assert ind.score(imgs, y) > 0.6
     texts = [f"{w} movie plot" for w in ["great", "awful", "fine"] * 10]
     ind = Independent(max_epochs=30).fit(texts, y)
-    assert ind.own_input_.modality == "text"
+    assert ind.network_.own_input.modality == "text"
     assert ind.score(texts, y) > 0.9
 
 

@@ -6,19 +6,22 @@ import numpy as np
 import pytest
 import torch
 
+from recycle.adapt.adapters import distance_correlation, loo_1nn_accuracy
 from recycle.adapt.family import FamilyBase, FamilyConfig, FamilySource, pretrain_base, train_source
-from recycle.adapt.module_mixing import (
+from recycle.adapt.split import stratified_holdout
+from recycle.adapt.strategies import (
+    STRATEGIES,
+    FinetuneSource,
+    IndependentAdapters,
     ModuleMixing,
-    distance_correlation,
-    loo_1nn_accuracy,
-    stratified_val_split,
+    strategy_names,
 )
-from recycle.adapt.whitebox_baselines import FinetuneSource, IndependentAdapters
-from recycle.adapt.whitebox_strategies import WHITEBOX_STRATEGIES
 from recycle.errors import ConfigError, IncompatibleError
 
+WHITEBOX = [n for n in strategy_names() if STRATEGIES[n].access == "white-box"]
+
 SMALL = FamilyConfig(channels=(8, 16))
-FAST = {"epochs": 4, "patience": 4}
+FAST = {"max_epochs": 4, "patience": 4}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def test_mixing_weights_are_convex_and_only_new_parts_train(family: dict) -> Non
 
 
 def test_initial_weights_follow_lambda_new(family: dict) -> None:
-    mm = ModuleMixing(family["sources"], lambda_new=0.8, epochs=1, patience=1)
+    mm = ModuleMixing(family["sources"], lambda_new=0.8, max_epochs=1, patience=1)
     model = mm._build(4, 0.8)
     w0 = torch.softmax(model.site_logits, 1).detach().numpy()
     np.testing.assert_allclose(w0[:, -1], 0.8, atol=1e-6)
@@ -75,9 +78,9 @@ def test_initial_weights_follow_lambda_new(family: dict) -> None:
         ModuleMixing(family["sources"], lambda_new=1.5).fit(family["X"], family["y"])
 
 
-@pytest.mark.parametrize("name", sorted(WHITEBOX_STRATEGIES))
+@pytest.mark.parametrize("name", WHITEBOX)
 def test_state_round_trip_gives_identical_predictions(family: dict, name: str) -> None:
-    cls = WHITEBOX_STRATEGIES[name]
+    cls = STRATEGIES[name]
     params = {**FAST, "sigma": 0.05} if name == "module_mixing" else FAST
     est = cls(family["sources"], seed=1, **params).fit(family["X"], family["y"])
     config, tensors = est.to_state()
@@ -92,7 +95,7 @@ def test_state_round_trip_gives_identical_predictions(family: dict, name: str) -
 def test_baselines_train_only_their_adapters(family: dict) -> None:
     src = family["sources"][0]
     before = {k: v.clone() for k, v in src.adapter_state.items()}
-    longer = {"epochs": 12, "patience": 12}
+    longer = {"max_epochs": 12, "patience": 12}
     ft = FinetuneSource([src], **longer).fit(family["X"], family["y"])
     ind = IndependentAdapters([src], **longer).fit(family["X"], family["y"])
     assert ft.trainable_params_ == ind.trainable_params_
@@ -115,7 +118,7 @@ def test_mixed_bases_and_missing_sources_are_clear_errors(family: dict) -> None:
 
 def test_helpers() -> None:
     y = np.repeat(np.arange(5), 5)
-    tr, va = stratified_val_split(y, 0.1, seed=0)
+    tr, va = stratified_holdout(y, 0.1, seed=0)
     assert len(va) == 5 and set(y[va]) == set(range(5)) and len(set(tr) & set(va)) == 0
     x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
     assert float(distance_correlation(x, 3 * x)) == pytest.approx(1.0, abs=1e-4)
@@ -126,8 +129,7 @@ def test_helpers() -> None:
 
 
 def test_registered_in_strategy_registry() -> None:
-    from recycle.adapt.strategies import STRATEGIES
-
+    assert WHITEBOX == ["finetune_source", "independent_adapters", "module_mixing"]
     assert STRATEGIES["module_mixing"] is ModuleMixing
     assert STRATEGIES["finetune_source"] is FinetuneSource
 

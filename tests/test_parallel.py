@@ -72,15 +72,15 @@ def test_backend_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ---------------------------------------------------------------- ray
-
-ray = pytest.importorskip("ray")
+# Only these tests need Ray: without it they skip alone (the local-backend tests above run).
 
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
+    pytest.importorskip("ray")
     from ray import cloudpickle
 
-    from recycle import parallel_ray
+    from recycle.parallel import ray_backend as parallel_ray
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers can't import tests
     parallel_ray.shutdown()
@@ -139,7 +139,9 @@ def _free_port() -> int:
 def test_ray_joins_a_started_cluster_by_address(
     local_ray: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recycle import parallel_ray
+    import ray
+
+    from recycle.parallel import ray_backend as parallel_ray
 
     parallel_ray.shutdown()  # leave the module's local runtime; join the cluster instead
     port = _free_port()

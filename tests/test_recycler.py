@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from adapt_helpers import NoiseSource, RandomProjection, digit_mlp, target
 from recycle.adapt import Recycler
@@ -56,12 +57,19 @@ def test_parameter_validation(params: dict, message: str) -> None:
     assert str(info.value).startswith(message)
 
 
-def test_score_is_both_parameter_and_method() -> None:
+def test_selection_score_replaces_score_which_is_sklearns_method() -> None:
     Xtr, ytr, Xte, yte = target((0, 1), shots=10)
-    rec = Recycler([RandomProjection(0, 16)], m=1, strategy="linear_probe", score="knn")
-    assert rec.score == "knn" and rec.get_params()["score"] == "knn"
+    rec = Recycler([RandomProjection(0, 16)], m=1, strategy="linear_probe", selection_score="logme")
+    assert rec.get_params()["selection_score"] == "logme" and "score" not in rec.get_params()
     rec.fit(Xtr, ytr)
-    assert 0.0 <= rec.score(Xte, yte) <= 1.0
+    assert rec.report_["score"] == "logme" and rec.selection_.score == "logme"
+    assert rec.score(Xte, yte) == np.mean(rec.predict(Xte) == yte)  # plain sklearn accuracy
+    with pytest.warns(FutureWarning, match="selection_score"):
+        old = Recycler([RandomProjection(0, 16)], m=1, score="logme")
+    assert old.selection_score == "logme"
+    assert clone(old).get_params(deep=False)["selection_score"] == "logme"
+    with pytest.raises(TypeError, match="scoer"):
+        Recycler(scoer="knn")
     with pytest.raises(NotFittedError):
         Recycler([RandomProjection()]).predict(Xte)
 
@@ -95,8 +103,8 @@ def test_guard_keeps_informative_sources() -> None:
 
 def test_guard_decision_within_noise_triggers() -> None:
     out = guard_decision({"independent": [0.6, 0.7, 0.65, 0.62], "mcw": [0.64, 0.67, 0.66, 0.62]})
-    assert out["use"] == "independent" and out["triggered"] is True
-    assert "negative-transfer guard" in out["reason"]
+    assert out.use == "independent" and out.triggered is True
+    assert "negative-transfer guard" in out.reason
 
 
 def test_guard_breaks_accuracy_ties_on_log_loss() -> None:
@@ -107,20 +115,20 @@ def test_guard_breaks_accuracy_ties_on_log_loss() -> None:
         losses={"independent": ref_loss, "averaging": [0.2, 0.3, 0.2, 0.4],
                 "mcw": [0.10, 0.20, 0.08, 0.25]},
     )  # fmt: skip
-    assert clear["use"] == "mcw" and clear["best"] == "mcw"  # tie broken by the lower log-loss
-    assert clear["flagged"] and clear["log_loss_difference"] < 0  # accuracy margin is 0 SE
+    assert clear.use == "mcw" and clear.best == "mcw"  # tie broken by the lower log-loss
+    assert clear.flagged and clear.log_loss_difference < 0  # accuracy margin is 0 SE
     noisy = guard_decision(
         {"independent": acc, "mcw": acc},
         losses={"independent": ref_loss, "mcw": [0.10, 0.60, 0.15, 0.60]},
     )
-    assert noisy["use"] == "independent" and noisy["triggered"]  # lower on average, not beyond SE
+    assert noisy.use == "independent" and noisy.triggered  # lower on average, not beyond SE
     worse = guard_decision(
         {"independent": acc, "mcw": [0.875, 0.875, 1.0, 0.875]},
         losses={"independent": ref_loss, "mcw": [0.01, 0.01, 0.01, 0.01]},
     )
-    assert worse["use"] == "independent"  # a better log-loss never buys lower accuracy
+    assert worse.use == "independent"  # a better log-loss never buys lower accuracy
     # without losses an exact tie still goes to the reference
-    assert guard_decision({"independent": acc, "mcw": acc})["use"] == "independent"
+    assert guard_decision({"independent": acc, "mcw": acc}).use == "independent"
 
 
 def test_guard_ties_equal_accuracies_in_another_fold_order_and_breaks_them_on_log_loss() -> None:
@@ -134,7 +142,7 @@ def test_guard_ties_equal_accuracies_in_another_fold_order_and_breaks_them_on_lo
             {"independent": ref, "mcw": first, "averaging": second},
             losses={"independent": [1.0] * 6, "mcw": [0.6] * 6, "averaging": [0.3] * 6},
         )
-        assert out["best"] == "averaging"  # the tie goes to the lower log-loss either way
+        assert out.best == "averaging"  # the tie goes to the lower log-loss either way
 
 
 def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> None:
@@ -143,23 +151,23 @@ def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> 
     lucky = [0.90, 0.80, 0.83, 0.83]  # higher mean, but within noise of the default
     out = guard_decision({"independent": ref, "mcw@m=3": mcw, "stacking@m=5": lucky},
                          default="mcw@m=3")  # fmt: skip
-    assert out["use"] == "mcw@m=3" and out["challenger"] == "stacking@m=5"
+    assert out.use == "mcw@m=3" and out.challenger == "stacking@m=5"
     clear = [0.95, 0.97, 0.96, 0.95]
     out = guard_decision({"independent": ref, "mcw@m=3": mcw, "stacking@m=5": clear},
                          default="mcw@m=3")  # fmt: skip
-    assert out["use"] == "stacking@m=5" and out["default"] == "mcw@m=3"
+    assert out.use == "stacking@m=5" and out.default == "mcw@m=3"
     # a challenger that beats the default by the naive SE but not by Nadeau & Bengio's SE for
     # 3-fold CV (overlapping training sets) does not replace it
     thin = [0.85, 0.84, 0.87, 0.81]  # +0.02 over mcw: naive SE 0.0147, corrected 0.0255
     scores = {"independent": ref, "mcw@m=3": mcw, "stacking@m=5": thin}
-    assert guard_decision(scores, default="mcw@m=3")["use"] == "stacking@m=5"
-    assert guard_decision(scores, default="mcw@m=3", folds=3)["use"] == "mcw@m=3"
+    assert guard_decision(scores, default="mcw@m=3").use == "stacking@m=5"
+    assert guard_decision(scores, default="mcw@m=3", folds=3).use == "mcw@m=3"
     # several default keys: the best-ranked one is the default the challenger must beat
     out = guard_decision({"independent": ref, "mcw@m=1": [0.7] * 4, "mcw@m=3": mcw,
                           "stacking@m=5": lucky}, default=["mcw@m=1", "mcw@m=3"])  # fmt: skip
-    assert out["use"] == "mcw@m=3" and out["default"] == "mcw@m=3"
+    assert out.use == "mcw@m=3" and out.default == "mcw@m=3"
     # without a default the highest mean wins, as before
-    assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky})["use"] == "s"
+    assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky}).use == "s"
 
 
 def test_guard_compares_with_the_best_of_several_no_source_baselines() -> None:
@@ -168,16 +176,16 @@ def test_guard_compares_with_the_best_of_several_no_source_baselines() -> None:
     mcw = [0.75, 0.80, 0.80, 0.80]  # far above the weak baseline, below scratch
     refs = ("independent_adapters", "independent")
     out = guard_decision({"independent_adapters": weak, "independent": scratch, "mcw": mcw}, refs)
-    assert out["use"] == "independent" and out["reference"] == "independent"
-    assert out["references"] == {"independent_adapters": 0.35, "independent": 0.85}
-    assert "independent scored at least as well" in out["reason"]
+    assert out.use == "independent" and out.reference == "independent"
+    assert out.references == {"independent_adapters": 0.35, "independent": 0.85}
+    assert "independent scored at least as well" in out.reason
     # against the weak baseline alone the same scores would have used MCW
-    assert guard_decision({"independent_adapters": weak, "mcw": mcw}, refs)["use"] == "mcw"
+    assert guard_decision({"independent_adapters": weak, "mcw": mcw}, refs).use == "mcw"
     # a recycled strategy that beats both baselines is used, compared with the stronger one
     clear = [0.95, 0.95, 0.90, 0.95]
     out = guard_decision({"independent_adapters": weak, "independent": scratch, "mcw": clear}, refs)
-    assert out["use"] == "mcw" and out["reference"] == "independent"
-    assert out["mean_difference"] == pytest.approx(0.0875)
+    assert out.use == "mcw" and out.reference == "independent"
+    assert out.mean_difference == pytest.approx(0.0875)
     with pytest.raises(ConfigError, match="reference"):
         guard_decision({"mcw": mcw}, refs)
 
@@ -217,7 +225,7 @@ def test_bench_rows_keep_auto_folds_so_its_decision_can_be_replayed() -> None:
         default=[k for k in folds if k.startswith("mcw@")],
         folds=3,
     )
-    assert replay["use"].split("@")[0] == row.extra["strategy"]
+    assert replay.use.split("@")[0] == row.extra["strategy"]
 
 
 def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:
@@ -306,11 +314,11 @@ def test_auto_with_non_family_whitebox_sources_falls_back_with_a_note(digit_zoo:
 def test_guard_flags_a_recycled_choice_with_a_thin_margin() -> None:
     ref = [0.60, 0.70, 0.65, 0.62]
     thin = guard_decision({"independent": ref, "mcw": [0.65, 0.70, 0.69, 0.61]})
-    assert thin["use"] == "mcw" and thin["flagged"] and "flagged" in thin["reason"]
-    se, d = thin["standard_error"], thin["mean_difference"]
+    assert thin.use == "mcw" and thin.flagged and "flagged" in thin.reason
+    se, d = thin.standard_error, thin.mean_difference
     assert GUARD_SE_FACTOR * se < d <= FLAG_SE_FACTOR * se
     clear = guard_decision({"independent": ref, "mcw": [0.80, 0.85, 0.83, 0.81]})
-    assert clear["use"] == "mcw" and not clear["flagged"]
+    assert clear.use == "mcw" and not clear.flagged
     # the guard's SE is the naive paired one, also when the folds are given
     same = guard_decision({"independent": ref, "mcw": [0.65, 0.70, 0.69, 0.61]}, folds=3)
-    assert same["use"] == "mcw" and same["standard_error"] == se
+    assert same.use == "mcw" and same.standard_error == se

@@ -48,8 +48,7 @@ def test_halves_are_disjoint_and_targets_stratified(quick: Stream28) -> None:
 
 @pytest.mark.slow
 def test_quick_zoo_is_cached_and_mixing_beats_independent(quick: Stream28) -> None:
-    from recycle.adapt.module_mixing import ModuleMixing
-    from recycle.adapt.whitebox_baselines import IndependentAdapters
+    from recycle.adapt.strategies import IndependentAdapters, ModuleMixing
 
     start = time.perf_counter()
     base, sources = quick.build_sources()

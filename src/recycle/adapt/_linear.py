@@ -1,4 +1,4 @@
-"""Small numpy building blocks shared by the black-box baselines.
+"""Small numpy building blocks shared by the linear strategies (and MCW's state packing).
 
 A fitted logistic regression is kept as plain arrays (``W``, ``b``) so that saving and loading
 needs no pickle and predictions before and after a round trip are bit-identical.
@@ -20,7 +20,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+
+from recycle.adapt.split import n_folds, stratified_folds
 
 #: Inverse L2 strength of every logistic regression on standardised features (sklearn default).
 LOGREG_C = 1.0
@@ -90,13 +91,10 @@ def logreg_proba(head: dict[str, np.ndarray], F: np.ndarray) -> np.ndarray:
 
 def oof_proba(F: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0) -> np.ndarray:
     """Out-of-fold logistic-regression probabilities (in-sample when a class has < 2 rows)."""
-    counts = np.bincount(y, minlength=n_classes)
-    folds = int(min(OOF_FOLDS, counts[counts > 0].min()))
-    if folds < 2:
+    if n_folds(y, OOF_FOLDS) < 2:
         return logreg_proba(fit_logreg(F, y, n_classes, seed=seed), F)
     out = np.zeros((F.shape[0], n_classes))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for tr, te in splitter.split(F, y):
+    for tr, te in stratified_folds(y, OOF_FOLDS, seed=seed):
         out[te] = logreg_proba(fit_logreg(F[tr], y[tr], n_classes, seed=seed), F[te])
     return out
 
@@ -110,3 +108,38 @@ def unpack(prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     """Inverse of :func:`pack` for one prefix."""
     start = prefix + "."
     return {k[len(start) :]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def n_linear_params(arrays: dict[str, np.ndarray]) -> int:
+    """Trainable parameters of packed heads: the sizes of every ``*.W`` and ``*.b`` array."""
+    return int(sum(v.size for k, v in arrays.items() if k.endswith((".W", ".b"))))
+
+
+def fit_per_source(
+    feats: list[np.ndarray], y: np.ndarray, n_classes: int, C: float, seed: int, oof: bool
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """One standardised logistic regression per source on its L2-normalised features.
+
+    Returns the packed arrays (``src{i}.scaler.*``, ``src{i}.head.*``) and, with ``oof``, each
+    source's out-of-fold probabilities (else an empty list).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    out = []
+    for i, F in enumerate(feats):
+        Z = l2_normalize(F.astype(np.float64))
+        scaler = fit_scaler(Z)
+        Z = apply_scaler(scaler, Z)
+        head = fit_logreg(Z, y, n_classes, C, seed)
+        arrays.update({**pack(f"src{i}.scaler", scaler), **pack(f"src{i}.head", head)})
+        if oof:
+            out.append(oof_proba(Z, y, n_classes, seed))
+    return arrays, out
+
+
+def per_source_proba(arrays: dict[str, np.ndarray], feats: list[np.ndarray]) -> list[np.ndarray]:
+    """Each source's probabilities from the heads of :func:`fit_per_source`."""
+    out = []
+    for i, F in enumerate(feats):
+        Z = apply_scaler(unpack(f"src{i}.scaler", arrays), l2_normalize(F.astype(np.float64)))
+        out.append(logreg_proba(unpack(f"src{i}.head", arrays), Z))
+    return out

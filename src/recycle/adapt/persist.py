@@ -47,7 +47,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "recycler.json"
 TENSORS_FILE = "model.safetensors"
 #: Recycler constructor arguments restored by load (the rest are objects or callbacks).
-SAVED_PARAMS = ("m", "score", "strategy", "seed", "cv", "cv_repeats", "time_budget")
+SAVED_PARAMS = ("m", "selection_score", "strategy", "seed", "cv", "cv_repeats", "time_budget")
 
 
 def _json_default(value: Any) -> Any:
@@ -160,7 +160,10 @@ def load_recycler(path: str | Path, zoo: Any = None, sources: Any = None) -> Any
     srcs = _resolve_sources(meta, zoo, sources)
     cfg = meta["strategy"]
     strategy = get_strategy(cfg["strategy"]).from_state(cfg, tensors, srcs)
-    rec = Recycler(zoo=zoo, **meta.get("params", {}))
+    params = dict(meta.get("params", {}))
+    if "score" in params:  # saved before the parameter was renamed
+        params["selection_score"] = params.pop("score")
+    rec = Recycler(zoo=zoo, **params)
     rec.strategy_ = strategy
     rec.classes_ = np.asarray(meta["classes"])
     rec.selection_ = None

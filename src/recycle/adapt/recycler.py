@@ -1,7 +1,8 @@
 """The Recycler: select sources from a zoo and adapt them into a target model.
 
-``Recycler(zoo, m="auto", score="knn", strategy="auto").fit(X, y)`` checks the target, ranks the
-zoo's compatible sources with a transferability score (:func:`recycle.select.select_sources`),
+``Recycler(zoo, m="auto", selection_score="knn", strategy="auto").fit(X, y)`` checks the target,
+ranks the zoo's compatible sources with a transferability score
+(:func:`recycle.select.select_sources`),
 then fits a strategy on the top-``m`` sources. With ``strategy="auto"`` the strategy (and m) is
 chosen by repeated stratified cross-validation on the train split, under a time budget, with a
 negative-transfer guard (see :mod:`recycle.adapt.auto`). ``report_`` says what happened.
@@ -33,25 +34,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
 
 from recycle.adapt import auto
-from recycle.adapt.strategies import (
-    BLAS_THREADS,
-    EstimatorNotFittedError,
-    get_strategy,
-    strategy_names,
-)
-from recycle.errors import ConfigError, DataError, IncompatibleError
+from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
+from recycle.adapt.family.source import check_same_base
+from recycle.adapt.registry import build, check_params
+from recycle.adapt.strategies import get_strategy, strategy_names
+from recycle.data import check_target
+from recycle.errors import ConfigError, IncompatibleError
 from recycle.progress import ProgressCallback
-
-
-def _check_target(X: Any, y: Any) -> tuple[Any, np.ndarray, list[Any]]:
-    try:
-        from recycle.data import check_target
-    except ImportError:  # pragma: no cover - data module always ships; minimal fallback
-        classes, y_int = np.unique(np.asarray(y), return_inverse=True)
-        if len(X) != len(y_int) or len(classes) < 2:
-            raise DataError("Target needs as many labels as rows and at least 2 classes.") from None
-        return X, y_int, classes.tolist()
-    return check_target(X, y)
 
 
 def _is_int(v: Any) -> bool:
@@ -67,42 +56,6 @@ def _plain(v: Any) -> Any:
 AUTO_CV_SHARE = 0.7
 
 
-class _ScoreName(str):
-    """The ``score`` parameter's value that is also the ``score(X, y)`` method.
-
-    ``Recycler`` has both a ``score`` parameter (the transferability score's name, as in
-    ``select_sources``) and scikit-learn's ``score(X, y)`` method. Reading ``rec.score`` gives
-    this str subclass: it equals the name (``rec.score == "knn"``, JSON and ``get_params`` see a
-    str) and calling it returns the mean accuracy on ``(X, y)``. Copies are plain str.
-    """
-
-    _owner: Any
-
-    def __new__(cls, value: str, owner: Any) -> _ScoreName:
-        obj = super().__new__(cls, value)
-        obj._owner = owner
-        return obj
-
-    def __call__(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        return ClassifierMixin.score(self._owner, X, y, sample_weight=sample_weight)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (str, (str(self),))
-
-
-class _ScoreAttribute:
-    """Descriptor storing the ``score`` parameter and returning a :class:`_ScoreName`."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        if obj is None:
-            return self
-        value = obj.__dict__.get("_score_param", "knn")
-        return _ScoreName(value, obj) if isinstance(value, str) else value
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__["_score_param"] = str(value) if isinstance(value, str) else value
-
-
 class Recycler(ClassifierMixin, BaseEstimator):
     """Select sources from a zoo and recycle them for a labelled target (scikit-learn estimator).
 
@@ -113,8 +66,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
         works without one (None).
     m : int or "auto", default "auto"
         Sources to use; "auto" takes the selection's choice (and auto also tries 1 and 5).
-    score : str, default "knn"
-        Transferability score of the selection.
+    selection_score : str, default "knn"
+        Transferability score of the selection (:func:`recycle.select.select_sources`'s
+        ``score``). The old name ``score=`` still works, with a FutureWarning: it clashed with
+        scikit-learn's ``score(X, y)`` method, which works normally.
     strategy : str, default "auto"
         A name in :data:`recycle.adapt.STRATEGIES` or "auto".
     seed : int, default 0
@@ -135,7 +90,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
         reproduce anywhere, pass a budget no fit reaches (``1e9``) and pay for every candidate.
     strategy_params : dict, optional
         ``{strategy_name: {param: value}}``; the key ``"*"`` applies to every strategy that takes
-        the parameter (e.g. ``{"*": {"max_epochs": 20}}``).
+        the parameter (e.g. ``{"*": {"max_epochs": 20}}``). Unknown strategies, unknown
+        parameters and values of the wrong type are a ConfigError naming the valid ones
+        (:mod:`recycle.adapt.registry`).
     backend : {"local", "ray"}, optional
         Where selection's per-source map runs.
     cache : FeatureCache, optional
@@ -152,11 +109,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
         JSON-able: sources, strategy, m, cv scores, guard, params, seconds, warnings.
     """
 
-    score = _ScoreAttribute()
-
     _parameter_constraints: ClassVar[dict[str, str]] = {
         "m": "an int >= 1 or 'auto'",
-        "score": "a non-empty str",
+        "selection_score": "a non-empty str",
         "strategy": "'auto' or a strategy name",
         "seed": "an int >= 0",
         "cv": "an int >= 2",
@@ -168,7 +123,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self,
         zoo: Any = None,
         m: int | str = "auto",
-        score: str = "knn",
+        selection_score: str = "knn",
         strategy: str = "auto",
         seed: int = 0,
         cv: int = 3,
@@ -180,10 +135,23 @@ class Recycler(ClassifierMixin, BaseEstimator):
         backend: str | None = None,
         cache: Any = None,
         progress: ProgressCallback | None = None,
+        **deprecated: Any,
     ) -> None:
+        if "score" in deprecated:
+            warnings.warn(
+                "Recycler(score=...) is deprecated; use selection_score=... (score is "
+                "scikit-learn's accuracy method).",
+                FutureWarning,
+                stacklevel=2,
+            )
+            selection_score = deprecated.pop("score")
+        if deprecated:
+            raise TypeError(
+                f"Recycler got an unexpected keyword argument {next(iter(deprecated))!r}."
+            )
         self.zoo = zoo
         self.m = m
-        self.score = score
+        self.selection_score = selection_score
         self.strategy = strategy
         self.seed = seed
         self.cv = cv
@@ -200,7 +168,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
     def _validate(self) -> None:
         ok = {
             "m": self.m == "auto" or (_is_int(self.m) and int(self.m) >= 1),
-            "score": isinstance(self.score, str) and bool(self.score),
+            "selection_score": isinstance(self.selection_score, str) and bool(self.selection_score),
             "strategy": isinstance(self.strategy, str)
             and (self.strategy == "auto" or self.strategy in strategy_names()),
             "seed": _is_int(self.seed) and self.seed >= 0,
@@ -220,6 +188,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 )
         for name in self.strategies or []:
             get_strategy(name)
+        check_params(self.strategy_params)
 
     def _zoo(self) -> Any:
         if isinstance(self.zoo, str | Path):
@@ -233,15 +202,15 @@ class Recycler(ClassifierMixin, BaseEstimator):
         """Select sources and adapt them to ``(X, y)``; see the class docstring."""
         self._validate()
         start = self._start = time.perf_counter()
-        X, y_int, classes = _check_target(X, y)
+        X, y_int, classes = check_target(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with threadpool_limits(BLAS_THREADS, user_api="blas"):
                 self._fit(X, y_int, classes)
-        messages = list(dict.fromkeys(str(w.message) for w in caught))
-        for msg in messages:
-            warnings.warn(msg, UserWarning, stacklevel=2)
-        self.report_["warnings"] = messages + self.report_["warnings"]
+        first = {str(w.message): w for w in caught}  # one of each message, its category kept
+        for w in first.values():
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        self.report_["warnings"] = list(first) + self.report_["warnings"]
         self.report_["fit_seconds"] = round(time.perf_counter() - start, 3)
         return self
 
@@ -249,7 +218,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         from recycle.select import select_sources
 
         return select_sources(
-            zoo, X, y, score=str(self.score), m=self.m, candidates=self.candidates,
+            zoo, X, y, score=self.selection_score, m=self.m, candidates=self.candidates,
             cache=self.cache, backend=self.backend, progress=self.progress, seed=self.seed,
         )  # fmt: skip
 
@@ -271,7 +240,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         selected = [] if sel is None else sel.selected_sources
         feats = {} if sel is None else dict(sel.features)
         cv_rows: list[auto.CVResult] = []
-        guard: dict[str, Any] | None = None
+        guard: auto.GuardDecision | None = None
         m_used = len(selected)
         if self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
@@ -301,11 +270,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
             on_base = getattr(cls, "access", "black-box") == "white-box"
             sources = selected if (cls.uses_sources or on_base) else []
             if on_base and sources:
-                _check_whitebox(sources)
+                check_same_base(sources)
             m_used = len(sources)
-        params = dict(self.strategy_params or {})
-        params[name] = {**params.get(name, {}), "progress": self.progress}
-        est = auto.build(name, sources, self.seed, params)
+        est = build(name, sources, self.seed, self.strategy_params, self.progress)
         self.strategy_ = est.fit(
             X,
             y,
@@ -318,7 +285,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     def _report(
         self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],
-        guard: dict[str, Any] | None, notes: list[str], zoo: Any, n: int,
+        guard: auto.GuardDecision | None, notes: list[str], zoo: Any, n: int,
     ) -> dict[str, Any]:  # fmt: skip
         rows = {} if sel is None else {r.source_id: r for r in sel.ranking}
         used = []
@@ -343,14 +310,14 @@ class Recycler(ClassifierMixin, BaseEstimator):
             "strategy_param": self.strategy,
             "m": len(sources),
             "m_param": self.m,
-            "score": str(self.score),
+            "score": self.selection_score,
             "seed": self.seed,
             "zoo": getattr(zoo, "location", None) if zoo is not None else None,
             "sources": used,
             "ranking": [] if sel is None else [r.to_dict() for r in sel.ranking[:20]],
             "m_selected": None if sel is None else sel.m,
             "cv": {r.key: r.to_dict() for r in cv_rows},
-            "guard": guard,
+            "guard": None if guard is None else guard.to_dict(),
             "trainable_params": int(est.trainable_params_),
             "classes": [_plain(c) for c in self.classes_.tolist()],
             "n_train": n,
@@ -398,21 +365,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
         return register_recycler(self, zoo, name, version=version, **card)
 
 
-def _check_whitebox(sources: list[Any]) -> None:
-    """Raise IncompatibleError unless ``sources`` are white-box family sources of one base."""
-    try:
-        from recycle.adapt.family.source import check_same_base
-    except ImportError as exc:  # pragma: no cover - white-box module not installed
-        raise IncompatibleError(
-            "White-box strategies are not installed; use a black-box strategy."
-        ) from exc
-    check_same_base(sources)
-
-
 def _whitebox_problem(sources: list[Any]) -> str | None:
     """Why white-box strategies cannot use ``sources`` (None when they can)."""
     try:
-        _check_whitebox(sources)
+        check_same_base(sources)
     except IncompatibleError as exc:
         return str(exc)
     return None

@@ -40,7 +40,7 @@ def stream28_methods() -> list[Method]:
         Method("module_mixing_m5", {"strategy": "module_mixing", "m": 5}),
         Method("module_mixing_m3_random", {"strategy": "module_mixing", "m": 3}, random_sources=3),
         Method("feature_mixing_m3", {"strategy": "feature_mixing", "m": 3}),
-        Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "score": "knn"}),
+        Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "selection_score": "knn"}),
         Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
         Method("stacking_m3", {"strategy": "stacking", "m": 3}),
         Method("averaging_m3", {"strategy": "averaging", "m": 3}),
@@ -137,7 +137,9 @@ def _quick_method(method: Method) -> Method:
     """The quick variant's lighter training: fewer adapter epochs, a shorter auto budget."""
     if method.factory is not None:
         return replace(method, factory=partial(method.factory, epochs=QUICK_EPOCHS))
-    params = {**method.params, "strategy_params": {"*": {"epochs": QUICK_EPOCHS}}}
+    adapters = ("module_mixing", "independent_adapters", "finetune_source")
+    quick = {name: {"max_epochs": QUICK_EPOCHS} for name in adapters}
+    params = {**method.params, "strategy_params": quick}
     if params.get("strategy") == "auto":
         params["time_budget"] = QUICK_AUTO_BUDGET
     return replace(method, params=params)

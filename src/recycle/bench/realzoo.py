@@ -98,7 +98,7 @@ def realzoo_methods() -> list[Method]:
         Method("linear_probe_m1", {"strategy": "linear_probe", "m": 1}),
         Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
         Method("feature_mixing_m3", {"strategy": "feature_mixing", "m": 3}),
-        Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "score": "knn"}),
+        Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "selection_score": "knn"}),
         Method("stacking_m3", {"strategy": "stacking", "m": 3}),
         Method("auto", {"strategy": "auto", "m": "auto"}),
     ]

@@ -86,9 +86,9 @@ def fit_command(
     with warnings.catch_warnings(record=True) as caught, rich_progress(not json_out) as progress:
         warnings.simplefilter("always")
         rec = Recycler(
-            zoo_location(zoo) if strategy != "independent" else None, m=m_value, score=score,
-            strategy=strategy, seed=seed, time_budget=time_budget, strategy_params=params,
-            progress=progress,
+            zoo_location(zoo) if strategy != "independent" else None, m=m_value,
+            selection_score=score, strategy=strategy, seed=seed, time_budget=time_budget,
+            strategy_params=params, progress=progress,
         ).fit(X, y)  # fmt: skip
         folder = rec.save(out)
     rep = rec.report_

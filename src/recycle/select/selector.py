@@ -26,6 +26,7 @@ from recycle.progress import ProgressCallback
 from recycle.select.auto_m import MAX_M, AutoMResult, choose_m
 from recycle.select.scores import SCORES
 from recycle.sources.base import SourceModel, has_head
+from recycle.sources.cache import cached_embed
 
 #: Without an explicit ``recall``, spec search prunes the candidates only above this many.
 DEFAULT_RECALL = 50
@@ -189,10 +190,6 @@ def _candidates(
 
 
 def _embed(source: SourceModel, X: Any, cache: Any) -> np.ndarray:
-    try:
-        from recycle.sources.cache import cached_embed
-    except ImportError:  # the feature cache is optional for selection
-        return np.asarray(source.embed(X), dtype=np.float32)
     return np.asarray(cached_embed(source, X, cache=cache), dtype=np.float32)
 
 

@@ -241,6 +241,8 @@ class JobManager:
         from recycle.adapt.recycler import Recycler
 
         kw = {k: params[k] for k in FIT_PARAMS if k in params}
+        if "score" in kw:  # the API's name (as for select jobs); Recycler's selection_score
+            kw["selection_score"] = kw.pop("score")
         rec = _call(Recycler, sources, progress=progress, **kw)
         rec.fit(target["X"], target["y"])
         out = self.jobs_dir / job_id

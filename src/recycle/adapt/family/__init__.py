@@ -18,7 +18,8 @@ from recycle.adapt.family.source import (
     is_family_source,
     serialize_family,
 )
-from recycle.adapt.family.train import fit_loop, pretrain_base, train_source
+from recycle.adapt.family.train import pretrain_base, train_source
+from recycle.adapt.training import fit_loop
 
 __all__ = [
     "AdaptedLayer",

@@ -1,11 +1,11 @@
-"""Training routines of a family: the base (on source-half images), sources, and a shared loop.
+"""Training routines of a family: the shared base (on source-half images) and its sources.
 
 - :func:`pretrain_base`: train the whole base network plus a throw-away head on images that no
   target task uses (stream28 uses the source halves of the source tasks' classes).
 - :func:`train_source`: a source = new adapters + new head trained on a source task, with the base
   (weights *and* BN statistics) frozen.
-- :func:`fit_loop`: the minibatch loop shared with module mixing and the white-box baselines
-  (Adam, optional extra loss, early stopping on a validation split, best-state restore).
+
+Both train with the package's one loop, :func:`recycle.adapt.training.fit_loop`.
 
 Examples
 --------
@@ -20,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,80 +29,14 @@ from torch import nn
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
 from recycle.adapt.family.model import FamilyBase, FamilyNet, to_tensor
 from recycle.adapt.family.source import FamilySource
+from recycle.adapt.training import fit_loop
 from recycle.errors import DataError
 from recycle.progress import ProgressCallback
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray) -> None:
     if len(X) != len(y) or len(X) == 0:
         raise DataError(f"X and y must be non-empty with equal length; got {len(X)} and {len(y)}.")
-
-
-def fit_loop(
-    params: Sequence[nn.Parameter],
-    loss_fn: LossFn,
-    predict_fn: Callable[[torch.Tensor], torch.Tensor],
-    X: torch.Tensor,
-    y: torch.Tensor,
-    X_val: torch.Tensor | None = None,
-    y_val: torch.Tensor | None = None,
-    *,
-    epochs: int = 30,
-    batch_size: int = 32,
-    lr: float = 3e-3,
-    weight_decay: float = 0.0,
-    patience: int = 8,
-    seed: int = 0,
-    set_train: Callable[[bool], object] | None = None,
-    progress: ProgressCallback | None = None,
-    task: str = "train",
-) -> dict[str, float]:
-    """Minimise ``loss_fn(xb, yb)`` over ``params``; early-stop on validation accuracy.
-
-    ``predict_fn(x)`` returns logits (used for validation). When a validation split is given the
-    parameters of the best epoch (highest accuracy, then lowest loss) are restored and training
-    stops after ``patience`` epochs without improvement. Returns ``{"epochs", "val_accuracy"}``.
-    """
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    n = len(X)
-    best_acc, best_loss, best_state, bad, epoch = -1.0, float("inf"), None, 0, 0
-    for epoch in range(1, epochs + 1):
-        if set_train is not None:
-            set_train(True)
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(X[idx], y[idx])
-            loss.backward()
-            opt.step()
-        if set_train is not None:
-            set_train(False)
-        if progress is not None:
-            progress(task, epoch, epochs)
-        if X_val is None or y_val is None or len(X_val) == 0:
-            continue
-        with torch.no_grad():
-            logits = predict_fn(X_val)
-            acc = float((logits.argmax(1) == y_val).float().mean())
-            val_loss = float(nn.functional.cross_entropy(logits, y_val))
-        # Accuracy first; on a tie (tiny validation splits saturate at 1.0) the lower loss wins.
-        if acc > best_acc or (acc == best_acc and val_loss < best_loss):
-            best_acc, best_loss, bad = acc, val_loss, 0
-            best_state = [p.detach().clone() for p in params]
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    if best_state is not None:
-        with torch.no_grad():
-            for p, b in zip(params, best_state, strict=True):
-                p.copy_(b)
-    return {"epochs": float(epoch), "val_accuracy": best_acc}
 
 
 def pretrain_base(

@@ -6,7 +6,9 @@ features. The reduced features and the target network's own ``k``-d features are
 layer-normalised (no affine, so their scales match) and mixed convexly,
 ``f(x) = lambda_new f_t(x) + sum_n lambda_n f_n(x)`` with ``lambda = softmax(logits)``; a new
 linear head classifies ``f(x)``. Trained end to end: the small network, the mixing logits and
-the head, with early stopping on a stratified 10% validation split.
+the head, with early stopping on a stratified 10% validation split: the small network, its
+mixing and its training are :class:`recycle.adapt.smallnet.SmallNetwork`, shared with the
+``independent`` baseline (which mixes in no source).
 
 Examples
 --------
@@ -25,25 +27,16 @@ Examples
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA, FastICA
 from sklearn.exceptions import ConvergenceWarning
-from torch import nn
 
-from recycle.adapt.nets import (
-    OwnInput,
-    TrainConfig,
-    count_trainable,
-    load_module_tensors,
-    module_tensors,
-    own_network,
-    predict_logits,
-    train_classifier,
-)
-from recycle.adapt.strategies import Strategy
+from recycle.adapt.base import Strategy
+from recycle.adapt.registry import register_strategy
+from recycle.adapt.smallnet import OwnInput, SmallNetwork, TrainSettings, count_trainable
 from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
@@ -82,33 +75,7 @@ def apply_reducer(red: dict[str, np.ndarray], F: np.ndarray) -> np.ndarray:
     return ((F - red["mean"]) @ red["components"].T).astype(np.float32)
 
 
-class MixNet(nn.Module):
-    """Own network + convex mix of its features with fixed source features + a new head."""
-
-    def __init__(
-        self, own: nn.Module, k: int, n_sources: int, n_classes: int, lambda_new: float
-    ) -> None:
-        super().__init__()
-        self.own = own
-        self.norm = nn.LayerNorm(k, elementwise_affine=False)
-        init = [lambda_new] + [(1.0 - lambda_new) / n_sources] * n_sources if n_sources else [1.0]
-        self.mix_logits = nn.Parameter(torch.log(torch.tensor(init, dtype=torch.float32)))
-        self.mix_logits.requires_grad_(n_sources > 0)
-        self.head = nn.Linear(k, n_classes)
-
-    def weights(self) -> torch.Tensor:
-        """Convex mixing weights: own network first, then one per source."""
-        return torch.softmax(self.mix_logits, dim=0)
-
-    def features(self, x_own: torch.Tensor, z_src: torch.Tensor) -> torch.Tensor:
-        paths = [self.norm(self.own(x_own))]
-        paths += [self.norm(z_src[:, i]) for i in range(z_src.shape[1])]
-        return (self.weights()[None, :, None] * torch.stack(paths, dim=1)).sum(dim=1)
-
-    def forward(self, x_own: torch.Tensor, z_src: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x_own, z_src))
-
-
+@register_strategy
 class FeatureMixing(Strategy):
     """Black-box feature mixing of ``m`` sources with a small target network.
 
@@ -140,7 +107,7 @@ class FeatureMixing(Strategy):
         self,
         sources: list[SourceModel] | None = None,
         seed: int = 0,
-        reducer: str = "ica",
+        reducer: Literal["ica", "pca"] = "ica",
         lambda_new: float | None = None,
         max_epochs: int = 100,
         patience: int = 10,
@@ -181,58 +148,37 @@ class FeatureMixing(Strategy):
             [apply_reducer(r, F) for r, F in zip(self.reducers_, feats, strict=True)], 1
         )
 
-    def _build(self, d_in: int, n_sources: int, lam: float) -> MixNet:
-        own, k = own_network(self.own_input_.kind, d_in)
-        return MixNet(own, k, n_sources, len(self.classes_), lam)
-
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
         lam = self._check_params(len(feats))
         torch.manual_seed(self.seed)
-        self.own_input_ = OwnInput.fit(X)
-        x_own = self.own_input_.transform(X)
-        self.model_ = self._build(self.own_input_.d_in, len(feats), lam)
-        k = self.model_.head.in_features
+        self.network_ = SmallNetwork.build(OwnInput.fit(X), len(feats), len(self.classes_), lam)
+        k = self.network_.k
         self.reducers_ = [fit_reducer(F, k, self.reducer, self.seed) for F in feats]
-        cfg = TrainConfig(
-            max_epochs=self.max_epochs, patience=self.patience, lr=self.lr,
-            batch_size=self.batch_size,
+        settings = TrainSettings(self.max_epochs, self.patience, self.lr, self.batch_size)
+        self.train_log_ = self.network_.fit(
+            X, self._reduce(feats, len(y), k), y, settings, self.seed, self.progress,
+            task=f"train {self.name}",
         )  # fmt: skip
-        self.train_log_ = train_classifier(
-            self.model_, [x_own, self._reduce(feats, len(y), k)], y, cfg, self.seed,
-            self.progress, task=f"train {self.name}",
-        )  # fmt: skip
-        self.trainable_params_ = count_trainable(self.model_)
+        self.trainable_params_ = count_trainable(self.network_.model)
 
     @property
     def mixing_weights_(self) -> np.ndarray:
         """Convex weights of the own network (first) and each source; they sum to 1."""
-        return self.model_.weights().detach().numpy().astype(np.float64)
+        return self.network_.model.weights().detach().numpy().astype(np.float64)
 
     def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
-        k = self.model_.head.in_features
-        logits = predict_logits(
-            self.model_, [self.own_input_.transform(X), self._reduce(feats, len(X), k)]
-        )
-        z = logits - logits.max(axis=1, keepdims=True)
-        e = np.exp(z.astype(np.float64))
-        return e / e.sum(axis=1, keepdims=True)
+        return self.network_.proba(X, self._reduce(feats, len(X), self.network_.k))
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        own_cfg, own_t = self.own_input_.to_state()
-        tensors = {f"own.{k}": v for k, v in own_t.items()}
+        config, tensors = self.network_.to_state()
         for i, red in enumerate(self.reducers_):
             tensors.update({f"reducer{i}.{k}": v for k, v in red.items()})
-        tensors.update(module_tensors(self.model_))
-        return {"own": own_cfg, "n_sources": len(self.reducers_)}, tensors
+        return {**config, "n_sources": len(self.reducers_)}, tensors
 
     def _load_state(self, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
-        own_t = {k[4:]: v for k, v in tensors.items() if k.startswith("own.")}
-        self.own_input_ = OwnInput.from_state(config["own"], own_t)
         n_src = int(config["n_sources"])
         self.reducers_ = [
             {"mean": tensors[f"reducer{i}.mean"], "components": tensors[f"reducer{i}.components"]}
             for i in range(n_src)
         ]
-        self.model_ = self._build(self.own_input_.d_in, n_src, 0.5)
-        load_module_tensors(self.model_, tensors)
-        self.model_.eval()
+        self.network_ = SmallNetwork.from_state(config, tensors, n_src, len(self.classes_))

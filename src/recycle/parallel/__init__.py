@@ -3,7 +3,9 @@
 ``map_sources(fn, items)`` applies ``fn`` to every item and returns one :class:`MapResult` per
 item, in order. A failing item does not stop the map: its ``error`` is set and the caller decides
 (selection skips it with a warning). The backend is ``"local"`` (default) or ``"ray"``
-(``RECYCLE_BACKEND=ray``; ``RECYCLE_RAY_ADDRESS`` joins an existing cluster).
+(``RECYCLE_BACKEND=ray``; ``RECYCLE_RAY_ADDRESS`` joins an existing cluster, see
+:mod:`recycle.parallel.ray_backend`). Both backends return :class:`MapResult`
+(:mod:`recycle.parallel.result`, the bottom of the package).
 
 ``shared=`` passes one large read-only argument (the target array, say) to every call as
 ``fn(item, shared)``; Ray puts it in its object store once instead of shipping it per task.
@@ -18,13 +20,13 @@ Examples
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from recycle.errors import ConfigError
+from recycle.parallel import ray_backend
+from recycle.parallel.result import UNSET, MapResult, call
 from recycle.progress import ProgressCallback
 
 T = TypeVar("T")
@@ -32,29 +34,7 @@ R = TypeVar("R")
 
 BACKENDS = ("local", "ray")
 
-
-class _Unset:
-    """Marker for "no shared argument" (so ``shared=None`` can still be passed on purpose)."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET: Any = _Unset()
-
-
-@dataclass
-class MapResult(Generic[R]):
-    """Outcome of ``fn(item)``: its value, or the error it raised, and how long it took."""
-
-    index: int
-    value: R | None
-    error: str | None
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+__all__ = ["BACKENDS", "MapResult", "map_sources", "resolve_backend"]
 
 
 def resolve_backend(backend: str | None) -> str:
@@ -68,20 +48,15 @@ def resolve_backend(backend: str | None) -> str:
     return chosen
 
 
-def _timed(fn: Callable[..., R], index: int, item: T, shared: Any = _UNSET) -> MapResult[R]:
-    start = time.perf_counter()
-    try:
-        value = fn(item) if shared is _UNSET else fn(item, shared)
-    except Exception as exc:  # a failing source is reported, not fatal
-        return MapResult(index, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
-    return MapResult(index, value, None, time.perf_counter() - start)
+def _timed(fn: Callable[..., R], index: int, item: T, shared: Any = UNSET) -> MapResult[R]:
+    return MapResult(index, *call(fn, item, shared))
 
 
 def map_sources(
     fn: Callable[..., R],
     items: Sequence[T],
     *,
-    shared: Any = _UNSET,
+    shared: Any = UNSET,
     backend: str | None = None,
     max_workers: int | None = None,
     progress: ProgressCallback | None = None,
@@ -109,7 +84,7 @@ def map_sources(
         The label passed to ``progress``.
     **ray_options
         For ``backend="ray"``: ``address``, ``num_cpus``, ``max_retries``,
-        ``num_cpus_per_task`` (see :func:`recycle.parallel_ray.map_sources_ray`); the local
+        ``num_cpus_per_task`` (see :func:`recycle.parallel.ray_backend.map_sources_ray`); the local
         backend ignores them, so one call works with either backend.
 
     Examples
@@ -119,13 +94,11 @@ def map_sources(
     """
     chosen = resolve_backend(backend)
     if chosen == "ray":
-        from recycle import parallel_ray
-
-        return parallel_ray.map_sources_ray(
+        return ray_backend.map_sources_ray(
             fn,
             items,
-            shared=None if shared is _UNSET else shared,
-            use_shared=shared is not _UNSET,
+            shared=None if shared is UNSET else shared,
+            use_shared=shared is not UNSET,
             progress=progress,
             task=task,
             **ray_options,

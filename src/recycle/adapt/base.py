@@ -1,4 +1,4 @@
-"""The strategy contract, shared helpers and the registry of adaptation strategies.
+"""The strategy contract every adaptation strategy implements, and the helpers they share.
 
 A strategy is a scikit-learn style classifier built on a fixed list of sources::
 
@@ -10,23 +10,21 @@ A strategy is a scikit-learn style classifier built on a fixed list of sources::
 
 ``features`` lets a caller that already embedded ``X`` (selection, the Recycler's
 cross-validation) pass the rows instead of re-embedding; otherwise sources embed through
-:func:`recycle.sources.cache.cached_embed` (or ``source.embed`` when no cache module exists).
+:func:`recycle.sources.cache.cached_embed`.
 
-:data:`STRATEGIES` maps names to classes. The white-box strategies (``module_mixing``,
-``independent_adapters``, ``finetune_source``) come from
-:mod:`recycle.adapt.whitebox_strategies` when it is installed; :func:`get_strategy` and
-:func:`strategy_names` see them too.
+:func:`infer_modality` is :func:`recycle.data.infer_modality`, the one modality rule.
+
+This module imports no strategy: each strategy module imports it, and registers itself with
+:func:`recycle.adapt.registry.register_strategy`.
 
 Examples
 --------
->>> "linear_probe" in strategy_names()
-True
+>>> infer_modality(["a short text"])
+'text'
 """
 
 from __future__ import annotations
 
-import importlib
-import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -37,8 +35,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from recycle.data import infer_modality
 from recycle.errors import ConfigError, DataError, NotFittedError
 from recycle.sources.base import SourceModel
+from recycle.sources.cache import cached_embed
 
 Features = dict[str, np.ndarray]
 
@@ -50,30 +50,9 @@ BLAS_THREADS = 1
 #: Constructor arguments that are not saved with a strategy's state (objects, callbacks).
 NON_STATE_PARAMS = ("sources", "progress")
 
-#: Mapping of the white-box helper's registry keys to ours (their 'independent' is adapters on
-#: the base network; our 'independent' is the small network alone).
-WHITEBOX_ALIASES = {"independent": "independent_adapters"}
-
 
 class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
     """recycle's :class:`~recycle.errors.NotFittedError` that scikit-learn also recognises."""
-
-
-def infer_modality(X: Any) -> str:
-    """Return "text" for a list/1-d array of strings, "image" for 3-d/4-d arrays, else "tabular".
-
-    Examples
-    --------
-    >>> infer_modality(["a"]), infer_modality(np.zeros((1, 8, 8))), infer_modality([[1.0]])
-    ('text', 'image', 'tabular')
-    """
-    if isinstance(X, np.ndarray):
-        if X.dtype.kind in "US" and X.ndim == 1:
-            return "text"
-        return "image" if X.ndim in (3, 4) else "tabular"
-    if isinstance(X, list | tuple) and len(X) > 0 and all(isinstance(x, str) for x in X):
-        return "text"
-    return "tabular"
 
 
 def take(X: Any, idx: np.ndarray) -> Any:
@@ -84,14 +63,8 @@ def take(X: Any, idx: np.ndarray) -> Any:
 
 
 def embed(source: SourceModel, X: Any) -> np.ndarray:
-    """Embed ``X`` with ``source`` through the feature cache when it exists; float32 ``(n, d)``."""
-    try:
-        from recycle.sources.cache import cached_embed
-    except ImportError:  # cache module not installed: embed directly
-        out = source.embed(X)
-    else:
-        out = cached_embed(source, X)
-    arr = np.asarray(out, dtype=np.float32)
+    """Embed ``X`` with ``source`` through the feature cache; float32 ``(n, d)``."""
+    arr = np.asarray(cached_embed(source, X), dtype=np.float32)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr
@@ -120,9 +93,11 @@ def source_features(
 class Strategy(ClassifierMixin, BaseEstimator):
     """Base class of every adaptation strategy (see the module docstring for the contract).
 
-    Subclasses define ``__init__`` (storing arguments only), ``_fit(X, y, feats)`` with ``y`` in
-    ``0..C-1`` and ``feats`` one array per source, ``_proba(X, feats)``, ``_state()`` and
-    ``_load_state(config, tensors)``.
+    Subclasses define ``__init__`` (storing arguments only, with type hints: the registry checks
+    user parameters against them), ``_fit(X, y, feats)`` with ``y`` in ``0..C-1`` and ``feats``
+    one array per source, and ``_proba(X, feats)``. The fitted state is, by default, the flat
+    dict of numpy arrays ``arrays_`` that ``_fit`` sets; strategies with other state override
+    ``_state()`` and ``_load_state(config, tensors)``.
     """
 
     #: Registry name.
@@ -133,6 +108,9 @@ class Strategy(ClassifierMixin, BaseEstimator):
     access: ClassVar[str] = "black-box"
     #: Rough cost (1 = a logistic regression; torch training is ~50), used by auto's budget.
     relative_cost: ClassVar[float] = 1.0
+    #: Parameters of earlier versions as saved in model folders: old name -> new name, or None
+    #: for a parameter that was removed because it had no effect.
+    legacy_params: ClassVar[dict[str, str | None]] = {}
 
     sources: list[SourceModel] | None
     seed: int
@@ -147,7 +125,8 @@ class Strategy(ClassifierMixin, BaseEstimator):
         return list(self.sources or []) if self.uses_sources else []
 
     def _check_X(self, X: Any, reset: bool) -> Any:
-        modality = infer_modality(X)
+        # array-likes without len() (scikit-learn's checks pass some) are read as arrays
+        modality = infer_modality(X if hasattr(X, "__len__") else np.asarray(X))
         if modality == "text":
             return [str(t) for t in X]
         if modality == "image":
@@ -222,7 +201,12 @@ class Strategy(ClassifierMixin, BaseEstimator):
         sources: Sequence[SourceModel] | None,
     ) -> Strategy:
         """Rebuild a fitted strategy from :meth:`to_state` output and the same sources."""
-        est = cls(sources=list(sources or []), **config.get("params", {}))
+        params = {}
+        for key, value in config.get("params", {}).items():
+            new = cls.legacy_params.get(key, key)
+            if new is not None:
+                params[new] = value
+        est = cls(sources=list(sources or []), **params)
         est.classes_ = np.asarray(config["classes"])
         est.trainable_params_ = int(config["trainable_params"])
         if config.get("n_features_in", -1) >= 0:
@@ -238,110 +222,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        raise NotImplementedError
+        return {}, dict(self.arrays_)
 
     def _load_state(self, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-
-def _black_box() -> dict[str, type[Any]]:
-    from recycle.adapt.baselines import (
-        Averaging,
-        FeatureAugment,
-        Independent,
-        LinearProbe,
-        Stacking,
-    )
-    from recycle.adapt.feature_mixing import FeatureMixing
-    from recycle.adapt.mcw import MCW
-
-    classes: list[type[Any]] = [
-        FeatureMixing,
-        MCW,
-        LinearProbe,
-        Stacking,
-        Averaging,
-        FeatureAugment,
-        Independent,
-    ]
-    return {c.name: c for c in classes}
-
-
-def _white_box() -> dict[str, type[Any]]:
-    try:
-        module = importlib.import_module("recycle.adapt.whitebox_strategies")
-    except ImportError:
-        return {}
-    found = getattr(module, "WHITEBOX_STRATEGIES", {})
-    return {WHITEBOX_ALIASES.get(k, k): v for k, v in found.items()}
-
-
-class _Registry(dict):  # type: ignore[type-arg]
-    """A dict of strategy classes that loads the white-box ones on first use."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            dict.update(self, _black_box())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for key, value in _white_box().items():
-                    dict.setdefault(self, key, value)
-
-    def __getitem__(self, key: str) -> type[Any]:
-        if not dict.__contains__(self, key):
-            self._load()
-        return dict.__getitem__(self, key)
-
-    def __contains__(self, key: object) -> bool:
-        if not dict.__contains__(self, key):
-            self._load()
-        return dict.__contains__(self, key)
-
-    def __iter__(self) -> Any:
-        self._load()
-        return dict.__iter__(self)
-
-    def keys(self) -> Any:
-        self._load()
-        return dict.keys(self)
-
-    def items(self) -> Any:
-        self._load()
-        return dict.items(self)
-
-    def values(self) -> Any:
-        self._load()
-        return dict.values(self)
-
-    def __len__(self) -> int:
-        self._load()
-        return dict.__len__(self)
-
-
-#: Name -> strategy class. Black-box strategies are always there; white-box ones when the
-#: white-box module is importable (loaded lazily on first lookup).
-STRATEGIES: dict[str, type[Any]] = _Registry()
-
-
-def strategy_names() -> list[str]:
-    """Names of every available strategy (black-box first).
-
-    Examples
-    --------
-    >>> "independent" in strategy_names()
-    True
-    """
-    return list(STRATEGIES)
-
-
-def get_strategy(name: str) -> type[Any]:
-    """Return the strategy class registered as ``name``; ConfigError naming the valid ones."""
-    if name not in STRATEGIES:
-        raise ConfigError(
-            f"Unknown strategy {name!r}; valid strategies are {', '.join(sorted(STRATEGIES))} "
-            "or 'auto'."
-        )
-    return STRATEGIES[name]
+        self.arrays_ = {k: np.asarray(v) for k, v in tensors.items()}

@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from recycle.errors import ConfigError
+from recycle.parallel.result import UNSET, MapResult, call
 from recycle.progress import ProgressCallback
 
 #: Local Ray runtime size when none is running and no address is given (the dev box has 2 cores).
@@ -93,12 +93,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
 
 def _run_one(fn: Callable[..., Any], item: Any, shared: Any, use_shared: bool) -> tuple:
     """Body of one Ray task: ``(value, error, seconds)``; exceptions of ``fn`` are captured."""
-    start = time.perf_counter()
-    try:
-        value = fn(item, shared) if use_shared else fn(item)
-    except Exception as exc:  # a failing source is reported, not fatal
-        return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start
-    return value, None, time.perf_counter() - start
+    return call(fn, item, shared if use_shared else UNSET)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -162,8 +157,6 @@ def map_sources_ray(
     >>> [r.value for r in map_sources_ray(abs, [-1, 2])]  # doctest: +SKIP
     [1, 2]
     """
-    from recycle.parallel import MapResult
-
     if max_retries < 0:
         raise ConfigError(f"max_retries must be >= 0; got {max_retries}.")
     total = len(items)

@@ -32,8 +32,10 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.covariance import ledoit_wolf
 
-from recycle.adapt._linear import LOGREG_C, pack, unpack
-from recycle.adapt.baselines import _LinearBase
+from recycle.adapt._linear import pack, unpack
+from recycle.adapt.base import Strategy
+from recycle.adapt.registry import register_strategy
+from recycle.sources.base import SourceModel
 
 #: Lowest probability factor: P(y|x) >= PROBA_FLOOR * p(y) before renormalising.
 PROBA_FLOOR = 1e-3
@@ -84,8 +86,15 @@ def mc_score(mc: dict[str, np.ndarray], F: np.ndarray) -> np.ndarray:
     return ((F.astype(np.float64) - mc["mean"]) @ mc["W"]) @ mc["M"].T
 
 
-class MCW(_LinearBase):
-    """Maximal correlation weighting of the sources' features (no fine-tuning).
+@register_strategy
+class MCW(Strategy):
+    """Maximal correlation weighting of the sources' features (no fine-tuning, no parameters).
+
+    Parameters
+    ----------
+    sources : list of SourceModel
+    seed : int, default 0
+        Unused (everything is closed form); kept for the strategy contract.
 
     Attributes
     ----------
@@ -97,12 +106,12 @@ class MCW(_LinearBase):
 
     name: ClassVar[str] = "mcw"
     relative_cost: ClassVar[float] = 2.0
+    #: Models saved before MCW lost its unused logistic-regression strength ``C``.
+    legacy_params: ClassVar[dict[str, str | None]] = {"C": None}
 
-    def __init__(
-        self, sources: list[Any] | None = None, seed: int = 0, C: float = LOGREG_C
-    ) -> None:
-        # C is unused (closed form); kept so every black-box baseline takes the same arguments.
-        super().__init__(sources=sources, seed=seed, C=C)
+    def __init__(self, sources: list[SourceModel] | None = None, seed: int = 0) -> None:
+        self.sources = sources
+        self.seed = seed
 
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
         n_classes = len(self.classes_)

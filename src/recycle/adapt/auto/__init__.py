@@ -1,0 +1,76 @@
+"""``strategy="auto"``: choose a strategy (and m) by repeated stratified cross-validation.
+
+Three steps, one module each:
+
+- :mod:`~recycle.adapt.auto.plan`: which candidates ``(strategy, m)`` run, in which order;
+- :mod:`~recycle.adapt.auto.cv`: every candidate scored on the same repeated stratified folds
+  (accuracy and log-loss per fold), under a time budget;
+- :mod:`~recycle.adapt.auto.guard`: the choice, with the negative-transfer guard against the
+  no-source references, as a :class:`GuardDecision`.
+
+:func:`choose` runs the three. Studies of the decision rule (``scripts/auto_study.py``) use the
+pieces: :func:`cv_splits` and :func:`fit_and_score` to re-score candidates on the same folds,
+:func:`cross_validate`, :func:`guard_decision` to replay a rule on stored fold scores.
+
+Examples
+--------
+>>> guard_decision({"independent": [0.5, 0.6, 0.55], "mcw": [0.8, 0.85, 0.83]}).use
+'mcw'
+"""
+
+from recycle.adapt.auto.choose import Choice, choose
+from recycle.adapt.auto.cv import (
+    PROBA_FLOOR,
+    CVResult,
+    cross_validate,
+    cv_splits,
+    fit_and_score,
+    fold_scores,
+)
+from recycle.adapt.auto.guard import (
+    FLAG_SE_FACTOR,
+    GUARD_SE_FACTOR,
+    GuardDecision,
+    guard_decision,
+)
+from recycle.adapt.auto.plan import (
+    AUTO_MAX_M,
+    AUTO_STRATEGIES,
+    AUTO_WHITEBOX,
+    CHEAP_COST,
+    DEFAULT_STRATEGY,
+    REFERENCE,
+    REFERENCES,
+    WHITEBOX_REFERENCE,
+    candidate_key,
+    candidate_ms,
+    plan,
+)
+from recycle.adapt.split import n_folds
+
+__all__ = [
+    "AUTO_MAX_M",
+    "AUTO_STRATEGIES",
+    "AUTO_WHITEBOX",
+    "CHEAP_COST",
+    "DEFAULT_STRATEGY",
+    "FLAG_SE_FACTOR",
+    "GUARD_SE_FACTOR",
+    "PROBA_FLOOR",
+    "REFERENCE",
+    "REFERENCES",
+    "WHITEBOX_REFERENCE",
+    "CVResult",
+    "Choice",
+    "GuardDecision",
+    "candidate_key",
+    "candidate_ms",
+    "choose",
+    "cross_validate",
+    "cv_splits",
+    "fit_and_score",
+    "fold_scores",
+    "guard_decision",
+    "n_folds",
+    "plan",
+]

@@ -1,0 +1,93 @@
+"""``strategy="auto"``: plan the candidates, cross-validate them, let the guard decide.
+
+Examples
+--------
+>>> import numpy as np
+>>> import recycle.adapt.strategies  # registers the strategies
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(40, 3)); y = (X[:, 0] > 0).astype(int)
+>>> c = choose([], X, y, [], {}, m_selected=0, params={"*": {"max_epochs": 2}})
+>>> c.strategy, c.guard.use
+('independent', 'independent')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recycle.adapt.auto.cv import CVResult, cross_validate
+from recycle.adapt.auto.guard import GuardDecision, guard_decision
+from recycle.adapt.auto.plan import DEFAULT_STRATEGY, REFERENCE, candidate_ms, plan
+from recycle.adapt.base import Features
+from recycle.adapt.registry import StrategyParams, check_params, get_strategy
+from recycle.adapt.split import n_folds
+from recycle.progress import ProgressCallback
+from recycle.sources.base import SourceModel
+
+
+@dataclass
+class Choice:
+    """What :func:`choose` decided: the strategy and m to fit, and why."""
+
+    strategy: str
+    m: int
+    cv: list[CVResult]  # every candidate's cross-validation, in the order they ran
+    guard: GuardDecision  # :func:`~recycle.adapt.auto.guard.guard_decision`'s verdict
+    notes: list[str]  # skipped candidates, the guard's reason when it overrode or flagged
+
+
+def choose(
+    names: list[str],
+    X: Any,
+    y: np.ndarray,
+    ranked: list[SourceModel],
+    features: Features,
+    *,
+    m_selected: int,
+    m_fixed: bool = False,
+    references: tuple[str, ...] = (REFERENCE,),
+    seed: int = 0,
+    cv: int = 3,
+    repeats: int = 2,
+    budget_s: float = 60.0,
+    params: StrategyParams | None = None,
+    progress: ProgressCallback | None = None,
+) -> Choice:
+    """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
+    ``references`` on ``(X, y)`` and pick one with
+    :func:`~recycle.adapt.auto.guard.guard_decision`.
+
+    ``ranked``: the selection's sources, best first (candidate m takes the first m);
+    ``features``: their train features by source id; ``m_selected``: the selection's m;
+    ``m_fixed``: the user fixed m, so only ``m_selected`` is tried; ``references``: the
+    no-source baselines the guard compares with (the best-scoring one is its reference);
+    ``params``: strategy parameters, checked first (a typo is a ConfigError, not a candidate
+    skipped). Without sources only :data:`~recycle.adapt.auto.plan.REFERENCE` is scored.
+    """
+    check_params(params)
+    if ranked:
+        ms = candidate_ms(m_selected, len(ranked), m_fixed)
+        cost = {n: get_strategy(n).relative_cost for n in names}
+        candidates = plan(names, m_selected, ms, cost, references)
+    else:
+        references, candidates = (REFERENCE,), [(REFERENCE, 0)]
+    k = n_folds(y, cv)
+    rows = cross_validate(
+        candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
+        budget_s=budget_s, params=params, progress=progress, references=references,
+    )  # fmt: skip
+    notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
+    guard = guard_decision(
+        {r.key: r.scores for r in rows if r.scores},
+        references,
+        losses={r.key: r.losses for r in rows if r.losses},
+        default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
+        folds=k,
+    )
+    chosen = next(r for r in rows if r.key == guard.use)
+    if guard.triggered or guard.flagged:
+        notes.append(guard.reason)
+    return Choice(chosen.strategy, chosen.m, rows, guard, notes)

@@ -1,0 +1,75 @@
+"""Which candidates ``(strategy, m)`` auto cross-validates, in which order.
+
+Cheap (closed-form / linear) candidates run at every candidate m, the dear ones (torch
+training) only at the selection's m, after the no-source references, so that a time budget
+skips the dear ones first.
+
+Examples
+--------
+>>> candidate_ms(3, 8, m_fixed=False)
+[1, 3, 5]
+>>> plan(["mcw", "module_mixing"], 3, [1, 3], {"mcw": 2.0, "module_mixing": 50.0},
+...      references=(WHITEBOX_REFERENCE, REFERENCE))
+[('mcw', 1), ('mcw', 3), ('independent_adapters', 1), ('independent', 0), ('module_mixing', 3)]
+"""
+
+from __future__ import annotations
+
+#: Black-box strategies auto tries, besides "independent" (always tried). Not
+#: "feature_augment": it also reads the raw input with a linear model, so on small targets it can
+#: beat independent with useless (even pure-noise) sources, which would defeat the guard.
+AUTO_STRATEGIES = ("mcw", "linear_probe", "averaging", "stacking", "feature_mixing")
+#: White-box strategies auto also tries when the selected sources are white-box.
+AUTO_WHITEBOX = ("module_mixing",)
+#: Strategies cheaper than this relative cost are tried at every candidate m; dearer ones only
+#: at the selection's m.
+CHEAP_COST = 10.0
+#: Largest m auto considers besides the selection's own choice.
+AUTO_MAX_M = 5
+#: The no-source reference of auto's guard: the small network trained from scratch.
+REFERENCE = "independent"
+#: The no-source reference of white-box pools: new adapters on the sources' shared frozen base
+#: (the paper's "Independent"), stronger than the small network trained from scratch.
+WHITEBOX_REFERENCE = "independent_adapters"
+REFERENCES = (REFERENCE, WHITEBOX_REFERENCE)
+#: The recycled strategy auto keeps (at its best cross-validated m) unless another candidate
+#: beats it beyond noise: MCW with k-NN selection, the strongest method in Wang & Henao's
+#: comparison (METHODS.md section 1: 70.8 vs 54.9 for module mixing on CTrL 5-way 25-shot).
+DEFAULT_STRATEGY = "mcw"
+
+
+def candidate_ms(m_selected: int, n_ranked: int, m_fixed: bool) -> list[int]:
+    """The m values auto tries: the selection's m, plus 1 and up to :data:`AUTO_MAX_M`."""
+    if m_fixed or n_ranked == 0:
+        return [m_selected]
+    return sorted({1, m_selected, min(AUTO_MAX_M, n_ranked)})
+
+
+def candidate_key(strategy: str, m: int) -> str:
+    """How a candidate is named in reports: the strategy for references, else ``name@m=M``.
+
+    >>> candidate_key("mcw", 3), candidate_key("independent", 0)
+    ('mcw@m=3', 'independent')
+    """
+    return strategy if strategy in REFERENCES else f"{strategy}@m={m}"
+
+
+def plan(
+    names: list[str],
+    m_selected: int,
+    ms: list[int],
+    cost: dict[str, float],
+    references: tuple[str, ...] = (REFERENCE,),
+) -> list[tuple[str, int]]:
+    """Candidates ``(strategy, m)``: cheap ones (every m) first, then the no-source
+    ``references``, then the dear ones (the selection's m only), cheapest first. The white-box
+    reference gets m=1: it takes its frozen base from the top source and nothing else."""
+    cheap: list[tuple[str, int]] = []
+    dear: list[tuple[str, int]] = []
+    for name in sorted((n for n in names if n not in REFERENCES), key=lambda n: cost.get(n, 1.0)):
+        if cost.get(name, 1.0) < CHEAP_COST:
+            cheap.extend((name, m) for m in ms)
+        else:
+            dear.append((name, m_selected))
+    refs = [(r, 0 if r == REFERENCE else 1) for r in references]
+    return [*cheap, *refs, *dear]

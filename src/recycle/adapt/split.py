@@ -1,0 +1,79 @@
+"""The stratified splits of the adapt package: one hold-out rule and one k-fold rule.
+
+- :func:`stratified_holdout`: the validation split that early stopping watches. Every class
+  with at least two rows holds out ``round(fraction * rows)`` of them, at least one and never
+  all; when a class has a single row no split is made (training then runs without early
+  stopping).
+- :func:`stratified_folds`: the (repeated) stratified k-fold of auto's cross-validation and of
+  the out-of-fold predictions of stacking and feature augment. ``k`` is capped at the size of
+  the smallest class (:func:`n_folds`).
+
+Examples
+--------
+>>> y = np.array([0, 0, 0, 1, 1, 1])
+>>> train, val = stratified_holdout(y, 0.1)
+>>> len(train), len(val), sorted(y[val].tolist())
+(4, 2, [0, 1])
+>>> [len(test) for _, test in stratified_folds(y, 5)]
+[2, 2, 2]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import RepeatedStratifiedKFold
+
+from recycle.errors import DataError
+
+
+def stratified_holdout(
+    y: np.ndarray, fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, val)``: ``fraction`` of each class held out (see the module docstring).
+
+    Examples
+    --------
+    >>> tr, va = stratified_holdout(np.array([0, 0, 1]), 0.5)
+    >>> len(tr), len(va)
+    (3, 0)
+    """
+    y = np.asarray(y)
+    classes = np.unique(y)
+    if any(np.sum(y == c) < 2 for c in classes):
+        return np.arange(len(y)), np.arange(0)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.concatenate(train), np.concatenate(val)
+
+
+def n_folds(y: np.ndarray, k: int) -> int:
+    """``k``, or fewer when the smallest class has fewer rows.
+
+    >>> n_folds(np.array([0, 0, 1, 1, 1]), 3)
+    2
+    """
+    counts = np.bincount(np.asarray(y))
+    return int(min(k, counts[counts > 0].min()))
+
+
+def stratified_folds(
+    y: np.ndarray, k: int, *, repeats: int = 1, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, test)`` index pairs of a shuffled stratified k-fold, repeat after repeat;
+    within a repeat, split ``i`` tests on fold ``i``. ``k`` is capped by :func:`n_folds`.
+
+    Raises DataError when the smallest class has fewer than two rows (no fold can test on it).
+    """
+    folds = n_folds(y, k)
+    if folds < 2:
+        raise DataError(
+            f"A stratified {k}-fold split needs at least 2 rows in every class; the smallest "
+            f"class has {folds}. Add examples to that class or drop it."
+        )
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
