@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from recycle.adapt.base import infer_modality
+from recycle.adapt.split import stratified_holdout
 from recycle.adapt.training import fit_loop
 from recycle.progress import ProgressCallback
 
@@ -269,14 +269,7 @@ class SmallNetwork:
         stratified hold-out; returns :func:`~recycle.adapt.training.fit_loop`'s log."""
         model = self.model
         torch.manual_seed(seed)
-        n = len(y)
-        n_classes = int(y.max()) + 1
-        n_val = round(VAL_FRACTION * n)
-        idx = np.arange(n)
-        if np.bincount(y).min() >= 2 and n_val >= n_classes and n - n_val >= n_classes:
-            tr, va = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
-        else:
-            tr, va = idx, idx[:0]
+        tr, va = stratified_holdout(y, VAL_FRACTION, seed)
         tens = [torch.from_numpy(np.ascontiguousarray(a)) for a in self._inputs(X, paths)]
         yt = torch.from_numpy(y.astype(np.int64))
 
