@@ -27,14 +27,17 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 CARD_FIELD = re.compile(r"[Cc]ard field '([a-z_.]+)'")
 #: Card fields whose form input has another name than the field with "." -> "_".
-FIELD_OF_CARD = {"input.value_range": "value_low", "output.feature_dim": "feature_dim",
-                 "output.source_classes": "source_classes"}  # fmt: skip
+FIELD_OF_CARD = {"input": "value_low", "input.value_range": "value_low",
+                 "output.feature_dim": "feature_dim", "output.source_classes": "source_classes"}  # fmt: skip
 DTYPES = ("float32", "uint8", "str")
 MODALITIES = ("tabular", "image", "text")
 EMPTY_FORM = {"name": "", "version": "1.0.0", "modality": "tabular", "task": "classification",
-              "access": "black-box", "license": "", "description": "", "input_shape": "",
+              "access": "white-box", "license": "", "description": "", "input_shape": "",
               "input_dtype": "float32", "value_low": "", "value_high": "", "feature_dim": "",
               "source_classes": "", "training_data_description": ""}  # fmt: skip
+
+
+FORM_FIELDS = {*EMPTY_FORM, "card", "files", "config", "spec"}
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -100,8 +103,10 @@ def _field_of(exc: RecycleError) -> str:
 
 
 def _page(request: Request, form: dict[str, str], errors: dict[str, str], code: int = 200) -> Any:
+    # an error about no field of the form (e.g. the name belongs to another provider) goes on top
+    unplaced = [msg for name, msg in errors.items() if name not in FORM_FIELDS]
     return render(request, "register.html", code, form=form, errors=errors, dtypes=DTYPES,
-                  modalities=MODALITIES)  # fmt: skip
+                  modalities=MODALITIES, unplaced=unplaced)  # fmt: skip
 
 
 @router.get("/web/register")
