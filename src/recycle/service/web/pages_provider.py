@@ -27,8 +27,12 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 CARD_FIELD = re.compile(r"[Cc]ard field '([a-z_.]+)'")
 #: Card fields whose form input has another name than the field with "." -> "_".
-FIELD_OF_CARD = {"input": "value_low", "input.value_range": "value_low",
-                 "output.feature_dim": "feature_dim", "output.source_classes": "source_classes"}  # fmt: skip
+FIELD_OF_CARD = {
+    "input": "value_low",
+    "input.value_range": "value_low",
+    "output.feature_dim": "feature_dim",
+    "output.source_classes": "source_classes",
+}
 DTYPES = ("float32", "uint8", "str")
 MODALITIES = ("tabular", "image", "text")
 EMPTY_FORM = {"name": "", "version": "1.0.0", "modality": "tabular", "task": "classification",
