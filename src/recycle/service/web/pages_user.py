@@ -11,6 +11,7 @@ parameters, per-key caps and body limits are the API's. Progress is the job row 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -209,10 +210,18 @@ def job_page(request: Request, state: StateDep, key: WebUser, job_id: str) -> Re
         report=report,
         cv_rows=cv_rows,
         has_predictions=bool(result.get("predictions")),
+        seconds=_seconds(job.created, job.finished),
         strategies=STRATEGIES,
         m_choices=M_CHOICES,
         onnx_export=None,  # HOOK(recycle export): set to the export URL once it exists
     )
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    """Seconds between two ISO times (None when either is missing)."""
+    if not start or not end:
+        return None
+    return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
 
 
 @router.post("/web/jobs/{job_id}/cancel", dependencies=[Csrf])

@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import threading
@@ -37,8 +38,8 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Form, Request
 
 from recycle.errors import AuthError, ForbiddenError
-from recycle.service.auth import KeyInfo, require_role
-from recycle.service.deps import StateDep, current_key
+from recycle.service.auth import KeyInfo, require_role, verify_key
+from recycle.service.deps import StateDep, current_key, get_state
 
 SESSION_COOKIE = "recycle_session"
 SIGNIN_CSRF_COOKIE = "recycle_signin_csrf"
@@ -115,16 +116,25 @@ def _role(*roles: str) -> Any:
     return dep
 
 
+def _remember_key(request: Request, session: Session | None) -> None:
+    """Name the session's key in the audit row of a refused POST (when the key is valid)."""
+    if session is not None:
+        with contextlib.suppress(AuthError):
+            request.state.key = verify_key(get_state(request).db, session.key)
+
+
 def check_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
     """Refuse a POST without this session's CSRF token, or sent from another origin."""
+    session = session_of(request)
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+        _remember_key(request, session)
         raise ForbiddenError(f"Form sent from another site ({origin[:100]}); use this site's form.")
-    session = session_of(request)
     expected = [session.csrf] if session else []
     if request.url.path == SIGNIN_PATH:  # no session yet: the double-submit cookie
         expected.append(request.cookies.get(SIGNIN_CSRF_COOKIE, ""))
     if not any(e and hmac.compare_digest(e.encode(), csrf.encode()) for e in expected):
+        _remember_key(request, session)
         raise ForbiddenError(
             "The form's security token is missing or stale; reload the page and submit again."
         )
