@@ -174,7 +174,41 @@ def test_upload_errors_are_shown_next_to_the_file(site: Site, tmp_path: Path) ->
     assert r.status_code == 422 and "not a CSV" in r.text
 
 
+def test_text_csv_upload_is_a_text_dataset(site: Site, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from recycle import datasets
+
+    d = datasets.load("rotten-tomatoes")
+    labels = [d.classes[y] for y in d.y_train[:60]]
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": list(d.X_train[:60]), "label": labels}).to_csv(path, index=False)
+    c = site.browser("user")
+    c.page("/web/recycle")
+    files = {"dataset": ("reviews.csv", path.read_bytes())}
+    r = c.post("/web/upload", data={"csrf": c.csrf}, files=files)
+    assert r.status_code == 303
+    page = c.get(r.headers["location"]).text
+    assert '<span class="tag">text</span><span class="tag">60 rows</span>' in page
+    assert "The zoo has no text model yet." in page
+
+
+@pytest.mark.parametrize(
+    ("next_url", "goes_to"),
+    [("/web/mine", "/web/mine"), ("//evil.example/x", "/web/zoo"),
+     ("https://evil.example", "/web/zoo"), ("/\\evil.example", "/web/zoo")],
+)  # fmt: skip
+def test_sign_in_only_returns_to_a_local_page(site: Site, next_url: str, goes_to: str) -> None:
+    c = site.browser()
+    c.page("/web/signin")
+    form = {"csrf": c.csrf, "api_key": site.keys["provider"], "next": next_url}
+    r = c.post("/web/signin", data=form)
+    assert r.headers["location"] == goes_to
+
+
 def test_web_uploads_obey_the_apis_body_limit(site: Site, tmp_path: Path) -> None:
+    kept = Path(site.folder) / "zoo" / "service-jobs" / "web-uploads"
+    before = set(kept.glob("*/meta.json"))
     c = site.browser("user")
     c.page("/web/recycle")
     big = digits_csv(tmp_path / "big.csv", n=1700)
@@ -183,9 +217,7 @@ def test_web_uploads_obey_the_apis_body_limit(site: Site, tmp_path: Path) -> Non
         "/web/upload", data={"csrf": c.csrf}, files={"dataset": ("big.csv", big.read_bytes())}
     )
     assert r.status_code == 413 and "exceeds the limit" in r.text
-    assert not list(
-        (Path(site.folder) / "zoo" / "service-jobs" / "web-uploads").glob("*/meta.json")
-    )
+    assert set(kept.glob("*/meta.json")) == before  # nothing kept of a refused upload
 
 
 def test_register_form_shows_the_card_error_next_to_its_field(site: Site, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ function pollProgress(box) {
     let job;
     try {
       const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (r.redirected) { window.location.reload(); return; } // signed out: the page says so
       if (!r.ok) { text.textContent = "Could not read progress (HTTP " + r.status + "); reload the page."; return; }
       job = await r.json();
     } catch (e) {
@@ -19,8 +20,12 @@ function pollProgress(box) {
       return;
     }
     if (job.status !== "queued" && job.status !== "running") { window.location.reload(); return; }
-    bar.max = Math.max(job.total, 1);
-    bar.value = Math.min(job.done, bar.max);
+    if (job.total > 0) {
+      bar.max = job.total;
+      bar.value = Math.min(job.done, job.total);
+    } else {
+      bar.removeAttribute("value"); // no count yet: an indeterminate bar
+    }
     label.textContent = job.task || job.status;
     text.textContent = job.status + (job.total ? ": " + job.done + " of " + job.total : "");
     setTimeout(tick, 1000);
