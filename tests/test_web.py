@@ -158,6 +158,33 @@ def test_model_page_shows_card_licence_provider_lineage_spec(
     assert r.status_code == 404 and "No zoo entry &#39;ffff" in r.text
 
 
+def test_try_it_runs_the_model_on_a_sample(
+    site: Site, models: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    model_id = models[1]["id"]
+    sample = digits_csv(tmp_path / "sample.csv", n=3, seed=5, label=False)
+    c = site.browser("user")
+    c.page(f"/web/models/{model_id}")
+    files = {"sample": ("sample.csv", sample.read_bytes())}
+    r = c.post(f"/web/models/{model_id}/try", data={"csrf": c.csrf}, files=files)
+    assert r.status_code == 200
+    X = pd.read_csv(sample).to_numpy(dtype=np.float32)
+    expected = site.zoo.load(model_id).embed(X)  # the library's features of the same rows
+    cells = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td></tr>", r.text)
+    assert [row for row, _ in cells] == ["1", "2", "3"]
+    assert [float(v) for v in cells[0][1].split(", ")] == pytest.approx(expected[0, :6], rel=1e-2)
+    bad = {"sample": ("sample.csv", b"px0,px1\n1,2\n")}
+    r = c.post(f"/web/models/{model_id}/try", data={"csrf": c.csrf}, files=bad)
+    assert r.status_code == 422 and 'id="sample-error"' in r.text
+    assert "could not run on inputs of shape [1, 2]" in r.text
+    p = site.browser("provider")  # providers do not query models; users do (the API's roles)
+    p.page(f"/web/models/{model_id}")
+    r = p.post(f"/web/models/{model_id}/try", data={"csrf": p.csrf}, files=files)
+    assert r.status_code == 403 and "has role &#39;provider&#39;" in r.text
+
+
 def test_upload_errors_are_shown_next_to_the_file(site: Site, tmp_path: Path) -> None:
     c = site.browser("user")
     c.page("/web/recycle")
@@ -300,8 +327,8 @@ def test_unlabelled_columns_are_matched_by_name(tmp_path: Path) -> None:
     import pandas as pd
 
     meta = {"modality": "tabular", "columns": ["a", "b"], "shape": [2]}
-    X1, _ = uploads.read_unlabelled("p.csv", b"a,b\n1,2\n3,4\n", meta)
-    X2, ids = uploads.read_unlabelled("p.csv", b"b,extra,a\n2,9,1\n4,9,3\n", meta)
+    X1, _ = uploads.read_unlabelled("p.csv", b"a,b\n1,2\n3,4\n", meta, 10**6)
+    X2, ids = uploads.read_unlabelled("p.csv", b"b,extra,a\n2,9,1\n4,9,3\n", meta, 10**6)
     assert np.array_equal(X1, X2) and ids == ["1", "2"]
     with pytest.raises(DataError, match=r"lacks the training columns \['b'\]"):
-        uploads.read_unlabelled("p.csv", pd.DataFrame({"a": [1]}).to_csv().encode(), meta)
+        uploads.read_unlabelled("p.csv", pd.DataFrame({"a": [1]}).to_csv().encode(), meta, 10**6)

@@ -248,6 +248,20 @@ def test_user_goes_from_upload_to_download(
     assert all(line.split(",")[1].startswith("digit-") for line in preds[1:])
 
 
+def test_user_tries_a_model_on_a_sample(
+    driver: Any, site: Site, shots: Path, tmp_path: Path
+) -> None:
+    d = driver
+    sign_in(d, site, "user")
+    d.find_element(By.LINK_TEXT, "digits.mlp-globex").click()
+    sample = digits_csv(tmp_path / "sample.csv", n=4, seed=9, label=False)
+    wait_for(d, "#sample").send_keys(str(sample))
+    d.find_element(By.XPATH, "//button[. = 'Run']").click()
+    rows = wait_for(d, "#tried").find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == ["1", "2", "3", "4"]
+    check_page(d, shots, "try-it")
+
+
 def test_script_in_a_card_is_shown_as_text_and_never_runs(
     driver: Any, site: Site, shots: Path
 ) -> None:

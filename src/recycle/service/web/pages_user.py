@@ -164,9 +164,9 @@ async def submit_fit(
         if not sources:
             raise DataError("Tick at least one source model to fit with.")
         if predict is not None and predict.filename:
-            arrays["X_test"], rows = uploads.read_unlabelled(
-                predict.filename, await predict.read(), meta
-            )
+            raw = await predict.read()
+            limit = state.settings.max_upload_bytes
+            arrays["X_test"], rows = uploads.read_unlabelled(predict.filename, raw, meta, limit)
         params: dict[str, Any] = {"sources": sources, "strategy": strategy, "seed": seed}
         params["m"] = m if m == "auto" else int(m) if m.isdigit() else m
         job_id = _submit(request, "fit", state, key, uploads.npz_bytes(**arrays), params)

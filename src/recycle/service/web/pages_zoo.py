@@ -1,8 +1,10 @@
-"""Pages for everyone with a key: sign in and out, the zoo, a model.
+"""Pages for everyone with a key: sign in and out, the zoo, a model (and trying it).
 
 The zoo page calls the API's own ``GET /models`` handler
 (:func:`recycle.service.routers.models.list_models`) with the same filters, then sorts and
-pages its result; the model page calls ``GET /models/{id}``.
+pages its result; the model page calls ``GET /models/{id}``; "try it" sends the uploaded
+sample to ``POST /models/{id}/predict`` (or ``/embed`` for a model without classes), so the
+batch limit and the user role are the API's.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import math
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request, Response
+import numpy as np
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from recycle.errors import AuthError, RecycleError
 from recycle.service.auth import verify_key
 from recycle.service.deps import StateDep
+from recycle.service.routers import inference as inference_api
 from recycle.service.routers import models as models_api
-from recycle.service.schemas import check_id
+from recycle.service.schemas import ArrayIn, check_id
+from recycle.service.web import uploads
 from recycle.service.web.render import WebRoute, redirect, render
 from recycle.service.web.session import (
     SESSION_COOKIE,
@@ -26,6 +31,7 @@ from recycle.service.web.session import (
     TOKEN_BYTES,
     Csrf,
     WebKey,
+    WebUser,
     session_of,
     sessions,
 )
@@ -33,6 +39,7 @@ from recycle.service.web.session import (
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 12  # models per zoo page
+TRY_DIMS = 6  # features shown per row when a model only embeds
 SORTS = {
     "name": (lambda m: (m.name, m.version), False),
     "newest": (lambda m: m.created or "", True),
@@ -171,23 +178,56 @@ def _spec_summary(zoo: Any, entry: Any) -> dict[str, Any] | None:
     }
 
 
-@router.get("/web/models/{model_id}")
-def model_page(request: Request, state: StateDep, key: WebKey, model_id: str) -> Response:
-    """A model: card, licence, provider, lineage (parents, built from, children), spec."""
+def _model_context(state: Any, key: Any, model_id: str) -> dict[str, Any]:
     model = models_api.show(model_id, state, key)
     entry = state.zoo.get(check_id(model_id))
     parents = [_entry_or_id(state.zoo, p) for p in getattr(entry, "parents", [])]
     children = [
         e for e in state.zoo.list(all_versions=True) if model.id in (getattr(e, "parents", []))
     ]
-    return render(
-        request,
-        "model.html",
-        model=model,
-        parents=parents,
-        children=children,
-        spec=_spec_summary(state.zoo, entry),
-    )
+    return {"model": model, "parents": parents, "children": children,
+            "spec": _spec_summary(state.zoo, entry), "tried": None, "try_error": ""}  # fmt: skip
+
+
+@router.get("/web/models/{model_id}")
+def model_page(request: Request, state: StateDep, key: WebKey, model_id: str) -> Response:
+    """A model: card, licence, provider, lineage (parents, built from, children), spec."""
+    return render(request, "model.html", **_model_context(state, key, model_id))
+
+
+@router.post("/web/models/{model_id}/try", dependencies=[Csrf])
+async def try_model(
+    request: Request,
+    state: StateDep,
+    key: WebUser,
+    model_id: str,
+    sample: Annotated[UploadFile, File()],
+) -> Response:
+    """Run the model as a black box on an uploaded sample (the API's ``/predict`` or ``/embed``)."""
+    context = _model_context(state, key, model_id)
+    card = context["model"].card
+    try:
+        meta = {"modality": card["modality"], "shape": card["input"]["shape"],
+                "columns": card["input"].get("columns") or []}  # fmt: skip
+        X, rows = uploads.read_unlabelled(
+            sample.filename or "", await sample.read(), meta, state.settings.max_upload_bytes
+        )
+        body = ArrayIn(texts=X) if meta["modality"] == "text" else ArrayIn(data=X.tolist())
+        classes = card["output"].get("source_classes") or []
+        run = inference_api.predict if classes else inference_api.embed
+        out = np.asarray(run(model_id, body, state, key).data, dtype=np.float32)
+    except RecycleError as exc:
+        context["try_error"] = str(exc)
+        return render(request, "model.html", 422, **context)
+    if classes:
+        best = out.argmax(axis=1)
+        results = [(r, classes[b], float(p[b])) for r, b, p in zip(rows, best, out, strict=True)]
+    else:
+        results = [(r, ", ".join(f"{v:.3g}" for v in f[:TRY_DIMS]), None)
+                   for r, f in zip(rows, out, strict=True)]  # fmt: skip
+    context["tried"] = {"kind": "predict" if classes else "embed", "rows": results,
+                        "shape": list(out.shape)}  # fmt: skip
+    return render(request, "model.html", **context)
 
 
 def _entry_or_id(zoo: Any, entry_id: str) -> Any:

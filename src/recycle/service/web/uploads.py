@@ -138,13 +138,17 @@ def load_upload(root: Path, upload_id: str, key: KeyInfo) -> tuple[dict[str, Any
     return meta, (X.tolist() if X.dtype.kind in "US" else X), y
 
 
-def read_unlabelled(filename: str, raw: bytes, meta: dict[str, Any]) -> tuple[Any, list[str]]:
+def read_unlabelled(
+    filename: str, raw: bytes, meta: dict[str, Any], max_bytes: int
+) -> tuple[Any, list[str]]:
     """Rows to predict from an unlabelled upload and a row name for each (file name or row)."""
-    suffix = _suffix(filename)
     if meta["modality"] == "image":
-        if suffix != ".zip":
-            raise DataError("This model takes images; upload a zip of image files.")
-        return _images(raw, meta)
+        if Path(filename).suffix.lower() in IMAGE_SUFFIXES:
+            return _image_array(io.BytesIO(raw), filename, meta)[None], [filename[:200]]
+        if _suffix(filename) != ".zip":
+            raise DataError("This model takes images; upload an image or a zip of images.")
+        return _images(raw, meta, max_bytes)
+    suffix = _suffix(filename)
     if suffix != ".csv":
         raise DataError(f"This model takes {meta['modality']} rows; upload a CSV file.")
     import pandas as pd
@@ -155,37 +159,44 @@ def read_unlabelled(filename: str, raw: bytes, meta: dict[str, Any]) -> tuple[An
         if "text" not in frame.columns:
             raise DataError(f"{filename[:80]!r} has no 'text' column; add one with the texts.")
         return frame["text"].fillna("").astype(str).tolist(), ids
-    missing = [c for c in meta["columns"] if c not in frame.columns]
+    columns = meta["columns"] or [c for c in frame.columns if c != "label"]  # else file order
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
             f"{filename[:80]!r} lacks the training columns {missing[:10]}; columns are matched "
             "by name, so name them as in the training file."
         )
     try:
-        return frame[meta["columns"]].to_numpy(dtype=np.float32), ids
+        return frame[columns].to_numpy(dtype=np.float32), ids
     except ValueError:
         raise DataError(f"{filename[:80]!r}: the feature columns must be numbers.") from None
 
 
-def _images(raw: bytes, meta: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    from PIL import Image
-
+def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarray, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        root = unzip(raw, Path(tmp), max_bytes=len(raw) * 50)
+        root = unzip(raw, Path(tmp), max_bytes)
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError("The zip holds no images (.png, .jpg, .jpeg, .bmp).")
-        mode = "RGB" if len(meta["shape"]) == 3 else "L"
-        arrays = []
-        for f in files:
-            a = np.asarray(Image.open(f).convert(mode), dtype=np.uint8)
-            if list(a.shape) != meta["shape"]:
-                raise DataError(
-                    f"Image {f.name!r} is {list(a.shape)}; the model was fitted on "
-                    f"{meta['shape']} images, so resize it to that size."
-                )
-            arrays.append(a)
+        arrays = [_image_array(f, f.name, meta) for f in files]
         return np.stack(arrays), [str(f.relative_to(root)) for f in files]
+
+
+def _image_array(source: Any, name: str, meta: dict[str, Any]) -> np.ndarray:
+    """One image as the model's ``meta["shape"]`` (grey for 2-d, RGB for 3-d), or DataError."""
+    from PIL import Image, UnidentifiedImageError
+
+    mode = "RGB" if len(meta["shape"]) == 3 else "L"
+    try:
+        a = np.asarray(Image.open(source).convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError):
+        raise DataError(f"{name[:80]!r} is not a readable image (.png, .jpg, .bmp).") from None
+    if list(a.shape) != list(meta["shape"]):
+        raise DataError(
+            f"Image {name[:80]!r} is {list(a.shape)}; the model takes {meta['shape']} images, "
+            "so resize it to that size."
+        )
+    return a
 
 
 def npz_bytes(**arrays: Any) -> bytes:
