@@ -233,6 +233,32 @@ def test_sign_in_only_returns_to_a_local_page(site: Site, next_url: str, goes_to
     assert r.headers["location"] == goes_to
 
 
+def test_ranking_and_fit_errors_are_shown_next_to_their_forms(
+    site: Site, models: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import time
+
+    c = site.browser("user")
+    c.page("/web/recycle")
+    train = digits_csv(tmp_path / "train.csv", n=60)
+    r = c.post(
+        "/web/upload", data={"csrf": c.csrf}, files={"dataset": ("t.csv", train.read_bytes())}
+    )
+    upload_id = r.headers["location"].rsplit("/", 1)[1]
+    r = c.post("/web/select", data={"csrf": c.csrf, "upload_id": upload_id})
+    assert r.status_code == 422 and 'id="select-error"' in r.text and "Tick at least one" in r.text
+    form = {"csrf": c.csrf, "upload_id": upload_id, "sources": [models[1]["id"]]}
+    job_url = c.post("/web/select", data=form).headers["location"]
+    deadline = time.monotonic() + 60
+    while "Working" in c.page(job_url).text and time.monotonic() < deadline:
+        time.sleep(0.3)
+    wrong = {"predict": ("new.csv", b"px0,px1\n1,2\n")}  # lacks 62 of the training columns
+    form = {**form, "strategy": "linear_probe", "m": "1", "ranking_job": job_url.rsplit("/", 1)[1]}
+    r = c.post("/web/fit", data=form, files=wrong)
+    assert r.status_code == 422 and 'id="fit-error"' in r.text
+    assert "lacks the training columns" in r.text and 'id="ranking"' in r.text
+
+
 def test_web_uploads_obey_the_apis_body_limit(site: Site, tmp_path: Path) -> None:
     kept = Path(site.folder) / "zoo" / "service-jobs" / "web-uploads"
     before = set(kept.glob("*/meta.json"))

@@ -76,6 +76,12 @@ async def upload(
 @router.get("/web/datasets/{upload_id}")
 def dataset_page(request: Request, state: StateDep, key: WebUser, upload_id: str) -> Response:
     """The upload, the zoo's models closest to it by spec, and the ranking form."""
+    return _dataset_view(request, state, key, upload_id)
+
+
+def _dataset_view(
+    request: Request, state: Any, key: Any, upload_id: str, code: int = 200, select_error: str = ""
+) -> Response:
     from recycle.spec import build_spec
 
     meta, X, _ = uploads.load_upload(_root(state), upload_id, key)
@@ -96,6 +102,8 @@ def dataset_page(request: Request, state: StateDep, key: WebUser, upload_id: str
     return render(
         request,
         "dataset.html",
+        code,
+        select_error=select_error,
         upload_id=upload_id,
         meta=meta,
         hits=hits,
@@ -139,7 +147,7 @@ def submit_select(
         params = {"sources": sources, "score": score, "top": len(sources)}
         job_id = _submit(request, "select", state, key, uploads.npz_bytes(X=X, y=y), params)
     except RecycleError as exc:
-        return render(request, "error.html", 422, status=422, message=str(exc))
+        return _dataset_view(request, state, key, upload_id, 422, select_error=str(exc))
     _link(state, job_id, upload_id)
     return redirect(f"/web/jobs/{job_id}")
 
@@ -155,6 +163,7 @@ async def submit_fit(
     strategy: Annotated[str, Form(max_length=32)] = "auto",
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     predict: Annotated[UploadFile | None, File()] = None,
+    ranking_job: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Fit a recycled model on the upload; an unlabelled file is predicted by the same job."""
     meta, X, y = uploads.load_upload(_root(state), upload_id, key)
@@ -171,7 +180,9 @@ async def submit_fit(
         params["m"] = m if m == "auto" else int(m) if m.isdigit() else m
         job_id = _submit(request, "fit", state, key, uploads.npz_bytes(**arrays), params)
     except RecycleError as exc:
-        return render(request, "error.html", 422, status=422, message=str(exc))
+        if ranking_job:  # the form came from that job's page: show it again with the error
+            return _job_view(request, state, key, ranking_job, 422, fit_error=str(exc))
+        raise
     _link(state, job_id, upload_id, rows)
     return redirect(f"/web/jobs/{job_id}")
 
@@ -186,6 +197,12 @@ def _job_context(state: Any, key: Any, job_id: str) -> tuple[Any, dict[str, Any]
 @router.get("/web/jobs/{job_id}")
 def job_page(request: Request, state: StateDep, key: WebUser, job_id: str) -> Response:
     """A job: live progress, then the ranking (select) or the report (fit)."""
+    return _job_view(request, state, key, job_id)
+
+
+def _job_view(
+    request: Request, state: Any, key: Any, job_id: str, code: int = 200, fit_error: str = ""
+) -> Response:
     job, link = _job_context(state, key, job_id)
     names = {str(e.id): e.name for e in state.zoo.list(all_versions=True)}
     result = job.result or {}
@@ -202,6 +219,8 @@ def job_page(request: Request, state: StateDep, key: WebUser, job_id: str) -> Re
     return render(
         request,
         "job.html",
+        code,
+        fit_error=fit_error,
         job=job,
         upload_id=link["upload"],
         names=names,
