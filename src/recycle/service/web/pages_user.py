@@ -94,7 +94,7 @@ def _dataset_view(
         else:
             m = max(1, min(SEARCH_M, meta["n"] // 2))
             spec = build_spec(rows, m=m, space="input")
-            body = SearchRequest(spec=spec.to_dict(), top=SEARCH_TOP)
+            body = SearchRequest(spec=spec.to_dict(), top=SEARCH_TOP, space=None)
             hits = specs_api.search(body, state, key).hits
     except RecycleError as exc:
         search_error = str(exc)

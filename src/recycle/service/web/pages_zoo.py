@@ -212,13 +212,17 @@ async def try_model(
         X, rows = uploads.read_unlabelled(
             sample.filename or "", await sample.read(), meta, state.settings.max_upload_bytes
         )
-        body = ArrayIn(texts=X) if meta["modality"] == "text" else ArrayIn(data=X.tolist())
+        if meta["modality"] == "text":
+            body = ArrayIn(data=None, texts=X, npy_b64=None)
+        else:
+            body = ArrayIn(data=X.tolist(), texts=None, npy_b64=None)
         classes = card["output"].get("source_classes") or []
         run = inference_api.predict if classes else inference_api.embed
         out = np.asarray(run(model_id, body, state, key).data, dtype=np.float32)
     except RecycleError as exc:
         context["try_error"] = str(exc)
         return render(request, "model.html", 422, **context)
+    results: list[tuple[str, str, float | None]]
     if classes:
         best = out.argmax(axis=1)
         results = [(r, classes[b], float(p[b])) for r, b, p in zip(rows, best, out, strict=True)]

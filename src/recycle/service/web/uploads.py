@@ -202,5 +202,5 @@ def _image_array(source: Any, name: str, meta: dict[str, Any]) -> np.ndarray:
 def npz_bytes(**arrays: Any) -> bytes:
     """The arrays as ``.npz`` bytes (the job API's upload format)."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return buf.getvalue()
