@@ -252,6 +252,12 @@ def test_ranking_and_fit_errors_are_shown_next_to_their_forms(
     deadline = time.monotonic() + 60
     while "Working" in c.page(job_url).text and time.monotonic() < deadline:
         time.sleep(0.3)
+    status = c.get(job_url + "/status").json()  # what the page's progress bar polls
+    assert status["status"] == "done" and status["done"] == status["total"] > 0
+    other = site.browser("user2")  # another user's job does not exist for them (the API's rule)
+    assert other.get(job_url).status_code == 404
+    assert other.get(job_url + "/status").status_code == 404
+    assert site.browser("admin").get(job_url).status_code == 200
     wrong = {"predict": ("new.csv", b"px0,px1\n1,2\n")}  # lacks 62 of the training columns
     form = {**form, "strategy": "linear_probe", "m": "1", "ranking_job": job_url.rsplit("/", 1)[1]}
     r = c.post("/web/fit", data=form, files=wrong)

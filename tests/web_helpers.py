@@ -18,7 +18,8 @@ from recycle.zoo import Zoo
 from service_helpers import ServerThread, digits_rows, mlp_model
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
-ROLES_OWNERS = {"provider": "acme", "user": "alice", "admin": "root", "provider2": "globex"}
+ROLES_OWNERS = {"provider": "acme", "user": "alice", "admin": "root", "provider2": "globex",
+                "user2": "carol"}  # fmt: skip
 
 
 class Site:
