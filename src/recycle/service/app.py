@@ -32,6 +32,7 @@ from recycle.service.deps import ServiceState
 from recycle.service.jobs import JobManager
 from recycle.service.middleware import LimitAndAudit
 from recycle.service.routers import health, inference, jobs, models, specs
+from recycle.service.web import install as install_web
 
 API_VERSION = "1"
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
     errors.install(app)
     for r in (health, models, inference, specs, jobs):
         app.include_router(r.router)
+    install_web(app)  # the web front end at / (server-rendered pages over the same handlers)
     app.add_middleware(
         LimitAndAudit,  # type: ignore[arg-type]
         db=db,

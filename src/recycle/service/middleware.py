@@ -34,7 +34,7 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 #: POST routes that change nothing (queries with a body): not written to the audit log.
 READ_ONLY_POSTS = ("/embed", "/predict", "/specs/search")
 #: Routes that take file uploads get the larger limit (multipart bodies).
-UPLOAD_PATHS = ("/models", "/jobs/fit", "/jobs/select")
+UPLOAD_PATHS = ("/models", "/jobs/fit", "/jobs/select", "/web/upload", "/web/fit", "/web/register")
 
 
 class _BodyTooLarge(PayloadTooLargeError):

@@ -1,0 +1,206 @@
+"""A user's uploaded datasets: parse (CSV, text CSV, zip of an image folder, .npz), keep, reuse.
+
+Labelled data is read by the library's own :func:`recycle.data.load_target` (same formats and
+messages as ``recycle fit DATA``); a zip is first unpacked into a folder, refusing absolute
+paths, ``..``, links and more than :data:`MAX_ZIP_FILES` files or :data:`MAX_UNZIP_FACTOR`
+times the upload limit in unpacked bytes. The parsed dataset is kept as ``data.npz`` (``X``,
+``y`` as class names) with a ``meta.json`` under ``<jobs dir>/web-uploads/<id>/``, visible only
+to the owner who uploaded it (and admins), so the search, selection and fit steps reuse it.
+
+Unlabelled files (for predictions) are read the same way, without a label: a CSV's columns are
+matched to the training columns **by name**, a text CSV needs its ``text`` column, a zip holds
+images of the training size.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recycle.data import IMAGE_SUFFIXES, load_target
+from recycle.errors import DataError, ModelNotFoundError, PayloadTooLargeError
+from recycle.service.auth import KeyInfo
+
+UPLOADS = "web-uploads"
+SUFFIXES = (".csv", ".zip", ".npz")
+MAX_ZIP_FILES = 100_000  # images in one zip
+MAX_UNZIP_FACTOR = 4  # unpacked bytes at most this times RECYCLE_MAX_UPLOAD_BYTES (zip bombs)
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _suffix(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(
+            f"File {filename[:80]!r} is not a CSV, a zip of an image folder or an .npz; "
+            "upload one of those."
+        )
+    return suffix
+
+
+def unzip(raw: bytes, into: Path, max_bytes: int) -> Path:
+    """Unpack a zip safely into ``into``; return the folder that holds its content."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise DataError("The .zip file is damaged or not a zip; zip the folder again.") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > MAX_ZIP_FILES:
+        raise PayloadTooLargeError(f"The zip holds {len(members)} files; at most {MAX_ZIP_FILES}.")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNZIP_FACTOR * max_bytes:
+        raise PayloadTooLargeError(
+            f"The zip unpacks to {total} bytes; at most {MAX_UNZIP_FACTOR * max_bytes}."
+        )
+    for m in members:
+        parts = Path(m.filename).parts
+        is_link = (m.external_attr >> 16) & 0o170000 == 0o120000
+        if m.filename.startswith(("/", "\\")) or ".." in parts or is_link:
+            raise DataError(f"The zip entry {m.filename[:80]!r} points outside its folder.")
+        if "__MACOSX" in parts or Path(m.filename).name.startswith("."):
+            continue  # Finder's metadata, not images
+        target = into.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(m) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    root = into
+    while True:  # a zip of "photos/" holds one folder: descend to the class folders
+        children = [p for p in root.iterdir() if not p.name.startswith(".")]
+        if len(children) == 1 and children[0].is_dir() and children[0].name != "__MACOSX":
+            root = children[0]
+            continue
+        return root
+
+
+def _owned_dir(root: Path, upload_id: str, key: KeyInfo) -> Path:
+    folder = root / UPLOADS / upload_id
+    meta = folder / "meta.json"
+    if not UPLOAD_ID.match(upload_id) or not meta.exists():
+        raise ModelNotFoundError(f"No uploaded dataset {upload_id[:40]!r}; upload it again.")
+    owner = json.loads(meta.read_text())["owner"]
+    if key.role != "admin" and owner != key.owner:
+        raise ModelNotFoundError(f"No uploaded dataset {upload_id[:40]!r}; upload it again.")
+    return folder
+
+
+def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes: int) -> str:
+    """Parse an uploaded labelled dataset and keep it; return its id."""
+    suffix = _suffix(filename)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        if suffix == ".zip":
+            path = unzip(raw, Path(tmp) / "data", max_bytes)
+        else:
+            path = Path(tmp) / f"data{suffix}"
+            path.write_bytes(raw)
+        target = load_target(path)
+        columns: list[str] = []
+        if suffix == ".csv" and target.modality == "tabular":
+            import pandas as pd
+
+            columns = [str(c) for c in pd.read_csv(path, nrows=0).columns if c != "label"]
+    upload_id = uuid.uuid4().hex
+    final = root / UPLOADS / upload_id
+    staging = root / UPLOADS / f".{upload_id}.tmp"
+    staging.mkdir(parents=True)
+    names = np.asarray([str(c) for c in target.classes])
+    X = np.asarray(target.X) if target.modality == "text" else target.X
+    np.savez(staging / "data.npz", X=X, y=names[target.y])
+    meta = {
+        "owner": key.owner,
+        "filename": filename[:200],
+        "modality": target.modality,
+        "classes": names.tolist(),
+        "counts": np.bincount(target.y, minlength=len(names)).tolist(),
+        "n": len(target.y),
+        "columns": columns,
+        "shape": list(np.shape(target.X)[1:]) if target.modality != "text" else [],
+    }
+    (staging / "meta.json").write_text(json.dumps(meta))
+    staging.rename(final)  # visible only once complete
+    return upload_id
+
+
+def load_upload(root: Path, upload_id: str, key: KeyInfo) -> tuple[dict[str, Any], Any, Any]:
+    """``(meta, X, y)`` of an upload the key may see (404 otherwise)."""
+    folder = _owned_dir(root, upload_id, key)
+    meta = json.loads((folder / "meta.json").read_text())
+    with np.load(folder / "data.npz", allow_pickle=False) as npz:
+        X, y = npz["X"], npz["y"]
+    return meta, (X.tolist() if X.dtype.kind in "US" else X), y
+
+
+def read_unlabelled(
+    filename: str, raw: bytes, meta: dict[str, Any], max_bytes: int
+) -> tuple[Any, list[str]]:
+    """Rows to predict from an unlabelled upload and a row name for each (file name or row)."""
+    if meta["modality"] == "image":
+        if Path(filename).suffix.lower() in IMAGE_SUFFIXES:
+            return _image_array(io.BytesIO(raw), filename, meta)[None], [filename[:200]]
+        if _suffix(filename) != ".zip":
+            raise DataError("This model takes images; upload an image or a zip of images.")
+        return _images(raw, meta, max_bytes)
+    suffix = _suffix(filename)
+    if suffix != ".csv":
+        raise DataError(f"This model takes {meta['modality']} rows; upload a CSV file.")
+    import pandas as pd
+
+    frame = pd.read_csv(io.BytesIO(raw))
+    ids = [str(i + 1) for i in range(len(frame))]
+    if meta["modality"] == "text":
+        if "text" not in frame.columns:
+            raise DataError(f"{filename[:80]!r} has no 'text' column; add one with the texts.")
+        return frame["text"].fillna("").astype(str).tolist(), ids
+    columns = meta["columns"] or [c for c in frame.columns if c != "label"]  # else file order
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{filename[:80]!r} lacks the training columns {missing[:10]}; columns are matched "
+            "by name, so name them as in the training file."
+        )
+    try:
+        return frame[columns].to_numpy(dtype=np.float32), ids
+    except ValueError:
+        raise DataError(f"{filename[:80]!r}: the feature columns must be numbers.") from None
+
+
+def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarray, list[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = unzip(raw, Path(tmp), max_bytes)
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError("The zip holds no images (.png, .jpg, .jpeg, .bmp).")
+        arrays = [_image_array(f, f.name, meta) for f in files]
+        return np.stack(arrays), [str(f.relative_to(root)) for f in files]
+
+
+def _image_array(source: Any, name: str, meta: dict[str, Any]) -> np.ndarray:
+    """One image as the model's ``meta["shape"]`` (grey for 2-d, RGB for 3-d), or DataError."""
+    from PIL import Image, UnidentifiedImageError
+
+    mode = "RGB" if len(meta["shape"]) == 3 else "L"
+    try:
+        a = np.asarray(Image.open(source).convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError):
+        raise DataError(f"{name[:80]!r} is not a readable image (.png, .jpg, .bmp).") from None
+    if list(a.shape) != list(meta["shape"]):
+        raise DataError(
+            f"Image {name[:80]!r} is {list(a.shape)}; the model takes {meta['shape']} images, "
+            "so resize it to that size."
+        )
+    return a
+
+
+def npz_bytes(**arrays: Any) -> bytes:
+    """The arrays as ``.npz`` bytes (the job API's upload format)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
+    return buf.getvalue()
