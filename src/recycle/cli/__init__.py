@@ -39,6 +39,8 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 _EXIT = (click.exceptions.Exit, typer.Exit)
 _ABORT = (click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort))
 _USAGE = _usage_errors()
+#: Exit code after Ctrl-C: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
-    except _ABORT:
-        typer.echo("Aborted.", err=True)
-        return 1
+    except (KeyboardInterrupt, *_ABORT):  # click turns Ctrl-C into Abort
+        typer.echo("Error: interrupted (Ctrl-C).", err=True)
+        return EXIT_INTERRUPTED
     except _USAGE as exc:
         exc.show()  # type: ignore[attr-defined]
         return 2
-    except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        return 130
     return 0
 
 

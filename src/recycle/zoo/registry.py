@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recycle.errors import CardError, ConfigError, ModelNotFoundError
 from recycle.zoo import journal, registration
 from recycle.zoo.card import ModelCard
-from recycle.zoo.catalog import open_engine, upgrade
+from recycle.zoo.catalog import check_exists, open_engine, upgrade
 from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry, parse_created, version_key
 from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow
 from recycle.zoo.query import Filters, filter_rows, latest_only, row_to_entry
@@ -69,8 +69,9 @@ class Zoo:
         artifacts: str | Path | None = None,
         *,
         recover: bool = True,
+        create: bool = True,
     ) -> Zoo:
-        """Open (creating if absent) a zoo and bring its catalog schema up to date.
+        """Open (creating if absent, unless ``create=False``) a zoo; bring its schema up to date.
 
         Parameters
         ----------
@@ -82,6 +83,8 @@ class Zoo:
             ``$RECYCLE_ARTIFACTS``, or next to a SQLite file.
         recover : bool, default True
             Clean up after crashed registrations (their blobs and temp files).
+        create : bool, default True
+            False: a missing zoo raises ModelNotFoundError and nothing is created.
 
         Examples
         --------
@@ -89,6 +92,8 @@ class Zoo:
         >>> Zoo.open(tempfile.mkdtemp() + "/z").list(modality="image")
         []
         """
+        if not create:
+            check_exists(str(location))
         location = str(location)
         if "://" in location:
             url = location
