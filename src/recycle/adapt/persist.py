@@ -8,10 +8,10 @@ A saved model is two files, built in memory by :func:`to_payload` and read back 
 
 Sources are not copied: each is recorded by zoo entry id, name, version and the sha256 of its
 artifact (or by source id for builtins and plain sources), never by a path. Loading resolves
-them in the zoo the caller hands over, checking the hash; the zoo the model was fitted with is
-kept only as a hint shown in errors and is never opened. :func:`write_folder` writes the files
-under a temporary name and renames it, so a crash never leaves half a model, and it never
-replaces anything but an older model folder (and that only when asked).
+them in the zoo the caller hands over, checking the hash; of the zoo the model was fitted with
+only a hint is kept (its folder name), shown in errors and never opened. :func:`write_folder`
+writes the files under a temporary name and renames it, so a crash never leaves half a model,
+and it never replaces anything but an older model folder (and that only when asked).
 
 Examples
 --------
@@ -66,20 +66,23 @@ def _json_default(value: Any) -> Any:
 
 
 def zoo_hint(location: Any) -> str | None:
-    """A zoo location fit to show in an error: credentials of a URL removed.
+    """What a model folder keeps of its zoo's location, to show in errors: a folder's name
+    (never an absolute path), or a URL without its credentials and path.
 
     Examples
     --------
-    >>> zoo_hint("postgresql+psycopg2://me:secret@db.example/zoo"), zoo_hint(None)
-    ('postgresql+psycopg2://db.example/zoo', None)
+    >>> zoo_hint("/home/me/projects/zoo"), zoo_hint(None)
+    ('zoo', None)
+    >>> zoo_hint("postgresql+psycopg2://me:secret@db.example:5432/zoo")
+    'postgresql+psycopg2://db.example:5432/zoo'
     """
     if location is None:
         return None
     text = str(location)
-    if "://" in text and "@" in text:
-        scheme, rest = text.split("://", 1)
-        return f"{scheme}://{rest.rsplit('@', 1)[1]}"
-    return text
+    if "://" not in text:
+        return Path(text).name or text
+    scheme, rest = text.split("://", 1)
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
 
 
 def to_payload(rec: Any) -> dict[str, bytes]:

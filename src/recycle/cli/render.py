@@ -16,6 +16,8 @@ from rich.table import Table
 from recycle.progress import ProgressCallback
 
 console = Console()
+#: Width to measure a table's natural width with (wider than any terminal).
+UNBOUNDED_WIDTH = 10_000
 err_console = Console(stderr=True)
 
 
@@ -54,19 +56,16 @@ def print_table(
 ) -> None:
     """Print a Rich table that fits the terminal; floats are shown with 4 significant digits.
 
-    The ``optional`` columns are left out, first named first, while the table is wider than the
-    terminal; the first column is never wrapped or truncated, the others wrap.
-
-    Examples
-    --------
-    >>> print_table("t", ["name", "note"], [["stream28.src07", "x"]])  # doctest: +SKIP
+    The ``optional`` columns are left out, first named first, while the table's natural width
+    exceeds the terminal; the first column is never wrapped or truncated, the others wrap.
     """
     text = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     keep = list(range(len(columns)))
     drop = [columns.index(c) for c in optional if c in columns]
+    unbounded = console.options.update_width(UNBOUNDED_WIDTH)
     while True:
         table = _table(title, [columns[i] for i in keep], [[r[i] for i in keep] for r in text])
-        if not drop or Measurement.get(console, console.options, table).minimum <= console.width:
+        if not drop or Measurement.get(console, unbounded, table).maximum <= console.width:
             break
         keep.remove(drop.pop(0))
     console.print(table)
