@@ -272,7 +272,27 @@ def table_features(
             f"{name}: columns {bad} are not numeric; a tabular target needs numeric "
             f"features (encode or drop them), or put text in a {text!r} column."
         )
-    return frame.to_numpy(dtype=np.float32), list(frame.columns)
+    return np.array(frame.to_numpy(dtype=np.float32)), list(frame.columns)  # writable copy
+
+
+def table_columns(path: str | Path, label: str = "label", text: str = "text") -> list[str] | None:
+    """The feature column names of a tabular ``.csv`` / ``.parquet`` (None for other data).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> pd.DataFrame({"b": [1], "a": [2], "label": ["x"]}).to_csv(path, index=False)
+    >>> table_columns(path)
+    ['b', 'a']
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"Data {str(p)!r} does not exist; check the path.")
+    if not p.is_file() or p.suffix.lower() not in (".csv", ".parquet"):
+        return None
+    columns = [c for c in read_table(p).columns if c != label]
+    return None if text in columns else columns
 
 
 def image_settings(schema: Schema | None) -> dict[str, Any]:

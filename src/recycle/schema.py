@@ -46,7 +46,7 @@ def _numeric(frame: Any) -> np.ndarray:
         raise DataError(
             f"Columns {bad} are not numeric; encode or drop them (text goes in a 'text' column)."
         )
-    return frame.to_numpy(dtype=np.float32)
+    return np.array(frame.to_numpy(dtype=np.float32))  # a writable copy (torch needs one)
 
 
 def _is_text(X: Any) -> bool:

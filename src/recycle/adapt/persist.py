@@ -136,7 +136,7 @@ def check_writable(target: Path, overwrite: bool) -> None:
             return
         raise ConfigError(
             f"{str(target)!r} already holds a model; give a new folder, or pass --force "
-            "(overwrite=True) to replace that model."
+            "(overwrite=True in Python) to replace it."
         )
     kind = "a file" if target.is_file() else "a folder that is not a recycle model"
     raise ConfigError(

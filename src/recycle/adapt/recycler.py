@@ -42,7 +42,7 @@ from recycle.adapt.strategies import (
 from recycle.errors import ConfigError, DataError, IncompatibleError
 from recycle.progress import ProgressCallback
 from recycle.schema import Schema, conform, learn_schema
-from recycle.sources.cache import use_cache
+from recycle.sources.cache import resolve_cache, use_cache
 
 
 def _check_target(X: Any, y: Any) -> tuple[Any, np.ndarray, list[Any]]:
@@ -264,7 +264,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
         return select_sources(
             zoo, X, y, score=str(self.score), m=self.m, candidates=self.candidates,
-            cache=self.cache, backend=self.backend, progress=self.progress, seed=self.seed,
+            cache=resolve_cache(self.cache), backend=self.backend, progress=self.progress,
+            seed=self.seed,
         )  # fmt: skip
 
     def _fit(self, X: Any, y: np.ndarray, classes: list[Any]) -> None:

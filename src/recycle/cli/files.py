@@ -26,7 +26,6 @@ from recycle.cli.app import zoo_location
 from recycle.errors import ConfigError, StorageError
 
 if TYPE_CHECKING:
-    from recycle.data import TargetData
     from recycle.zoo import Zoo
 
 ForceOption = Annotated[
@@ -94,33 +93,40 @@ def print_warnings(messages: list[str]) -> None:
         typer.echo(f"Warning: {msg}", err=True)
 
 
-def card_columns(target: TargetData, zoo: Zoo | None) -> tuple[Any, list[str] | None]:
-    """``(X for the Recycler, candidate entry ids or None)`` for a target and the zoo's cards.
+def _named(zoo: Zoo) -> list[Any]:
+    """The zoo's tabular entries whose cards name their input columns."""
+    return [e for e in zoo.list(modality="tabular") if e.card.input.columns]
 
-    When tabular cards name their columns (``input.columns``), the target's columns are matched
-    to them by name: the first list of names the target has decides the order (extra columns
-    dropped with a warning), and only the entries with that list (or without names) remain
-    candidates. A target with names but none of the lists raises naming the missing columns.
-    """
-    X = target.features()
-    if target.columns is None or zoo is None:
-        return X, None
+
+def card_schema(data: str, zoo: Zoo | None) -> dict[str, Any] | None:
+    """The schema a table DATA is read with when the ``zoo``'s cards name columns
+    (``input.columns``): the first list of names the table has all of (else the first list,
+    which raises naming the missing columns); extra columns are dropped with a warning.
+    None for other data, or when no card names columns."""
+    from recycle.data import table_columns
     from recycle.schema import align_columns
 
-    named = [e for e in zoo.list(modality="tabular") if e.card.input.columns]
-    if not named:
-        return X, None
-    lists = list(dict.fromkeys(tuple(e.card.input.columns or ()) for e in named))
-    have = set(target.columns)
-    usable = [cols for cols in lists if have >= set(cols)]
-    chosen = list(usable[0] if usable else lists[0])
-    order = align_columns(target.columns, chosen, "The target")
-    skipped = [e.ref for e in named if list(e.card.input.columns or ()) != chosen]
-    if skipped:
-        warnings.warn(
-            f"Skipped sources whose cards name other columns: {', '.join(skipped)}.",
-            UserWarning,
-            stacklevel=2,
-        )
-    keep = [e.id for e in zoo.list() if e.ref not in skipped]
-    return X[order], (keep if skipped else None)
+    columns = table_columns(data)
+    if columns is None or zoo is None:
+        return None
+    lists = list(dict.fromkeys(tuple(e.card.input.columns or ()) for e in _named(zoo)))
+    if not lists:
+        return None
+    usable = [cols for cols in lists if set(columns) >= set(cols)]
+    chosen = align_columns(columns, list(usable[0] if usable else lists[0]), Path(data).name)
+    return {"modality": "tabular", "n_features": len(chosen), "columns": chosen}
+
+
+def card_candidates(schema: dict[str, Any] | None, zoo: Zoo | None) -> list[str] | None:
+    """Entry ids that take the columns of ``schema`` (None: every entry); warns of the rest."""
+    if schema is None or zoo is None:
+        return None
+    skipped = [e.ref for e in _named(zoo) if e.card.input.columns != schema["columns"]]
+    if not skipped:
+        return None
+    warnings.warn(
+        f"Skipped sources whose cards name other columns: {', '.join(skipped)}.",
+        UserWarning,
+        stacklevel=2,
+    )
+    return [e.id for e in zoo.list() if e.ref not in skipped]

@@ -22,7 +22,8 @@ from recycle.cli.files import (
     CacheOption,
     ForceOption,
     SkipBadOption,
-    card_columns,
+    card_candidates,
+    card_schema,
     check_out_file,
     collected_warnings,
     open_zoo,
@@ -65,20 +66,22 @@ def fit_command(
     from recycle.adapt import Recycler
     from recycle.adapt.persist import check_writable
     from recycle.cli.render import print_json, print_table, rich_progress
-    from recycle.data import load_target
+    from recycle.data import load_target, table_columns
 
     m_value = parse_m(m)
     check_writable(Path(out), force)  # before the fit, not after minutes of work
     params = {"*": {"max_epochs": max_epochs}} if max_epochs else None
     with collected_warnings() as caught, rich_progress(not json_out) as progress:
-        target = load_target(data, skip_bad=skip_bad_images)
+        table_columns(data)  # a missing file is named before the zoo
         opened = open_zoo(zoo) if strategy != "independent" else None
-        X, candidates = card_columns(target, opened)
+        schema = card_schema(data, opened)
+        target = load_target(data, schema=schema, skip_bad=skip_bad_images)
         y = np.asarray(target.classes)[target.y]
         rec = Recycler(
-            opened, m=m_value, score=score, strategy=strategy, seed=seed, candidates=candidates,
-            time_budget=time_budget, strategy_params=params, cache=cache, progress=progress,
-        ).fit(X, y)  # fmt: skip
+            opened, m=m_value, score=score, strategy=strategy, seed=seed, time_budget=time_budget,
+            candidates=card_candidates(schema, opened), strategy_params=params, cache=cache,
+            progress=progress,
+        ).fit(target.features(), y)  # fmt: skip
         folder = rec.save(out, overwrite=force)
     rep = rec.report_
     if json_out:

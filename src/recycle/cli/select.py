@@ -9,7 +9,8 @@ import typer
 from recycle.cli.app import JsonOption, ZooOption, app, parse_m
 from recycle.cli.files import (
     CacheOption,
-    card_columns,
+    card_candidates,
+    card_schema,
     collected_warnings,
     open_zoo,
     print_warnings,
@@ -41,11 +42,11 @@ def select_command(
     m_value = parse_m(m)
     opened = open_zoo(zoo)
     with collected_warnings() as caught, rich_progress(enabled=not json_out) as progress:
-        target = load_target(data)
-        X, candidates = card_columns(target, opened)
+        schema = card_schema(data, opened)
+        target = load_target(data, schema=schema)
         sel = select_sources(
-            opened, X if target.columns is None else X.to_numpy(), target.y, score=score,
-            m=m_value, top=top, candidates=candidates, cache=cache, progress=progress,
+            opened, target.X, target.y, score=score, m=m_value, top=top, progress=progress,
+            candidates=card_candidates(schema, opened), cache=cache,
         )  # fmt: skip
     print_warnings(caught)
     if json_out:

@@ -9,7 +9,14 @@ import numpy as np
 import typer
 
 from recycle.cli.app import JsonOption, ZooOption, app, spec_app
-from recycle.cli.files import ForceOption, check_out_file, open_zoo
+from recycle.cli.files import (
+    ForceOption,
+    card_schema,
+    check_out_file,
+    collected_warnings,
+    open_zoo,
+    print_warnings,
+)
 from recycle.errors import ConfigError
 
 SPEC_SUFFIXES = (".json", ".safetensors")
@@ -23,12 +30,13 @@ SpaceOption = Annotated[
 ]
 
 
-def load_rows(path: str) -> tuple[Any, str]:
-    """Rows of DATA (labels not needed) and their modality, in any format ``predict`` reads."""
+def load_rows(path: str, zoo: Any = None) -> tuple[Any, str]:
+    """Rows of DATA (labels not needed) and their modality, in any format ``predict`` reads;
+    a table's columns matched by name to those the ``zoo``'s cards name."""
     from recycle.data import infer_modality
     from recycle.inputs import load_inputs
 
-    X = load_inputs(path).X
+    X = load_inputs(path, schema=card_schema(path, zoo)).X
     X = X.to_numpy() if hasattr(X, "to_numpy") else X
     return X, infer_modality(X)
 
@@ -50,11 +58,12 @@ def resolve_space_arg(space: str, X: Any, modality: str) -> str:
     return f"{space}:{int(builtin(space).feature_dim)}"
 
 
-def spec_of_data(path: str, space: str, m: int, seed: int) -> Any:
-    """Embed DATA into ``space`` and build its spec (rows never leave this machine)."""
+def spec_of_data(path: str, space: str, m: int, seed: int, zoo: Any = None) -> Any:
+    """Embed DATA into ``space`` and build its spec (rows never leave this machine); a table's
+    columns are matched to the ``zoo``'s cards by name."""
     from recycle.spec import build_spec, embed_for_space
 
-    X, modality = load_rows(path)
+    X, modality = load_rows(path, zoo)
     space_id = resolve_space_arg(space, X, modality)
     F = embed_for_space(space_id, X)
     m_eff = min(m, max(1, F.shape[0] // 2))
@@ -111,8 +120,11 @@ def search_command(
         raise ConfigError(f"--top must be >= 1. Got {top} instead.")
     p = Path(data_or_spec)
     is_spec = p.suffix in SPEC_SUFFIXES and p.is_file()
-    query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0)
-    pairs = open_zoo(zoo).specs(query.space)
+    opened = open_zoo(zoo)
+    with collected_warnings() as caught:
+        query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0, opened)
+    print_warnings(caught)
+    pairs = opened.specs(query.space)
     if not pairs:
         raise ConfigError(
             f"No zoo entry has a spec in space {query.space!r}; add some with --spec-data "
