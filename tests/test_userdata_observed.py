@@ -21,7 +21,7 @@ import pytest
 from adapt_helpers import digit_mlp, target
 from recycle.adapt import Recycler
 from recycle.cli import main
-from recycle.errors import ModelNotFoundError
+from recycle.errors import ConfigError, ModelNotFoundError
 from recycle.zoo import ModelCard, Zoo
 
 NAMES = ("digits.mlp-low-classes-0to4", "digits.mlp-high-classes-5to9")
@@ -160,3 +160,21 @@ def test_zoo_list_in_80_columns_shows_whole_names(zoo_dir: Path) -> None:
         assert any(name in line for line in lines), proc.stdout
     header = next(line for line in lines if "name" in line)
     assert "version" in header and "modality" in header  # the key columns stay
+
+
+def test_save_replaces_only_a_model_folder_and_leaves_no_temp_files(
+    zoo_dir: Path, tmp_path: Path
+) -> None:
+    with np.load(zoo_dir / "train.npz") as f:
+        rec = Recycler(str(zoo_dir / "zoo"), m=1, strategy="linear_probe").fit(f["X"], f["y"])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="is a folder that is not a recycle model"):
+        rec.save(notes, overwrite=True)
+    assert (notes / "a.txt").read_text() == "mine"
+    out = rec.save(tmp_path / "model")
+    with pytest.raises(ConfigError, match="already holds a model"):
+        rec.save(out)
+    assert rec.save(out, overwrite=True) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "notes"]
