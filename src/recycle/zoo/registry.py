@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import os
 import re
 from pathlib import Path
@@ -310,6 +311,8 @@ class Zoo:
         files = {k: self.store.local_path(v["sha256"]) for k, v in manifest["files"].items()}
         parents = {pid: self.load(pid) for pid in entry.parents}
         source = deserialize(manifest["config"], files, parents or None)
+        if getattr(source, "builtin_name", None):  # shared by the process: rename a copy only
+            source = copy.copy(source)
         with contextlib.suppress(AttributeError):  # a read-only source_id: keep the model's own
             source.source_id = f"{entry.ref}#{entry.artifact_sha256[:8]}"
         self._loaded[entry.id] = source
