@@ -36,7 +36,7 @@ import numpy as np
 
 from recycle.errors import DataError
 from recycle.imagefiles import class_folders, image_files, read_images
-from recycle.schema import Schema, align_columns
+from recycle.schema import Schema, align_columns, name_list
 
 Modality = Literal["image", "text", "tabular"]
 
@@ -229,7 +229,7 @@ def _from_table(
     frame = read_table(path)
     if label not in frame.columns:
         raise DataError(
-            f"{path.name} has no {label!r} column (columns: {', '.join(map(str, frame.columns))}); "
+            f"{path.name} has no {label!r} column (columns: {name_list(list(frame.columns))}); "
             f"add a {label!r} column with the class of each row."
         )
     y = frame[label]
@@ -253,7 +253,7 @@ def table_features(
     if modality == "text":
         if text not in frame.columns:
             raise DataError(
-                f"{name} has no {text!r} column (columns: {', '.join(frame.columns)}); the "
+                f"{name} has no {text!r} column (columns: {name_list(list(frame.columns))}); the "
                 f"model takes text: put it in a {text!r} column."
             )
         return frame[text].fillna("").astype(str).tolist(), None

@@ -79,9 +79,10 @@ def _open(path: Path) -> tuple[np.ndarray, bool]:
             im.load()
             im = ImageOps.exif_transpose(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        why = type(exc).__name__ if str(path) in str(exc) else f"{type(exc).__name__}: {exc}"
         raise DataError(
-            f"Image {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); replace or "
-            "delete it, or pass --skip-bad-images to skip unreadable files."
+            f"Image {str(path)!r} cannot be read ({why}); replace or delete it, or pass "
+            "--skip-bad-images to skip unreadable files."
         ) from None
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit grey: scale to 0..255
         arr = np.asarray(im, dtype=np.float64)

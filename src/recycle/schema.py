@@ -77,6 +77,22 @@ def learn_schema(X: Any) -> tuple[Any, Schema]:
     return X, {"modality": "tabular", "n_features": width, "columns": None}
 
 
+#: Column names an error message lists before it says how many more there are.
+LISTED_NAMES = 8
+
+
+def name_list(names: list[str]) -> str:
+    """Names for a one-line message, quoted, the first :data:`LISTED_NAMES` of a long list.
+
+    Examples
+    --------
+    >>> name_list(["a", "b"]), name_list([f"c{i}" for i in range(10)])
+    ("'a', 'b'", "'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', ... (10 in all)")
+    """
+    shown = ", ".join(map(repr, names[:LISTED_NAMES]))
+    return shown if len(names) <= LISTED_NAMES else f"{shown}, ... ({len(names)} in all)"
+
+
 def align_columns(columns: list[str], wanted: list[str], what: str) -> list[str]:
     """The names of ``wanted`` found in ``columns``; missing ones raise, extra ones warn.
 
@@ -88,13 +104,13 @@ def align_columns(columns: list[str], wanted: list[str], what: str) -> list[str]
     missing = [c for c in wanted if c not in columns]
     if missing:
         raise DataError(
-            f"{what} lacks column(s) {', '.join(map(repr, missing))} that the model needs "
-            f"(it needs {', '.join(map(repr, wanted))}); add them, matching names exactly."
+            f"{what} lacks column(s) {name_list(missing)} that the model needs (it needs "
+            f"{name_list(wanted)}); add them, matching names exactly."
         )
     extra = [c for c in columns if c not in wanted]
     if extra:
         warnings.warn(
-            f"{what}: dropped column(s) {', '.join(map(repr, extra))} that the model does not use.",
+            f"{what}: dropped column(s) {name_list(extra)} that the model does not use.",
             UserWarning,
             stacklevel=3,
         )
