@@ -300,7 +300,9 @@ def image_settings(schema: Schema | None) -> dict[str, Any]:
     if not schema:
         return {}
     if schema["modality"] != "image":
-        raise DataError(f"Got images, but the model takes {schema['modality']} data.")
+        raise DataError(
+            f"Got images, but the model takes {schema['modality']} data; give that (see --help)."
+        )
     return {"size": tuple(schema["shape"]), "channels": schema["channels"]}
 
 
