@@ -50,21 +50,23 @@ def test_fit_predict_evaluate_round_trip(
     rep = json.loads(out)
     assert rep["strategy"] == "linear_probe" and rep["m"] == 2 and rep["out"] == model
 
-    assert main(["predict", model, str(root / "unlabelled.npz"), "--out", str(root / "p.csv")]) == 0
+    p_csv = str(root / "p.csv")
+    assert main(["predict", model, str(root / "unlabelled.npz"), "--out", p_csv, "--zoo", zoo]) == 0
     rows = list(csv.reader((root / "p.csv").open()))
     assert rows[0][:2] == ["index", "prediction"] and len(rows) == 8
     assert {r[1] for r in rows[1:]} <= {"0", "3", "5", "8"}
 
     capsys.readouterr()
-    assert main(["predict", model, str(root / "test.npz")]) == 0
+    assert main(["predict", model, str(root / "test.npz"), "--zoo", zoo]) == 0
     printed = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert len(printed) > 8
 
-    assert main(["evaluate", model, str(root / "test.npz"), "--json"]) == 0
+    assert main(["evaluate", model, str(root / "test.npz"), "--json", "--zoo", zoo]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["accuracy"] > 0.7 and 0 <= ev["ece"] <= 1 and ev["absent_classes"] == []
 
-    assert main(["evaluate", model, str(root / "test_missing_class.npz"), "--json"]) == 0
+    missing = str(root / "test_missing_class.npz")
+    assert main(["evaluate", model, missing, "--json", "--zoo", zoo]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["absent_classes"] == ["8"] and any("do not occur" in w for w in ev["warnings"])
 

@@ -142,11 +142,13 @@ def test_load_target_errors(tmp_path: Path, case: str, make: Any, match: str) ->
     assert isinstance(info.value, ValueError)
 
 
-def test_image_folder_of_mixed_sizes(tmp_path: Path) -> None:
+def test_image_folder_of_mixed_sizes_is_brought_to_the_common_size(tmp_path: Path) -> None:
+    """Issue #18: mixed sizes were refused ("resize all images to one size")."""
     _images(tmp_path, {"a": 2}, size=(6, 5))
-    _images(tmp_path, {"b": 2}, size=(7, 7))
-    with pytest.raises(DataError, match=r"is 7x7 but .* is 6x5; resize"):
-        load_target(tmp_path)
+    _images(tmp_path, {"b": 3}, size=(7, 7))
+    target = load_target(tmp_path)
+    assert target.X.shape == (5, 7, 7) and target.classes == ["a", "b"]
+    assert target.y.tolist() == [0, 0, 1, 1, 1]
 
 
 def test_image_folder_with_one_image_of_a_class(tmp_path: Path) -> None:

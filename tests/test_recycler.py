@@ -238,7 +238,7 @@ def test_zoo_fit_save_load_round_trip(digit_zoo: str, tmp_path) -> None:
     assert set(rec.predict(Xte)) <= set("abcde")
     out = rec.save(tmp_path / "model")
     assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "recycler.json"]
-    back = Recycler.load(out)  # sources resolved from the recorded zoo location
+    back = Recycler.load(out, zoo=digit_zoo)  # sources: by entry id + hash in the given zoo
     np.testing.assert_array_equal(back.predict_proba(Xte), rec.predict_proba(Xte))
     np.testing.assert_array_equal(back.predict(Xte), rec.predict(Xte))
 

@@ -6,7 +6,12 @@ Formats (see DESIGN.md) that :func:`load_target` reads:
   ``N x D``, or a 1-d array of strings for text);
 - ``.csv`` / ``.parquet`` with a ``label`` column and either a ``text`` column (text) or only
   numeric feature columns (tabular);
-- a folder ``root/<class>/*.png`` (also ``.jpg``, ``.jpeg``, ``.bmp``): images of one size.
+- a folder ``root/<class>/*.png`` (also ``.jpg``, ``.bmp``, ``.webp``, ...): images of any size
+  and mode, brought to one size by the policy of :mod:`recycle.imagefiles`; hidden files and
+  folders are ignored.
+
+Tables keep their column names (``TargetData.columns``) so that a model matches columns by name.
+Unlabelled inputs (for prediction) are read by :mod:`recycle.inputs`.
 
 :func:`check_target` validates in-memory ``X, y`` for everything that fits on a target
 (``Recycler.fit``, ``select_sources``): labels may be strings or ints; classes are sorted and
@@ -30,12 +35,13 @@ from typing import Any, Literal
 import numpy as np
 
 from recycle.errors import DataError
+from recycle.imagefiles import class_folders, image_files, read_images
+from recycle.schema import Schema, align_columns, name_list
 
 Modality = Literal["image", "text", "tabular"]
 
 #: File suffixes (and "folder") that :func:`load_target` understands.
 FORMATS = (".npz", ".csv", ".parquet", "folder of <class>/*.png")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass
@@ -46,6 +52,15 @@ class TargetData:
     y: np.ndarray  # int64 class indices into ``classes``
     classes: list[Any]  # original label values, sorted; ``np.asarray(classes)[y]`` gives labels
     modality: Modality  # "image", "text" or "tabular"
+    columns: list[str] | None = None  # a table's feature column names, in the order of X
+
+    def features(self) -> Any:
+        """``X`` as a model takes it: a DataFrame with its column names when it has them."""
+        if self.columns is None:
+            return self.X
+        import pandas as pd
+
+        return pd.DataFrame(self.X, columns=self.columns)
 
 
 def infer_modality(X: Any) -> Modality:
@@ -165,33 +180,56 @@ def check_target(
     return features, y_int, classes
 
 
-def _from_npz(path: Path) -> tuple[Any, Any]:
+def read_npz(path: Path, need_y: bool) -> tuple[Any, Any]:
+    """``(X, y)`` of a plain ``.npz`` (``y`` None when absent and not needed)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = set(npz.files)
-            if not {"X", "y"} <= keys:
-                raise DataError(
-                    f"{path.name} has arrays {sorted(keys)}; an .npz target needs arrays 'X' "
-                    "and 'y' (np.savez(path, X=X, y=y))."
-                )
-            X, y = npz["X"], npz["y"]
+            if "X" not in keys or (need_y and "y" not in keys):
+                need = "arrays 'X' and 'y' (np.savez(path, X=X, y=y))" if need_y else "an array 'X'"
+                raise DataError(f"{path.name} has arrays {sorted(keys)}; an .npz needs {need}.")
+            X, y = npz["X"], (npz["y"] if "y" in keys else None)
+    except DataError:
+        raise
     except ValueError as exc:
-        if isinstance(exc, DataError):
-            raise
         raise DataError(
             f"{path.name} holds object arrays, which need pickle; save plain arrays "
             "(strings as dtype 'U')."
         ) from exc
+    except (OSError, EOFError) as exc:
+        raise DataError(
+            f"{path.name} is not a readable .npz ({type(exc).__name__}: {exc}); save the "
+            "arrays with np.savez."
+        ) from None
     return (X.tolist() if X.dtype.kind in "US" else X), y
 
 
-def _from_table(path: Path, label: str, text: str) -> tuple[Any, Any]:
+def read_table(path: Path) -> Any:
+    """A ``.csv`` / ``.parquet`` file as a DataFrame; unreadable or empty files raise DataError."""
     import pandas as pd
 
-    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    try:
+        frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} is empty; write a header row and data rows.") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(
+            f"{path.name} cannot be read as {path.suffix.lstrip('.')} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); check the file."
+        ) from None
+    if len(frame) == 0:
+        raise DataError(f"{path.name} has a header but no rows; add data rows.")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _from_table(
+    path: Path, label: str, text: str, schema: Schema | None
+) -> tuple[Any, Any, list[str] | None]:
+    frame = read_table(path)
     if label not in frame.columns:
         raise DataError(
-            f"{path.name} has no {label!r} column (columns: {', '.join(map(str, frame.columns))}); "
+            f"{path.name} has no {label!r} column (columns: {name_list(list(frame.columns))}); "
             f"add a {label!r} column with the class of each row."
         )
     y = frame[label]
@@ -199,47 +237,95 @@ def _from_table(path: Path, label: str, text: str) -> tuple[Any, Any]:
         raise DataError(
             f"{path.name}: {int(y.isna().sum())} rows have an empty {label!r}; fill or drop them."
         )
-    if text in frame.columns:
-        return frame[text].fillna("").astype(str).tolist(), y.tolist()
-    features = frame.drop(columns=[label])
-    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    X, columns = table_features(frame.drop(columns=[label]), path.name, text, schema)
+    return X, y.tolist(), columns
+
+
+def table_features(
+    frame: Any, name: str, text: str = "text", schema: Schema | None = None
+) -> tuple[Any, list[str] | None]:
+    """``(X, columns)`` of a table without its label: texts, or float32 features by name.
+
+    With a tabular ``schema`` naming columns, the features are those columns in that order
+    (missing ones raise, extra ones are dropped with a warning); without one, every column.
+    """
+    modality = schema["modality"] if schema else ("text" if text in frame.columns else "tabular")
+    if modality == "text":
+        if text not in frame.columns:
+            raise DataError(
+                f"{name} has no {text!r} column (columns: {name_list(list(frame.columns))}); the "
+                f"model takes text: put it in a {text!r} column."
+            )
+        return frame[text].fillna("").astype(str).tolist(), None
+    if modality != "tabular":
+        raise DataError(f"{name} is a table, but the model takes {modality}s; give {modality}s.")
+    wanted = (schema or {}).get("columns")
+    if wanted:
+        frame = frame[align_columns(list(frame.columns), wanted, name)]
+    if frame.shape[1] == 0:
+        raise DataError(f"{name} has no feature columns; add feature columns.")
+    import pandas as pd
+
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise DataError(
-            f"{path.name}: columns {bad} are not numeric; a tabular target needs numeric "
+            f"{name}: columns {bad} are not numeric; a tabular target needs numeric "
             f"features (encode or drop them), or put text in a {text!r} column."
         )
-    if features.shape[1] == 0:
-        raise DataError(f"{path.name} has only the {label!r} column; add feature columns.")
-    return features.to_numpy(dtype=np.float32), y.tolist()
+    return np.array(frame.to_numpy(dtype=np.float32)), list(frame.columns)  # writable copy
 
 
-def _from_folder(root: Path) -> tuple[np.ndarray, list[str]]:
-    from PIL import Image
+def table_columns(path: str | Path, label: str = "label", text: str = "text") -> list[str] | None:
+    """The feature column names of a tabular ``.csv`` / ``.parquet`` (None for other data).
 
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    files = [
-        (f, d.name)
-        for d in class_dirs
-        for f in sorted(d.iterdir())
-        if f.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> pd.DataFrame({"b": [1], "a": [2], "label": ["x"]}).to_csv(path, index=False)
+    >>> table_columns(path)
+    ['b', 'a']
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"Data {str(p)!r} does not exist; check the path.")
+    if not p.is_file() or p.suffix.lower() not in (".csv", ".parquet"):
+        return None
+    columns = [c for c in read_table(p).columns if c != label]
+    return None if text in columns else columns
+
+
+def image_settings(schema: Schema | None) -> dict[str, Any]:
+    """``size`` and ``channels`` for :func:`recycle.imagefiles.read_images` from a schema."""
+    if not schema:
+        return {}
+    if schema["modality"] != "image":
+        raise DataError(
+            f"Got images, but the model takes {schema['modality']} data; give that (see --help)."
+        )
+    return {"size": tuple(schema["shape"]), "channels": schema["channels"]}
+
+
+def _from_folder(root: Path, schema: Schema | None, skip_bad: bool) -> tuple[np.ndarray, list[str]]:
+    files = [(f, d.name) for d in class_folders(root) for f in image_files(d)]
     if not files:
-        raise DataError(f"Folder {str(root)!r} has no images; lay it out as root/<class>/*.png.")
-    images = [Image.open(f) for f, _ in files]
-    rgb = any(im.mode not in ("L", "1", "I;16", "I") for im in images)
-    size = images[0].size
-    arrays = []
-    for (f, _), im in zip(files, images, strict=True):
-        if im.size != size:
-            raise DataError(
-                f"Image {f.name!r} is {im.size[0]}x{im.size[1]} but {files[0][0].name!r} is "
-                f"{size[0]}x{size[1]}; resize all images to one size."
-            )
-        arrays.append(np.asarray(im.convert("RGB" if rgb else "L"), dtype=np.uint8))
-    return np.stack(arrays), [c for _, c in files]
+        raise DataError(
+            f"Folder {str(root)!r} has no images in class folders; lay it out as "
+            "root/<class>/*.png (hidden folders are ignored)."
+        )
+    X, kept, _ = read_images([f for f, _ in files], skip_bad=skip_bad, **image_settings(schema))
+    labels = dict(files)
+    return X, [labels[f] for f in kept]
 
 
-def load_target(path: str | Path, *, label: str = "label", text: str = "text") -> TargetData:
+def load_target(
+    path: str | Path,
+    *,
+    label: str = "label",
+    text: str = "text",
+    schema: Schema | None = None,
+    skip_bad: bool = False,
+) -> TargetData:
     """Read a labelled target dataset from ``.npz``, ``.csv``, ``.parquet`` or an image folder.
 
     Parameters
@@ -250,11 +336,16 @@ def load_target(path: str | Path, *, label: str = "label", text: str = "text") -
         The label column of a table.
     text : str, default "text"
         The text column of a table; without it a table is tabular.
+    schema : dict, optional
+        A fitted model's input schema (:mod:`recycle.schema`): table columns are matched to it
+        by name, images are brought to its size and channels.
+    skip_bad : bool, default False
+        Skip unreadable image files with a warning instead of raising.
 
     Returns
     -------
     TargetData
-        ``X``, ``y`` (ints ``0..C-1``), ``classes`` and ``modality``.
+        ``X``, ``y`` (ints ``0..C-1``), ``classes``, ``modality`` and the table's ``columns``.
 
     Raises
     ------
@@ -276,15 +367,16 @@ def load_target(path: str | Path, *, label: str = "label", text: str = "text") -
         raise DataError(f"Target {str(p)!r} does not exist; check the path.")
     X: Any
     y: Sequence[Any] | np.ndarray
+    columns = None
     if p.is_dir():
-        X, y = _from_folder(p)
+        X, y = _from_folder(p, schema, skip_bad)
     elif p.suffix.lower() == ".npz":
-        X, y = _from_npz(p)
+        X, y = read_npz(p, need_y=True)
     elif p.suffix.lower() in (".csv", ".parquet"):
-        X, y = _from_table(p, label, text)
+        X, y, columns = _from_table(p, label, text, schema)
     else:
         raise DataError(
             f"Unknown target format {p.suffix or p.name!r}; valid formats: {', '.join(FORMATS)}."
         )
     features, y_int, classes = check_target(X, y)
-    return TargetData(features, y_int, classes, infer_modality(features))
+    return TargetData(features, y_int, classes, infer_modality(features), columns)

@@ -15,12 +15,13 @@ it knows the format (see the integrator note in the report).
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recycle.adapt import persist
+from recycle.adapt.recycler import Recycler
 from recycle.errors import ConfigError
 
 FORMAT = "recycled"
@@ -58,13 +59,11 @@ def load_recycled_source(
     config: dict[str, Any], files: dict[str, Path], parents: dict[str, Any] | None = None
 ) -> RecycledSource:
     """Rebuild a :class:`RecycledSource` from a zoo entry (``files`` name -> local path)."""
-    from recycle.adapt.persist import CONFIG_FILE, TENSORS_FILE, load_recycler
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in (CONFIG_FILE, TENSORS_FILE):
-            (Path(tmp) / name).write_bytes(Path(files[name]).read_bytes())
-        rec = load_recycler(tmp, sources=list((parents or {}).values()))
-    return RecycledSource(rec, config.get("source_id", "recycled"))
+    payload = {name: Path(files[name]).read_bytes() for name in persist.FILES}
+    source_id = config.get("source_id", "recycled")
+    parent_sources = list((parents or {}).values())
+    rec = persist.restore(Recycler, payload, sources=parent_sources, where=source_id)
+    return RecycledSource(rec, source_id)
 
 
 def register(rec: Any, zoo: Any, name: str, version: str = "1.0.0", **card_fields: Any) -> Any:
@@ -73,13 +72,12 @@ def register(rec: Any, zoo: Any, name: str, version: str = "1.0.0", **card_field
     Every source of ``rec`` must be a zoo entry of ``zoo`` (they become the entry's parents).
     Extra keyword arguments become card fields (``license``, ``description``, ...).
     """
-    from recycle.adapt.persist import CONFIG_FILE, TENSORS_FILE
     from recycle.zoo import ModelCard
 
     if isinstance(zoo, str | Path):
         from recycle.zoo import Zoo
 
-        zoo = Zoo.open(zoo)
+        zoo = Zoo.open(zoo, create=False)
     records = rec.report_["sources"]
     missing = [r["source_id"] for r in records if not r.get("entry_id")]
     if missing:
@@ -87,9 +85,7 @@ def register(rec: Any, zoo: Any, name: str, version: str = "1.0.0", **card_field
             f"Cannot register: source {missing[0]!r} is not a zoo entry; fit the Recycler on a "
             "zoo (not a list of sources) so the recycled model's lineage can be recorded."
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = rec.save(Path(tmp) / "model")
-        files = {n: (folder / n).read_bytes() for n in (CONFIG_FILE, TENSORS_FILE)}
+    files = persist.to_payload(rec)
     src = RecycledSource(rec, f"{name}@{version}")
     shape = list(rec.report_.get("input_shape") or [])
     fields: dict[str, Any] = {

@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
 
-from recycle.adapt import auto
+from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.family.source import check_same_base
 from recycle.adapt.registry import build, check_params
@@ -41,6 +41,8 @@ from recycle.adapt.strategies import get_strategy, strategy_names
 from recycle.data import check_target
 from recycle.errors import ConfigError, IncompatibleError
 from recycle.progress import ProgressCallback
+from recycle.schema import Schema, conform, learn_schema
+from recycle.sources.cache import resolve_cache, use_cache
 
 
 def _is_int(v: Any) -> bool:
@@ -95,13 +97,19 @@ class Recycler(ClassifierMixin, BaseEstimator):
         (:mod:`recycle.adapt.registry`).
     backend : {"local", "ray"}, optional
         Where selection's per-source map runs.
-    cache : FeatureCache, optional
+    cache : FeatureCache or str, optional
+        Feature cache (or its folder) for selection, fit and prediction; by default features
+        are cached only when ``$RECYCLE_CACHE`` is set.
     progress : callable, optional
         ``progress(task, done, total)`` for selection, cross-validation and training.
 
     Attributes
     ----------
     classes_ : ndarray
+    schema_ : dict
+        The fit input's schema (modality, columns, image size/channels); see :mod:`recycle.schema`.
+    feature_names_in_ : ndarray of str
+        Column names when fitted on a DataFrame.
     strategy_ : Strategy
         The fitted strategy.
     selection_ : Selection or None
@@ -199,14 +207,20 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> Recycler:
-        """Select sources and adapt them to ``(X, y)``; see the class docstring."""
+        """Select sources and adapt them to ``(X, y)``; see the class docstring.
+
+        A pandas DataFrame ``X`` keeps its column names (``feature_names_in_``): prediction
+        inputs are then matched by name (see :mod:`recycle.schema`).
+        """
         self._validate()
         start = self._start = time.perf_counter()
+        X, schema = learn_schema(X)
         X, y_int, classes = check_target(X, y)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with threadpool_limits(BLAS_THREADS, user_api="blas"):
+            with threadpool_limits(BLAS_THREADS, user_api="blas"), use_cache(self.cache):
                 self._fit(X, y_int, classes)
+        self._set_schema(schema)
         first = {str(w.message): w for w in caught}  # one of each message, its category kept
         for w in first.values():
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -219,7 +233,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
         return select_sources(
             zoo, X, y, score=self.selection_score, m=self.m, candidates=self.candidates,
-            cache=self.cache, backend=self.backend, progress=self.progress, seed=self.seed,
+            cache=resolve_cache(self.cache), backend=self.backend, progress=self.progress,
+            seed=self.seed,
         )  # fmt: skip
 
     def _fit(self, X: Any, y: np.ndarray, classes: list[Any]) -> None:
@@ -297,6 +312,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 "entry_id": entry_id,
                 "name": getattr(row, "name", src.source_id),
                 "version": _version(zoo, entry_id, src.source_id),
+                "sha256": _sha256(zoo, entry_id),
                 "score": None if row is None else row.score,
                 "rank": rank,
             })  # fmt: skip
@@ -331,10 +347,25 @@ class Recycler(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "strategy_"):
             raise EstimatorNotFittedError("This Recycler is not fitted yet; call fit(X, y) first.")
 
+    def _set_schema(self, schema: Schema | None) -> None:
+        """Keep the fit input's schema (also as scikit-learn's ``feature_names_in_``)."""
+        self.schema_ = schema
+        if schema and schema.get("columns"):
+            self.feature_names_in_ = np.asarray(schema["columns"], dtype=object)
+        if schema and schema["modality"] == "tabular":
+            self.n_features_in_ = schema["n_features"]
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities ``(n, n_classes)`` in the order of ``classes_``."""
+        """Class probabilities ``(n, n_classes)`` in the order of ``classes_``.
+
+        ``X`` is checked against the fit input's schema first (a DataFrame matched by column
+        name; image size and channels; text); the feature cache is used only when ``cache`` was
+        given or ``$RECYCLE_CACHE`` is set.
+        """
         self._check_fitted()
-        return self.strategy_.predict_proba(X)
+        X = conform(getattr(self, "schema_", None), X)
+        with use_cache(self.cache):
+            return self.strategy_.predict_proba(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
@@ -342,27 +373,31 @@ class Recycler(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to folder ``path`` (safetensors + JSON, no pickle)."""
-        from recycle.adapt.persist import save_recycler
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the fitted model to a new folder ``path`` (safetensors + JSON, no pickle).
 
+        The folder is written under a temporary name and renamed. An existing path is refused
+        (ConfigError) unless it is an empty folder, or a model folder and ``overwrite=True``.
+        """
         self._check_fitted()
-        return save_recycler(self, path)
+        return persist.write_folder(persist.to_payload(self), path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, zoo: Any = None, sources: Any = None) -> Recycler:
-        """Load a model written by :meth:`save`; sources come from ``zoo`` (default: the zoo
-        location recorded at fit time), or from ``sources`` (a list of SourceModel)."""
-        from recycle.adapt.persist import load_recycler
+        """Load a model written by :meth:`save`.
 
-        return load_recycler(path, zoo=zoo, sources=sources)
+        Its zoo sources are looked up in ``zoo`` (a Zoo or the location of an existing one) by
+        entry id and content hash; ``sources`` (a list of SourceModel) is the alternative. The
+        zoo the model was fitted with is never opened: it only appears in the error's hint.
+        """
+        return persist.restore(cls, persist.read_folder(path), zoo, sources, where=str(path))
 
     def register(self, zoo: Any, name: str, version: str = "1.0.0", **card: Any) -> Any:
-        """Register this recycled model in ``zoo`` with its lineage; see :mod:`persist`."""
-        from recycle.adapt.persist import register_recycler
+        """Register this recycled model in ``zoo`` with its lineage (see adapt.export)."""
+        from recycle.adapt.export import register
 
         self._check_fitted()
-        return register_recycler(self, zoo, name, version=version, **card)
+        return register(self, zoo, name, version=version, **card)
 
 
 def _whitebox_problem(sources: list[Any]) -> str | None:
@@ -372,6 +407,13 @@ def _whitebox_problem(sources: list[Any]) -> str | None:
     except IncompatibleError as exc:
         return str(exc)
     return None
+
+
+def _sha256(zoo: Any, entry_id: str | None) -> str | None:
+    """The content hash of zoo entry ``entry_id`` (recorded so a saved model can check it)."""
+    if not entry_id or zoo is None or not hasattr(zoo, "get"):
+        return None
+    return str(zoo.get(entry_id).artifact_sha256)
 
 
 def _version(zoo: Any, entry_id: str | None, source_id: str) -> str | None:

@@ -58,6 +58,7 @@ def bench(
     from recycle.bench.protocols import protocol_names, run_protocol
     from recycle.bench.report import write_report
     from recycle.errors import ConfigError
+    from recycle.sources.cache import FeatureCache, use_cache
 
     names = protocol_names() if protocol == "all" else [protocol]
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
@@ -70,7 +71,8 @@ def bench(
     for name in names:
         start = time.perf_counter()
         folder = out / name if len(names) > 1 else out
-        with rich_progress(enabled=not json_out) as progress:
+        # benchmarks embed the same offline data again and again: they ask for the cache
+        with rich_progress(enabled=not json_out) as progress, use_cache(FeatureCache()):
             results = run_protocol(
                 name, quick=quick, seeds=seeds, progress=progress, methods=method_list,
                 max_targets=max_targets, shots=shot_list, quick_pool=quick_pool,

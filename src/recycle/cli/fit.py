@@ -9,47 +9,27 @@ accuracy, macro-F1 and ECE on labelled data. Training loops draw Rich progress b
 from __future__ import annotations
 
 import csv
+import io
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
 
 from recycle.cli.app import JsonOption, ZooOption, app, parse_m, zoo_location
-from recycle.errors import DataError
-
-
-def _labelled(path: str) -> tuple[Any, np.ndarray]:
-    """``(X, labels)`` of a target file, labels as their original values."""
-    from recycle.data import load_target
-
-    target = load_target(path)
-    return target.X, np.asarray(target.classes)[target.y]
-
-
-def _unlabelled(path: str) -> Any:
-    """``X`` of a data file; a ``.npz`` may lack ``y`` here."""
-    p = Path(path)
-    if p.suffix == ".npz" and p.is_file():
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                if "y" not in data.files:
-                    if "X" not in data.files:
-                        raise DataError(f"{path} has no array 'X'; save X (and y) with np.savez.")
-                    X = data["X"]
-                    return [str(t) for t in X] if X.dtype.kind in "US" else X
-        except ValueError as exc:
-            raise DataError(
-                f"{path} is not a plain .npz ({exc}); save arrays without pickle."
-            ) from exc
-    return _labelled(path)[0]
-
-
-def _warn_lines(caught: list[warnings.WarningMessage]) -> None:
-    for msg in dict.fromkeys(str(w.message) for w in caught):
-        typer.echo(f"Warning: {msg}", err=True)
+from recycle.cli.files import (
+    CacheOption,
+    ForceOption,
+    SkipBadOption,
+    card_candidates,
+    card_schema,
+    check_out_file,
+    collected_warnings,
+    open_zoo,
+    print_warnings,
+    write_file,
+)
 
 
 @app.command("fit")
@@ -73,32 +53,46 @@ def fit_command(
     max_epochs: Annotated[
         int | None, typer.Option("--max-epochs", help="Cap on training epochs of torch strategies.")
     ] = None,
+    force: ForceOption = False,
+    cache: CacheOption = None,
+    skip_bad_images: SkipBadOption = False,
     zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Select sources for the labelled target DATA, adapt them, and save the model to --out."""
+    """Select sources for the labelled target DATA, adapt them, and save the model to --out.
+
+    --out must be a new (or empty) folder; --force replaces an existing model folder only.
+    """
     from recycle.adapt import Recycler
+    from recycle.adapt.persist import check_writable
     from recycle.cli.render import print_json, print_table, rich_progress
+    from recycle.data import load_target, table_columns
 
     m_value = parse_m(m)
-    X, y = _labelled(data)
+    check_writable(Path(out), force)  # before the fit, not after minutes of work
     params = {"*": {"max_epochs": max_epochs}} if max_epochs else None
-    with warnings.catch_warnings(record=True) as caught, rich_progress(not json_out) as progress:
-        warnings.simplefilter("always")
+    with collected_warnings() as caught, rich_progress(not json_out) as progress:
+        table_columns(data)  # a missing file is named before the zoo
+        opened = open_zoo(zoo) if strategy != "independent" else None
+        schema = card_schema(data, opened)
+        target = load_target(data, schema=schema, skip_bad=skip_bad_images)
+        y = np.asarray(target.classes)[target.y]
         rec = Recycler(
-            zoo_location(zoo) if strategy != "independent" else None, m=m_value,
-            selection_score=score, strategy=strategy, seed=seed, time_budget=time_budget,
-            strategy_params=params, progress=progress,
-        ).fit(X, y)  # fmt: skip
-        folder = rec.save(out)
+            opened, m=m_value, selection_score=score, strategy=strategy, seed=seed,
+            time_budget=time_budget, candidates=card_candidates(schema, opened),
+            strategy_params=params, cache=cache, progress=progress,
+        ).fit(target.features(), y)  # fmt: skip
+        folder = rec.save(out, overwrite=force)
     rep = rec.report_
     if json_out:
         print_json({"out": str(folder), **rep})
         return
-    _warn_lines(caught)
+    print_warnings(caught)
     rows = [[s["rank"], s["name"], s.get("version") or "", s["score"]] for s in rep["sources"]]
     if rows:
-        print_table("Sources used", ["rank", "source", "version", "score"], rows)
+        print_table(
+            "Sources used", ["rank", "source", "version", "score"], rows, optional=["version"]
+        )
     cv_rows = [
         [k, v["mean"] if v["mean"] is not None else "-", v["std"] or "-", v["skipped"] or ""]
         for k, v in rep["cv"].items()
@@ -113,66 +107,84 @@ def fit_command(
     typer.echo(f"Saved to {folder}")
 
 
+def _prediction_csv(keys: list, key_name: str, classes: np.ndarray, proba: np.ndarray) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([key_name, "prediction", *[f"p_{c}" for c in classes.tolist()]])
+    labels = classes[proba.argmax(axis=1)]
+    for key, lab, row in zip(keys, labels, proba, strict=True):
+        writer.writerow([key, lab, *(f"{p:.6g}" for p in row)])
+    return buf.getvalue()
+
+
 @app.command("predict")
 def predict_command(
     model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
-    data: Annotated[str, typer.Argument(help="Data: .npz (X[, y]), .csv/.parquet, image folder.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="New data, labels not needed: .npz (X), .csv/.parquet (features or 'text'), "
+            "a folder of images or one image."
+        ),
+    ],
     out: Annotated[
         str | None, typer.Option("--out", help="CSV to write (default: stdout).")
     ] = None,
+    force: ForceOption = False,
+    cache: CacheOption = None,
+    skip_bad_images: SkipBadOption = False,
     zoo: ZooOption = None,
 ) -> None:
-    """Predict labels (and class probabilities) for DATA with a fitted model."""
-    from recycle.adapt import Recycler
+    """Predict labels and class probabilities for DATA; one CSV row per input row or image file.
 
-    rec = Recycler.load(model, zoo=zoo)
-    X = _unlabelled(data)
-    proba = rec.predict_proba(X)
-    labels = rec.classes_[proba.argmax(axis=1)]
-    header = ["index", "prediction", *[f"p_{c}" for c in rec.classes_.tolist()]]
-    rows = [
-        [i, lab, *(f"{p:.6g}" for p in row)]
-        for i, (lab, row) in enumerate(zip(labels, proba, strict=True))
-    ]
+    Table columns are matched to the model's by name; images are resized to the model's input.
+    """
+    from recycle.adapt import Recycler
+    from recycle.inputs import load_inputs
+
+    if out is not None:
+        check_out_file(out, force)
+    rec = Recycler.load(model, zoo=zoo_location(zoo))
+    rec.cache = cache
+    with collected_warnings() as caught:
+        new = load_inputs(data, schema=rec.schema_, skip_bad=skip_bad_images)
+        proba = rec.predict_proba(new.X)
+    print_warnings(caught)
+    text = _prediction_csv(new.keys, new.key_name, rec.classes_, proba)
     if out is None:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(rows)
+        sys.stdout.write(text)
         return
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(path)
-    typer.echo(f"Wrote {len(rows)} predictions to {path}", err=True)
+    path = write_file(out, text, force)
+    typer.echo(f"Wrote {len(new.keys)} predictions to {path}", err=True)
 
 
 @app.command("evaluate")
 def evaluate_command(
     model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
     data: Annotated[str, typer.Argument(help="Labelled data: .npz (X, y), .csv/.parquet, folder.")],
+    cache: CacheOption = None,
+    skip_bad_images: SkipBadOption = False,
     zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Accuracy, macro-F1 and expected calibration error of a fitted model on labelled DATA."""
     from recycle.adapt import Recycler
     from recycle.cli.render import print_json, print_table
+    from recycle.data import load_target
     from recycle.evaluate import evaluation_report
 
-    rec = Recycler.load(model, zoo=zoo)
-    X, y = _labelled(data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rep = evaluation_report(y, rec.predict_proba(X), rec.classes_.tolist())
+    rec = Recycler.load(model, zoo=zoo_location(zoo))
+    rec.cache = cache
+    with collected_warnings() as caught:
+        target = load_target(data, schema=rec.schema_, skip_bad=skip_bad_images)
+        y = np.asarray(target.classes)[target.y]
+        rep = evaluation_report(y, rec.predict_proba(target.features()), rec.classes_.tolist())
     if json_out:
-        print_json({**rep, "warnings": [str(w.message) for w in caught]})
+        print_json({**rep, "warnings": caught})
         return
-    _warn_lines(caught)
+    print_warnings(caught)
     print_table(
-        f"Evaluation of {model} on {data} (n={rep['n']})",
+        f"Evaluation on {data} (n={rep['n']})",
         ["metric", "value"],
         [["accuracy", rep["accuracy"]], ["macro-F1", rep["macro_f1"]], ["ECE", rep["ece"]]],
     )

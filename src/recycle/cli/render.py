@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from recycle.progress import ProgressCallback
 
 console = Console()
+#: Width to measure a table's natural width with (wider than any terminal).
+UNBOUNDED_WIDTH = 10_000
 err_console = Console(stderr=True)
 
 
@@ -31,13 +34,40 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a Rich table; floats are shown with 4 significant digits."""
+def _table(title: str, columns: Sequence[str], rows: list[list[str]]) -> Table:
+    """The first column never wraps (names stay whole); the others wrap where they must."""
     table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
+    for i, col in enumerate(columns):
+        longest = max([len(col), *(len(r[i]) for r in rows)])
+        if i == 0:
+            table.add_column(col, no_wrap=True, min_width=longest)
+        else:
+            table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*row)
+    return table
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    optional: Sequence[str] = (),
+) -> None:
+    """Print a Rich table that fits the terminal; floats are shown with 4 significant digits.
+
+    The ``optional`` columns are left out, first named first, while the table's natural width
+    exceeds the terminal; the first column is never wrapped or truncated, the others wrap.
+    """
+    text = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    keep = list(range(len(columns)))
+    drop = [columns.index(c) for c in optional if c in columns]
+    unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+    while True:
+        table = _table(title, [columns[i] for i in keep], [[r[i] for i in keep] for r in text])
+        if not drop or Measurement.get(console, unbounded, table).maximum <= console.width:
+            break
+        keep.remove(drop.pop(0))
     console.print(table)
 
 

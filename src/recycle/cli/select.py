@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from recycle.cli.app import JsonOption, ZooOption, app, parse_m, zoo_location
+from recycle.cli.app import JsonOption, ZooOption, app, parse_m
+from recycle.cli.files import (
+    CacheOption,
+    card_candidates,
+    card_schema,
+    collected_warnings,
+    open_zoo,
+    print_warnings,
+)
 from recycle.errors import ConfigError
 
 SCORE_NAMES = ("knn", "logme", "leep", "nce", "hscore", "gbc", "linear")
@@ -20,6 +28,7 @@ def select_command(
     ] = "knn",
     top: Annotated[int | None, typer.Option("--top", help="Show only the best K sources.")] = None,
     m: Annotated[str, typer.Option("--m", help="Sources to keep: 'auto' or an int.")] = "auto",
+    cache: CacheOption = None,
     zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -27,17 +36,19 @@ def select_command(
     from recycle.cli.render import print_json, print_table, rich_progress
     from recycle.data import load_target
     from recycle.select import select_sources
-    from recycle.zoo import Zoo
 
     if score not in SCORE_NAMES:
         raise ConfigError(f"Unknown --score {score!r}; valid scores are {', '.join(SCORE_NAMES)}.")
     m_value = parse_m(m)
-    target = load_target(data)
-    opened = Zoo.open(zoo_location(zoo))
-    with rich_progress(enabled=not json_out) as progress:
+    opened = open_zoo(zoo)
+    with collected_warnings() as caught, rich_progress(enabled=not json_out) as progress:
+        schema = card_schema(data, opened)
+        target = load_target(data, schema=schema)
         sel = select_sources(
-            opened, target.X, target.y, score=score, m=m_value, top=top, progress=progress
-        )
+            opened, target.X, target.y, score=score, m=m_value, top=top, progress=progress,
+            candidates=card_candidates(schema, opened), cache=cache,
+        )  # fmt: skip
+    print_warnings(caught)
     if json_out:
         print_json(sel.to_dict())
         return
@@ -57,4 +68,5 @@ def select_command(
         f"Sources ranked by {score} (m={sel.m}, {sel.m_mode})",
         ["rank", "source", "score", "seconds", "selected", "error"],
         rows,
+        optional=["seconds"],
     )

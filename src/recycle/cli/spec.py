@@ -8,8 +8,16 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from recycle.cli.app import JsonOption, ZooOption, app, spec_app, zoo_location
-from recycle.errors import ConfigError, DataError
+from recycle.cli.app import JsonOption, ZooOption, app, spec_app
+from recycle.cli.files import (
+    ForceOption,
+    card_schema,
+    check_out_file,
+    collected_warnings,
+    open_zoo,
+    print_warnings,
+)
+from recycle.errors import ConfigError
 
 SPEC_SUFFIXES = (".json", ".safetensors")
 SpaceOption = Annotated[
@@ -22,25 +30,15 @@ SpaceOption = Annotated[
 ]
 
 
-def load_rows(path: str) -> tuple[Any, str]:
-    """Rows of DATA (labels not needed) and their modality; ``.npz`` needs only an ``X`` array."""
-    p = Path(path)
-    if p.suffix == ".npz" and p.is_file():
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                if "X" not in f.files:
-                    raise DataError(f"{path!r} has no array 'X' (found {f.files}); save X=...")
-                X = f["X"]
-        except ValueError as e:  # object arrays need pickle: refused
-            raise DataError(
-                f"Cannot read {path!r} without pickle ({e}); save numeric arrays."
-            ) from e
-        modality = "image" if X.ndim >= 3 else "tabular"
-        return X, modality
-    from recycle.data import load_target
+def load_rows(path: str, zoo: Any = None) -> tuple[Any, str]:
+    """Rows of DATA (labels not needed) and their modality, in any format ``predict`` reads;
+    a table's columns matched by name to those the ``zoo``'s cards name."""
+    from recycle.data import infer_modality
+    from recycle.inputs import load_inputs
 
-    target = load_target(p)
-    return target.X, target.modality
+    X = load_inputs(path, schema=card_schema(path, zoo)).X
+    X = X.to_numpy() if hasattr(X, "to_numpy") else X
+    return X, infer_modality(X)
 
 
 def resolve_space_arg(space: str, X: Any, modality: str) -> str:
@@ -60,11 +58,12 @@ def resolve_space_arg(space: str, X: Any, modality: str) -> str:
     return f"{space}:{int(builtin(space).feature_dim)}"
 
 
-def spec_of_data(path: str, space: str, m: int, seed: int) -> Any:
-    """Embed DATA into ``space`` and build its spec (rows never leave this machine)."""
+def spec_of_data(path: str, space: str, m: int, seed: int, zoo: Any = None) -> Any:
+    """Embed DATA into ``space`` and build its spec (rows never leave this machine); a table's
+    columns are matched to the ``zoo``'s cards by name."""
     from recycle.spec import build_spec, embed_for_space
 
-    X, modality = load_rows(path)
+    X, modality = load_rows(path, zoo)
     space_id = resolve_space_arg(space, X, modality)
     F = embed_for_space(space_id, X)
     m_eff = min(m, max(1, F.shape[0] // 2))
@@ -82,11 +81,13 @@ def build_command(
     ] = 100,
     space: SpaceOption = "input",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the build.")] = 0,
+    force: ForceOption = False,
     json_out: JsonOption = False,
 ) -> None:
     """Build a data-free specification (RKME) of DATA; only the spec leaves this machine."""
     from recycle.cli.render import console, print_json
 
+    check_out_file(str(out), force)
     spec = spec_of_data(data, space, m, seed)
     spec.save(out)
     info = {"out": str(out), "space": spec.space, "m": spec.m, "n": spec.n,
@@ -114,14 +115,16 @@ def search_command(
     """Statistical search: zoo entries whose spec is closest (MMD) to the data or spec."""
     from recycle.cli.render import print_json, print_table
     from recycle.spec import Spec, mixture_search, rank
-    from recycle.zoo import Zoo
 
     if top < 1:
         raise ConfigError(f"--top must be >= 1. Got {top} instead.")
     p = Path(data_or_spec)
     is_spec = p.suffix in SPEC_SUFFIXES and p.is_file()
-    query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0)
-    pairs = Zoo.open(zoo_location(zoo)).specs(query.space)
+    opened = open_zoo(zoo)
+    with collected_warnings() as caught:
+        query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0, opened)
+    print_warnings(caught)
+    pairs = opened.specs(query.space)
     if not pairs:
         raise ConfigError(
             f"No zoo entry has a spec in space {query.space!r}; add some with --spec-data "

@@ -18,10 +18,11 @@ VersionOption = Annotated[
 ]
 
 
-def _open(zoo: str | None) -> Zoo:
+def _open(zoo: str | None, create: bool = False) -> Zoo:
+    """The zoo; only ``zoo init`` and ``zoo add`` create a missing one."""
     from recycle.zoo import Zoo
 
-    return Zoo.open(zoo_location(zoo))
+    return Zoo.open(zoo_location(zoo), create=create)
 
 
 def _row(e: ZooEntry) -> list[Any]:
@@ -30,6 +31,8 @@ def _row(e: ZooEntry) -> list[Any]:
 
 
 COLUMNS = ["name", "version", "modality", "access", "task", "dim", "license", "spec", "id"]
+#: Columns ``zoo list`` leaves out, in this order, when the terminal is too narrow.
+NARROW_DROP = ["dim", "task", "access", "license", "id", "spec"]
 
 
 @zoo_app.command("init")
@@ -37,7 +40,7 @@ def init_command(zoo: ZooOption = None, json_out: JsonOption = False) -> None:
     """Create an empty zoo (catalog + artifact store), or check that an existing one opens."""
     from recycle.cli.render import console, print_json
 
-    opened = _open(zoo)
+    opened = _open(zoo, create=True)
     stats = opened.stats()
     if json_out:
         print_json({"location": opened.location, "artifacts": opened.store.url, **stats})
@@ -74,7 +77,7 @@ def list_command(
     if json_out:
         print_json([e.to_dict() for e in entries])
         return
-    print_table(f"Zoo models ({len(entries)})", COLUMNS, [_row(e) for e in entries])
+    print_table(f"Zoo models ({len(entries)})", COLUMNS, [_row(e) for e in entries], NARROW_DROP)
 
 
 @zoo_app.command("show")
@@ -132,7 +135,7 @@ def add_command(
     from recycle.zoo.importers import read_card, serialized_from_file, spec_from_data
 
     the_card = read_card(card) if card else None
-    opened = _open(zoo)
+    opened = _open(zoo, create=True)
     source, payload = None, None
     if model.startswith(BUILTIN_PREFIX):
         from recycle.sources import builtin

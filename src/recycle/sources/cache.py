@@ -1,5 +1,10 @@
 """On-disk feature cache: embed each (source, input) pair once.
 
+The cache is used only where asked for: a ``cache=`` argument (a :class:`FeatureCache` or a
+folder), the cache made active by :func:`use_cache` (how ``Recycler(cache=...)`` reaches its
+strategies at fit and predict time), or ``$RECYCLE_CACHE``. Otherwise features are computed and
+nothing is written.
+
 Key: ``(source_id, sha256 of X)`` where the hash covers X's bytes, shape and dtype (arrays) or
 the texts with their lengths (lists of ``str``). Values are ``.npy`` files written atomically
 (temporary name, then ``os.replace``) and read back with ``allow_pickle=False``.
@@ -24,6 +29,9 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +159,54 @@ class FeatureCache:
             p.unlink(missing_ok=True)
 
 
+#: The cache :func:`use_cache` made active in this context (None: none asked for).
+_ACTIVE: ContextVar[FeatureCache | None] = ContextVar("recycle_feature_cache", default=None)
+
+
+def resolve_cache(cache: FeatureCache | str | os.PathLike[str] | None) -> FeatureCache | None:
+    """The cache to use: ``cache`` (a folder becomes a FeatureCache), else the active one, else
+    one at ``$RECYCLE_CACHE`` when set, else None (no caching).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> resolve_cache(tempfile.mkdtemp()).misses
+    0
+    """
+    if isinstance(cache, FeatureCache):
+        return cache
+    if cache is not None:
+        return FeatureCache(cache)
+    active = _ACTIVE.get()
+    if active is not None:
+        return active
+    env = os.environ.get("RECYCLE_CACHE")
+    return FeatureCache(env) if env else None
+
+
+@contextmanager
+def use_cache(cache: FeatureCache | str | os.PathLike[str] | None) -> Iterator[None]:
+    """Make ``cache`` the one :func:`cached_embed` uses in this context (None: no change).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with use_cache(tempfile.mkdtemp()):
+    ...     _ACTIVE.get() is not None
+    True
+    """
+    token = _ACTIVE.set(resolve_cache(cache)) if cache is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _ACTIVE.reset(token)
+
+
 def cached_embed(
-    source: SourceModel, X: Any, cache: FeatureCache | None = None, **kwargs: Any
+    source: SourceModel, X: Any, cache: FeatureCache | str | None = None, **kwargs: Any
 ) -> np.ndarray:
-    """``source.embed(X)`` through ``cache`` (default: a :class:`FeatureCache` at the default root).
+    """``source.embed(X)`` through the cache :func:`resolve_cache` picks (none: embed directly).
 
     Examples
     --------
@@ -165,4 +217,7 @@ def cached_embed(
     >>> cached_embed(src, np.ones((2, 1)), FeatureCache(tempfile.mkdtemp())).shape
     (2, 1)
     """
-    return (cache if cache is not None else FeatureCache()).embed(source, X, **kwargs)
+    chosen = resolve_cache(cache)
+    if chosen is None:
+        return np.asarray(source.embed(X, **kwargs), dtype=np.float32)
+    return chosen.embed(source, X, **kwargs)

@@ -57,8 +57,19 @@ class InputSchema:
     dtype: str  # one of DTYPES; "str" for text
     value_range: list[float] | None = None  # [low, high] of raw input values
     preprocess: str | None = None  # id of a known preprocessing (e.g. "imagenet-rgb")
+    columns: list[str] | None = None  # tabular: feature column names, in the model's order
 
     def __post_init__(self) -> None:
+        if self.columns is not None:
+            cols = self.columns
+            if (
+                not isinstance(cols, list | tuple)
+                or not all(isinstance(c, str) and c for c in cols)
+                or len(set(cols)) != len(cols)
+                or (len(self.shape) == 1 and len(cols) != self.shape[0])
+            ):
+                raise _fail("input.columns", "distinct non-empty names, one per feature", cols)
+            self.columns = list(cols)
         if not isinstance(self.shape, list | tuple) or not all(
             isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in self.shape
         ):
@@ -234,7 +245,10 @@ class ModelCard:
         >>> card.to_dict()["output"]
         {'feature_dim': 384, 'source_classes': []}
         """
-        return asdict(self)
+        data = asdict(self)
+        if data["input"]["columns"] is None:  # only tabular cards that name columns carry it
+            del data["input"]["columns"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:

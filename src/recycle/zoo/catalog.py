@@ -25,11 +25,28 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from recycle.errors import StorageError
+from recycle.errors import ModelNotFoundError, StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60  # how long a writer waits for another process's write lock
 MIGRATION_LOCK_ID = 0x7265_6379  # PostgreSQL advisory lock key for migrations ("recy")
+
+
+def check_exists(location: str) -> None:
+    """Raise ModelNotFoundError unless the zoo at ``location`` exists (a folder with its
+    catalog, or a SQLite file; server URLs are taken as existing)."""
+    if "://" in location:
+        path = location.split(":///", 1)[1] if location.startswith("sqlite:///") else ""
+        found = not path or Path(path).is_file()
+        shown = location.split("@")[-1]
+    else:
+        found = (Path(location) / "catalog.db").is_file()
+        shown = location
+    if not found:
+        raise ModelNotFoundError(
+            f"No zoo at {shown!r}; check --zoo / $RECYCLE_ZOO, or create one with "
+            "`recycle zoo init` (or `recycle zoo add`)."
+        )
 
 
 def open_engine(url: str) -> Engine:

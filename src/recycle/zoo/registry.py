@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import os
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recycle.errors import CardError, ConfigError, ModelNotFoundError
 from recycle.zoo import journal, registration
 from recycle.zoo.card import ModelCard
-from recycle.zoo.catalog import open_engine, upgrade
+from recycle.zoo.catalog import check_exists, open_engine, upgrade
 from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry, parse_created, version_key
 from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow
 from recycle.zoo.query import Filters, filter_rows, latest_only, row_to_entry
@@ -69,8 +70,9 @@ class Zoo:
         artifacts: str | Path | None = None,
         *,
         recover: bool = True,
+        create: bool = True,
     ) -> Zoo:
-        """Open (creating if absent) a zoo and bring its catalog schema up to date.
+        """Open (creating if absent, unless ``create=False``) a zoo; bring its schema up to date.
 
         Parameters
         ----------
@@ -82,6 +84,8 @@ class Zoo:
             ``$RECYCLE_ARTIFACTS``, or next to a SQLite file.
         recover : bool, default True
             Clean up after crashed registrations (their blobs and temp files).
+        create : bool, default True
+            False: a missing zoo raises ModelNotFoundError and nothing is created.
 
         Examples
         --------
@@ -89,6 +93,8 @@ class Zoo:
         >>> Zoo.open(tempfile.mkdtemp() + "/z").list(modality="image")
         []
         """
+        if not create:
+            check_exists(str(location))
         location = str(location)
         if "://" in location:
             url = location
@@ -305,6 +311,8 @@ class Zoo:
         files = {k: self.store.local_path(v["sha256"]) for k, v in manifest["files"].items()}
         parents = {pid: self.load(pid) for pid in entry.parents}
         source = deserialize(manifest["config"], files, parents or None)
+        if getattr(source, "builtin_name", None):  # shared by the process: rename a copy only
+            source = copy.copy(source)
         with contextlib.suppress(AttributeError):  # a read-only source_id: keep the model's own
             source.source_id = f"{entry.ref}#{entry.artifact_sha256[:8]}"
         self._loaded[entry.id] = source
