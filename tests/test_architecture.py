@@ -26,10 +26,7 @@ OVERSIZED_ELSEWHERE = {
 }
 
 #: Import cycles another branch of issue #25 is removing; remove the entry once it lands.
-CYCLES_ELSEWHERE = [
-    # persist as in-memory payloads with thin file wrappers (branch i18-userdata)
-    ["recycle.adapt.export", "recycle.adapt.persist", "recycle.adapt.recycler"],
-]
+CYCLES_ELSEWHERE = []
 
 
 def module_name(path: Path, src: Path = SRC) -> str:

@@ -285,7 +285,7 @@ def test_register_records_lineage(digit_zoo: str) -> None:
     assert entry.card.lineage.built_from == [s["source_id"] for s in rec.report_["sources"]]
     assert set(entry.card.lineage.parents) == {s["entry_id"] for s in rec.report_["sources"]}
     assert entry.card.output.source_classes == ["0", "2", "4"]
-    from recycle.adapt.export import load_recycled_source
+    from recycle.adapt.recycled_entry import load_recycled_source
     from recycle.zoo.registration import manifest_of
 
     # the stored files rebuild a working source from the loaded parents

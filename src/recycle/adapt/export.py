@@ -7,9 +7,9 @@ they exist and loads them first), and ``card.lineage.built_from`` lists their so
 
 :class:`RecycledSource` is the recycled model seen as a :class:`~recycle.sources.SourceModel`:
 black-box, ``embed(X)`` returns its class probabilities over the target classes (its last
-layer), ``source_classes`` are the target classes. :func:`load_recycled_source` rebuilds it from
-an entry's files and loaded parents; the zoo's deserializer dispatches ``"recycled"`` to it when
-it knows the format (see the integrator note in the report).
+layer), ``source_classes`` are the target classes.
+:func:`recycle.adapt.recycled_entry.load_recycled_source` rebuilds it from an entry's files and
+loaded parents; the zoo's deserializer dispatches ``"recycled"`` to it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from recycle.adapt import persist
-from recycle.adapt.recycler import Recycler
 from recycle.errors import ConfigError
 
 FORMAT = "recycled"
@@ -53,17 +52,6 @@ class RecycledSource:
 def _modality(rec: Any) -> str:
     srcs = getattr(rec.strategy_, "sources", None) or []
     return str(getattr(srcs[0], "modality", "tabular")) if srcs else "tabular"
-
-
-def load_recycled_source(
-    config: dict[str, Any], files: dict[str, Path], parents: dict[str, Any] | None = None
-) -> RecycledSource:
-    """Rebuild a :class:`RecycledSource` from a zoo entry (``files`` name -> local path)."""
-    payload = {name: Path(files[name]).read_bytes() for name in persist.FILES}
-    source_id = config.get("source_id", "recycled")
-    parent_sources = list((parents or {}).values())
-    rec = persist.restore(Recycler, payload, sources=parent_sources, where=source_id)
-    return RecycledSource(rec, source_id)
 
 
 def register(rec: Any, zoo: Any, name: str, version: str = "1.0.0", **card_fields: Any) -> Any:

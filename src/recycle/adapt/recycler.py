@@ -35,8 +35,10 @@ from threadpoolctl import threadpool_limits
 
 from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
+from recycle.adapt.export import register as register_in_zoo
 from recycle.adapt.family.source import check_same_base
 from recycle.adapt.registry import build, check_params
+from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
 from recycle.data import check_target
 from recycle.errors import ConfigError, IncompatibleError
@@ -302,20 +304,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],
         guard: auto.GuardDecision | None, notes: list[str], zoo: Any, n: int,
     ) -> dict[str, Any]:  # fmt: skip
-        rows = {} if sel is None else {r.source_id: r for r in sel.ranking}
-        used = []
-        for rank, src in enumerate(sources, start=1):
-            row = rows.get(src.source_id)
-            entry_id = getattr(row, "entry_id", None)
-            used.append({
-                "source_id": src.source_id,
-                "entry_id": entry_id,
-                "name": getattr(row, "name", src.source_id),
-                "version": _version(zoo, entry_id, src.source_id),
-                "sha256": _sha256(zoo, entry_id),
-                "score": None if row is None else row.score,
-                "rank": rank,
-            })  # fmt: skip
+        used = source_records(sel, sources, zoo)
         est = self.strategy_
         extra: dict[str, Any] = {}
         for attr in ("mixing_weights_", "source_weights_"):
@@ -394,10 +383,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     def register(self, zoo: Any, name: str, version: str = "1.0.0", **card: Any) -> Any:
         """Register this recycled model in ``zoo`` with its lineage (see adapt.export)."""
-        from recycle.adapt.export import register
-
         self._check_fitted()
-        return register(self, zoo, name, version=version, **card)
+        return register_in_zoo(self, zoo, name, version=version, **card)
 
 
 def _whitebox_problem(sources: list[Any]) -> str | None:
@@ -406,22 +393,4 @@ def _whitebox_problem(sources: list[Any]) -> str | None:
         check_same_base(sources)
     except IncompatibleError as exc:
         return str(exc)
-    return None
-
-
-def _sha256(zoo: Any, entry_id: str | None) -> str | None:
-    """The content hash of zoo entry ``entry_id`` (recorded so a saved model can check it)."""
-    if not entry_id or zoo is None or not hasattr(zoo, "get"):
-        return None
-    return str(zoo.get(entry_id).artifact_sha256)
-
-
-def _version(zoo: Any, entry_id: str | None, source_id: str) -> str | None:
-    if entry_id and zoo is not None and hasattr(zoo, "get"):
-        try:
-            return str(zoo.get(entry_id).version)
-        except Exception:  # entry removed meanwhile: fall back to the id's version
-            pass
-    if "@" in source_id:
-        return source_id.split("@", 1)[1].split("#", 1)[0]
     return None

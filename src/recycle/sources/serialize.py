@@ -195,7 +195,7 @@ def _file(files: Mapping[str, Path], name: str) -> Path:
 #: Source formats defined by higher layers (a recycled model is built by ``recycle.adapt``).
 #: Named as "module:function" and imported on first use, so this layer never imports them.
 LAYERED_FORMATS: dict[str, str] = {
-    "recycled": "recycle.adapt.export:load_recycled_source",
+    "recycled": "recycle.adapt.recycled_entry:load_recycled_source",
     "family": "recycle.adapt.family.source:deserialize_family",
 }
 
