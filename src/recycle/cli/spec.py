@@ -113,30 +113,28 @@ def search_command(
 ) -> None:
     """Statistical search: zoo entries whose spec is closest (MMD) to the data or spec."""
     from recycle.cli.render import print_json, print_table
-    from recycle.spec import Spec, mixture_search, rank
+    from recycle.spec import Spec, mixture_search
     from recycle.zoo import Zoo
+    from recycle.zoo.query import ranked
 
     if top < 1:
         raise ConfigError(f"--top must be >= 1. Got {top} instead.")
     p = Path(data_or_spec)
     is_spec = p.suffix in SPEC_SUFFIXES and p.is_file()
     query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0)
-    pairs = Zoo.open(zoo_location(zoo)).specs(query.space)
-    if not pairs:
+    opened = Zoo.open(zoo_location(zoo))
+    found, res = ranked(opened, query, top)
+    if res is None:
         raise ConfigError(
             f"No zoo entry has a spec in space {query.space!r}; add some with --spec-data "
             "or search another --space."
         )
-    res = rank(query, [s for _, s in pairs])
-    hits = []
-    for pos in range(min(top, len(res.order))):
-        entry = pairs[int(res.order[pos])][0]
-        hits.append({"rank": pos + 1, "name": entry.name, "version": entry.version,
-                     "id": entry.id, "mmd2": float(res.mmd2[pos]), "ratio": float(res.ratio[pos]),
-                     "related": bool(res.related[pos])})  # fmt: skip
+    hits = [{"rank": h.rank, "name": h.entry.name, "version": h.entry.version, "id": h.entry.id,
+             "mmd2": h.score, "ratio": h.ratio, "related": h.related} for h in found]  # fmt: skip
     out: dict[str, Any] = {"space": query.space, "gamma": res.gamma, "hits": hits,
                            "notes": res.notes}  # fmt: skip
     if mixture:
+        pairs = opened.specs(query.space)
         mix = mixture_search(query, [s for _, s in pairs])
         out["mixture"] = [
             {"name": pairs[int(i)][0].name, "weight": float(w), "coverage": float(c)}
