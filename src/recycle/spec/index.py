@@ -56,6 +56,8 @@ from recycle.spec.search import SearchResult, kernel_sums, null_mmd2, scale_note
 
 #: Specs re-scored exactly after the vector pass (all of them when there are no more than this).
 RERANK = 128
+#: Specs whose reduced sets are gathered at once for exact scoring (bounds memory).
+SCORE_ENTRIES = 1024
 #: Re-base the index when the geometric mean of its gammas moves by more than this (log scale).
 GAMMA_DRIFT = 0.05
 #: Share of dropped entries above which all segments are rewritten without them.
@@ -185,15 +187,14 @@ class PersistentIndex:
         Zq = query.Z.astype(np.float64)
         qq = float(query.beta @ gaussian(Zq, Zq, self.gamma) @ query.beta)
         cross = np.zeros(pool.size)
-        if pool.size:
-            Zc, bc = self._rows(pool)
-            qz = query.Z.astype(np.float32)
-            per_point = kernel_sums(
-                qz, np.einsum("ij,ij->i", qz, qz), query.beta.astype(np.float32), Zc,
-                np.einsum("ij,ij->i", Zc, Zc), self.gamma,
-            )  # fmt: skip
-            starts = np.concatenate([[0], np.cumsum(self.sizes[pool])[:-1]])
-            cross = np.add.reduceat(per_point * bc, starts)
+        qz = query.Z.astype(np.float32)
+        qn, qb = np.einsum("ij,ij->i", qz, qz), query.beta.astype(np.float32)
+        for start in range(0, pool.size, SCORE_ENTRIES):  # bounded memory for exact-all runs
+            part = pool[start : start + SCORE_ENTRIES]
+            Zc, bc = self._rows(part)
+            per_point = kernel_sums(qz, qn, qb, Zc, np.einsum("ij,ij->i", Zc, Zc), self.gamma)
+            starts = np.concatenate([[0], np.cumsum(self.sizes[part])[:-1]])
+            cross[start : start + SCORE_ENTRIES] = np.add.reduceat(per_point * bc, starts)
         mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms[pool], 0.0)
         null = null_mmd2(query, qq, cross, self.self_terms[pool], self.n[pool], self.residual[pool])
         order = np.argsort(mmd2, kind="stable")
