@@ -9,7 +9,11 @@ Queries are real specs (``build_spec``, m=100) of 300 MNIST test images of 3 cla
 At each size:
 
 - ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry while growing to this
-  size, the persistent spec index kept up to date on every registration;
+  size, the persistent spec index kept up to date on every registration (``index_per_entry``);
+  beyond ``--bulk-from`` entries (default 1,000; to fit the run in time) the entries are
+  registered with the per-entry index update switched off and the index catches up in one
+  :func:`recycle.zoo.spec_index.sync` (``catch_up_sync_s``), the path a search takes after a
+  registration whose index update did not run;
 - ``cold_cli_s``: wall time of a fresh ``python -m recycle.cli search QUERY.json --zoo Z --json``
   process (median of 3; imports included), and its peak resident memory;
 - ``cold_cli_before_s``: the same with the code before the index (``--before-src``, e.g. a
@@ -45,6 +49,7 @@ from recycle.spec.kernel import median_gamma
 from recycle.zoo import ModelCard, Zoo, spec_index
 
 ROOT = Path(__file__).resolve().parents[1]
+KEEP_IN_STEP = spec_index.after_change  # the per-registration index update
 OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
 PLOT = ROOT / "docs" / "search_zoo.png"
 M = 100  # reduced points per spec
@@ -140,7 +145,12 @@ def _dir_bytes(path: Path) -> int:
 
 
 def run(
-    sizes: list[int], before_src: Path | None, before_max: int, root: Path, out: Path | None
+    sizes: list[int],
+    before_src: Path | None,
+    before_max: int,
+    bulk_from: int,
+    root: Path,
+    out: Path | None,
 ) -> dict[str, Any]:
     specs = Specs()
     queries = [specs.query(seed=100 + i) for i in range(QUERIES)]
@@ -151,10 +161,19 @@ def run(
     config, files = _payload()
     rows, registered = [], 0
     for size in sizes:
+        bulk = registered >= bulk_from
+        if bulk:  # catalog only, then one catch-up sync (the path taken after a crash)
+            spec_index.after_change = lambda _zoo, _spaces: None
         t0 = time.perf_counter()
         for i in range(registered, size):
             zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
         reg_ms = 1000 * (time.perf_counter() - t0) / max(size - registered, 1)
+        catch_up = None
+        if bulk:
+            spec_index.after_change = KEEP_IN_STEP
+            t0 = time.perf_counter()
+            spec_index.sync(zoo, "input:784")
+            catch_up = time.perf_counter() - t0
         registered = size
         cold = [_cold_cli(qpath, zoo_dir, ROOT / "src") for _ in range(REPEATS)]
         before = None
@@ -172,6 +191,8 @@ def run(
             "entries": size,
             "synthetic": True,
             "register_ms_per_entry": reg_ms,
+            "index_per_entry": not bulk,
+            "catch_up_sync_s": catch_up,
             "cold_cli_s": float(np.median([c[0] for c in cold])),
             "cold_cli_peak_rss_mib": float(max(c[1] for c in cold)),
             "cold_cli_before_s": before,
@@ -224,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="sizes 10,200; no file written")
     parser.add_argument("--before-src", type=Path, help="src/ of the code before the index")
     parser.add_argument("--before-max", type=int, default=1000, help="largest size for it")
+    parser.add_argument(
+        "--bulk-from", type=int, default=1000, help="beyond this size: catalog, then one sync"
+    )
     parser.add_argument("--workdir", type=Path, help="where the zoo is built (default: temp)")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the JSON")
     args = parser.parse_args(argv)
