@@ -256,9 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [10, 200] if args.quick else [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        result = run(
-            sizes, args.before_src, args.before_max, Path(tmp), None if args.quick else OUT
-        )
+        out = None if args.quick else OUT
+        result = run(sizes, args.before_src, args.before_max, args.bulk_from, Path(tmp), out)
     if not args.quick:
         plot(result, PLOT)
     return 0
