@@ -165,3 +165,35 @@ def test_damaged_index_is_rebuilt_by_reindex(tmp_path: Path) -> None:
     fresh = Zoo.open(location)
     assert fresh.fsck().clean
     assert fresh.search(_spec(1, seed=1), top=1)[0].entry.name == "m.b"
+
+
+def test_service_loads_the_index_once_and_sees_new_entries(tmp_path: Path) -> None:
+    import httpx
+
+    from recycle.service import Settings, create_app
+    from recycle.service.auth import create_key
+    from service_helpers import ServerThread
+
+    folder = tmp_path / "zoo"
+    specs = {"m.a": _spec(0), "m.b": _spec(1)}
+    zoo = _zoo(str(folder), None, specs)
+    app = create_app(Settings(zoo=str(folder), job_workers=1), zoo=zoo)
+    key = create_key(app.state.service.db, "user", "alice")[0]
+    query = _spec(2, seed=1)
+    body = {"spec": query.to_dict(), "top": 3}
+    with (
+        ServerThread(app) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client,
+    ):
+        first = client.post("/specs/search", json=body)
+        loaded = zoo.spec_indexes["input:8"][0]
+        again = client.post("/specs/search", json=body)
+        assert zoo.spec_indexes["input:8"][0] is loaded  # not re-read per request
+        assert first.json() == again.json()
+        names = [h["name"] for h in first.json()["hits"]]
+        assert names == _exact_top(query, specs, loaded.gamma, k=2)
+        zoo.register(mlp_source(), mlp_card("m.c"), spec=_spec(2), validate=False)
+        hits = client.post("/specs/search", json=body).json()["hits"]
+        assert hits[0]["name"] == "m.c"  # a registration is seen by the next request
