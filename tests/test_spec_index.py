@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from recycle.cli import app
+from recycle.cli import main
 from recycle.spec import Spec, build_spec, rank
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
 from recycle.zoo import Zoo, spec_index
@@ -152,16 +151,18 @@ def test_sigkill_mid_index_update_is_found_by_fsck_and_repaired(
     ]
 
 
-def test_damaged_index_is_rebuilt_by_reindex(tmp_path: Path) -> None:
+def test_damaged_index_is_rebuilt_by_reindex(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     location = str(tmp_path / "zoo")
     zoo = _zoo(location, None, {"m.a": _spec(0), "m.b": _spec(1)})
     folder = spec_index.folder_for(zoo, "input:8")
     seg = next(folder.glob("seg-*"))
     (seg / "Z.npy").write_bytes(b"not an array")
     assert zoo.fsck().stale_indexes == ["input:8: missing or unreadable"]
-    result = CliRunner().invoke(app, ["zoo", "reindex", "--zoo", location, "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"spaces": {"input:8": 2}}
+    capsys.readouterr()
+    assert main(["zoo", "reindex", "--zoo", location, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"spaces": {"input:8": 2}}
     fresh = Zoo.open(location)
     assert fresh.fsck().clean
     assert fresh.search(_spec(1, seed=1), top=1)[0].entry.name == "m.b"
@@ -197,3 +198,27 @@ def test_service_loads_the_index_once_and_sees_new_entries(tmp_path: Path) -> No
         zoo.register(mlp_source(), mlp_card("m.c"), spec=_spec(2), validate=False)
         hits = client.post("/specs/search", json=body).json()["hits"]
         assert hits[0]["name"] == "m.c"  # a registration is seen by the next request
+
+
+def test_data_queries_pick_the_zoos_space_or_say_none_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recycle.errors import IncompatibleError
+    from recycle.spec import choose_space
+
+    location = str(tmp_path / "zoo")
+    zoo = _zoo(location, None, {"m.a": _spec(0), "m.b": _spec(1)})
+    rows = CENTRES[1] + np.random.default_rng(3).normal(size=(60, DIM))
+    assert zoo.search(rows, top=1)[0].entry.name == "m.b"  # no space given: input:8 chosen
+    np.savez(tmp_path / "wide.npz", X=np.ones((40, DIM + 1)))
+    capsys.readouterr()
+    assert main(["search", str(tmp_path / "wide.npz"), "--zoo", location]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err  # one line
+    assert "No spec in the zoo is comparable with this tabular data (input:9)" in err
+    assert "['input:8']" in err
+    with pytest.raises(IncompatibleError, match="text data"):
+        choose_space(["input:8"], "text", ["a film"])
+    assert choose_space(["input:8", "minilm_l6.onnx:384"], "text", ["a film"]) == (
+        "minilm_l6.onnx:384"
+    )

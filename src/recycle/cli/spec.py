@@ -60,12 +60,20 @@ def resolve_space_arg(space: str, X: Any, modality: str) -> str:
     return f"{space}:{int(builtin(space).feature_dim)}"
 
 
-def spec_of_data(path: str, space: str, m: int, seed: int) -> Any:
-    """Embed DATA into ``space`` and build its spec (rows never leave this machine)."""
-    from recycle.spec import build_spec, embed_for_space
+def spec_of_data(
+    path: str, space: str | None, m: int, seed: int, zoo_spaces: set[str] | None = None
+) -> Any:
+    """Embed DATA into ``space`` and build its spec (rows never leave this machine).
+
+    ``space=None``: the space among ``zoo_spaces`` that fits the data (``choose_space``).
+    """
+    from recycle.spec import build_spec, choose_space, embed_for_space
 
     X, modality = load_rows(path)
-    space_id = resolve_space_arg(space, X, modality)
+    if space is None:
+        space_id = choose_space(zoo_spaces or set(), modality, X)
+    else:
+        space_id = resolve_space_arg(space, X, modality)
     F = embed_for_space(space_id, X)
     m_eff = min(m, max(1, F.shape[0] // 2))
     return build_spec(F, m=m_eff, space=space_id, seed=seed)
@@ -104,7 +112,14 @@ def build_command(
 def search_command(
     data_or_spec: Annotated[str, typer.Argument(help="A spec file (.json/.safetensors) or DATA.")],
     top: Annotated[int, typer.Option("--top", help="Number of hits to show.")] = 5,
-    space: SpaceOption = "input",
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space",
+            help="Space to embed DATA in (as for `spec build`); default: the space of the zoo's "
+            "specs that fits DATA (raw features, else the modality's default embedding).",
+        ),
+    ] = None,
     mixture: Annotated[
         bool, typer.Option("--mixture", help="Also explain the data as a mixture of sources.")
     ] = False,
@@ -116,13 +131,15 @@ def search_command(
     from recycle.spec import Spec, mixture_search
     from recycle.zoo import Zoo
     from recycle.zoo.query import ranked
+    from recycle.zoo.spec_index import spaces
 
     if top < 1:
         raise ConfigError(f"--top must be >= 1. Got {top} instead.")
     p = Path(data_or_spec)
     is_spec = p.suffix in SPEC_SUFFIXES and p.is_file()
-    query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0)
     opened = Zoo.open(zoo_location(zoo))
+    zoo_spaces = None if is_spec else spaces(opened)
+    query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0, zoo_spaces)
     found, res = ranked(opened, query, top)
     if res is None:
         raise ConfigError(

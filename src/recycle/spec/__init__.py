@@ -52,7 +52,7 @@ from recycle.spec.format import Spec, parse_space
 from recycle.spec.mixture import MixtureResult, mixture_search
 from recycle.spec.rkme import build_spec
 from recycle.spec.search import SearchResult, SpecIndex, rank
-from recycle.spec.spaces import embed_for_space, space_for, spec_space_for
+from recycle.spec.spaces import choose_space, embed_for_space, space_for, spec_space_for
 
 __all__ = [
     "MixtureResult",
@@ -60,6 +60,7 @@ __all__ = [
     "Spec",
     "SpecIndex",
     "build_spec",
+    "choose_space",
     "embed_for_space",
     "mixture_search",
     "parse_space",

@@ -116,6 +116,13 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
                 "space you search or leave space=None."
             )
     else:
+        if space is None:  # the zoo's space that fits the data
+            from recycle.data import infer_modality
+            from recycle.zoo.spec_index import spaces
+
+            if not (known := spaces(zoo)):
+                return []
+            space = spec_mod.choose_space(known, infer_modality(spec_or_data), spec_or_data)
         query = _spec_of_data(spec_mod, spec_or_data, space)
     return ranked(zoo, query, top)[0]
 

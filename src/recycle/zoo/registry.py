@@ -387,10 +387,10 @@ class Zoo:
     ) -> builtins.list[SearchHit]:
         """Entries whose specification is closest to a query spec (or to data, turned into one).
 
-        Data is embedded into ``space`` (default: the raw-input space) with
-        :func:`recycle.spec.embed_for_space` and summarised by :func:`recycle.spec.build_spec`;
-        ranking is :func:`recycle.spec.rank`; a hit's ``score`` is the squared MMD (lower =
-        closer).
+        Data is embedded into ``space`` (default: :func:`recycle.spec.choose_space` among the
+        zoo's) and summarised by :func:`recycle.spec.build_spec`; ranking uses the zoo's
+        persistent index (:mod:`recycle.spec.index`); a hit's ``score`` is the squared MMD
+        (lower = closer).
         """
         from recycle.zoo.query import search
 

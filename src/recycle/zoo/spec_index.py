@@ -188,7 +188,8 @@ def after_change(zoo: Zoo, spaces: set[str | None]) -> None:
         zoo.spec_indexes.pop(space, None)
 
 
-def _spaces(zoo: Zoo) -> set[str]:
+def spaces(zoo: Zoo) -> set[str]:
+    """Spaces in which some entry has a spec."""
     with zoo.sessions() as s:
         return {x for x in s.scalars(select(EntryRow.spec_space).distinct()) if x}
 
@@ -199,7 +200,7 @@ def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
 
     root = index_root(zoo)
     folders = {p.name: p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
-    for space in sorted(_spaces(zoo)):
+    for space in sorted(spaces(zoo)):
         folder = folder_for(zoo, space)
         folders.pop(folder.name, None)
         rows, _ = _catalog(zoo, space)
@@ -229,7 +230,7 @@ def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
 def reindex(zoo: Zoo) -> dict[str, int]:
     """Rebuild every space's index from the specs' blobs; return entries indexed per space."""
     out = {}
-    for space in sorted(_spaces(zoo)):
+    for space in sorted(spaces(zoo)):
         index = sync(zoo, space, rebuild=True)
         zoo.spec_indexes.pop(space, None)
         out[space] = len(index) if index is not None else 0
