@@ -222,3 +222,14 @@ def test_data_queries_pick_the_zoos_space_or_say_none_fits(
     assert choose_space(["input:8", "minilm_l6.onnx:384"], "text", ["a film"]) == (
         "minilm_l6.onnx:384"
     )
+
+
+def test_emptying_a_space_removes_its_index_and_it_comes_back(tmp_path: Path) -> None:
+    zoo = _zoo(str(tmp_path / "zoo"), None, {"m.a": _spec(0), "m.b": _spec(1)})
+    zoo.remove("m.a")
+    zoo.remove("m.b")
+    assert zoo.search(_spec(0, seed=1)) == []
+    assert not spec_index.folder_for(zoo, "input:8").exists() and zoo.fsck().clean
+    zoo.register(mlp_source(), mlp_card("m.c"), spec=_spec(2), validate=False)
+    assert [h.entry.name for h in zoo.search(_spec(2, seed=1))] == ["m.c"]
+    assert zoo.fsck().clean

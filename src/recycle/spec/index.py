@@ -193,8 +193,8 @@ class PersistentIndex:
             part = pool[start : start + SCORE_ENTRIES]
             Zc, bc = self._rows(part)
             per_point = kernel_sums(qz, qn, qb, Zc, np.einsum("ij,ij->i", Zc, Zc), self.gamma)
-            starts = np.concatenate([[0], np.cumsum(self.sizes[part])[:-1]])
-            cross[start : start + SCORE_ENTRIES] = np.add.reduceat(per_point * bc, starts)
+            blocks = files.starts(self.sizes[part])
+            cross[start : start + SCORE_ENTRIES] = np.add.reduceat(per_point * bc, blocks)
         mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms[pool], 0.0)
         null = null_mmd2(query, qq, cross, self.self_terms[pool], self.n[pool], self.residual[pool])
         order = np.argsort(mmd2, kind="stable")
@@ -209,7 +209,7 @@ def _derive(
 ) -> files.Derive:
     """Self-terms and feature vectors of a written reduced set, at ``gamma``."""
     sizes = np.asarray(entries["sizes"], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    offsets = files.starts(sizes)
 
     def derive(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         norms = np.concatenate(
@@ -305,7 +305,9 @@ def update(
     basis = RffBasis.draw(space, parse_space(space)[1], gamma, features)
     names = [s.name for s in segs]
     n_stored = sum(len(s.entries["ids"]) for s in segs)
-    if segs and (rebase or len(dropped) > PURGE_FRACTION * n_stored):
+    if segs and len(dropped) == n_stored:  # every stored spec dropped: start empty
+        names, segs, dropped = [], [], set()
+    elif segs and (rebase or len(dropped) > PURGE_FRACTION * n_stored):
         names = [_merge(folder, segs, dropped, gamma if rebase else None, basis)]
         segs = [files.read_segment(folder, names[0])]
         dropped = set()

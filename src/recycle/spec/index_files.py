@@ -71,8 +71,19 @@ class Segment:
     @property
     def offsets(self) -> np.ndarray:
         """First row of each entry in ``Z``."""
-        sizes = self.entries["sizes"]
-        return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        return starts(self.entries["sizes"])
+
+
+def starts(sizes: np.ndarray) -> np.ndarray:
+    """First row of each of consecutive blocks of ``sizes`` rows (empty for no blocks).
+
+    Examples
+    --------
+    >>> starts(np.array([3, 2])).tolist(), starts(np.array([], np.int64)).tolist()
+    ([0, 3], [])
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return np.cumsum(sizes) - sizes
 
 
 def _fsync_dir(path: Path) -> None:

@@ -124,17 +124,20 @@ def sync(zoo: Zoo, space: str, rebuild: bool = False) -> PersistentIndex | None:
     with _locked(folder):
         rows, fp = _catalog(zoo, space)
         current = None if rebuild else _load(folder)
-        if current is None:
+        if current is None or not rows:  # rebuilt from scratch, or no spec left in the space
             for path in folder.iterdir():
-                if path.name != "lock":
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.name != "lock":
+                    path.unlink()
+        if not rows:
+            shutil.rmtree(folder, ignore_errors=True)  # the lock file goes with it
+            return None
         have = set(current.ids[current.searchable].tolist()) if current is not None else set()
         drop = have - set(rows)
         missing = sorted(set(rows) - have)
         if current is not None and not drop and not missing and current.fingerprint == fp:
             return current
-        if not rows and current is None:
-            return None
         for start in range(0, max(len(missing), 1), BATCH):
             add = [
                 (
