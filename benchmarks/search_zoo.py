@@ -54,6 +54,7 @@ KEEP_IN_STEP = spec_index.after_change  # the per-registration index update
 OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
 PLOT = ROOT / "docs" / "search_zoo.png"
 TABLES = ROOT / "docs" / "search_zoo.md"
+PAIRED = ROOT / "benchmarks" / "results" / "search_zoo_paired.json"
 VECTORS = ROOT / "benchmarks" / "results" / "search_vectors.json"  # benchmarks/search_vectors.py
 M = 100  # reduced points per spec
 GROUP = 10  # MNIST images averaged into one synthetic reduced point
@@ -127,6 +128,26 @@ def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
     if status != 0:
         raise RuntimeError(proc.stderr.read().decode()[-2000:] if proc.stderr else "failed")
     return wall, usage.ru_maxrss / 1024
+
+
+def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
+    """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
+    machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
+    times: dict[str, list[float]] = {str(z): [] for z in zoos}
+    for _ in range(rounds):
+        for z in zoos:
+            times[str(z)].append(_cold_cli(query, z, ROOT / "src")[0])
+    base = float(np.median(times[str(zoos[0])]))
+    rows = []
+    for z in zoos:
+        with Zoo.open(z) as opened:
+            n = opened.stats()["entries"]
+        median = float(np.median(times[str(z)]))
+        rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
+                     "runs": times[str(z)]})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
+            "load_average": os.getloadavg()}  # fmt: skip
 
 
 def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
@@ -246,6 +267,18 @@ def tables(result: dict[str, Any], vectors: dict[str, Any] | None) -> str:
             f"| {_fmt(r['catch_up_sync_s'])} | {_fmt(r['cold_cli_peak_rss_mib'])} "
             f"| {r['index_bytes'] / 1e6:.1f} |"
         )
+    if PAIRED.exists():
+        pair = json.loads(PAIRED.read_text())
+        lines += [
+            "",
+            f"Cold `recycle search` on zoos of each size in turn ({pair['rounds']} rounds, "
+            "alternating, so that the load of the shared machine hits all sizes alike):",
+            "",
+            "| entries | cold `recycle search` (s, median) | ratio to the smallest |",
+            "|---:|---:|---:|",
+        ]
+        lines += [f"| {r['entries']:,} | {_fmt(r['cold_cli_s'])} | {_fmt(r['ratio_to_first'])} |"
+                  for r in pair["rows"]]  # fmt: skip
     if vectors:
         lines += [
             "",
@@ -308,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, help="where the zoo is built (default: temp)")
     parser.add_argument("--plot-only", action="store_true", help="redraw plot and tables from JSON")
+    parser.add_argument("--paired", help="ZOO,ZOO,...: alternate cold CLI runs on existing zoos")
+    parser.add_argument("--query", type=Path, help="query spec of --paired")
     args = parser.parse_args(argv)
+    if args.paired:
+        zoos = [Path(z) for z in args.paired.split(",")]
+        PAIRED.write_text(json.dumps(paired(zoos, args.query, REPEATS * 2), indent=1) + "\n")
+        return 0
     if args.plot_only:
         write_docs(json.loads(OUT.read_text()))
         return 0

@@ -233,3 +233,22 @@ def test_emptying_a_space_removes_its_index_and_it_comes_back(tmp_path: Path) ->
     zoo.register(mlp_source(), mlp_card("m.c"), spec=_spec(2), validate=False)
     assert [h.entry.name for h in zoo.search(_spec(2, seed=1))] == ["m.c"]
     assert zoo.fsck().clean
+
+
+def test_sigkill_between_batches_of_a_rebuild_is_not_mistaken_for_current(tmp_path: Path) -> None:
+    location = str(tmp_path / "zoo")
+    specs = {f"m.{i}": _spec(i) for i in range(3)}
+    _zoo(location, None, specs).close()
+    code = (
+        "import sys; from recycle.zoo import Zoo, spec_index; spec_index.BATCH = 1;"
+        "spec_index.sync(Zoo.open(sys.argv[1]), 'input:8', rebuild=True)"
+    )
+    env = {**os.environ, "RECYCLE_TEST_CRASH_AT": "index_manifest"}
+    proc = subprocess.run([sys.executable, "-c", code, location], env=env, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    zoo = Zoo.open(location)
+    index = PersistentIndex.load(spec_index.folder_for(zoo, "input:8"))
+    assert index is not None and len(index) == 1  # one batch of the rebuild got in
+    assert zoo.fsck().stale_indexes == ["input:8: 2 specs missing"]
+    hits = zoo.search(_spec(0, seed=1), top=5)  # the partial index is not taken as current
+    assert sorted(h.entry.name for h in hits) == sorted(specs)

@@ -149,7 +149,7 @@ def write_segment(
     _save(tmp / "rff.npy", np.ascontiguousarray(rff, dtype=np.float32))
     arrays = {k: np.asarray(entries[k], dtype=dt) for k, dt in ENTRY_FIELDS.items()}
     with open(tmp / "entries.npz", "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: keys vs allow_pickle
         f.flush()
         os.fsync(f.fileno())
     _fsync_dir(tmp)

@@ -146,7 +146,9 @@ def sync(zoo: Zoo, space: str, rebuild: bool = False) -> PersistentIndex | None:
                 )
                 for r in (rows[i] for i in missing[start : start + BATCH])
             ]
-            update(folder, space, add, drop if start == 0 else set(), fp, crash_point)
+            done = start + BATCH >= len(missing)  # only the last batch may claim the catalog
+            update(folder, space, add, drop if start == 0 else set(), fp if done else None,
+                   crash_point)  # fmt: skip
     return _load(folder)
 
 
