@@ -60,7 +60,13 @@ M = 100  # reduced points per spec
 GROUP = 10  # MNIST images averaged into one synthetic reduced point
 QUERIES = 5
 REPEATS = 3
-CLI = "import sys; from recycle.cli import entry_point; sys.argv[0] = 'recycle'; entry_point()"
+#: The CLI in a fresh process that reports its own peak RSS on exit (ru_maxrss of a forked
+#: child as seen by the parent starts at the parent's size, so the child measures itself).
+CLI = (
+    "import atexit, resource, sys; from recycle.cli import entry_point; sys.argv[0] = 'recycle'; "
+    "atexit.register(lambda: sys.stderr.write("
+    "f'\\nmaxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')); entry_point()"
+)
 
 
 def _payload() -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -122,32 +128,41 @@ def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-c", CLI, "search", str(query), "--zoo", str(zoo), "--json"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    if status != 0:
-        raise RuntimeError(proc.stderr.read().decode()[-2000:] if proc.stderr else "failed")
-    return wall, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return wall, int(proc.stderr.rsplit("maxrss_kib=", 1)[1]) / 1024
 
 
 def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
     """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
     machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
-    times: dict[str, list[float]] = {str(z): [] for z in zoos}
+    times: dict[str, list[tuple[float, float]]] = {str(z): [] for z in zoos}
     for _ in range(rounds):
         for z in zoos:
-            times[str(z)].append(_cold_cli(query, z, ROOT / "src")[0])
-    base = float(np.median(times[str(zoos[0])]))
+            times[str(z)].append(_cold_cli(query, z, ROOT / "src"))
+    base = float(np.median([t for t, _ in times[str(zoos[0])]]))
+    spec = Spec.load(query)
     rows = []
     for z in zoos:
         with Zoo.open(z) as opened:
             n = opened.stats()["entries"]
-        median = float(np.median(times[str(z)]))
+            opened.search(spec, top=5)  # loads the index
+            warm = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                opened.search(spec, top=5)
+                warm.append(time.perf_counter() - t0)
+        median = float(np.median([t for t, _ in times[str(z)]]))
         rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
-                     "runs": times[str(z)]})  # fmt: skip
+                     "cold_cli_peak_rss_mib": max(r for _, r in times[str(z)]),
+                     "warm_search_ms": 1000 * float(np.median(warm)),
+                     "runs_s": [t for t, _ in times[str(z)]]})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
     return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
-            "load_average": os.getloadavg()}  # fmt: skip
+            "load_average": os.getloadavg(), "threads": {k: os.environ.get(k) for k in
+            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}  # fmt: skip
 
 
 def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
@@ -238,7 +253,7 @@ def _result(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "note": "entries are SYNTHETIC (see module docstring)"}  # fmt: skip
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
@@ -274,10 +289,14 @@ def tables(result: dict[str, Any], vectors: dict[str, Any] | None) -> str:
             f"Cold `recycle search` on zoos of each size in turn ({pair['rounds']} rounds, "
             "alternating, so that the load of the shared machine hits all sizes alike):",
             "",
-            "| entries | cold `recycle search` (s, median) | ratio to the smallest |",
-            "|---:|---:|---:|",
+            f"Threads: {pair['threads']}; load average {_fmt(pair['load_average'][0])}.",
+            "",
+            "| entries | cold `recycle search` (s, median) | ratio to the smallest "
+            "| CLI peak RSS (MiB) | warm `Zoo.search` (ms) |",
+            "|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| {r['entries']:,} | {_fmt(r['cold_cli_s'])} | {_fmt(r['ratio_to_first'])} |"
+        lines += [f"| {r['entries']:,} | {_fmt(r['cold_cli_s'])} | {_fmt(r['ratio_to_first'])} "
+                  f"| {_fmt(r['cold_cli_peak_rss_mib'])} | {_fmt(r['warm_search_ms'])} |"
                   for r in pair["rows"]]  # fmt: skip
     if vectors:
         lines += [
@@ -343,10 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot-only", action="store_true", help="redraw plot and tables from JSON")
     parser.add_argument("--paired", help="ZOO,ZOO,...: alternate cold CLI runs on existing zoos")
     parser.add_argument("--query", type=Path, help="query spec of --paired")
+    parser.add_argument("--rounds", type=int, default=2 * REPEATS, help="rounds of --paired")
     args = parser.parse_args(argv)
     if args.paired:
         zoos = [Path(z) for z in args.paired.split(",")]
-        PAIRED.write_text(json.dumps(paired(zoos, args.query, REPEATS * 2), indent=1) + "\n")
+        PAIRED.write_text(json.dumps(paired(zoos, args.query, args.rounds), indent=1) + "\n")
         return 0
     if args.plot_only:
         write_docs(json.loads(OUT.read_text()))
