@@ -338,11 +338,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
     if before:
         ax.plot(*zip(*before, strict=True), "s--", label="cold `recycle search` (before)")
     ax.plot(n, [r["warm_search_ms"] / 1000 for r in rows], "^-", label="warm Zoo.search")
+    if PAIRED.exists():  # the same sizes measured in turn, one thread (see search_zoo.md)
+        pair = json.loads(PAIRED.read_text())["rows"]
+        n2 = [r["entries"] for r in pair]
+        ax.plot(n2, [r["cold_cli_s"] for r in pair], "o:", label="cold, paired run")
+        ax.plot(n2, [r["warm_search_ms"] / 1000 for r in pair], "^:", label="warm, paired run")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("registered entries (synthetic, 784-d, m=100)")
     ax.set_ylabel("seconds")
-    ax.legend()
+    ax.legend(fontsize="small", loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
