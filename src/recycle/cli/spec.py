@@ -58,13 +58,20 @@ def resolve_space_arg(space: str, X: Any, modality: str) -> str:
     return f"{space}:{int(builtin(space).feature_dim)}"
 
 
-def spec_of_data(path: str, space: str, m: int, seed: int, zoo: Any = None) -> Any:
+def spec_of_data(path: str, space: str | None, m: int, seed: int, zoo: Any = None) -> Any:
     """Embed DATA into ``space`` and build its spec (rows never leave this machine); a table's
-    columns are matched to the ``zoo``'s cards by name."""
-    from recycle.spec import build_spec, embed_for_space
+    columns are matched to the ``zoo``'s cards by name.
+
+    ``space=None``: the space among the zoo's spec spaces that fits the data (``choose_space``).
+    """
+    from recycle.spec import build_spec, choose_space, embed_for_space
+    from recycle.zoo.spec_index import spaces
 
     X, modality = load_rows(path, zoo)
-    space_id = resolve_space_arg(space, X, modality)
+    if space is None:
+        space_id = choose_space(spaces(zoo) if zoo is not None else set(), modality, X)
+    else:
+        space_id = resolve_space_arg(space, X, modality)
     F = embed_for_space(space_id, X)
     m_eff = min(m, max(1, F.shape[0] // 2))
     return build_spec(F, m=m_eff, space=space_id, seed=seed)
@@ -105,7 +112,14 @@ def build_command(
 def search_command(
     data_or_spec: Annotated[str, typer.Argument(help="A spec file (.json/.safetensors) or DATA.")],
     top: Annotated[int, typer.Option("--top", help="Number of hits to show.")] = 5,
-    space: SpaceOption = "input",
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space",
+            help="Space to embed DATA in (as for `spec build`); default: the space of the zoo's "
+            "specs that fits DATA (raw features, else the modality's default embedding).",
+        ),
+    ] = None,
     mixture: Annotated[
         bool, typer.Option("--mixture", help="Also explain the data as a mixture of sources.")
     ] = False,
@@ -114,7 +128,8 @@ def search_command(
 ) -> None:
     """Statistical search: zoo entries whose spec is closest (MMD) to the data or spec."""
     from recycle.cli.render import print_json, print_table
-    from recycle.spec import Spec, mixture_search, rank
+    from recycle.spec import Spec, mixture_search
+    from recycle.zoo.query import ranked
 
     if top < 1:
         raise ConfigError(f"--top must be >= 1. Got {top} instead.")
@@ -124,22 +139,18 @@ def search_command(
     with collected_warnings() as caught:
         query = Spec.load(p) if is_spec else spec_of_data(data_or_spec, space, 100, 0, opened)
     print_warnings(caught)
-    pairs = opened.specs(query.space)
-    if not pairs:
+    found, res = ranked(opened, query, top)
+    if res is None:
         raise ConfigError(
             f"No zoo entry has a spec in space {query.space!r}; add some with --spec-data "
             "or search another --space."
         )
-    res = rank(query, [s for _, s in pairs])
-    hits = []
-    for pos in range(min(top, len(res.order))):
-        entry = pairs[int(res.order[pos])][0]
-        hits.append({"rank": pos + 1, "name": entry.name, "version": entry.version,
-                     "id": entry.id, "mmd2": float(res.mmd2[pos]), "ratio": float(res.ratio[pos]),
-                     "related": bool(res.related[pos])})  # fmt: skip
+    hits = [{"rank": h.rank, "name": h.entry.name, "version": h.entry.version, "id": h.entry.id,
+             "mmd2": h.score, "ratio": h.ratio, "related": h.related} for h in found]  # fmt: skip
     out: dict[str, Any] = {"space": query.space, "gamma": res.gamma, "hits": hits,
                            "notes": res.notes}  # fmt: skip
     if mixture:
+        pairs = opened.specs(query.space)
         mix = mixture_search(query, [s for _, s in pairs])
         out["mixture"] = [
             {"name": pairs[int(i)][0].name, "weight": float(w), "coverage": float(c)}

@@ -1,4 +1,4 @@
-"""CLI commands ``recycle zoo init|list|show|add|remove|fsck``: a thin shell over :class:`Zoo`."""
+"""CLI ``recycle zoo init|list|show|add|remove|fsck|reindex``: a thin shell over :class:`Zoo`."""
 
 from __future__ import annotations
 
@@ -203,3 +203,19 @@ def fsck_command(
             "The zoo has problems (see above); run `recycle zoo fsck --repair` for leftovers, "
             "and remove and re-register entries with missing or corrupt artifacts."
         )
+
+
+@zoo_app.command("reindex")
+def reindex_command(zoo: ZooOption = None, json_out: JsonOption = False) -> None:
+    """Rebuild the zoo's persistent spec indexes (one per space) from the stored specs."""
+    from recycle.cli.render import console, print_json
+    from recycle.zoo.spec_index import reindex
+
+    counts = reindex(_open(zoo))
+    if json_out:
+        print_json({"spaces": counts})
+        return
+    for space, n in counts.items():
+        console.print(f"Indexed {n} specs in {space}.")
+    if not counts:
+        console.print("No entry has a spec; nothing to index.")

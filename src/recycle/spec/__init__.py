@@ -25,6 +25,17 @@ Design choices (measured in ``benchmarks/spec_vs_learnware.py``, results in
   a row by the mean of its nearest rows); fewer points = each one averages more rows (further
   from any real row) but a coarser embedding (``benchmarks/spec_privacy.py``).
 
+Which search to use:
+
+- a zoo (``Zoo.search``, ``recycle search``, the service's ``POST /specs/search``): the zoo keeps a
+  persistent index per space (:mod:`recycle.spec.index`) up to date on every registration and
+  removal; a query maps it instead of parsing every spec, scores up to ``RERANK`` (128) specs
+  exactly and, beyond that, re-scores exactly the best 128 of a faiss pass over random Fourier
+  features (:mod:`recycle.spec.rff`). ``recycle zoo reindex`` rebuilds it.
+- a list of specs in memory (a few hundred, e.g. a study): :func:`rank` (exact; past 50,000
+  reduced points a PCA prefilter then exact re-ranking, :mod:`recycle.spec.prefilter`); reuse
+  one :class:`SpecIndex` for many queries.
+
 Examples
 --------
 >>> import numpy as np
@@ -41,7 +52,7 @@ from recycle.spec.format import Spec, parse_space
 from recycle.spec.mixture import MixtureResult, mixture_search
 from recycle.spec.rkme import build_spec
 from recycle.spec.search import SearchResult, SpecIndex, rank
-from recycle.spec.spaces import embed_for_space, space_for, spec_space_for
+from recycle.spec.spaces import choose_space, embed_for_space, space_for, spec_space_for
 
 __all__ = [
     "MixtureResult",
@@ -49,6 +60,7 @@ __all__ = [
     "Spec",
     "SpecIndex",
     "build_spec",
+    "choose_space",
     "embed_for_space",
     "mixture_search",
     "parse_space",

@@ -135,7 +135,7 @@ class SpecIndex:
         self.n = np.array([s.n for s in specs], dtype=np.float64)
         self.residual = np.array([s.residual or 0.0 for s in specs])
         self.sizes = sizes
-        self.self_terms = self._self_terms(sizes)
+        self.self_terms = self_terms(self.Z, self.norms, self.beta, self.offsets, sizes, self.gamma)
         if approx is None:
             approx = self.Z.shape[0] > prefilter.APPROX_MIN_POINTS
         self.approx = bool(approx) and len(specs) > prefilter.keep_count(len(specs))
@@ -148,25 +148,11 @@ class SpecIndex:
     def __len__(self) -> int:
         return len(self.specs)
 
-    def _self_terms(self, sizes: np.ndarray) -> np.ndarray:
-        out = np.empty(len(self.specs))
-        for m in np.unique(sizes):  # one batched product per distinct m (usually one)
-            which = np.flatnonzero(sizes == m)
-            step = max(1, CHUNK_ENTRIES // int(m * m))
-            for start in range(0, which.size, step):
-                ids = which[start : start + step]
-                rows = self.offsets[ids][:, None] + np.arange(m)[None, :]
-                Zb, nb, bb = self.Z[rows], self.norms[rows], self.beta[rows]
-                D = nb[:, :, None] + nb[:, None, :] - 2.0 * np.matmul(Zb, Zb.transpose(0, 2, 1))
-                K = np.exp(-self.gamma * np.maximum(D, 0.0))
-                out[ids] = np.einsum("si,sij,sj->s", bb, K, bb, dtype=np.float64)
-        return out
-
     def cross(self, Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """``<Phi_query, Phi_s>`` for every spec s, in one pass over the stacked reduced sets."""
         Zq = np.asarray(Z, dtype=np.float32)
         qn = np.einsum("ij,ij->i", Zq, Zq)
-        per_point = _kernel_sums(
+        per_point = kernel_sums(
             Zq, qn, np.asarray(beta, np.float32), self.Z, self.norms, self.gamma
         )
         return np.add.reduceat(per_point * self.beta, self.offsets)
@@ -177,7 +163,7 @@ class SpecIndex:
         )
         Zq = np.asarray(Z, dtype=np.float32)
         qn = np.einsum("ij,ij->i", Zq, Zq)
-        per_point = _kernel_sums(
+        per_point = kernel_sums(
             Zq, qn, np.asarray(beta, np.float32), self.Z[rows], self.norms[rows], self.gamma
         )
         local = np.concatenate([[0], np.cumsum(self.sizes[ids])[:-1]])
@@ -187,7 +173,7 @@ class SpecIndex:
         Zc, bc = prefilter.compress(Z, beta, prefilter.QUERY_POINTS)
         C = (Zc - self._mean).astype(np.float32)
         qn = np.einsum("ij,ij->i", C, C)
-        per_point = _kernel_sums(
+        per_point = kernel_sums(
             C @ self._U, qn, bc.astype(np.float32), self._P, self._cnorms, self.gamma
         )
         qq = float(bc @ gaussian(Zc, Zc, self.gamma) @ bc)
@@ -216,10 +202,7 @@ class SpecIndex:
         else:
             cross = self.cross(query.Z, query.beta)
             mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms, 0.0)
-        nq, ns = float(query.n), self.n
-        pooled = (nq * nq * qq + 2.0 * nq * ns * cross + ns * ns * self.self_terms) / (nq + ns) ** 2
-        null = (1.0 / nq + 1.0 / ns) * np.maximum(1.0 - pooled, 0.0)
-        null += (query.residual or 0.0) + self.residual
+        null = null_mmd2(query, qq, cross, self.self_terms, self.n, self.residual)
         if n_exact is None:
             order = np.argsort(mmd2, kind="stable")
         else:  # exactly scored candidates first, then the rest by their first-pass score
@@ -230,13 +213,7 @@ class SpecIndex:
                     rest[np.argsort(mmd2[rest], kind="stable")],
                 ]
             )
-        notes = []
-        ratio = query.gamma / self.gamma
-        if not (1.0 / SCALE_MISMATCH <= ratio <= SCALE_MISMATCH):
-            notes.append(
-                f"query bandwidth is {ratio:.3g}x the zoo's: the query data is probably on a "
-                "different scale from the providers' (e.g. 0-255 vs [0, 1] pixels)"
-            )
+        notes = scale_notes(query.gamma, self.gamma)
         return SearchResult(order, mmd2[order], null[order], self.gamma, self.space, notes, n_exact)
 
 
@@ -274,7 +251,63 @@ def rank(
     return index.rank(query)
 
 
-def _kernel_sums(
+def null_mmd2(
+    query: Spec,
+    qq: float,
+    cross: np.ndarray,
+    self_terms: np.ndarray,
+    n: np.ndarray,
+    residual: np.ndarray,
+) -> np.ndarray:
+    """Expected MMD^2 of each spec if it summarised the query's distribution (see module doc)."""
+    nq = float(query.n)
+    pooled = (nq * nq * qq + 2.0 * nq * n * cross + n * n * self_terms) / (nq + n) ** 2
+    null = (1.0 / nq + 1.0 / n) * np.maximum(1.0 - pooled, 0.0)
+    return null + (query.residual or 0.0) + residual
+
+
+def scale_notes(query_gamma: float, gamma: float) -> list[str]:
+    """A warning when the query's bandwidth is more than ``SCALE_MISMATCH`` x off ``gamma``."""
+    ratio = query_gamma / gamma
+    if 1.0 / SCALE_MISMATCH <= ratio <= SCALE_MISMATCH:
+        return []
+    return [
+        f"query bandwidth is {ratio:.3g}x the zoo's: the query data is probably on a "
+        "different scale from the providers' (e.g. 0-255 vs [0, 1] pixels)"
+    ]
+
+
+def self_terms(
+    Z: np.ndarray,
+    norms: np.ndarray,
+    beta: np.ndarray,
+    offsets: np.ndarray,
+    sizes: np.ndarray,
+    gamma: float,
+) -> np.ndarray:
+    """``beta_s' K(Z_s, Z_s) beta_s`` of every spec s stacked in ``Z`` (rows ``offsets[s]`` on).
+
+    Examples
+    --------
+    >>> Z = np.zeros((3, 2), np.float32)
+    >>> self_terms(Z, np.zeros(3), np.full(3, 0.5), np.array([0, 2]), np.array([2, 1]), 1.0)
+    array([1.  , 0.25])
+    """
+    out = np.empty(len(sizes))
+    for m in np.unique(sizes):  # one batched product per distinct m (usually one)
+        which = np.flatnonzero(sizes == m)
+        step = max(1, CHUNK_ENTRIES // int(m * m))
+        for start in range(0, which.size, step):
+            ids = which[start : start + step]
+            rows = offsets[ids][:, None] + np.arange(m)[None, :]
+            Zb, nb, bb = Z[rows], norms[rows], beta[rows]
+            D = nb[:, :, None] + nb[:, None, :] - 2.0 * np.matmul(Zb, Zb.transpose(0, 2, 1))
+            K = np.exp(-gamma * np.maximum(D, 0.0))
+            out[ids] = np.einsum("si,sij,sj->s", bb, K, bb, dtype=np.float64)
+    return out
+
+
+def kernel_sums(
     Q: np.ndarray, qn: np.ndarray, bq: np.ndarray, M: np.ndarray, mn: np.ndarray, gamma: float
 ) -> np.ndarray:
     """``sum_a bq_a exp(-gamma ||q_a - m_i||^2)`` for every row i of M, chunk by chunk (float32)."""

@@ -12,6 +12,10 @@ image     ``effnet_lite0.imagenet:1280``             ImageNet features: size- an
 text      ``minilm_l6.onnx:384``                     sentence embeddings (fast int8 ONNX)
 ========  =========================================  ==========================================
 
+A query of raw data is searched in a space the zoo's specs live in, chosen by
+:func:`choose_space`: the raw space of its shape if some spec lives there, else its modality's
+default embedding.
+
 Examples
 --------
 >>> import numpy as np
@@ -23,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -51,6 +56,37 @@ def space_for(modality: str, X: Any = None) -> str:
         raise ConfigError(f"Unknown modality {modality!r}; use one of 'tabular', 'image', 'text'.")
     name = DEFAULT_EMBEDDINGS[modality]
     return f"{name}:{_source(name).feature_dim}"
+
+
+def choose_space(spaces: Iterable[str], modality: str, X: Any = None) -> str:
+    """The space of ``spaces`` (those the zoo's specs live in) to search raw data of ``modality``.
+
+    The raw space ``input:D`` when ``X`` has ``D`` features and a spec lives there (not for
+    text), else the modality's default embedding space if a spec lives there;
+    :class:`IncompatibleError` (one line naming both sides) when no spec is comparable.
+
+    Examples
+    --------
+    >>> choose_space(["input:3", "minilm_l6.onnx:384"], "tabular", np.ones((2, 3)))
+    'input:3'
+    >>> choose_space(["input:784", "minilm_l6.onnx:384"], "text", ["a film"])
+    'minilm_l6.onnx:384'
+    """
+    spaces = sorted(set(spaces))
+    raw = None
+    if modality != "text" and X is not None:
+        raw = f"input:{int(np.prod(np.asarray(X).shape[1:]))}"
+        if raw in spaces:
+            return raw
+    default = DEFAULT_EMBEDDINGS.get(modality)
+    for space in spaces:
+        if parse_space(space)[0] == default:
+            return space
+    what = f"{modality} data" + (f" ({raw})" if raw else "")
+    raise IncompatibleError(
+        f"No spec in the zoo is comparable with this {what}: the zoo's specs live in "
+        f"{spaces or 'no space'}; search with a spec built in one of them (--space)."
+    )
 
 
 def spec_space_for(source_or_modality: Any, X: Any = None) -> str:

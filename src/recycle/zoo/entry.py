@@ -152,6 +152,9 @@ class FsckReport:
         Journal rows of registrations whose process died.
     unreferenced_rows : list of str
         Blob rows in the catalog that no entry uses.
+    stale_indexes : list of str
+        Spec indexes (one line per space) that disagree with the catalog or are damaged;
+        ``repair`` rebuilds them from the specs (as ``recycle zoo reindex`` does).
     repaired : bool
         Whether orphans, temp files, dead registrations and unreferenced rows were removed.
     """
@@ -162,6 +165,7 @@ class FsckReport:
     temp_files: list[str] = field(default_factory=list)
     dead_registrations: list[str] = field(default_factory=list)
     unreferenced_rows: list[str] = field(default_factory=list)
+    stale_indexes: list[str] = field(default_factory=list)
     repaired: bool = False
 
     @property
@@ -174,6 +178,7 @@ class FsckReport:
             or self.temp_files
             or self.dead_registrations
             or self.unreferenced_rows
+            or self.stale_indexes
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +191,7 @@ class FsckReport:
             "temp_files": self.temp_files,
             "dead_registrations": self.dead_registrations,
             "unreferenced_rows": self.unreferenced_rows,
+            "stale_indexes": self.stale_indexes,
             "repaired": self.repaired,
         }
 

@@ -116,26 +116,53 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
                 "space you search or leave space=None."
             )
     else:
+        if space is None:  # the zoo's space that fits the data
+            from recycle.data import infer_modality
+            from recycle.zoo.spec_index import spaces
+
+            if not (known := spaces(zoo)):
+                return []
+            space = spec_mod.choose_space(known, infer_modality(spec_or_data), spec_or_data)
         query = _spec_of_data(spec_mod, spec_or_data, space)
-    pairs = zoo.specs(query.space)
-    if not pairs:
-        return []
-    result = spec_mod.rank(query, [sp for _, sp in pairs])
-    order, mmd2 = result  # best (smallest squared MMD) first; mmd2 aligned with order
+    return ranked(zoo, query, top)[0]
+
+
+def ranked(zoo: Zoo, query: Any, top: int) -> tuple[list[SearchHit], Any]:
+    """The ``top`` hits for a query spec and the index's :class:`~recycle.spec.SearchResult`
+    (``None`` when no entry has a spec in the query's space), from the persistent index."""
+    from recycle.spec.index import RERANK
+    from recycle.zoo import spec_index
+
+    found = spec_index.current(zoo, query.space)
+    if found is None:
+        return [], None
+    index, latest = found
+    result = index.rank(query, among=latest, candidates=max(top, RERANK))
+    ids = [str(index.ids[i]) for i in result.order[:top]]
+    entries = {e.id: e for e in entries_by_id(zoo, ids)}
     ratio = np.asarray(result.ratio, dtype=float)
     related = np.asarray(result.related, dtype=bool)
-    hits = []
-    for pos in range(min(top, len(order))):
-        hits.append(
-            SearchHit(
-                entry=pairs[int(order[pos])][0],
-                score=float(mmd2[pos]),
-                rank=pos + 1,
-                ratio=float(ratio[pos]),
-                related=bool(related[pos]),
-            )
+    hits = [
+        SearchHit(
+            entries[i], float(result.mmd2[pos]), pos + 1, float(ratio[pos]), bool(related[pos])
         )
-    return hits
+        for pos, i in enumerate(ids)
+        if i in entries  # removed since the index was confirmed: skipped
+    ]
+    return hits, result
+
+
+def entries_by_id(zoo: Zoo, ids: list[str]) -> list[ZooEntry]:
+    """The entries with these ids (any order; missing ids are left out)."""
+    if not ids:
+        return []
+    with zoo.sessions() as s:
+        rows = list(s.scalars(select(EntryRow).where(EntryRow.id.in_(ids))))
+        links = list(s.scalars(select(EntryParentRow).where(EntryParentRow.entry_id.in_(ids))))
+    parents: dict[str, list[str]] = {}
+    for link in links:
+        parents.setdefault(link.entry_id, []).append(link.parent_id)
+    return [row_to_entry(r, None, sorted(parents.get(r.id, []))) for r in rows]
 
 
 def _spec_of_data(spec_mod: Any, X: Any, space: str | None) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
 
 from recycle.errors import DuplicateError, ModelNotFoundError, SpecError
-from recycle.zoo import journal
+from recycle.zoo import journal, spec_index
 from recycle.zoo.card import ModelCard
 from recycle.zoo.entry import ZooEntry
 from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow, PendingRow
@@ -182,4 +182,6 @@ def commit(
         journal.abandon(zoo.sessions, zoo.store, pending)
         raise
     crash_point("after_commit")
+    if spec is not None:
+        spec_index.after_change(zoo, {spec.space})
     return row_to_entry(row, card, parents)

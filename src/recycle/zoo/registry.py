@@ -24,7 +24,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recycle.errors import CardError, ConfigError, ModelNotFoundError
-from recycle.zoo import journal, registration
+from recycle.zoo import journal, registration, spec_index
 from recycle.zoo.card import ModelCard
 from recycle.zoo.catalog import check_exists, open_engine, upgrade
 from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry, parse_created, version_key
@@ -59,6 +59,7 @@ class Zoo:
         self.check_timeout_s = float(os.environ.get("RECYCLE_CHECK_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         self.check_memory_mb = int(os.environ.get("RECYCLE_CHECK_MEMORY_MB", DEFAULT_MEMORY_MB))
         self._loaded: dict[str, Any] = {}
+        self.spec_indexes: dict[str, Any] = {}  # space -> (loaded index, latest mask)
 
     def __repr__(self) -> str:
         return f"Zoo({self.location!r}, artifacts={self.store.url!r})"
@@ -357,6 +358,7 @@ class Zoo:
             journal.gc_blobs(s, self.store, shas)
         for entry_id in ids:
             self._loaded.pop(entry_id, None)
+        spec_index.after_change(self, {e.spec_space for e in targets})
         return targets
 
     def fsck(self, repair: bool = False, verify: bool = False) -> FsckReport:
@@ -368,7 +370,8 @@ class Zoo:
         >>> Zoo.open(tempfile.mkdtemp()).fsck(verify=True).to_dict()["clean"]
         True
         """
-        return journal.fsck(self.sessions, self.store, repair=repair, verify=verify)
+        report = journal.fsck(self.sessions, self.store, repair=repair, verify=verify)
+        return spec_index.check(self, report, repair=repair)
 
     def stats(self) -> dict[str, int]:
         """Numbers of entries and blobs, and the bytes the blobs take."""
@@ -392,10 +395,10 @@ class Zoo:
     ) -> builtins.list[SearchHit]:
         """Entries whose specification is closest to a query spec (or to data, turned into one).
 
-        Data is embedded into ``space`` (default: the raw-input space) with
-        :func:`recycle.spec.embed_for_space` and summarised by :func:`recycle.spec.build_spec`;
-        ranking is :func:`recycle.spec.rank`; a hit's ``score`` is the squared MMD (lower =
-        closer).
+        Data is embedded into ``space`` (default: :func:`recycle.spec.choose_space` among the
+        zoo's) and summarised by :func:`recycle.spec.build_spec`; ranking uses the zoo's
+        persistent index (:mod:`recycle.spec.index`); a hit's ``score`` is the squared MMD
+        (lower = closer).
         """
         from recycle.zoo.query import search
 

@@ -1,0 +1,389 @@
+"""Search at zoo scale on the path users take: cold ``recycle search`` and warm ``Zoo.search``.
+
+One SQLite zoo grows 10 -> 1,000 -> 10,000 entries (``--sizes``). Every entry is SYNTHETIC: a
+tiny MLP (the same bytes for all, stored once) with a 784-d spec of m=100 reduced points; each
+reduced point is the mean of 10 random MNIST training images (pixels in [0, 1]) of the entry's
+3 digit classes, weights uniform, gamma the median heuristic of those classes' images, n=1000.
+Queries are real specs (``build_spec``, m=100) of 300 MNIST test images of 3 classes.
+
+At each size:
+
+- ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry while growing to this
+  size, the persistent spec index kept up to date on every registration (``index_per_entry``);
+  beyond ``--bulk-from`` entries (default 1,000; to fit the run in time) the entries are
+  registered with the per-entry index update switched off and the index catches up in one
+  :func:`recycle.zoo.spec_index.sync` (``catch_up_sync_s``), the path a search takes after a
+  registration whose index update did not run;
+- ``cold_cli_s``: wall time of a fresh ``python -m recycle.cli search QUERY.json --zoo Z --json``
+  process (median of 3; imports included), and its peak resident memory;
+- ``cold_cli_before_s``: the same with the code before the index (``--before-src``, e.g. a
+  checkout of main), which reads and parses every spec blob per query;
+- ``warm_search_ms``: ``Zoo.search(query_spec, top=5)`` in a process that has searched once
+  (median of 5 queries x 3 repeats);
+- ``recall_at_10``: overlap of the top 10 with exact MMD over every entry (same gamma), when
+  the vector pass was used (more than ``RERANK`` entries);
+- ``index_bytes``: size of the index folder.
+
+Run: ``nice .venv/bin/python benchmarks/search_zoo.py [--sizes 10,1000,10000] [--quick]``;
+writes ``benchmarks/results/search_zoo.json``, ``docs/search_zoo.png`` and ``docs/search_zoo.md``
+(with the rows of ``benchmarks/search_vectors.py`` when its results exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recycle import datasets
+from recycle.spec import Spec, build_spec
+from recycle.spec.index import RERANK
+from recycle.spec.kernel import median_gamma
+from recycle.zoo import ModelCard, Zoo, spec_index
+
+ROOT = Path(__file__).resolve().parents[1]
+KEEP_IN_STEP = spec_index.after_change  # the per-registration index update
+OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
+PLOT = ROOT / "docs" / "search_zoo.png"
+TABLES = ROOT / "docs" / "search_zoo.md"
+PAIRED = ROOT / "benchmarks" / "results" / "search_zoo_paired.json"
+VECTORS = ROOT / "benchmarks" / "results" / "search_vectors.json"  # benchmarks/search_vectors.py
+M = 100  # reduced points per spec
+GROUP = 10  # MNIST images averaged into one synthetic reduced point
+QUERIES = 5
+REPEATS = 3
+#: The CLI in a fresh process that reports its own peak RSS on exit (ru_maxrss of a forked
+#: child as seen by the parent starts at the parent's size, so the child measures itself).
+CLI = (
+    "import atexit, resource, sys; from recycle.cli import entry_point; sys.argv[0] = 'recycle'; "
+    "atexit.register(lambda: sys.stderr.write("
+    "f'\\nmaxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')); entry_point()"
+)
+
+
+def _payload() -> tuple[dict[str, Any], dict[str, bytes]]:
+    import torch
+
+    from recycle.sources import TorchSource, serialize
+    from recycle.sources.arch import build_architecture
+
+    torch.manual_seed(0)
+    net = build_architecture("mlp", in_features=4, hidden=[8], out_features=6)
+    return serialize(TorchSource(net, "tabular:identity", 6, source_id="bench.search"))
+
+
+def _card(i: int) -> ModelCard:
+    return ModelCard(
+        name=f"synthetic.search{i:06d}",
+        modality="tabular",
+        task="feature-extraction",
+        input={"shape": [4], "dtype": "float32", "value_range": [-1, 1]},
+        output={"feature_dim": 6},
+        provider="benchmark",
+        description="SYNTHETIC entry of benchmarks/search_zoo.py (spec from MNIST means)",
+    )
+
+
+class Specs:
+    """Synthetic entry specs and real query specs from MNIST."""
+
+    def __init__(self, seed: int = 0) -> None:
+        data = datasets.load("mnist")
+        self.X = data.X_train.reshape(len(data.X_train), -1).astype(np.float32) / 255.0
+        self.y = np.asarray(data.y_train)
+        self.Xt = data.X_test.reshape(len(data.X_test), -1).astype(np.float32) / 255.0
+        self.yt = np.asarray(data.y_test)
+        self.rng = np.random.default_rng(seed)
+        self._gammas: dict[tuple[int, ...], float] = {}
+
+    def _classes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.rng.choice(10, 3, replace=False).tolist()))
+
+    def entry(self) -> Spec:
+        classes = self._classes()
+        rows = np.flatnonzero(np.isin(self.y, classes))
+        if classes not in self._gammas:
+            self._gammas[classes] = median_gamma(self.X[self.rng.choice(rows, 1000)])
+        pick = self.X[self.rng.choice(rows, M * GROUP)].reshape(M, GROUP, -1).mean(axis=1)
+        return Spec(space="input:784", gamma=self._gammas[classes], Z=pick,
+                    beta=np.full(M, 1.0 / M), n=1000, residual=0.002,
+                    meta={"synthetic": "benchmarks/search_zoo.py"})  # fmt: skip
+
+    def query(self, seed: int) -> Spec:
+        classes = self._classes()
+        rows = self.rng.choice(np.flatnonzero(np.isin(self.yt, classes)), 300, replace=False)
+        return build_spec(self.Xt[rows], m=M, seed=seed)
+
+
+def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one fresh `recycle search` process."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    cmd = [sys.executable, "-c", CLI, "search", str(query), "--zoo", str(zoo), "--json"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return wall, int(proc.stderr.rsplit("maxrss_kib=", 1)[1]) / 1024
+
+
+def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
+    """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
+    machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
+    times: dict[str, list[tuple[float, float]]] = {str(z): [] for z in zoos}
+    for _ in range(rounds):
+        for z in zoos:
+            times[str(z)].append(_cold_cli(query, z, ROOT / "src"))
+    base = float(np.median([t for t, _ in times[str(zoos[0])]]))
+    spec = Spec.load(query)
+    rows = []
+    for z in zoos:
+        with Zoo.open(z) as opened:
+            n = opened.stats()["entries"]
+            opened.search(spec, top=5)  # loads the index
+            warm = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                opened.search(spec, top=5)
+                warm.append(time.perf_counter() - t0)
+        median = float(np.median([t for t, _ in times[str(z)]]))
+        rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
+                     "cold_cli_peak_rss_mib": max(r for _, r in times[str(z)]),
+                     "warm_search_ms": 1000 * float(np.median(warm)),
+                     "runs_s": [t for t, _ in times[str(z)]]})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
+            "load_average": os.getloadavg(), "threads": {k: os.environ.get(k) for k in
+            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}  # fmt: skip
+
+
+def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
+    found = spec_index.current(zoo, "input:784")
+    assert found is not None
+    index, latest = found
+    if int(latest.sum()) <= RERANK:
+        return None
+    hits = 0
+    for q in queries:
+        fast = set(index.rank(q, among=latest).order[:10].tolist())
+        exact = index.rank(q, among=latest, candidates=int(latest.sum())).order[:10]
+        hits += len(fast & set(exact.tolist()))
+    return hits / (10 * len(queries))
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run(
+    sizes: list[int],
+    before_src: Path | None,
+    before_max: int,
+    bulk_from: int,
+    root: Path,
+    out: Path | None,
+) -> dict[str, Any]:
+    specs = Specs()
+    queries = [specs.query(seed=100 + i) for i in range(QUERIES)]
+    qpath = root / "query.json"
+    queries[0].save(qpath)
+    zoo_dir = root / "zoo"
+    zoo = Zoo.open(zoo_dir)
+    config, files = _payload()
+    rows, registered = [], 0
+    for size in sizes:
+        bulk = registered >= bulk_from
+        if bulk:  # catalog only, then one catch-up sync (the path taken after a crash)
+            spec_index.after_change = lambda _zoo, _spaces: None
+        t0 = time.perf_counter()
+        for i in range(registered, size):
+            zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
+        reg_ms = 1000 * (time.perf_counter() - t0) / max(size - registered, 1)
+        catch_up = None
+        if bulk:
+            spec_index.after_change = KEEP_IN_STEP
+            t0 = time.perf_counter()
+            spec_index.sync(zoo, "input:784")
+            catch_up = time.perf_counter() - t0
+        registered = size
+        cold = [_cold_cli(qpath, zoo_dir, ROOT / "src") for _ in range(REPEATS)]
+        before = None
+        if before_src is not None and size <= before_max:
+            before = float(np.median([_cold_cli(qpath, zoo_dir, before_src)[0] for _ in range(2)]))
+        fresh = Zoo.open(zoo_dir)
+        fresh.search(queries[0], top=5)  # loads the index once, as a server process does
+        times = []
+        for _ in range(REPEATS):
+            for q in queries:
+                t0 = time.perf_counter()
+                fresh.search(q, top=5)
+                times.append(time.perf_counter() - t0)
+        row = {
+            "entries": size,
+            "synthetic": True,
+            "register_ms_per_entry": reg_ms,
+            "index_per_entry": not bulk,
+            "catch_up_sync_s": catch_up,
+            "cold_cli_s": float(np.median([c[0] for c in cold])),
+            "cold_cli_peak_rss_mib": float(max(c[1] for c in cold)),
+            "cold_cli_before_s": before,
+            "warm_search_ms": 1000 * float(np.median(times)),
+            "recall_at_10": _recall(fresh, queries),
+            "index_bytes": _dir_bytes(spec_index.index_root(fresh)),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        fresh.close()
+        if out is not None:  # after every size: a long run that is stopped keeps its rows
+            out.write_text(json.dumps(_result(rows), indent=1) + "\n")
+    return _result(rows)
+
+
+def _result(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"benchmark": "search_zoo", "dim": 784, "m": M, "rerank": RERANK, "rows": rows,
+            "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+            "note": "entries are SYNTHETIC (see module docstring)"}  # fmt: skip
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def tables(result: dict[str, Any], vectors: dict[str, Any] | None) -> str:
+    """The generated Markdown page of both benchmarks (``docs/search_zoo.md``)."""
+    lines = [
+        "# Spec search at zoo scale (generated by benchmarks/search_zoo.py; do not edit)",
+        "",
+        f"{result['note'].capitalize()}; 784-d specs, m={result['m']}; "
+        f"{result['cpus']} CPUs, load average {_fmt(result['load_average'][0])} during the run.",
+        "",
+        "![search time against zoo size](search_zoo.png)",
+        "",
+        "| entries | cold `recycle search` (s) | before the index (s) | warm `Zoo.search` (ms) "
+        "| recall@10 | register (ms/entry) | index kept per entry | catch-up sync (s) "
+        "| CLI peak RSS (MiB) | index size (MB) |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['entries']:,} | {_fmt(r['cold_cli_s'])} | {_fmt(r['cold_cli_before_s'])} "
+            f"| {_fmt(r['warm_search_ms'])} | {_fmt(r['recall_at_10'])} "
+            f"| {_fmt(r['register_ms_per_entry'])} | {r['index_per_entry']} "
+            f"| {_fmt(r['catch_up_sync_s'])} | {_fmt(r['cold_cli_peak_rss_mib'])} "
+            f"| {r['index_bytes'] / 1e6:.1f} |"
+        )
+    if PAIRED.exists():
+        pair = json.loads(PAIRED.read_text())
+        lines += [
+            "",
+            f"Cold `recycle search` on zoos of each size in turn ({pair['rounds']} rounds, "
+            "alternating, so that the load of the shared machine hits all sizes alike):",
+            "",
+            f"Threads: {pair['threads']}; load average {_fmt(pair['load_average'][0])}.",
+            "",
+            "| entries | cold `recycle search` (s, median) | ratio to the smallest "
+            "| CLI peak RSS (MiB) | warm `Zoo.search` (ms) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [f"| {r['entries']:,} | {_fmt(r['cold_cli_s'])} | {_fmt(r['ratio_to_first'])} "
+                  f"| {_fmt(r['cold_cli_peak_rss_mib'])} | {_fmt(r['warm_search_ms'])} |"
+                  for r in pair["rows"]]  # fmt: skip
+    if vectors:
+        lines += [
+            "",
+            f"Vector path alone ({vectors['note']}; {vectors['queries']} real queries, the best "
+            f"{vectors['candidates']} of the faiss pass re-scored exactly):",
+            "",
+            "| entries | faiss index | vectors (GiB) | faiss pass median / max (ms) | recall@10 "
+            "| build (s) | peak RSS (GiB) |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in vectors["rows"]:
+            lines.append(
+                f"| {r['entries']:,} | {r['faiss_index']} | {_fmt(r['vectors_gib'])} "
+                f"| {_fmt(r['faiss_ms_median'])} / {_fmt(r['faiss_ms_max'])} "
+                f"| {_fmt(r['recall_at_10'])} | {_fmt(r['build_s'])} | {_fmt(r['peak_rss_gib'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(result: dict[str, Any]) -> None:
+    """The plot and the tables, from the results (and search_vectors.json if present)."""
+    plot(result, PLOT)
+    vectors = json.loads(VECTORS.read_text()) if VECTORS.exists() else None
+    TABLES.write_text(tables(result, vectors))
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    n = [r["entries"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(n, [r["cold_cli_s"] for r in rows], "o-", label="cold `recycle search` (index)")
+    before = [(r["entries"], r["cold_cli_before_s"]) for r in rows if r["cold_cli_before_s"]]
+    if before:
+        ax.plot(*zip(*before, strict=True), "s--", label="cold `recycle search` (before)")
+    ax.plot(n, [r["warm_search_ms"] / 1000 for r in rows], "^-", label="warm Zoo.search")
+    if PAIRED.exists():  # the same sizes measured in turn, one thread (see search_zoo.md)
+        pair = json.loads(PAIRED.read_text())["rows"]
+        n2 = [r["entries"] for r in pair]
+        ax.plot(n2, [r["cold_cli_s"] for r in pair], "o:", label="cold, paired run")
+        ax.plot(n2, [r["warm_search_ms"] / 1000 for r in pair], "^:", label="warm, paired run")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("registered entries (synthetic, 784-d, m=100)")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,1000,10000", help="zoo sizes, increasing")
+    parser.add_argument("--quick", action="store_true", help="sizes 10,200; no file written")
+    parser.add_argument("--before-src", type=Path, help="src/ of the code before the index")
+    parser.add_argument("--before-max", type=int, default=1000, help="largest size for it")
+    parser.add_argument(
+        "--bulk-from", type=int, default=1000, help="beyond this size: catalog, then one sync"
+    )
+    parser.add_argument("--workdir", type=Path, help="where the zoo is built (default: temp)")
+    parser.add_argument("--plot-only", action="store_true", help="redraw plot and tables from JSON")
+    parser.add_argument("--paired", help="ZOO,ZOO,...: alternate cold CLI runs on existing zoos")
+    parser.add_argument("--query", type=Path, help="query spec of --paired")
+    parser.add_argument("--rounds", type=int, default=2 * REPEATS, help="rounds of --paired")
+    args = parser.parse_args(argv)
+    if args.paired:
+        zoos = [Path(z) for z in args.paired.split(",")]
+        PAIRED.write_text(json.dumps(paired(zoos, args.query, args.rounds), indent=1) + "\n")
+        return 0
+    if args.plot_only:
+        write_docs(json.loads(OUT.read_text()))
+        return 0
+    sizes = [10, 200] if args.quick else [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        out = None if args.quick else OUT
+        result = run(sizes, args.before_src, args.before_max, args.bulk_from, Path(tmp), out)
+    if not args.quick:
+        write_docs(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
