@@ -17,23 +17,11 @@ import pytest
 from recycle.errors import AuthError, ForbiddenError, PayloadTooLargeError
 from recycle.service import Settings, create_app
 from recycle.service.auth import create_key
-from recycle.sources import serialize
 from recycle.zoo import Zoo
-from service_helpers import ServerThread, digits_rows, mlp_model
+from service_helpers import Served, ServerThread, digits_rows, mlp_model, upload_form
 
 MAX_UPLOAD = 1_000_000
 MAX_BATCH = 64
-
-
-class Served:
-    """A running server and its keys."""
-
-    def __init__(self, url: str, zoo: Any, db: Any, keys: dict[str, str], jobs: Any) -> None:
-        self.url, self.zoo, self.db, self.keys, self.jobs = url, zoo, db, keys, jobs
-
-    def client(self, who: str | None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +47,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     keys["revoked"] = revoked
     with ServerThread(app) as server:
         yield Served(server.url, zoo, db, keys, app.state.service.jobs)
-
-
-def upload_form(name: str, seed: int = 0, card_extra: dict | None = None) -> dict[str, Any]:
-    src, card = mlp_model(name, seed)
-    config, files = serialize(src)
-    card_dict = {**card.to_dict(), **(card_extra or {})}
-    return {
-        "data": {"card": json.dumps(card_dict), "config": json.dumps(config)},
-        "files": [("files", (n, b, "application/octet-stream")) for n, b in files.items()],
-    }
 
 
 @pytest.fixture(scope="module")
