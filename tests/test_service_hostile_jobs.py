@@ -62,16 +62,19 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             yield Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
 
 
-@pytest.fixture
-def hang_id(hostile: Served) -> Iterator[str]:
+def _register_hang(zoo: Any) -> Any:
     """A zoo entry whose ``embed`` never returns (registered by trusted test code)."""
     import zoo_evil_archs  # noqa: F401  (registers evil.* to serialize it)
-
     from recycle.sources import TorchSource
     from recycle.sources.arch import build_architecture
 
     src = TorchSource(build_architecture("evil.hang"), "tabular:identity", 6)
-    entry = hostile.zoo.register(src, _evil_card("evil.hang"), validate=False)
+    return zoo.register(src, _evil_card("evil.hang"), validate=False)
+
+
+@pytest.fixture
+def hang_id(hostile: Served) -> Iterator[str]:
+    entry = _register_hang(hostile.zoo)
     yield entry.id
     hostile.zoo.remove(entry.id)
 
@@ -165,18 +168,12 @@ def test_time_budget_is_enforced_from_outside(hostile: Served, hang_id: str) -> 
         assert not pid_alive(pid)
 
 
-def test_shutdown_does_not_hang_on_a_running_job(tmp_path: Path, hang_id: str) -> None:
+def test_shutdown_does_not_hang_on_a_running_job(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECYCLE_EXTRA_ARCH_MODULES", "zoo_evil_archs")
         folder = tmp_path / "zoo"
         app, keys, zoo = _serve(folder)
-        import zoo_evil_archs  # noqa: F401
-
-        from recycle.sources import TorchSource
-        from recycle.sources.arch import build_architecture
-
-        src = TorchSource(build_architecture("evil.hang"), "tabular:identity", 6)
-        entry = zoo.register(src, _evil_card("evil.hang"), validate=False)
+        entry = _register_hang(zoo)
         server = ServerThread(app)
         with server:
             served = Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
