@@ -96,8 +96,9 @@ def acme_model(hostile: Served) -> dict[str, Any]:
 
 
 def _onnx_form(name: str, model: bytes, extra_files: dict[str, bytes] | None = None) -> dict:
-    src = OnnxSource(model, "tabular:identity", pooling="none", feature_dim=16)
-    config, files = serialize(src)
+    plain = OnnxSource(onnx_bomb(1), "tabular:identity", pooling="none", feature_dim=16)
+    config, files = serialize(plain)  # the config of any such model; its bytes replaced
+    files = {name: model for name in files}
     card = ModelCard(
         name=name, modality="tabular", task="feature-extraction", access="black-box",
         input={"shape": [64], "dtype": "float32", "value_range": [0, 16]},
@@ -199,7 +200,8 @@ def test_untrusted_inference_runs_in_a_limited_worker(hostile: Served, acme_mode
     src = OnnxSource(onnx_bomb(BOMB_FLOATS), "tabular:identity", pooling="none", batch_size=4096)
     card = ModelCard(
         name="evil.bomb", modality="tabular", task="feature-extraction", access="black-box",
-        input={"shape": [64], "dtype": "float32"}, output={"feature_dim": 16}, provider="evil",
+        input={"shape": [64], "dtype": "float32", "value_range": [0, 16]},
+        output={"feature_dim": 16}, provider="evil",
     )  # fmt: skip
     bomb = hostile.zoo.register(src, card, validate=False)  # as if an older checker passed it
     rows = digits_rows(BATCH).tolist()

@@ -221,6 +221,7 @@ class Zoo:
                 )
         parents = registration.resolve_parents(self, config, card)
         registration.check_free(self, card.name, card.version)
+        registration.check_owner(self, card.name, card.provider)
         static_check(config, files)
         spec_json = registration.spec_json(spec)
         if validate:
