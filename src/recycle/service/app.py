@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
         inference=InferencePool(zoo, settings),
     )
     zoo.store.clean_temps()  # upload folders and writes left by killed registrations
+    zoo.check_batch = settings.inference_batch  # the checker runs the batch we will serve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

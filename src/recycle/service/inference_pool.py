@@ -28,7 +28,7 @@ EXTRA_ARCH_ENV = "RECYCLE_EXTRA_ARCH_MODULES"  # operator plugins (see recycle.z
 POLL_S = 0.5  # how often a waiting call checks its worker is alive
 
 
-def _is_memory(exc: BaseException) -> bool:
+def _is_memory(exc: BaseException | None) -> bool:
     text = str(exc).lower()
     return isinstance(exc, MemoryError) or ("alloc" in text and "memory" in text)
 
@@ -55,7 +55,7 @@ def serve(channel: Any, zoo_location: str, artifacts: str, batch: int, cpu_s: fl
                 source.batch_size = min(int(source.batch_size), batch)
             out = np.asarray(getattr(source, method)(X), dtype=np.float32)
         except BaseException as exc:  # every failure is reported, then this worker ends
-            kind = "memory" if _is_memory(exc) else "error"
+            kind = "memory" if _is_memory(exc) or _is_memory(exc.__cause__) else "error"
             channel.send([kind, type(exc).__name__, str(exc)[:300]])
             return
         channel.send(["ok"], out)

@@ -114,6 +114,7 @@ def validate(
             {pid: tree(zoo, pid) for pid in parents},
             timeout_s=zoo.check_timeout_s,
             memory_mb=zoo.check_memory_mb,
+            batch_rows=zoo.check_batch,
         )
     if not report.ok:
         raise ValidationError(f"Model {card.name}@{card.version} was rejected: {report.reason}.")

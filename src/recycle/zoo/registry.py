@@ -43,13 +43,14 @@ class Zoo:
 
     Attributes
     ----------
-    check_timeout_s, check_memory_mb : float, int
-        Limits of the registration checker (defaults from ``$RECYCLE_CHECK_TIMEOUT_S`` and
-        ``$RECYCLE_CHECK_MEMORY_MB``, else 120 s and 4096 MB).
+    check_timeout_s, check_memory_mb, check_batch : float, int, int
+        Limits of the registration checker (defaults from ``$RECYCLE_CHECK_TIMEOUT_S``,
+        ``$RECYCLE_CHECK_MEMORY_MB`` and ``$RECYCLE_CHECK_BATCH``, else 120 s, 4096 MB and
+        256 rows: the batch the model must also run within the memory limit).
     """
 
     def __init__(self, engine: Engine, store: ArtifactStore, location: str) -> None:
-        from recycle.zoo.checker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+        from recycle.zoo.checker import DEFAULT_BATCH, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
         self.engine = engine
         self.store = store
@@ -57,6 +58,7 @@ class Zoo:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.check_timeout_s = float(os.environ.get("RECYCLE_CHECK_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         self.check_memory_mb = int(os.environ.get("RECYCLE_CHECK_MEMORY_MB", DEFAULT_MEMORY_MB))
+        self.check_batch = int(os.environ.get("RECYCLE_CHECK_BATCH", DEFAULT_BATCH))
         self._loaded: dict[str, Any] = {}
 
     def __repr__(self) -> str:
