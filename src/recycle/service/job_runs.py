@@ -38,7 +38,7 @@ class _Collect:
 
 
 def _ray_job(payload: dict[str, Any], memory_mb: int) -> Any:
-    apply_limits(memory_mb, None)  # this worker process runs one task only (max_calls=1)
+    apply_limits(memory_mb, None, on_top=True)  # this Ray worker runs one task (max_calls=1)
     out = _Collect()
     run_job(out, payload)
     return out.last

@@ -135,6 +135,10 @@ class JobManager:
                 self._finish(job_id, status="cancelled")
         return self.get(job_id, key)
 
+    def run_handle(self, job_id: str) -> Any:
+        """The running job's worker handle (a local :class:`Worker` or a :class:`RayRun`)."""
+        return self._runs.get(job_id)
+
     def worker_pid(self, job_id: str) -> int | None:
         """Process id of the job's local worker while it runs (``None`` otherwise)."""
         run = self._runs.get(job_id)

@@ -57,9 +57,16 @@ class Limits:
     wall_s: float
 
 
-def apply_limits(memory_mb: int, cpu_s: float | None) -> None:
-    """Limit this process: address space, CPU time, no core dumps (call first in a worker)."""
+def apply_limits(memory_mb: int, cpu_s: float | None, on_top: bool = False) -> None:
+    """Limit this process: address space, CPU time, no core dumps (call first in a worker).
+
+    ``on_top``: allow ``memory_mb`` more than the process has mapped already (a Ray worker
+    maps its runtime's shared memory before it runs a task).
+    """
     mem = int(memory_mb) * MIB
+    if on_top:
+        with open("/proc/self/statm") as f:
+            mem += int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if cpu_s is not None:
