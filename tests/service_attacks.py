@@ -99,3 +99,22 @@ def onnx_external(location: str, in_dim: int = 64, out_dim: int = 16) -> tuple[b
 def nested_json(depth: int) -> str:
     """``depth`` nested lists: ``[[[...]]]``."""
     return "[" * depth + "]" * depth
+
+
+def hog_target(channel: object, blocks: int) -> None:
+    """A worker body that allocates and touches ``blocks`` x 64 MB, then says it survived."""
+    held = [np.ones(16 * 1024 * 1024, np.float32) for _ in range(blocks)]
+    channel.send(["survived", len(held)])  # type: ignore[attr-defined]
+
+
+def sleep_target(channel: object, seconds: float) -> None:
+    """A worker body that says hello, then sleeps."""
+    import time
+
+    channel.send(["hello"])  # type: ignore[attr-defined]
+    time.sleep(seconds)
+
+
+def pickle_target(channel: object) -> None:
+    """A worker body that sends a raw pickle (what the server must never load)."""
+    channel.conn.send({"evil": True})  # type: ignore[attr-defined]

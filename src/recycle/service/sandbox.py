@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import numpy as np
 
 MIB = 1024 * 1024
 MAX_MESSAGE = 1 << 30  # bytes of one message from a worker (a batch of outputs)
+ORPHAN_CHECK_S = 1.0  # how often a worker checks that its server still runs
 JOIN_S = 5.0  # how long kill() waits for the killed process to be reaped
 CONTEXT = mp.get_context("spawn")  # a fork of a multi-threaded server can deadlock
 
@@ -111,7 +113,19 @@ class Channel:
         return self.conn.recv()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the server that started it is gone (even by SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="recycle-orphan-watch").start()
+
+
 def _child(conn: Any, memory_mb: int, cpu_s: float | None, target: Callable, args: tuple):
+    _exit_with_parent(os.getppid())
     apply_limits(memory_mb, cpu_s)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
