@@ -103,6 +103,14 @@ class Watch:
         }
 
 
+def is_worker(p: psutil.Process) -> bool:
+    """A live sandbox or job worker (a spawned process; not multiprocessing's resource tracker)."""
+    try:
+        return "spawn_main" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def onnx_form(name: str, model: bytes) -> dict[str, Any]:
     from recycle.sources import OnnxSource, serialize
 
@@ -239,17 +247,18 @@ def main() -> None:
             r = c.post("/jobs/fit", files=data, data={"params": json.dumps(long_fit)})
             job_id = r.json()["id"]
             wait_status(c, job_id, ("running",), 120)
-            time.sleep(10)  # well inside the fit
-            before = {p.pid for p in psutil.Process(server.pid).children(recursive=True)}
+            deadline = time.monotonic() + 300
+            while c.get(f"/jobs/{job_id}").json()["task"] in (None, "load", "start"):
+                if time.monotonic() > deadline:  # the worker never got past loading
+                    raise TimeoutError(job_id)
+                time.sleep(0.2)
+            time.sleep(3)  # inside the fit
+            worker = {p.pid for p in psutil.Process(server.pid).children() if is_worker(p)}
             t = time.perf_counter()
             c.post(f"/jobs/{job_id}/cancel")
             wait_status(c, job_id, ("cancelled",), 60)
             to_status = time.perf_counter() - t
-            while before & {
-                p.pid
-                for p in psutil.Process(server.pid).children(recursive=True)
-                if p.status() != psutil.STATUS_ZOMBIE
-            }:
+            while worker & {p.pid for p in psutil.Process(server.pid).children() if is_worker(p)}:
                 time.sleep(0.02)
             out["cancel"] = {
                 "seconds_to_cancelled": round(to_status, 3),

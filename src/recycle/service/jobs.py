@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ from typing import Any
 from recycle.errors import DataError, ModelNotFoundError, RateLimitError
 from recycle.service.auth import KeyInfo
 from recycle.service.db import ServiceDB
+from recycle.service.errors import scrub
 from recycle.service.job_params import JobParams
 from recycle.service.job_runs import start_run
 from recycle.service.sandbox import Limits, zoo_address
@@ -172,6 +174,9 @@ class JobManager:
 
     # -- supervision --------------------------------------------------------------------------
     def _finish(self, job_id: str, **values: Any) -> None:
+        if values.get("error"):  # never show the server's own paths
+            paths = [str(self.zoo.location), self.zoo.store.url, str(self.jobs_dir)]
+            values["error"] = scrub(str(values["error"]), [*paths, tempfile.gettempdir()])
         self.db.update_job(job_id, **values)
         with self._lock:
             for d in (self._cancel, self._runs, self._deadlines, self._budgets, self._futures):
