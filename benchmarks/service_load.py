@@ -150,7 +150,7 @@ def hostile_loop(url: str, key: str, prov_key: str, bomb_id: str, X: np.ndarray,
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
     from service_attacks import nested_json, npz_bomb
 
-    bomb = npz_bomb(256 * 1024 * 1024)
+    bomb = npz_bomb(1024 * 1024 * 1024)  # 1 GiB inflated, ~1 MB sent
     deep = '{"spec": ' + nested_json(50_000) + "}"
     small = io_npz(X[:60], np.arange(60) % 2)
     attacks = [

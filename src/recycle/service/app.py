@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.inference.warm()
         yield
         state.jobs.shutdown()
         state.inference.shutdown()

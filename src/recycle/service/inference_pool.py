@@ -38,6 +38,7 @@ def serve(channel: Any, zoo_location: str, artifacts: str, batch: int, cpu_s: fl
 
     After an error the worker ends (the server starts a fresh one).
     """
+    import recycle.sources  # noqa: F401  (torch, onnxruntime: imported before the first call)
     from recycle.zoo import Zoo
 
     for plugin in filter(None, os.environ.get(EXTRA_ARCH_ENV, "").split(",")):
@@ -80,6 +81,27 @@ class InferencePool:
         self._idle: list[Worker] = []
         self._slots = threading.BoundedSemaphore(settings.sandbox_workers)
         self._lock = threading.Lock()
+        self._closed = False
+
+    def warm(self) -> None:
+        """Start the workers now, in the background, so that the first calls do not wait."""
+
+        def start() -> None:
+            for _ in range(self.settings.sandbox_workers):
+                worker = self._spawn()
+                with self._lock:
+                    if not self._closed:
+                        self._idle.append(worker)
+                        continue
+                worker.kill()  # the server stopped meanwhile
+                return
+
+        threading.Thread(target=start, daemon=True, name="recycle-sandbox-warm").start()
+
+    def _spawn(self) -> Worker:
+        args = (zoo_address(self.zoo), self.zoo.store.url, self.settings.inference_batch,
+                self.limits.cpu_s)  # fmt: skip
+        return Worker(serve, args, self.limits)
 
     def _take(self) -> Worker:
         with self._lock:
@@ -88,9 +110,7 @@ class InferencePool:
                 if worker.alive():
                     return worker
                 worker.kill()
-        args = (zoo_address(self.zoo), self.zoo.store.url, self.settings.inference_batch,
-                self.limits.cpu_s)  # fmt: skip
-        return Worker(serve, args, self.limits)
+        return self._spawn()
 
     def run(self, entry: Any, method: str, X: Any) -> np.ndarray:
         """``method`` (``embed`` or ``predict_proba``) of ``entry``'s model on ``X``.
@@ -154,6 +174,7 @@ class InferencePool:
     def shutdown(self) -> None:
         """Kill the idle workers (busy ones end with their call)."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.kill()
