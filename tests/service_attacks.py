@@ -118,3 +118,10 @@ def sleep_target(channel: object, seconds: float) -> None:
 def pickle_target(channel: object) -> None:
     """A worker body that sends a raw pickle (what the server must never load)."""
     channel.conn.send({"evil": True})  # type: ignore[attr-defined]
+
+
+def spin_target(channel: object) -> None:
+    """A worker body that says hello, then burns CPU for ever."""
+    channel.send(["hello"])  # type: ignore[attr-defined]
+    while True:
+        pass

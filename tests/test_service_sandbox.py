@@ -11,7 +11,7 @@ import pytest
 
 from recycle.service.sandbox import Limits, Worker
 from recycle.zoo.store import pid_alive
-from service_attacks import hog_target, pickle_target, sleep_target
+from service_attacks import hog_target, pickle_target, sleep_target, spin_target
 from service_helpers import wait_until
 
 START_S = 60.0  # a spawned worker starts within this on a busy machine
@@ -39,6 +39,18 @@ def test_a_worker_past_its_memory_limit_dies_and_says_how() -> None:
         assert _first(ok) == ["survived", 2]  # 128 MB fits
     finally:
         ok.kill()
+
+
+def test_a_worker_past_its_cpu_time_is_ended() -> None:
+    worker = Worker(spin_target, (), Limits(memory_mb=1024, cpu_s=1, wall_s=60))
+    try:
+        assert _first(worker) == ["hello"]
+        with pytest.raises(EOFError):
+            while worker.recv(0.5) is None:  # SIGXCPU after about a CPU second
+                pass
+        assert "CPU-time" in worker.how_it_died()
+    finally:
+        worker.kill()
 
 
 def test_kill_ends_a_busy_worker_at_once() -> None:
