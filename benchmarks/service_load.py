@@ -86,11 +86,14 @@ class Stats:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.status: dict[str, int] = defaultdict(int)
         self.transport_errors = 0
+        self.details: dict[str, int] = defaultdict(int)
 
-    def record(self, kind: str, seconds: float, code: int) -> None:
+    def record(self, kind: str, seconds: float, code: int, detail: str = "") -> None:
         with self.lock:
             self.latency[kind].append(seconds)
             self.status[f"{kind}:{code}"] += 1
+            if detail and code >= 400:
+                self.details[f"{kind}:{code}:{detail[:90]}"] += 1
 
 
 def submit_job(c: httpx.Client, kind: str, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
@@ -121,7 +124,7 @@ def user_loop(url: str, key: str, ids: list[str], spec: dict, X: np.ndarray, y: 
                         stats.transport_errors += 1
                     time.sleep(0.05)
                     continue
-                stats.record(f"submit_{kind}", time.perf_counter() - t, r.status_code)
+                stats.record(f"submit_{kind}", time.perf_counter() - t, r.status_code, r.text)
                 if r.status_code == 202:
                     jobs.append((key, r.json()["id"]))
                 i += 1
@@ -140,7 +143,7 @@ def user_loop(url: str, key: str, ids: list[str], spec: dict, X: np.ndarray, y: 
                     stats.transport_errors += 1
                 time.sleep(0.05)
                 continue
-            stats.record(kind, time.perf_counter() - t, r.status_code)
+            stats.record(kind, time.perf_counter() - t, r.status_code, r.text)
             i += 1
 
 
@@ -327,6 +330,8 @@ def main() -> None:
                           for s in sorted({r["status"] for r in job_rows})},
         "seconds_p50": round(float(np.percentile(durations, 50)), 2) if durations else None,
         "seconds_p99": round(float(np.percentile(durations, 99)), 2) if durations else None,
+        "errors": {e: sum((r["error"] or "")[:60] == e for r in job_rows)
+                   for e in sorted({(r["error"] or "")[:60] for r in job_rows if r["error"]})},
     }  # fmt: skip
     missing = sorted(set(acknowledged) - listed)
     result = {
@@ -343,6 +348,7 @@ def main() -> None:
             for k, v in sorted(stats.latency.items())
         },
         "status_counts": dict(sorted(stats.status.items())),
+        "error_details": dict(sorted(stats.details.items())),
         "server_errors_5xx_normal_users": server_errors,
         "jobs": job_summary,
         "squatted_name_owner": sorted({m["card"]["provider"] for m in owner["items"]}),

@@ -83,11 +83,11 @@ class InferencePool:
         self._lock = threading.Lock()
         self._closed = False
 
-    def warm(self) -> None:
-        """Start the workers now, in the background, so that the first calls do not wait."""
+    def warm(self, count: int | None = None) -> None:
+        """Start ``count`` workers (default all) in the background, so calls do not wait."""
 
         def start() -> None:
-            for _ in range(self.settings.sandbox_workers):
+            for _ in range(self.settings.sandbox_workers if count is None else count):
                 worker = self._spawn()
                 with self._lock:
                     if not self._closed:
@@ -128,12 +128,14 @@ class InferencePool:
                 reply = self._call(worker, entry, method, X)
             except BaseException:
                 worker.kill()
+                self.warm(1)
                 raise
             if reply[0] == "ok":
                 with self._lock:
                     self._idle.append(worker)
                 return reply[-1]  # type: ignore[no-any-return]
-            worker.kill()  # a fresh worker after any failure
+            worker.kill()  # a fresh worker after any failure, started now for the next call
+            self.warm(1)
         return self._raise(entry, X, reply)
 
     def _call(self, worker: Worker, entry: Any, method: str, X: Any) -> list[Any]:
