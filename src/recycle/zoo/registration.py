@@ -84,6 +84,12 @@ def check_owner(zoo: Zoo, name: str, provider: str | None) -> None:
         )
 
 
+def check_name(zoo: Zoo, card: ModelCard) -> None:
+    """:func:`check_free` and :func:`check_owner` for the card's name, version and provider."""
+    check_free(zoo, card.name, card.version)
+    check_owner(zoo, card.name, card.provider)
+
+
 def spec_json(spec: Any) -> bytes | None:
     """The spec's JSON bytes (``None`` without a spec); :class:`SpecError` if not a Spec."""
     if spec is None:

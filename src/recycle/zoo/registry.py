@@ -44,9 +44,7 @@ class Zoo:
     Attributes
     ----------
     check_timeout_s, check_memory_mb, check_batch : float, int, int
-        Limits of the registration checker (defaults from ``$RECYCLE_CHECK_TIMEOUT_S``,
-        ``$RECYCLE_CHECK_MEMORY_MB`` and ``$RECYCLE_CHECK_BATCH``, else 120 s, 4096 MB and
-        256 rows: the batch the model must also run within the memory limit).
+        Checker limits (``$RECYCLE_CHECK_TIMEOUT_S``/``_MEMORY_MB``/``_BATCH``; 120 s, 4 GB, 256).
     """
 
     def __init__(self, engine: Engine, store: ArtifactStore, location: str) -> None:
@@ -222,8 +220,7 @@ class Zoo:
                     "and bytes content."
                 )
         parents = registration.resolve_parents(self, config, card)
-        registration.check_free(self, card.name, card.version)
-        registration.check_owner(self, card.name, card.provider)
+        registration.check_name(self, card)  # name@version free, name not another's
         static_check(config, files)
         spec_json = registration.spec_json(spec)
         if validate:
