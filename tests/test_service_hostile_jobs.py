@@ -201,7 +201,7 @@ def test_a_failing_entry_is_skipped_with_a_warning(tmp_path: Path) -> None:
     with ServerThread(app) as server:
         served = Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
         with served.client("user") as c:
-            r = _submit(c, "select", {"m": 1})  # no sources: every entry
+            r = _submit(c, "select", {"m": 1, "time_budget": 600})  # no sources: every entry
             assert r.status_code == 202, r.text
             job_id = r.json()["id"]
             wait_until(lambda: _status(c, job_id)["status"] in ("done", "failed"), 120)
