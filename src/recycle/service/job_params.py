@@ -24,11 +24,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-# Imported here, once, with the app: a first import of the strategy registry from several
-# request threads at once could see it half-built ("unknown strategy" for a valid name).
-from recycle.adapt import get_strategy, strategy_names
-from recycle.select import SCORES
-
 MAX_SOURCES = 256  # ids in one job's ``sources``
 MAX_M = 64  # sources one recycled model may mix
 MAX_TOP = 1000  # ranking rows a selection job returns
@@ -46,6 +41,8 @@ Scalar = bool | int | float | str | None
 
 
 def _check_strategy(name: str) -> str:
+    from recycle.adapt import strategy_names  # imported by create_app first (one thread)
+
     valid = list(strategy_names())
     if name not in valid:
         raise ValueError(f"unknown strategy {name[:64]!r}; valid: {', '.join(valid)}")
@@ -87,6 +84,8 @@ class JobParams(BaseModel):
     @field_validator("score")
     @classmethod
     def _score(cls, value: str) -> str:
+        from recycle.select import SCORES
+
         if value not in SCORES:
             raise ValueError(f"unknown score {value[:64]!r}; valid: {', '.join(sorted(SCORES))}")
         return value
@@ -106,6 +105,8 @@ class JobParams(BaseModel):
     @field_validator("strategy_params")
     @classmethod
     def _strategy_params(cls, value: dict | None) -> dict | None:
+        from recycle.adapt import get_strategy
+
         for name, params in (value or {}).items():
             accepted = set(inspect.signature(get_strategy(_check_strategy(name))).parameters)
             accepted -= {"sources", "seed", "progress", "self"}
