@@ -72,3 +72,50 @@ def digits_rows(n: int = 32, seed: int = 0) -> np.ndarray:
     X = load_digits().data.astype(np.float32)
     idx = np.random.default_rng(seed).choice(len(X), size=n, replace=False)
     return X[idx]
+
+
+class Served:
+    """A running server and its keys."""
+
+    def __init__(self, url: str, zoo: Any, db: Any, keys: dict[str, str], jobs: Any) -> None:
+        self.url, self.zoo, self.db, self.keys, self.jobs = url, zoo, db, keys, jobs
+
+    def client(self, who: str | None) -> Any:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
+
+
+def upload_form(name: str, seed: int = 0, card_extra: dict | None = None) -> dict[str, Any]:
+    """The multipart form of ``POST /models`` for a small MLP (see :func:`mlp_model`)."""
+    import json
+
+    from recycle.sources import serialize
+
+    src, card = mlp_model(name, seed)
+    config, files = serialize(src)
+    card_dict = {**card.to_dict(), **(card_extra or {})}
+    return {
+        "data": {"card": json.dumps(card_dict), "config": json.dumps(config)},
+        "files": [("files", (n, b, "application/octet-stream")) for n, b in files.items()],
+    }
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """``numpy.savez`` of ``arrays`` into bytes."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def wait_until(check: Any, timeout: float, every: float = 0.1) -> float:
+    """Call ``check()`` until it is true; return the seconds it took (raise after ``timeout``)."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(every)
+    return time.monotonic() - start

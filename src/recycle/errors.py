@@ -93,7 +93,11 @@ class ForbiddenError(RecycleError, PermissionError):
 
 
 class RateLimitError(RecycleError, RuntimeError):
-    """Too many requests for this key; retry later."""
+    """Too many requests (or jobs) for this key; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = float(retry_after)
 
 
 class PayloadTooLargeError(RecycleError, ValueError):

@@ -29,6 +29,7 @@ from recycle.service.auth import RateLimiter
 from recycle.service.config import Settings
 from recycle.service.db import ServiceDB, default_jobs_dir, make_engine
 from recycle.service.deps import ServiceState
+from recycle.service.inference_pool import InferencePool
 from recycle.service.jobs import JobManager
 from recycle.service.middleware import LimitAndAudit
 from recycle.service.routers import health, inference, jobs, models, specs
@@ -59,7 +60,12 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
     -------
     fastapi.FastAPI
     """
+    from recycle.adapt import strategy_names
+
     settings = settings or Settings()
+    # The strategy registry is built here, in one thread: its first import from concurrent
+    # request threads saw it half-built ("unknown strategy" for a valid name, under load).
+    strategy_names()
     if zoo is None:
         from recycle.zoo import Zoo
 
@@ -71,13 +77,18 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
         db=db,
         zoo=zoo,
         limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst),
-        jobs=JobManager(db, zoo, jobs_dir, settings.job_workers),
+        jobs=JobManager(db, zoo, jobs_dir, settings),
+        inference=InferencePool(zoo, settings),
     )
+    zoo.store.clean_temps()  # upload folders and writes left by killed registrations
+    zoo.check_batch = settings.inference_batch  # the checker runs the batch we will serve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.inference.warm()
         yield
         state.jobs.shutdown()
+        state.inference.shutdown()
 
     app = FastAPI(
         title="recycle model-as-a-service",
@@ -99,5 +110,6 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
         db=db,
         max_upload=settings.max_upload_bytes,
         max_json=settings.max_json_bytes,
+        max_json_depth=settings.max_json_depth,
     )
     return app

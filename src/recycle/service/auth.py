@@ -155,6 +155,7 @@ class RateLimiter:
                 wait = (1.0 - tokens) / per_s
                 raise RateLimitError(
                     f"Rate limit of {rate} requests/minute exceeded for key {key_id}; "
-                    f"retry in {wait:.1f} s."
+                    f"retry in {wait:.1f} s.",
+                    retry_after=wait,
                 )
             self._buckets[key_id] = (tokens - 1.0, t)

@@ -51,8 +51,32 @@ class Settings(BaseSettings):
     rate_burst: int = Field(default=200, ge=1)
     #: Whether catalog reads (GET /models, search) need a key; writes always do.
     reads_need_key: bool = True
-    #: Worker threads of the background job pool (selection and fit jobs).
+    #: Jobs that run at once, each in its own worker process (more wait queued).
     job_workers: int = Field(default=2, ge=1)
+    #: Jobs one key may have queued or running -> 429 (with the real ``Retry-After``) above.
+    max_jobs_per_key: int = Field(default=4, ge=1)
+    #: Seconds a job may run past its ``time_budget`` (process start, final fit) before it is
+    #: killed.
+    job_grace_s: float = Field(default=60.0, gt=0)
+    #: Hard wall-clock limit of any job (seconds), whatever its budget.
+    job_max_seconds: float = Field(default=3600.0, gt=0)
+    #: Address-space limit of a job's worker process (MB).
+    job_memory_mb: int = Field(default=4096, ge=256)
+    #: Largest inflated size of an uploaded target ``.npz`` (bytes) -> 413 above, checked from
+    #: the zip's headers before anything is inflated.
+    max_array_bytes: int = Field(default=512 * MIB, ge=1)
+    #: Deepest nesting of any JSON the service parses (bodies and form fields) -> 422 above.
+    max_json_depth: int = Field(default=64, ge=2)
+    #: Rows per model call in inference, jobs and the checker (the provider's batch size is
+    #: capped by it).
+    inference_batch: int = Field(default=256, ge=1)
+    #: Address-space limit of an inference worker process (MB).
+    sandbox_memory_mb: int = Field(default=4096, ge=256)
+    #: CPU seconds and wall seconds one inference call may take in its worker.
+    sandbox_cpu_s: float = Field(default=60.0, gt=0)
+    sandbox_wall_s: float = Field(default=120.0, gt=0)
+    #: Inference worker processes (each keeps the models it loaded).
+    sandbox_workers: int = Field(default=2, ge=1)
     #: Folder for job results (recycled models); default ``<zoo folder>/service-jobs`` or a
     #: ``recycle-jobs`` folder in the working directory when the zoo is a URL.
     jobs_dir: str | None = None

@@ -193,6 +193,23 @@ class ServiceDB:
         out["result"] = json.loads(out["result"]) if out["result"] else None
         return out
 
+    def active_jobs(self, key_id: str) -> list[str]:
+        """Ids of the key's queued or running jobs, oldest first."""
+        q = (
+            sa.select(JOBS.c.id)
+            .where(JOBS.c.key_id == key_id, JOBS.c.status.in_(ACTIVE_JOB_STATES))
+            .order_by(JOBS.c.created)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def list_jobs(self, owner: str) -> list[dict[str, Any]]:
+        """Every job row of ``owner`` (without params and results), oldest first."""
+        cols = (JOBS.c.id, JOBS.c.kind, JOBS.c.status, JOBS.c.created)
+        q = sa.select(*cols).where(JOBS.c.owner == owner).order_by(JOBS.c.created)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
     def fail_interrupted_jobs(self) -> int:
         """Mark jobs left queued/running by a previous server process as failed."""
         with self.engine.begin() as conn:

@@ -30,6 +30,7 @@ class ServiceState:
     zoo: Any
     limiter: RateLimiter
     jobs: Any  # recycle.service.jobs.JobManager
+    inference: Any  # recycle.service.inference_pool.InferencePool
 
 
 def get_state(request: Request) -> ServiceState:

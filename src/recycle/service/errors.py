@@ -9,6 +9,8 @@ and answered 500 with no internals.
 from __future__ import annotations
 
 import logging
+import math
+import tempfile
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,12 +27,39 @@ async def recycle_error_handler(request: Request, exc: Exception) -> JSONRespons
     if not isinstance(exc, RecycleError):  # registered for RecycleError only
         raise exc
     code = http_status(exc)
-    headers = {"Retry-After": "1"} if isinstance(exc, RateLimitError) else None
+    headers = None
+    if isinstance(exc, RateLimitError):  # the real wait, in whole seconds
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     if code >= 500:
         log.error("server error", extra={"event": "error", "error": type(exc).__name__})
+    detail = scrub(str(exc), server_paths(request))
     return JSONResponse(
-        {"error": type(exc).__name__, "detail": str(exc)}, status_code=code, headers=headers
+        {"error": type(exc).__name__, "detail": detail}, status_code=code, headers=headers
     )
+
+
+def server_paths(request: Request) -> list[str]:
+    """The server's own locations (zoo, artifacts, jobs folder): never shown to a client."""
+    state = getattr(request.app.state, "service", None)
+    if state is None:
+        return []
+    found = [state.settings.zoo, getattr(state.zoo, "location", None)]
+    found += [getattr(getattr(state.zoo, "store", None), "url", None)]
+    found += [str(getattr(state.jobs, "jobs_dir", "")) or None, tempfile.gettempdir()]
+    return [str(p) for p in found if p and len(str(p)) > 1]
+
+
+def scrub(text: str, paths: list[str]) -> str:
+    """Replace each of ``paths`` in ``text`` by ``<server>`` (longest first).
+
+    Examples
+    --------
+    >>> scrub("Artifact ab is missing from /srv/zoo/artifacts", ["/srv/zoo"])
+    'Artifact ab is missing from <server>/artifacts'
+    """
+    for path in sorted(set(paths), key=len, reverse=True):
+        text = text.replace(path, "<server>")
+    return text
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

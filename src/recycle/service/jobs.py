@@ -1,24 +1,26 @@
-"""Background selection and fit jobs: a thread pool, progress in the DB, cancel, results.
+"""Background selection and fit jobs: each in a killable worker process, capped per key.
 
 A job runs the library (``select_sources`` or ``Recycler``) on the caller's uploaded target
-data against zoo entries used **black-box** (only ``embed``/``predict_proba``; weights stay on
-the server). Progress is the library's ``progress(task, done, total)`` callback written to the
-``service_jobs`` row (throttled); cancel sets a flag that the next progress call turns into a
-stop. Results: a JSON summary in the row; a fit job also saves the recycled model under
-``<jobs_dir>/<job id>/model`` and a ``model.tar.gz`` of it for download.
+against zoo entries used **black-box**, in a worker process (:mod:`recycle.service.job_worker`)
+on the project's execution backend (:func:`recycle.parallel.resolve_backend`): a spawned local
+process with an address-space limit, or a Ray task (``RECYCLE_BACKEND=ray``: one fresh Ray
+worker per job, memory reserved per task, so a service that outgrows one machine adds Ray
+nodes). A supervisor thread per running job (``RECYCLE_JOB_WORKERS`` of them) writes the
+worker's progress to the ``service_jobs`` row and **kills** the worker when the job is
+cancelled, when it runs past its ``time_budget`` plus ``RECYCLE_JOB_GRACE_S``, or when the
+server shuts down; so cancel takes effect within a poll interval and shutdown never waits on a
+job. A key may have at most ``RECYCLE_MAX_JOBS_PER_KEY`` jobs queued or running; the next is a
+429 whose ``Retry-After`` is the time until the earliest of them must end.
 
 Jobs left queued or running by a server that stopped are marked failed at start-up
-(resubmit them): the pool is in process, so a restart loses running work, never finished
-results.
+(resubmit them); finished results are never lost.
 """
 
 from __future__ import annotations
 
-import inspect
-import io
 import logging
 import shutil
-import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -26,113 +28,94 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from recycle.errors import DataError, ModelNotFoundError, RecycleError
+from recycle.errors import DataError, ModelNotFoundError, RateLimitError
 from recycle.service.auth import KeyInfo
 from recycle.service.db import ServiceDB
+from recycle.service.errors import scrub
+from recycle.service.job_params import JobParams
+from recycle.service.job_runs import start_run
+from recycle.service.sandbox import Limits, zoo_address
+
+__all__ = ["KINDS", "JobManager"]
 
 log = logging.getLogger("recycle.service.jobs")
 
-PROGRESS_EVERY_S = 0.25  # at most this often a progress update is written to the DB
 KINDS = ("select", "fit")
-#: Recycler parameters a fit job accepts (no zoo, backend or cache: those are the server's).
-FIT_PARAMS = ("m", "score", "strategy", "seed", "cv", "cv_repeats", "strategies", "time_budget",
-              "strategy_params")  # fmt: skip
-
-
-class JobCancelled(RecycleError):
-    """Raised inside a job's progress callback once the job was cancelled."""
-
-
-class BlackBoxView:
-    """A zoo source seen through its inference API only (``access == "black-box"``).
-
-    Its ``source_id`` is the one a :class:`~recycle.sources.remote.RemoteSource` on
-    ``base_url`` has for the same entry, so a model fitted by a job can be loaded by the user
-    with ``Recycler.load(folder, sources=client.sources(ids))`` and predicts through the API.
-    """
-
-    access = "black-box"
-
-    def __init__(self, source: Any, entry: Any, base_url: str) -> None:
-        self._source = source
-        self.entry_id = str(entry.id)
-        self.source_id = f"remote:{base_url.rstrip('/')}/models/{entry.id}@{entry.version}"
-        self.modality = source.modality
-        self.feature_dim = int(source.feature_dim)
-        self.source_classes = list(getattr(source, "source_classes", None) or [])
-
-    def embed(self, X: Any) -> np.ndarray:
-        return np.asarray(self._source.embed(X), dtype=np.float32)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        if not self.source_classes:
-            raise DataError(f"Source {self.source_id} has no head; it only embeds.")
-        return np.asarray(self._source.predict_proba(X), dtype=np.float32)
-
-
-def read_target(raw: bytes) -> dict[str, Any]:
-    """Parse an uploaded ``.npz`` with ``X``, ``y`` (and optional ``X_test``); no pickles."""
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except Exception as exc:
-        raise DataError(
-            f"Target data is not a readable .npz without pickles ({type(exc).__name__}); "
-            "save it with numpy.savez(path, X=X, y=y)."
-        ) from exc
-    if "X" not in arrays or "y" not in arrays:
-        raise DataError(f"Target .npz needs arrays 'X' and 'y'; got {sorted(arrays)}.")
-    out: dict[str, Any] = {}
-    for name in ("X", "X_test"):
-        if name in arrays:
-            a = arrays[name]
-            out[name] = [str(t) for t in a.tolist()] if a.dtype.kind in "US" else a
-    out["y"] = arrays["y"]
-    return out
-
-
-def _call(fn: Any, *args: Any, progress: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` passing ``progress`` only when it accepts it."""
-    if "progress" in inspect.signature(fn).parameters:
-        kwargs["progress"] = progress
-    return fn(*args, **kwargs)
+POLL_S = 0.2  # how often a supervisor checks its worker, the cancel flag and the clock
+ACTIVE = ("queued", "running")
 
 
 class JobManager:
-    """Run jobs in a thread pool; state lives in :class:`ServiceDB`."""
+    """Queue, supervise, cancel and cap jobs; state lives in :class:`ServiceDB`.
 
-    def __init__(self, db: ServiceDB, zoo: Any, jobs_dir: Path, workers: int = 2) -> None:
+    Parameters
+    ----------
+    db : ServiceDB
+    zoo : Zoo
+        The server's zoo; workers open it again by location.
+    jobs_dir : Path
+        Where fit jobs save their models.
+    settings : Settings
+        ``job_workers``, ``max_jobs_per_key``, ``job_grace_s``, ``job_max_seconds``,
+        ``job_memory_mb``, ``inference_batch``.
+    """
+
+    def __init__(self, db: ServiceDB, zoo: Any, jobs_dir: Path, settings: Any) -> None:
         self.db = db
         self.zoo = zoo
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recycle-job")
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(settings.job_workers, thread_name_prefix="recycle-job")
         self._futures: dict[str, Future[None]] = {}
         self._cancel: dict[str, threading.Event] = {}
+        self._runs: dict[str, Any] = {}
+        self._deadlines: dict[str, float] = {}  # monotonic end of each running job
+        self._budgets: dict[str, float] = {}  # wall seconds each queued or running job may take
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
         interrupted = db.fail_interrupted_jobs()
         if interrupted:
             log.warning("jobs interrupted by a restart", extra={"count": interrupted})
 
     def shutdown(self) -> None:
-        for ev in self._cancel.values():
+        """Stop every job now (workers killed, rows marked failed); never waits on a job."""
+        self._stopping.set()
+        mine = list(self._budgets)
+        for ev in list(self._cancel.values()):
             ev.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for job_id in mine:  # queued ones never started; this server's only
+            row = self.db.get_job(job_id)
+            if row is not None and row["status"] in ACTIVE:
+                self.db.update_job(job_id, status="failed", error="the server shut down; resubmit")
 
+    # -- requests ---------------------------------------------------------------------------
     def submit(
-        self, kind: str, key: KeyInfo, target: dict[str, Any], params: dict, base_url: str
+        self, kind: str, key: KeyInfo, target: dict[str, Any], params: JobParams, base_url: str
     ) -> str:
         """Queue a job; return its id. ``base_url``: the server's URL as the client sees it."""
         if kind not in KINDS:
             raise DataError(f"Job kind must be one of {list(KINDS)}; got {kind!r}.")
-        sources = self._sources(params.get("sources"), base_url)  # fail fast on unknown ids
+        for entry_id in params.sources or []:
+            self.zoo.get(entry_id)  # 404 now for an unknown id, not a failed job later
+        wall = min(params.time_budget + self.settings.job_grace_s, self.settings.job_max_seconds)
         job_id = uuid.uuid4().hex
-        self.db.insert_job(
-            {"id": job_id, "kind": kind, "key_id": key.id, "owner": key.owner, "params": params}
-        )
-        self._cancel[job_id] = threading.Event()
-        self._futures[job_id] = self._pool.submit(self._run, job_id, kind, target, params, sources)
+        with self._lock:
+            self._check_cap(key)
+            self.db.insert_job(
+                {"id": job_id, "kind": kind, "key_id": key.id, "owner": key.owner,
+                 "params": params.model_dump(exclude_none=True)}
+            )  # fmt: skip
+            self._budgets[job_id] = wall
+            self._cancel[job_id] = threading.Event()
+        payload = {
+            "kind": kind, "target": target, "params": params.model_dump(exclude_none=True),
+            "base_url": base_url, "zoo": zoo_address(self.zoo), "artifacts": self.zoo.store.url,
+            "out": str(self.jobs_dir / job_id), "batch": self.settings.inference_batch,
+            "memory_mb": self.settings.job_memory_mb,
+        }  # fmt: skip
+        self._futures[job_id] = self._pool.submit(self._supervise, job_id, payload, wall)
         return job_id
 
     def get(self, job_id: str, key: KeyInfo) -> dict[str, Any]:
@@ -143,15 +126,25 @@ class JobManager:
         return row
 
     def cancel(self, job_id: str, key: KeyInfo) -> dict[str, Any]:
+        """Cancel a queued job at once, or kill a running job's worker within a poll."""
         row = self.get(job_id, key)
-        if row["status"] in ("queued", "running"):
+        if row["status"] in ACTIVE:
             ev = self._cancel.get(job_id)
             if ev is not None:
                 ev.set()
             fut = self._futures.get(job_id)
             if fut is not None and fut.cancel():
-                self.db.update_job(job_id, status="cancelled")
+                self._finish(job_id, status="cancelled")
         return self.get(job_id, key)
+
+    def run_handle(self, job_id: str) -> Any:
+        """The running job's worker handle (a local :class:`Worker` or a :class:`RayRun`)."""
+        return self._runs.get(job_id)
+
+    def worker_pid(self, job_id: str) -> int | None:
+        """Process id of the job's local worker while it runs (``None`` otherwise)."""
+        run = self._runs.get(job_id)
+        return None if run is None else run.pid
 
     def result_archive(self, job_id: str, key: KeyInfo) -> Path:
         row = self.get(job_id, key)
@@ -163,111 +156,79 @@ class JobManager:
             )
         return path
 
-    # running ----------------------------------------------------------------------------
-    def _sources(self, ids: Any, base_url: str) -> list[BlackBoxView]:
-        from recycle.service.schemas import check_id
+    # -- limits -----------------------------------------------------------------------------
+    def _check_cap(self, key: KeyInfo) -> None:
+        cap = self.settings.max_jobs_per_key
+        active = self.db.active_jobs(key.id)
+        if len(active) < cap:
+            return
+        now = time.monotonic()
+        ends = [self._deadlines[j] - now for j in active if j in self._deadlines]
+        queued = [self._budgets.get(j, self.settings.job_max_seconds) for j in active]
+        wait = min(ends) if ends else min(queued)
+        raise RateLimitError(
+            f"Key {key.id} already has {len(active)} jobs queued or running (the limit is "
+            f"{cap}); wait for one to finish or cancel one.",
+            retry_after=max(1.0, wait),
+        )
 
-        if ids is None:
-            entries = list(self.zoo.list())
-        elif isinstance(ids, list) and all(isinstance(i, str) for i in ids) and ids:
-            entries = [self.zoo.get(check_id(i)) for i in ids]
-        else:
-            raise DataError("params.sources must be a non-empty list of model ids, or omitted.")
-        return [BlackBoxView(self.zoo.load(e.id), e, base_url) for e in entries]
+    # -- supervision --------------------------------------------------------------------------
+    def _finish(self, job_id: str, **values: Any) -> None:
+        if values.get("error"):  # never show the server's own paths
+            paths = [str(self.zoo.location), self.zoo.store.url, str(self.jobs_dir)]
+            values["error"] = scrub(str(values["error"]), [*paths, tempfile.gettempdir()])
+        self.db.update_job(job_id, **values)
+        with self._lock:
+            for d in (self._cancel, self._runs, self._deadlines, self._budgets, self._futures):
+                d.pop(job_id, None)  # type: ignore[attr-defined]
 
-    def _progress(self, job_id: str) -> Any:
-        ev = self._cancel[job_id]
-        last = [0.0]
-
-        def progress(task: str, done: int, total: int) -> None:
-            if ev.is_set():
-                raise JobCancelled(f"Job {job_id} was cancelled.")
-            t = time.monotonic()
-            if t - last[0] >= PROGRESS_EVERY_S or (total and done >= total):
-                last[0] = t
-                self.db.update_job(job_id, task=str(task)[:128], done=int(done), total=int(total))
-
-        return progress
-
-    def _run(self, job_id: str, kind: str, target: dict, params: dict, sources: list) -> None:
-        progress = self._progress(job_id)
+    def _supervise(self, job_id: str, payload: dict[str, Any], wall: float) -> None:
+        cancel = self._cancel[job_id]
+        if cancel.is_set():
+            self._finish(job_id, status="cancelled")
+            return
+        (self.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
+        limits = Limits(memory_mb=self.settings.job_memory_mb, cpu_s=None, wall_s=wall)
         try:
-            progress("start", 0, 0)
-            self.db.update_job(job_id, status="running")
-            if kind == "select":
-                result = self._select(target, params, sources, progress)
-            else:
-                result = self._fit(job_id, target, params, sources, progress)
-            if self._cancel[job_id].is_set():
-                raise JobCancelled(f"Job {job_id} was cancelled.")
-            self.db.update_job(job_id, status="done", result=result)
-        except JobCancelled:
-            self.db.update_job(job_id, status="cancelled")
-            shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
-        except RecycleError as exc:
-            self.db.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # a bug in a job must not kill the worker thread
-            log.exception("job crashed", extra={"job": job_id})
-            self.db.update_job(
-                job_id, status="failed", error=f"internal error: {type(exc).__name__}"
-            )
+            run = start_run(payload, limits)
+        except Exception as exc:  # the backend could not start a worker at all
+            log.exception("job worker did not start", extra={"job": job_id})
+            self._finish(job_id, status="failed", error=f"internal error: {type(exc).__name__}")
+            return
+        self._runs[job_id] = run
+        self._deadlines[job_id] = time.monotonic() + wall
+        self.db.update_job(job_id, status="running")
+        try:
+            outcome = self._watch(job_id, run, cancel, wall)
         finally:
-            self._futures.pop(job_id, None)
+            run.kill()
+        if outcome.get("status") != "done":
+            shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
+        self._finish(job_id, **outcome)
 
-    @staticmethod
-    def _select(target: dict, params: dict, sources: list, progress: Any) -> dict:
-        from recycle.select import select_sources
-
-        kw = {k: params[k] for k in ("score", "m", "top", "seed") if k in params}
-        sel = _call(select_sources, sources, target["X"], target["y"], progress=progress, **kw)
-        by_sid = {s.source_id: s.entry_id for s in sources}
-        ranking = [
-            {
-                "entry_id": by_sid.get(r.source_id),
-                "source_id": r.source_id,
-                "score": None if r.score is None else float(r.score),
-                "seconds": float(r.seconds or 0.0),
-                "error": r.error,
-            }
-            for r in sel.ranking
-        ]
-        return {
-            "ranking": ranking,
-            "selected": [by_sid.get(s, s) for s in sel.selected],
-            "m": int(sel.m),
-        }
-
-    def _fit(self, job_id: str, target: dict, params: dict, sources: list, progress: Any) -> dict:
-        from recycle.adapt.recycler import Recycler
-
-        kw = {k: params[k] for k in FIT_PARAMS if k in params}
-        if "score" in kw:  # the API's name (as for select jobs); Recycler's selection_score
-            kw["selection_score"] = kw.pop("score")
-        rec = _call(Recycler, sources, progress=progress, **kw)
-        rec.fit(target["X"], target["y"])
-        out = self.jobs_dir / job_id
-        model_dir = out / "model"
-        rec.save(str(model_dir))
-        tmp = out / "model.tar.gz.tmp"
-        with tarfile.open(tmp, "w:gz") as tar:
-            tar.add(model_dir, arcname="model")
-        tmp.rename(out / "model.tar.gz")
-        result: dict[str, Any] = {"report": _jsonable(getattr(rec, "report_", {}))}
-        if "X_test" in target:
-            result["predictions"] = np.asarray(rec.predict(target["X_test"])).tolist()
-        return result
-
-
-def _jsonable(obj: Any) -> Any:
-    """Best-effort conversion of a report to JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    return str(obj)
+    def _watch(self, job_id: str, run: Any, cancel: threading.Event, wall: float) -> dict:
+        deadline = self._deadlines[job_id]
+        while True:
+            if cancel.is_set():
+                if self._stopping.is_set():
+                    return {"status": "failed", "error": "the server shut down; resubmit"}
+                return {"status": "cancelled"}
+            if time.monotonic() > deadline:
+                return {
+                    "status": "failed",
+                    "error": f"TimeBudgetExceeded: stopped after {wall:g} s (its time budget "
+                    f"plus {self.settings.job_grace_s:g} s); raise time_budget or send less data",
+                }
+            try:
+                msg = run.recv(POLL_S)
+            except EOFError:
+                return {"status": "failed", "error": f"the job's worker {run.how_it_died()}"}
+            if msg is None:
+                continue
+            if msg[0] == "progress":
+                _, task, done, total = msg
+                self.db.update_job(job_id, task=task, done=done, total=total)
+            elif msg[0] == "done":
+                return {"status": "done", "result": msg[1]}
+            else:
+                return {"status": "failed", "error": str(msg[1])[:2000]}

@@ -2,6 +2,8 @@
 
 :class:`LimitAndAudit` wraps the whole app:
 
+- a JSON body nested deeper than ``max_json_depth`` gets 422 before it is parsed (the parser
+  would recurse);
 - a request whose ``Content-Length`` exceeds the route's limit gets 413 before its body is read;
   a body sent without a length (chunked) is counted as it streams and cut off at the limit
   (413), so an upload never fills the disk;
@@ -19,8 +21,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from recycle.errors import PayloadTooLargeError
+from recycle.errors import DataError, PayloadTooLargeError
 from recycle.service.db import ServiceDB
+from recycle.service.target import check_json_depth
 
 log = logging.getLogger("recycle.service.access")
 
@@ -49,11 +52,14 @@ def limit_for(path: str, method: str, max_upload: int, max_json: int) -> int:
 class LimitAndAudit:
     """ASGI middleware enforcing body limits and writing access and audit logs."""
 
-    def __init__(self, app: ASGIApp, db: ServiceDB, max_upload: int, max_json: int) -> None:
+    def __init__(
+        self, app: ASGIApp, db: ServiceDB, max_upload: int, max_json: int, max_json_depth: int
+    ) -> None:
         self.app = app
         self.db = db
         self.max_upload = max_upload
         self.max_json = max_json
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +116,8 @@ class LimitAndAudit:
         try:
             if length is not None and length > limit:
                 await _send_413(send_raw, length, limit)
+            elif _is_json(scope) and method in WRITE_METHODS:
+                await self._json_body(scope, receive_wrapper, send_wrapper, send_raw)
             else:
                 try:
                     await self.app(scope, receive_wrapper, send_wrapper)
@@ -132,6 +140,32 @@ class LimitAndAudit:
                 },
             )
             audit_once()  # requests that ended without a complete response
+
+    async def _json_body(self, scope: Scope, receive: Receive, send: Send, send_raw: Send):
+        """Read a JSON body (within its limit), refuse deep nesting (422), then pass it on."""
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            check_json_depth(body, self.max_json_depth, "The request body")
+        except DataError as exc:
+            await _send_json(send_raw, 422, {"error": "DataError", "detail": str(exc)})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     def _audit(self, key: Any, method: str, path: str, code: int, detail: Any) -> None:
         try:
@@ -157,18 +191,31 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
+
+
 async def _send_413(send: Send, got: int, limit: int) -> None:
-    body = json.dumps(
+    await _send_json(
+        send,
+        413,
         {
             "error": "PayloadTooLargeError",
             "detail": f"Request body of {got} bytes exceeds the limit of {limit} bytes; "
             "send less (smaller batches) or raise RECYCLE_MAX_UPLOAD_BYTES/MAX_JSON_BYTES.",
-        }
-    ).encode()
+        },
+    )
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

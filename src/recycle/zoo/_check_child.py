@@ -93,6 +93,13 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
         )
     elif not np.isfinite(F).all():
         report.update(ok=False, reason="embed gave non-finite values (NaN or inf)")
+    rows = int(job.get("batch_rows", 0))
+    if report["ok"] and rows > job["n_inputs"]:  # one serving-size batch, as it will be served
+        if hasattr(source, "batch_size"):
+            source.batch_size = min(int(source.batch_size), rows)
+        F = np.asarray(source.embed(make_inputs(card, rows, job["seed"] + 1)))
+        if F.shape != (rows, want_dim):
+            report.update(ok=False, reason=f"embed of {rows} rows gave shape {tuple(F.shape)}")
     classes = card["output"]["source_classes"]
     if report["ok"] and classes:
         if not callable(getattr(source, "predict_proba", None)):
@@ -106,6 +113,12 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
                     f"expected ({job['n_inputs']}, {len(classes)}) finite probabilities",
                 )
     return report
+
+
+def _is_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is an allocation failure (Python's or a runtime's own message)."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or ("allocate" in text and "memory" in text)
 
 
 def main(argv: list[str]) -> int:
@@ -122,8 +135,11 @@ def main(argv: list[str]) -> int:
         }
     except Exception as exc:  # the verdict on any failure of foreign code is "rejected"
         text = str(exc).splitlines()[0] if str(exc) else ""
-        if "allocate" in text.lower() and "memory" in text.lower():
-            reason = f"the model exceeded the memory limit of {job['memory_mb']} MB ({text})"
+        if _is_memory(exc) or _is_memory(exc.__cause__):
+            reason = (
+                f"the model exceeded the memory limit of {job['memory_mb']} MB (on a batch of "
+                f"{job.get('batch_rows')} rows at most)"
+            )
         else:
             reason = f"the model failed to load or run: {type(exc).__name__}: {text}"
         report = {"ok": False, "reason": reason[:500]}

@@ -32,7 +32,7 @@ from typing import Any
 from recycle.errors import CardError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
-VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$")
+VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.-]+)?$", re.ASCII)  # ASCII only
 MAX_NAME_LEN = 128  # keeps names usable as file names and in URLs
 MODALITIES = ("image", "text", "tabular")
 ACCESS_MODES = ("white-box", "black-box")
@@ -205,7 +205,7 @@ class ModelCard:
                 self.name,
             )
         if not isinstance(self.version, str) or not VERSION_RE.match(self.version):
-            raise _fail("version", "semver-ish like '1', '1.2' or '1.2.3-rc1'", self.version)
+            raise _fail("version", "ASCII semver like '1', '1.2' or '1.2.3-rc1'", self.version)
         if self.modality not in MODALITIES:
             raise _fail("modality", f"one of {list(MODALITIES)}", self.modality)
         if self.access not in ACCESS_MODES:

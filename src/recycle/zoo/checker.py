@@ -46,6 +46,7 @@ EXTRA_ARCH_ENV = "RECYCLE_EXTRA_ARCH_MODULES"
 DEFAULT_TIMEOUT_S = 120.0  # wall clock for load + run (importing torch alone takes a few s)
 DEFAULT_MEMORY_MB = 4096  # address space of the child; torch itself maps ~0.7 GB
 N_INPUTS = 4  # random inputs the model is run on
+DEFAULT_BATCH = 256  # then one batch of this many rows (the serving batch) within the limits
 SAFETENSORS_DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
     "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
@@ -155,6 +156,64 @@ def check_safetensors_header(name: str, data: bytes) -> None:
             raise UnsafeContentError(f"{bad}: tensors overlap in the file; re-export the weights.")
 
 
+def _onnx_tensors(model: Any) -> Any:
+    """Every tensor of an ONNX model: initializers and attribute tensors, subgraphs included."""
+
+    def of_nodes(nodes: Any) -> Any:
+        for node in nodes:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+                if attr.HasField("g"):
+                    yield from of_graph(attr.g)
+                for g in attr.graphs:
+                    yield from of_graph(g)
+
+    def of_graph(graph: Any) -> Any:
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield sparse.values
+            yield sparse.indices
+        yield from of_nodes(graph.node)
+
+    yield from of_graph(model.graph)
+    for function in model.functions:
+        yield from of_nodes(function.node)
+
+
+def check_onnx(name: str, data: bytes) -> None:
+    """Refuse an ONNX file that is not a model or keeps tensors as external data.
+
+    External data names other files (any path, read when the model loads), so a model is
+    accepted only with all its weights inside its one ``.onnx`` file.
+
+    Examples
+    --------
+    >>> check_onnx("m.onnx", b"not onnx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    recycle.errors.UnsafeContentError: File 'm.onnx' is not a readable ONNX model...
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError):
+        raise UnsafeContentError(
+            f"File {name!r} is not a readable ONNX model; export it with torch.onnx.export "
+            "or onnx.save."
+        ) from None
+    for tensor in _onnx_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            raise UnsafeContentError(
+                f"File {name!r} keeps tensor {tensor.name[:80]!r} as external data (in another "
+                "file); save the model as one file: onnx.save(model, path, "
+                "save_as_external_data=False)."
+            )
+
+
 def static_check(config: dict[str, Any], files: dict[str, bytes]) -> None:
     """Refuse pickles and lying safetensors headers without loading anything.
 
@@ -167,7 +226,7 @@ def static_check(config: dict[str, Any], files: dict[str, bytes]) -> None:
 
     Examples
     --------
-    >>> static_check({"format": "onnx"}, {"model.onnx": b"\\x08\\x07"})
+    >>> static_check({"format": "safetensors"}, {"config.json": b"{}"})
     """
     for name, data in files.items():
         if _is_pickle(data):
@@ -177,6 +236,8 @@ def static_check(config: dict[str, Any], files: dict[str, bytes]) -> None:
             )
         if name.endswith(".safetensors"):
             check_safetensors_header(name, data)
+        if name.endswith(".onnx"):
+            check_onnx(name, data)
 
 
 def _job_files(tree: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +259,7 @@ def check_model(
     memory_mb: int = DEFAULT_MEMORY_MB,
     n_inputs: int = N_INPUTS,
     seed: int = 0,
+    batch_rows: int = DEFAULT_BATCH,
 ) -> CheckReport:
     """Load and run a serialized model in a separate, limited process.
 
@@ -219,6 +281,10 @@ def check_model(
         How many random inputs to run.
     seed : int
         Seed of the random inputs.
+    batch_rows : int
+        Then one batch of this many rows (the server's batch size; the model's own batch size
+        is capped by it, as when served) must run within the same limits, so a model whose
+        memory grows with the batch is refused here, not found out in service.
 
     Returns
     -------
@@ -238,6 +304,7 @@ def check_model(
         **_job_files({"config": config, "files": files, "parents": parents or {}}),
         "card": card.to_dict(),
         "n_inputs": int(n_inputs),
+        "batch_rows": int(batch_rows),
         "seed": int(seed),
         "memory_mb": int(memory_mb),
         "cpu_s": int(timeout_s) + 1,

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
 
-from recycle.errors import DuplicateError, ModelNotFoundError, SpecError
+from recycle.errors import DuplicateError, ForbiddenError, ModelNotFoundError, SpecError
 from recycle.zoo import journal, spec_index
 from recycle.zoo.card import ModelCard
 from recycle.zoo.entry import ZooEntry
@@ -63,6 +62,34 @@ def check_free(zoo: Zoo, name: str, version: str) -> None:
         raise _duplicate(name, version, taken)
 
 
+def owner_of(zoo: Zoo, name: str) -> tuple[bool, str | None]:
+    """(whether ``name`` is registered, the provider of its first entry)."""
+    with zoo.sessions() as s:
+        row = s.execute(
+            select(EntryRow.provider).where(EntryRow.name == name).order_by(EntryRow.created)
+        ).first()
+    return (row is not None, None if row is None else row[0])
+
+
+def check_owner(zoo: Zoo, name: str, provider: str | None) -> None:
+    """Raise :class:`ForbiddenError` if ``name`` belongs to another provider.
+
+    A name belongs to the provider who registered it first; only that provider adds versions.
+    """
+    taken, owner = owner_of(zoo, name)
+    if taken and owner != provider:
+        raise ForbiddenError(
+            f"Model name {name!r} belongs to provider {owner!r}, not {provider!r}; register "
+            "under a name of your own (e.g. '<your provider>.<model>')."
+        )
+
+
+def check_name(zoo: Zoo, card: ModelCard) -> None:
+    """:func:`check_free` and :func:`check_owner` for the card's name, version and provider."""
+    check_free(zoo, card.name, card.version)
+    check_owner(zoo, card.name, card.provider)
+
+
 def spec_json(spec: Any) -> bytes | None:
     """The spec's JSON bytes (``None`` without a spec); :class:`SpecError` if not a Spec."""
     if spec is None:
@@ -78,15 +105,13 @@ def validate(
     zoo: Zoo, config: dict[str, Any], files: dict[str, bytes], card: ModelCard, parents: list[str]
 ) -> None:
     """Run the checker on the model (in a separate process); ValidationError if rejected."""
-    import tempfile
-
     from recycle.errors import ValidationError
     from recycle.zoo.checker import check_model
 
-    with tempfile.TemporaryDirectory(prefix="recycle-upload-") as tmp:
+    with zoo.store.upload_dir() as tmp:  # fsck sees it if this process is killed
         paths = {}
         for name, data in files.items():
-            paths[name] = Path(tmp) / name
+            paths[name] = tmp / name
             paths[name].write_bytes(data)
         report = check_model(
             config,
@@ -95,6 +120,7 @@ def validate(
             {pid: tree(zoo, pid) for pid in parents},
             timeout_s=zoo.check_timeout_s,
             memory_mb=zoo.check_memory_mb,
+            batch_rows=zoo.check_batch,
         )
     if not report.ok:
         raise ValidationError(f"Model {card.name}@{card.version} was rejected: {report.reason}.")
@@ -166,6 +192,8 @@ def commit(
             s.flush()
             s.add_all(EntryBlobRow(entry_id=row.id, role=r, sha256=h) for r, h in roles.items())
             s.add_all(EntryParentRow(entry_id=row.id, parent_id=p) for p in parents)
+            s.flush()
+            _recheck_owner(s, card.name, card.provider)  # a concurrent first registration
             s.execute(delete(PendingRow).where(PendingRow.id == pending))
             s.flush()
             crash_point("before_commit")
@@ -185,3 +213,14 @@ def commit(
     if spec is not None:
         spec_index.after_change(zoo, {spec.space})
     return row_to_entry(row, card, parents)
+
+
+def _recheck_owner(s: Any, name: str, provider: str | None) -> None:
+    first = s.execute(
+        select(EntryRow.provider).where(EntryRow.name == name).order_by(EntryRow.created)
+    ).first()
+    if first is not None and first[0] != provider:
+        raise ForbiddenError(
+            f"Model name {name!r} was just registered by provider {first[0]!r}; register under "
+            "a name of your own."
+        )

@@ -44,13 +44,12 @@ class Zoo:
 
     Attributes
     ----------
-    check_timeout_s, check_memory_mb : float, int
-        Limits of the registration checker (defaults from ``$RECYCLE_CHECK_TIMEOUT_S`` and
-        ``$RECYCLE_CHECK_MEMORY_MB``, else 120 s and 4096 MB).
+    check_timeout_s, check_memory_mb, check_batch : float, int, int
+        Checker limits (``$RECYCLE_CHECK_TIMEOUT_S``/``_MEMORY_MB``/``_BATCH``; 120 s, 4 GB, 256).
     """
 
     def __init__(self, engine: Engine, store: ArtifactStore, location: str) -> None:
-        from recycle.zoo.checker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+        from recycle.zoo.checker import DEFAULT_BATCH, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
         self.engine = engine
         self.store = store
@@ -58,6 +57,7 @@ class Zoo:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.check_timeout_s = float(os.environ.get("RECYCLE_CHECK_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         self.check_memory_mb = int(os.environ.get("RECYCLE_CHECK_MEMORY_MB", DEFAULT_MEMORY_MB))
+        self.check_batch = int(os.environ.get("RECYCLE_CHECK_BATCH", DEFAULT_BATCH))
         self._loaded: dict[str, Any] = {}
         self.spec_indexes: dict[str, Any] = {}  # space -> (loaded index, latest mask)
 
@@ -227,7 +227,7 @@ class Zoo:
                     "and bytes content."
                 )
         parents = registration.resolve_parents(self, config, card)
-        registration.check_free(self, card.name, card.version)
+        registration.check_name(self, card)  # name@version free, name not another's
         static_check(config, files)
         spec_json = registration.spec_json(spec)
         if validate:

@@ -4,6 +4,7 @@ Layout under the root (a local folder or any fsspec URL)::
 
     ab/cdef0123...        the blob whose sha256 is "abcdef0123..."
     tmp/<pid>-<uuid>.tmp  a write in progress (renamed into place when complete)
+    tmp/<pid>-upload-<uuid>/  an upload being checked (see ArtifactStore.upload_dir)
 
 :meth:`ArtifactStore.put` writes to a temp name, fsyncs, re-reads and checks the hash, then
 renames; a blob that already exists is never rewritten (same name = same bytes). Reading checks
@@ -28,8 +29,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,7 +158,38 @@ class ArtifactStore:
 
     def _discard(self, path: str) -> None:
         with contextlib.suppress(OSError, FileNotFoundError):
-            self.fs.rm_file(path)
+            if self.fs.isdir(path):
+                self.fs.rm(path, recursive=True)  # an upload folder (see upload_dir)
+            else:
+                self.fs.rm_file(path)
+
+    @contextlib.contextmanager
+    def upload_dir(self) -> Iterator[Path]:
+        """A private local folder for an upload being checked, removed afterwards.
+
+        In a local store it is ``tmp/<pid>-upload-<uuid>``, so what a killed registration
+        leaves is one of :meth:`temp_files` (removed by :meth:`clean_temps` and
+        ``fsck(repair=True)``); otherwise a folder in the system temp directory.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = ArtifactStore(tempfile.mkdtemp())
+        >>> with store.upload_dir() as tmp:
+        ...     len(store.temp_files())
+        1
+        >>> store.temp_files()
+        []
+        """
+        if self.local:
+            path = Path(f"{self.root}/{TEMP_DIR}/{os.getpid()}-upload-{uuid.uuid4().hex}")
+            path.mkdir()
+        else:
+            path = Path(tempfile.mkdtemp(prefix=f"recycle-upload-{os.getpid()}-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _hash_file(self, path: str) -> str:
         h = hashlib.sha256()

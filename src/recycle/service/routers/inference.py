@@ -1,7 +1,9 @@
 """Black-box inference: ``POST /models/{id}/embed`` and ``/predict``.
 
 The model runs on the server; only its outputs leave (features, or probabilities over its own
-source classes). This is what makes a zoo entry usable as a black-box source by remote users
+source classes), computed in a sandboxed worker process
+(:mod:`recycle.service.inference_pool`: memory, CPU and wall limits, the server's batch size).
+This is what makes a zoo entry usable as a black-box source by remote users
 (:class:`recycle.sources.remote.RemoteSource`). A batch above ``RECYCLE_MAX_BATCH`` rows is
 refused with 413; send smaller batches.
 """
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter
 
-from recycle.errors import DataError, PayloadTooLargeError, RecycleError
+from recycle.errors import DataError, PayloadTooLargeError
 from recycle.service.deps import StateDep, UserKey
 from recycle.service.schemas import (
     ArrayIn,
@@ -57,23 +59,10 @@ def _inputs(body: ArrayIn, modality: str, max_batch: int) -> Any:
 def _run(state: Any, model_id: str, body: ArrayIn, method: str) -> ArrayOut:
     entry = state.zoo.get(check_id(model_id))
     X = _inputs(body, entry.card.modality, state.settings.max_batch)
-    source = state.zoo.load(entry.id)
-    fn = getattr(source, method, None)
-    if method == "predict_proba" and (fn is None or not getattr(source, "source_classes", None)):
+    if method == "predict_proba" and not entry.card.output.source_classes:
         raise DataError(f"Model {entry.id} has no classification head; use /embed.")
-    try:
-        out = fn(X)  # type: ignore[misc]
-    except RecycleError:
-        raise
-    except Exception as exc:  # the inputs do not fit the model: a client error, not a 500
-        shape = list(np.shape(X)) if isinstance(X, np.ndarray) else [len(X)]
-        raise DataError(
-            f"Model {entry.id} could not run on inputs of shape {shape}: {type(exc).__name__}; "
-            f"check the card's input schema {entry.card.input.to_dict()}."
-            if hasattr(entry.card.input, "to_dict")
-            else f"Model {entry.id} could not run on inputs of shape {shape}."
-        ) from exc
-    return encode_outputs(np.asarray(out), body.format)
+    out = state.inference.run(entry, method, X)  # in a sandboxed worker, never here
+    return encode_outputs(out, body.format)
 
 
 @router.post("/{model_id}/embed", response_model=ArrayOut)

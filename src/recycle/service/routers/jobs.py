@@ -1,31 +1,31 @@
 """Selection and fit jobs: submit (target data as an .npz upload + params), poll, cancel, result.
 
-``params`` (JSON form field): ``sources`` (list of model ids; default: every entry), ``score``,
-``m``, ``seed``, ``top`` (select) and the other ``Recycler`` parameters (``strategy``, ``cv``,
-``cv_repeats``, ``strategies``, ``time_budget``, ``strategy_params``) for fit. The target
-``.npz`` holds ``X`` and ``y`` and optionally ``X_test`` (a fit job then returns predictions for
-it in its result).
+``params`` (JSON form field, :class:`recycle.service.job_params.JobParams`, every field
+bounded; 422 naming the field otherwise): ``sources`` (list of model ids; default: every
+entry), ``score``, ``m``, ``seed``, ``top`` (select) and the other ``Recycler`` parameters
+(``strategy``, ``cv``, ``cv_repeats``, ``strategies``, ``time_budget``, ``strategy_params``).
+The target ``.npz`` holds ``X`` and ``y`` and optionally ``X_test`` (a fit job then returns
+predictions for it in its result); its inflated size is checked from the zip's headers first.
 A job is visible to its owner and admins only.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import ValidationError as PydanticError
 
 from recycle.errors import DataError
 from recycle.service.deps import StateDep, UserKey
-from recycle.service.jobs import FIT_PARAMS, read_target
+from recycle.service.job_params import JobParams
 from recycle.service.schemas import JobOut, check_id, error_responses
+from recycle.service.target import parse_json, read_target
 
 router = APIRouter(
     prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401, 403, 404, 413, 422, 429)
 )
-
-PARAM_KEYS = {"sources", "top", *FIT_PARAMS}
 
 
 def job_out(row: dict[str, Any]) -> JobOut:
@@ -43,22 +43,24 @@ def job_out(row: dict[str, Any]) -> JobOut:
     )
 
 
-def _params(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
+def _params(text: str | None, max_depth: int) -> JobParams:
+    """The job's params, validated with bounds: 422 naming the field otherwise."""
+    raw = {} if text is None else parse_json(text, max_depth, "params")
+    if not isinstance(raw, dict):
+        raise DataError(f"'params' must be a JSON object; got {type(raw).__name__}.")
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"'params' is not valid JSON: {exc.msg}.") from None
-    if not isinstance(params, dict) or not set(params) <= PARAM_KEYS:
-        raise DataError(f"'params' must be a JSON object with keys among {sorted(PARAM_KEYS)}.")
-    return params
+        return JobParams.model_validate(raw)
+    except PydanticError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+        raise DataError(f"Invalid job params: {'; '.join(parts)}.") from None
 
 
 def _submit(kind: str, request: Request, state: Any, key: Any, data: UploadFile, params: Any):
-    target = read_target(data.file.read())
+    settings = state.settings
+    job_params = _params(params, settings.max_json_depth)
+    target = read_target(data.file.read(), settings.max_array_bytes)
     base_url = str(request.base_url).rstrip("/")
-    job_id = state.jobs.submit(kind, key, target, _params(params), base_url)
+    job_id = state.jobs.submit(kind, key, target, job_params, base_url)
     request.state.audit = {"job": job_id, "kind": kind}
     return job_out(state.jobs.get(job_id, key))
 

@@ -20,7 +20,6 @@ visible only once stored.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -30,6 +29,7 @@ from recycle.errors import CardError, ForbiddenError, UnsafeContentError, Valida
 from recycle.service.auth import KeyInfo
 from recycle.service.deps import ProviderKey, ReadKey, StateDep
 from recycle.service.schemas import ModelList, ModelOut, check_id, error_responses
+from recycle.service.target import parse_json
 
 router = APIRouter(
     prefix="/models",
@@ -58,14 +58,11 @@ def entry_out(entry: Any) -> ModelOut:
     )
 
 
-def _json_field(text: str, what: str, error: type[Exception]) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"The '{what}' field is not valid JSON: {exc.msg} at char {exc.pos}.") from None
+def _json_field(text: str, what: str, error: type[Exception], max_depth: int) -> dict[str, Any]:
+    value = parse_json(text, max_depth, what, error)
     if not isinstance(value, dict):
         raise error(f"The '{what}' field must be a JSON object; got {type(value).__name__}.")
-    return value
+    return value  # type: ignore[no-any-return]
 
 
 def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
@@ -90,13 +87,13 @@ def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
     return out
 
 
-def _config_for(config: str | None) -> dict[str, Any]:
+def _config_for(config: str | None, max_depth: int) -> dict[str, Any]:
     if config is None:
         raise ValidationError(
             "Missing 'config': send the serialization config JSON of "
             "recycle.sources.serialize(model) with the artifact files."
         )
-    cfg = _json_field(config, "config", ValidationError)
+    cfg = _json_field(config, "config", ValidationError, max_depth)
     if cfg.get("format") not in UPLOAD_FORMATS:
         raise UnsafeContentError(
             f"Upload format must be one of {list(UPLOAD_FORMATS)}; got {cfg.get('format')!r}."
@@ -128,7 +125,8 @@ def register(
     """Register a model (provider role). 201 with the stored entry."""
     from recycle.zoo import ModelCard
 
-    card_dict = _json_field(card, "card", CardError)
+    depth = state.settings.max_json_depth
+    card_dict = _json_field(card, "card", CardError, depth)
     if key.role != "admin" or "provider" not in card_dict:
         card_dict["provider"] = key.owner
     model_card = ModelCard.from_dict(card_dict)
@@ -137,8 +135,8 @@ def register(
         from recycle.errors import SpecError
         from recycle.spec import Spec
 
-        spec_obj = Spec.from_dict(_json_field(spec, "spec", SpecError))
-    cfg = _config_for(config)
+        spec_obj = Spec.from_dict(_json_field(spec, "spec", SpecError, depth))
+    cfg = _config_for(config, depth)
     # register_files: static check (no pickles, honest headers) and the load-and-run check in
     # a separate, time- and memory-limited process; nothing uploaded is loaded in the server.
     entry = state.zoo.register_files(cfg, _read_uploads(files), model_card, spec_obj, True)
