@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from recycle.data import IMAGE_SUFFIXES, load_target
+from recycle.data import load_target
 from recycle.errors import DataError, ModelNotFoundError, PayloadTooLargeError
+from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file
 from recycle.service.auth import KeyInfo
 
 UPLOADS = "web-uploads"
@@ -175,9 +176,11 @@ def read_unlabelled(
 def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarray, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = unzip(raw, Path(tmp), max_bytes)
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in root.rglob("*") if is_image_file(p) and not _hidden_below(p, root)
+        )
         if not files:
-            raise DataError("The zip holds no images (.png, .jpg, .jpeg, .bmp).")
+            raise DataError(f"The zip holds no images ({', '.join(IMAGE_SUFFIXES)}).")
         arrays = [_image_array(f, f.name, meta) for f in files]
         return np.stack(arrays), [str(f.relative_to(root)) for f in files]
 
@@ -204,3 +207,10 @@ def npz_bytes(**arrays: Any) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return buf.getvalue()
+
+
+def _hidden_below(path: Path, root: Path) -> bool:
+    """Whether a folder between ``root`` and ``path`` is hidden (``.ipynb_checkpoints``...)."""
+    from recycle.imagefiles import is_hidden
+
+    return any(is_hidden(Path(part)) for part in path.relative_to(root).parts[:-1])
