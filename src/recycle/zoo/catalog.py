@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from recycle.errors import ModelNotFoundError, StorageError
+from recycle.errors import ConfigError, ModelNotFoundError, StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60  # how long a writer waits for another process's write lock
@@ -134,3 +135,32 @@ def current_revision(engine: Engine) -> str | None:
     """
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def resolve_location(location: str, artifacts: str | Path | None) -> tuple[str, str | Path]:
+    """The catalog's SQLAlchemy URL and the artifact root of zoo ``location``.
+
+    A folder gets ``<folder>/catalog.db`` (the folder is created) and ``<folder>/artifacts``; a
+    URL takes ``artifacts``, else ``$RECYCLE_ARTIFACTS``, else the folder of a SQLite file.
+
+    >>> import tempfile
+    >>> url, art = resolve_location(tempfile.mkdtemp(), None)
+    >>> url.startswith("sqlite:///"), Path(art).name
+    (True, 'artifacts')
+    """
+    if "://" in location:
+        if artifacts is None:
+            artifacts = os.environ.get("RECYCLE_ARTIFACTS")
+        if artifacts is None and location.startswith("sqlite:///") and len(location) > 10:
+            artifacts = Path(location[len("sqlite:///") :]).parent / "artifacts"
+        if artifacts is None:
+            raise ConfigError(
+                f"Zoo at {location.split('@')[-1]!r} needs an artifact root; pass "
+                "artifacts=FOLDER_OR_URL or set $RECYCLE_ARTIFACTS."
+            )
+        return location, artifacts
+    folder = Path(location)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"Zoo location {location!r} is a file; give a folder or a URL.")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.resolve() / 'catalog.db'}", artifacts or folder / "artifacts"

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recycle.errors import CardError, ConfigError, ModelNotFoundError
 from recycle.zoo import journal, registration, spec_index
 from recycle.zoo.card import ModelCard
-from recycle.zoo.catalog import check_exists, open_engine, upgrade
+from recycle.zoo.catalog import check_exists, open_engine, resolve_location, upgrade
 from recycle.zoo.entry import FsckReport, SearchHit, ZooEntry, parse_created, version_key
 from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow
 from recycle.zoo.query import Filters, filter_rows, latest_only, row_to_entry
@@ -97,24 +97,7 @@ class Zoo:
         if not create:
             check_exists(str(location))
         location = str(location)
-        if "://" in location:
-            url = location
-            if artifacts is None:
-                artifacts = os.environ.get("RECYCLE_ARTIFACTS")
-            if artifacts is None and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-                artifacts = Path(url[len("sqlite:///") :]).parent / "artifacts"
-            if artifacts is None:
-                raise ConfigError(
-                    f"Zoo at {location.split('@')[-1]!r} needs an artifact root; pass "
-                    "artifacts=FOLDER_OR_URL or set $RECYCLE_ARTIFACTS."
-                )
-        else:
-            folder = Path(location)
-            if folder.exists() and not folder.is_dir():
-                raise ConfigError(f"Zoo location {location!r} is a file; give a folder or a URL.")
-            folder.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{folder.resolve() / 'catalog.db'}"
-            artifacts = artifacts or folder / "artifacts"
+        url, artifacts = resolve_location(location, artifacts)
         engine = open_engine(url)
         upgrade(engine)
         zoo = cls(engine, ArtifactStore(artifacts), location)
