@@ -72,12 +72,13 @@ def test_backend_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ---------------------------------------------------------------- ray
-
-ray = pytest.importorskip("ray")
+# Only these tests need Ray: without it they skip, and the local tests above still run.
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def local_ray() -> Iterator[Any]:
+    """A local Ray runtime for the module's Ray tests (the ``ray`` module; skips without Ray)."""
+    ray = pytest.importorskip("ray")
     from ray import cloudpickle
 
     from recycle import parallel_ray
@@ -85,12 +86,12 @@ def local_ray() -> Iterator[None]:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers can't import tests
     parallel_ray.shutdown()
     parallel_ray.ensure_ray(num_cpus=2)
-    yield
+    yield ray
     parallel_ray.shutdown()
 
 
 @pytest.mark.ray
-def test_ray_matches_local(local_ray: None) -> None:
+def test_ray_matches_local(local_ray: Any) -> None:
     X = np.random.default_rng(0).normal(size=(500, 64)).astype(np.float32)
     seeds = list(range(8))
     local = map_sources(_project, seeds, shared=X)
@@ -106,14 +107,14 @@ def test_ray_matches_local(local_ray: None) -> None:
 
 
 @pytest.mark.ray
-def test_ray_failing_item_is_reported_not_fatal(local_ray: None) -> None:
+def test_ray_failing_item_is_reported_not_fatal(local_ray: Any) -> None:
     out = map_sources(_fail_on_two, [1, 2, 3], backend="ray")
     assert [r.value for r in out] == [10, None, 30], out
     assert out[1].error == "ValueError: source 2 is broken"
 
 
 @pytest.mark.ray
-def test_ray_dead_worker_is_retried_then_reported(local_ray: None, tmp_path: Path) -> None:
+def test_ray_dead_worker_is_retried_then_reported(local_ray: Any, tmp_path: Path) -> None:
     def die_once(item: str, folder: str) -> str:
         marker = Path(folder) / item
         if not marker.exists():
@@ -137,7 +138,7 @@ def _free_port() -> int:
 @pytest.mark.ray
 @pytest.mark.slow  # ~35 s: starts a second Ray runtime; the local-runtime tests above are quick
 def test_ray_joins_a_started_cluster_by_address(
-    local_ray: None, monkeypatch: pytest.MonkeyPatch
+    local_ray: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recycle import parallel_ray
 
@@ -165,7 +166,7 @@ def test_ray_joins_a_started_cluster_by_address(
                     raise
                 time.sleep(1)
         assert [r.value for r in out] == [10, None, 30]
-        assert ray.cluster_resources().get("CPU") == 2
+        assert local_ray.cluster_resources().get("CPU") == 2
     finally:
         parallel_ray.shutdown()
         # SIGTERM makes `ray start --block` stop exactly the processes it started
