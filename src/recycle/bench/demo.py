@@ -3,8 +3,8 @@
 :func:`build_demo_zoo` fills a zoo with
 
 - a dozen ``stream28`` white-box sources (EFT adapters on one shared base, trained on the source
-  halves of MNIST / Fashion-MNIST / Animal-MNIST classes; cached by :class:`Stream28`), each
-  registered with an RKME specification of its source data in the raw input space;
+  halves of MNIST / Fashion-MNIST / Animal-MNIST classes by :mod:`recycle.bench.zoo_builder`,
+  cached), each registered with an RKME specification of its source data in the raw input space;
 - real pre-trained models (``effnet_lite0.imagenet``, ``digitcnn.mnist``, ``digitcnn.usps``);
   ``digitcnn.mnist`` gets a spec of MNIST training digits.
 
@@ -15,7 +15,7 @@ search, selection, ``Recycler(strategy="auto")`` against the independent baselin
 
 Examples
 --------
->>> DemoConfig(quick=True).stream().n_sources
+>>> DemoConfig(quick=True).recipe().n_sources
 8
 """
 
@@ -32,6 +32,15 @@ import numpy as np
 
 from recycle.bench.results import Results, Row
 from recycle.bench.runner import selected_names
+from recycle.bench.stream28_tasks import (
+    QUICK_POOL_CAP,
+    QUICK_TARGETS,
+    TEST_PER_CLASS,
+    SourceTask,
+    TargetTask,
+    build_tasks,
+)
+from recycle.bench.zoo_builder import ZooRecipe, build_family, register_family
 from recycle.errors import ConfigError, ModelNotFoundError
 from recycle.progress import ProgressCallback
 
@@ -79,14 +88,19 @@ class DemoConfig:
         if self.shots < 10:
             raise ConfigError(f"The demo needs at least 10 shots (2 per class); got {self.shots}.")
 
-    def stream(self) -> Any:
-        """The :class:`~recycle.bench.stream28.Stream28` behind the demo zoo."""
-        from recycle.bench.stream28 import Stream28
-
+    def recipe(self) -> ZooRecipe:
+        """How the demo zoo's stream28 sources are trained (and cached)."""
         # Both variants train with the quick recipe (150 images per class, 2 epochs): the demo
         # must build its zoo in a few minutes on a fresh 2-core machine.
         n = self.quick_sources if self.quick else self.n_sources
-        return Stream28(seed=0, n_sources=n, quick=True, cache_dir=self.cache_dir)
+        return ZooRecipe(seed=0, n_sources=n, quick=True)
+
+    def tasks(self) -> tuple[list[SourceTask], list[TargetTask]]:
+        """The zoo's source tasks and the held-out target tasks (the quick stream28 draw)."""
+        r = self.recipe()
+        return build_tasks(
+            r.seed, r.n_sources, QUICK_TARGETS, r.prefix, r.cap, QUICK_POOL_CAP, TEST_PER_CLASS
+        )  # type: ignore[arg-type]
 
     def builtin_names(self) -> tuple[str, ...]:
         return ("digitcnn.mnist",) if self.quick else self.builtins
@@ -113,11 +127,10 @@ def _has(zoo: Any, name: str) -> bool:
     return True
 
 
-def _stream_specs(stream: Any, progress: ProgressCallback | None) -> list[Any]:
+def _specs(tasks: list[SourceTask], progress: ProgressCallback | None) -> list[Any]:
     from recycle.spec import build_spec
 
     specs = []
-    tasks = stream.source_tasks
     for k, task in enumerate(tasks):
         specs.append(build_spec(task.X_train, m=SPEC_M, space="input", seed=task.index))
         if progress is not None:
@@ -133,12 +146,11 @@ def demo_zoo_names(config: DemoConfig | None = None) -> list[str]:
     >>> [n.rsplit(".", 1)[-1] for n in demo_zoo_names(DemoConfig(quick=True))[:2]]
     ['base', 'task00']
     """
-    config = config or DemoConfig()
-    stream = config.stream()
-    names = [f"{stream.prefix}.base"] + [
-        f"{stream.prefix}.task{i:02d}" for i in range(stream.n_sources)
+    recipe = (config or DemoConfig()).recipe()
+    names = [f"{recipe.prefix}.base"] + [
+        f"{recipe.prefix}.task{i:02d}" for i in range(recipe.n_sources)
     ]
-    return names + list(config.builtin_names())
+    return names + list((config or DemoConfig()).builtin_names())
 
 
 def build_demo_zoo(
@@ -159,7 +171,6 @@ def build_demo_zoo(
     -------
     DemoZooSummary
     """
-    from recycle.adapt.family.source import serialize_family
     from recycle.sources import builtin
     from recycle.spec import build_spec
     from recycle.zoo.builtin_cards import builtin_card
@@ -167,30 +178,18 @@ def build_demo_zoo(
     config = config or DemoConfig()
     start = time.perf_counter()
     summary = DemoZooSummary(location=str(getattr(zoo, "location", zoo)))
-    stream = config.stream()
-    base, sources = stream.build_sources(progress)
-    tasks = stream.source_tasks
+    recipe = config.recipe()
+    tasks, _ = config.tasks()
+    base, sources = build_family(
+        lambda: tasks, recipe, recipe.cache_path(config.cache_dir), progress
+    )
     missing = [s for s in [base, *sources] if not _has(zoo, s.source_id)]
-    specs = _stream_specs(stream, progress) if missing else []
-    if _has(zoo, base.source_id):
-        base_entry = zoo.get(base.source_id)
-        summary.present.append(base.source_id)
-    else:
-        config_, files = serialize_family(base)
-        size = sum(len(t.y_train) for t in tasks)
-        base_entry = zoo.register_files(config_, files, stream._card(base, size), validate=False)
-        summary.registered.append(base.source_id)
-    for k, (src, task) in enumerate(zip(sources, tasks, strict=True)):
-        src.base_id = base_entry.id
-        if _has(zoo, src.source_id):
-            summary.present.append(src.source_id)
-        else:
-            config_, files = serialize_family(src)
-            card = stream._card(src, len(task.y_train))
-            zoo.register_files(config_, files, card, spec=specs[k], validate=False)
-            summary.registered.append(src.source_id)
-        if progress is not None:
-            progress("register stream28 sources", k + 1, len(sources))
+    specs = _specs(tasks, progress) if missing else None
+    registered, present = register_family(
+        zoo, base, sources, tasks, recipe.seed, specs=specs, progress=progress
+    )
+    summary.registered += registered
+    summary.present += present
     names = config.builtin_names()
     for k, name in enumerate(names):
         if _has(zoo, name):
@@ -211,19 +210,19 @@ def build_demo_zoo(
     return summary
 
 
-def pick_target(stream: Any) -> Any:
-    """The held-out target task sharing the most classes with the zoo's source tasks.
+def pick_target(sources: list[SourceTask], targets: list[TargetTask]) -> TargetTask:
+    """The held-out target task sharing the most classes with one of the source tasks.
 
     Targets come after the sources in the stream and draw images only from the target halves, so
     no source (nor the shared base) saw any of its images.
     """
-    seen = [set(t.class_ids) for t in stream.source_tasks]
+    seen = [set(t.class_ids) for t in sources]
 
-    def overlap(task: Any) -> tuple[int, int]:
+    def overlap(task: TargetTask) -> tuple[int, int]:
         best = max(len(set(task.class_ids) & s) for s in seen)
         return best, -task.index
 
-    return max(stream.target_tasks, key=overlap)
+    return max(targets, key=overlap)
 
 
 def _fit(zoo: Any, X: Any, y: Any, X_test: Any, y_test: Any, **params: Any) -> dict[str, Any]:
@@ -259,8 +258,7 @@ def run_demo(
     config = config or DemoConfig()
     start = time.perf_counter()
     zoo_summary = build_demo_zoo(zoo, config, progress)
-    stream = config.stream()
-    task = pick_target(stream)
+    task = pick_target(*config.tasks())
     X, y = task.sample(config.shots, seed=config.seed)
     hits = zoo.search(X, top=5)
     recycled = _fit(

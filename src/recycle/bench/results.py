@@ -250,6 +250,30 @@ class Results:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
+    def best_fixed(
+        self, shots: int, summ: dict[tuple[str, int], dict[str, float]] | None = None
+    ) -> str | None:
+        """The fixed method with the highest mean accuracy at ``shots`` (None if none ran).
+
+        Fixed: every method but ``auto`` and its earlier versions (names starting with
+        ``auto``) and the random-selection ablations (names ending in ``_random``).
+
+        Examples
+        --------
+        >>> res = Results("demo")
+        >>> for method, acc in [("independent", 0.8), ("mcw_random", 0.95), ("auto", 0.99)]:
+        ...     res.add(Row("t0", method, 3, 25, acc, 1.0, 10, 0))
+        >>> res.best_fixed(25), res.best_fixed(50)
+        ('independent', None)
+        """
+        summ = self.summary() if summ is None else summ
+        fixed = {
+            m: summ[(m, shots)]["mean"]
+            for m in self.methods()
+            if not m.startswith("auto") and not m.endswith("_random") and (m, shots) in summ
+        }
+        return max(fixed, key=fixed.__getitem__) if fixed else None
+
     def findings(self, baseline: str = "independent", margin: float = 0.02) -> list[str]:
         """One generated sentence per shots on ``auto`` (and one on k-NN vs random sources).
 
@@ -282,14 +306,10 @@ class Results:
     ) -> str | None:  # fmt: skip
         """The findings sentence on ``auto`` at ``shots`` (None when auto or fixed are absent)."""
         auto = summ.get(("auto", shots))
-        fixed = {
-            m: summ[(m, shots)]
-            for m in self.methods()
-            if not m.startswith("auto") and not m.endswith("_random") and (m, shots) in summ
-        }
-        if auto is None or not fixed:
+        best = self.best_fixed(shots, summ)
+        if auto is None or best is None:
             return None
-        best = max(fixed, key=lambda m: fixed[m]["mean"])
+        fixed = {best: summ[(best, shots)]}
         diffs = [d for _, s, _, d in self.gains_over(best, "auto") if s == shots]
         text = (
             f"{shots} shots: auto {100 * auto['mean']:.1f}; best fixed method {best} "

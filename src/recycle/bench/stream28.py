@@ -8,6 +8,10 @@ are targets: ``shots`` training examples **per task in total** (stratified over 
 drawn from the target half, and a fixed test set of ``test_per_class`` images per class from the
 target half. The shared base of the white-box family is trained only on source-half images.
 
+:class:`Stream28` ties three steps together: the tasks (:mod:`recycle.bench.stream28_tasks`),
+the source zoo's recipe, training, cache and registration (:mod:`recycle.bench.zoo_builder`),
+and the growing pool's new sources (:meth:`Stream28.grow_source`).
+
 Examples
 --------
 >>> s = Stream28(seed=0, quick=True)
@@ -18,132 +22,42 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
-from recycle.adapt.family.source import (
-    FamilyBaseSource,
-    FamilySource,
-    deserialize_family,
-    serialize_family,
+from recycle.adapt.family.source import FamilyBaseSource, FamilySource
+from recycle.adapt.family.train import train_source
+from recycle.bench import zoo_builder
+from recycle.bench.stream28_tasks import (
+    DATASETS,
+    N_TASKS,
+    POOL_CAP,
+    QUICK_POOL_CAP,
+    QUICK_TARGETS,
+    TEST_PER_CLASS,
+    WAYS,
+    WITHIN_FRACTION,
+    SourceTask,
+    TargetTask,
+    build_tasks,
+    draw_tasks,
 )
-from recycle.adapt.family.train import pretrain_base, train_source
-from recycle.errors import ConfigError, DataError
+from recycle.bench.zoo_builder import CACHE_VERSION, ZooRecipe
+from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 
-DATASETS = ("mnist", "fashion-mnist", "animal-mnist")
-N_TASKS = 60  # the stream length (sources first, then targets)
-WAYS = 5  # classes per task
-WITHIN_FRACTION = 2 / 3  # share of tasks drawn within one dataset
-CACHE_VERSION = 3  # bump when the build recipe changes
-
-
-@dataclass
-class SourceTask:
-    """A source task: its classes and its source-half training images."""
-
-    index: int
-    name: str  # zoo name, e.g. "stream28.s0-<digest>.task00"
-    classes: list[str]  # "dataset:class" names
-    class_ids: list[int]  # global ids 0..29
-    X_train: np.ndarray
-    y_train: np.ndarray
-
-
-@dataclass
-class TargetTask:
-    """A target task: a pool of target-half images to draw shots from and a fixed test set."""
-
-    index: int
-    name: str
-    classes: list[str]
-    class_ids: list[int]
-    X_pool: np.ndarray
-    y_pool: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-    def sample(self, shots: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``shots`` training examples in total, stratified over the classes, by seed."""
-        n_cls = len(self.classes)
-        if shots < 2 * n_cls:
-            raise ConfigError(f"shots must be >= {2 * n_cls} (2 per class); got {shots}.")
-        rng = np.random.default_rng([seed, self.index, shots])
-        per = np.full(n_cls, shots // n_cls)
-        per[rng.permutation(n_cls)[: shots % n_cls]] += 1
-        idx = []
-        for c in range(n_cls):
-            members = np.flatnonzero(self.y_pool == c)
-            if per[c] > len(members):
-                raise DataError(f"Task {self.name} has {len(members)} images of class {c}.")
-            idx.append(rng.choice(members, per[c], replace=False))
-        order = rng.permutation(np.concatenate(idx))
-        return self.X_pool[order], self.y_pool[order]
-
-
-def _load_classes(seed: int, cap: int, pool_cap: int) -> tuple[list[str], list, list]:
-    """Per global class: (source-half images capped at ``cap``, target-half at ``pool_cap``)."""
-    from recycle.datasets import load
-
-    names, src, tgt = [], [], []
-    rng = np.random.default_rng([seed, 28])
-    for ds_name in DATASETS:
-        ds = load(ds_name)
-        parts = [(ds.X_train, ds.y_train), (ds.X_test, ds.y_test)]
-        if ds.X_val is not None and ds.y_val is not None:
-            parts.append((ds.X_val, ds.y_val))
-        X = np.concatenate([np.asarray(p[0], dtype=np.uint8) for p in parts])
-        y = np.concatenate([np.asarray(p[1]) for p in parts])
-        # Drop exact duplicate images so the two halves share no image.
-        rows = np.ascontiguousarray(X.reshape(len(X), -1)).view(np.dtype((np.void, X[0].size)))
-        keep = np.sort(np.unique(rows.ravel(), return_index=True)[1])
-        X, y = X[keep], y[keep]
-        for c, cname in enumerate(ds.classes):
-            members = rng.permutation(np.flatnonzero(y == c))
-            half = len(members) // 2
-            names.append(f"{ds_name}:{cname}")
-            src.append(X[members[:half][:cap]])
-            tgt.append(X[members[half:][:pool_cap]])
-    return names, src, tgt
-
-
-def draw_tasks(seed: int, n_tasks: int = N_TASKS) -> list[list[int]]:
-    """Draw ``n_tasks`` distinct 5-way class sets over the 30 global classes.
-
-    Examples
-    --------
-    >>> t = draw_tasks(0)
-    >>> len(t), all(len(c) == 5 for c in t)
-    (60, True)
-    """
-    rng = np.random.default_rng([seed, 60])
-    tasks: list[list[int]] = []
-    while len(tasks) < n_tasks:
-        if rng.random() < WITHIN_FRACTION:
-            d = int(rng.integers(len(DATASETS)))
-            cls = sorted(int(c) + 10 * d for c in rng.choice(10, WAYS, replace=False))
-        else:
-            cls = sorted(int(c) for c in rng.choice(30, WAYS, replace=False))
-            if len({c // 10 for c in cls}) < 2:
-                continue
-        if cls not in tasks:
-            tasks.append(cls)
-    return tasks
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+__all__ = [
+    "CACHE_VERSION",
+    "DATASETS",
+    "N_TASKS",
+    "WAYS",
+    "WITHIN_FRACTION",
+    "SourceTask",
+    "Stream28",
+    "TargetTask",
+    "draw_tasks",
+]
 
 
 class Stream28:
@@ -180,14 +94,14 @@ class Stream28:
         cap: int | None = None,
         base_epochs: int | None = None,
         source_epochs: int | None = None,
-        test_per_class: int = 100,
+        test_per_class: int = TEST_PER_CLASS,
         family: FamilyConfig | None = None,
         adapters: AdapterConfig | None = None,
         base_tasks: int | None = None,
     ) -> None:
         self.seed, self.quick = seed, quick
         self.n_sources = n_sources if n_sources is not None else (8 if quick else 40)
-        self.n_targets = n_targets if n_targets is not None else (3 if quick else 20)
+        self.n_targets = n_targets if n_targets is not None else (QUICK_TARGETS if quick else 20)
         if self.n_sources < 1 or self.n_targets < 1 or self.n_sources + self.n_targets > N_TASKS:
             raise ConfigError(
                 f"n_sources + n_targets must be <= {N_TASKS} and both >= 1; got "
@@ -198,60 +112,35 @@ class Stream28:
                 f"base_tasks must be between 1 and n_sources ({self.n_sources}); got "
                 f"{base_tasks}. Leave it unset to train the base on every source task."
             )
+        self.recipe = ZooRecipe(
+            seed=seed, n_sources=self.n_sources, quick=quick, cap=cap, base_epochs=base_epochs,
+            source_epochs=source_epochs, family=family or FamilyConfig(),
+            adapters=adapters or AdapterConfig(), base_tasks=base_tasks,
+        )  # fmt: skip
         self.base_tasks = base_tasks
-        self.cap = cap or (150 if quick else 300)
-        self.base_epochs = base_epochs or (2 if quick else 3)
-        self.source_epochs = source_epochs or (2 if quick else 3)
+        self.cap = self.recipe.cap
+        self.base_epochs, self.source_epochs = self.recipe.base_epochs, self.recipe.source_epochs
         self.test_per_class = test_per_class
-        self.family = family or FamilyConfig()
-        self.adapters = adapters or AdapterConfig()
-        root = cache_dir or Path(os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
-        self.cache_dir = Path(root) / ("stream28" if cache_dir is None else "") / self.key
+        self.family, self.adapters = self.recipe.family, self.recipe.adapters
+        self.cache_dir = self.recipe.cache_path(cache_dir)
         # The config digest is part of every name, so feature caches keyed by source id never
         # mix up two builds with different settings.
-        self.prefix = f"stream28{'q' if quick else ''}.{self.key}"
+        self.prefix = self.recipe.prefix
         self._tasks: tuple[list[SourceTask], list[TargetTask]] | None = None
         self._built: tuple[FamilyBaseSource, list[FamilySource]] | None = None
 
     @property
     def key(self) -> str:
         """Hash of everything the cached zoo depends on."""
-        cfg = {
-            "v": CACHE_VERSION,
-            "seed": self.seed,
-            "n_sources": self.n_sources,
-            "cap": self.cap,
-            "epochs": [self.base_epochs, self.source_epochs],
-            "family": self.family.to_dict(),
-            "adapters": self.adapters.to_dict(),
-        }
-        if self.base_tasks is not None:  # absent by default, so existing caches keep their key
-            cfg["base_tasks"] = self.base_tasks
-        digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
-        return f"s{self.seed}-{digest}"
+        return self.recipe.key
 
     def _build_tasks(self) -> tuple[list[SourceTask], list[TargetTask]]:
         if self._tasks is None:
-            pool_cap = 600 if not self.quick else 300  # target-half images kept per class
-            names, src, tgt = _load_classes(self.seed, self.cap, pool_cap)
-            draws = draw_tasks(self.seed)
-            sources, targets = [], []
-            for i, cls in enumerate(draws[: self.n_sources]):
-                X = np.concatenate([src[c] for c in cls])
-                y = np.concatenate([np.full(len(src[c]), j) for j, c in enumerate(cls)])
-                sources.append(
-                    SourceTask(i, f"{self.prefix}.task{i:02d}", [names[c] for c in cls], cls, X, y)
-                )
-            for i in range(N_TASKS - self.n_targets, N_TASKS):
-                cls = draws[i]
-                t = self.test_per_class
-                Xt = np.concatenate([tgt[c][:t] for c in cls])
-                yt = np.concatenate([np.full(len(tgt[c][:t]), j) for j, c in enumerate(cls)])
-                Xp = np.concatenate([tgt[c][t:] for c in cls])
-                yp = np.concatenate([np.full(len(tgt[c][t:]), j) for j, c in enumerate(cls)])
-                name = f"{self.prefix}.target{i:02d}"
-                targets.append(TargetTask(i, name, [names[c] for c in cls], cls, Xp, yp, Xt, yt))
-            self._tasks = (sources, targets)
+            pool_cap = QUICK_POOL_CAP if self.quick else POOL_CAP
+            self._tasks = build_tasks(
+                self.seed, self.n_sources, self.n_targets, self.prefix, self.cap, pool_cap,
+                self.test_per_class,
+            )  # fmt: skip
         return self._tasks
 
     @property
@@ -267,8 +156,7 @@ class Stream28:
     @property
     def base_class_ids(self) -> list[int]:
         """Class ids whose source-half images train the shared base (see ``base_tasks``)."""
-        tasks = self.source_tasks[: self.base_tasks]
-        return sorted({c for t in tasks for c in t.class_ids})
+        return zoo_builder.base_class_ids(self.source_tasks, self.base_tasks)
 
     def related_sources(self, target: TargetTask, sources: list[Any]) -> list[Any]:
         """Sources ordered by class overlap with ``target`` (ground truth for selection tests)."""
@@ -277,64 +165,15 @@ class Stream28:
         return [sources[i] for i in order]
 
     # -- the source zoo --------------------------------------------------------------------------
-    def _load_cached(self) -> tuple[FamilyBaseSource, list[FamilySource]] | None:
-        meta = self.cache_dir / "index.json"
-        if not meta.exists():
-            return None
-        index = json.loads(meta.read_text())
-        base_cfg = json.loads((self.cache_dir / "base.json").read_text())
-        base = deserialize_family(base_cfg, {"weights.safetensors": self.cache_dir / "base.st"})
-        assert isinstance(base, FamilyBaseSource)
-        parents = {base_cfg["fingerprint"]: base}
-        sources = []
-        for name in index["sources"]:
-            cfg = json.loads((self.cache_dir / f"{name}.json").read_text())
-            src = deserialize_family(
-                cfg, {"weights.safetensors": self.cache_dir / f"{name}.st"}, parents
-            )
-            sources.append(src)
-        return base, sources  # type: ignore[return-value]
-
     def build_sources(
         self, progress: ProgressCallback | None = None
     ) -> tuple[FamilyBaseSource, list[FamilySource]]:
         """Train (or load from the cache) the base and the source adapters, once per instance."""
         if self._built is None:
-            self._built = self._load_cached() or self._train_and_cache(progress)
+            self._built = zoo_builder.build_family(
+                lambda: self.source_tasks, self.recipe, self.cache_dir, progress
+            )
         return self._built
-
-    def _train_and_cache(
-        self, progress: ProgressCallback | None
-    ) -> tuple[FamilyBaseSource, list[FamilySource]]:
-        tasks = self.source_tasks
-        # The base sees only source-half images of (the first base_tasks) source tasks' classes.
-        seen = self.base_class_ids
-        per_cls = {c: t.X_train[t.y_train == j] for t in tasks for j, c in enumerate(t.class_ids)}
-        Xb = np.concatenate([per_cls[c] for c in seen])
-        yb = np.concatenate([np.full(len(per_cls[c]), k) for k, c in enumerate(seen)])
-        base = pretrain_base(
-            Xb, yb, self.family, epochs=self.base_epochs, seed=self.seed, progress=progress
-        )
-        base_src = FamilyBaseSource(base, f"{self.prefix}.base")
-        sources = []
-        for t in tasks:
-            src = train_source(
-                base, t.X_train, t.y_train, t.classes, adapter_config=self.adapters, name=t.name,
-                epochs=self.source_epochs, seed=self.seed + t.index,
-            )  # fmt: skip
-            sources.append(src)
-            if progress is not None:
-                progress("train sources", len(sources), len(tasks))
-        cfg, files = serialize_family(base_src)
-        _atomic_write(self.cache_dir / "base.st", files["weights.safetensors"])
-        _atomic_write(self.cache_dir / "base.json", json.dumps(cfg).encode())
-        for src in sources:
-            cfg, files = serialize_family(src)
-            _atomic_write(self.cache_dir / f"{src.source_id}.st", files["weights.safetensors"])
-            _atomic_write(self.cache_dir / f"{src.source_id}.json", json.dumps(cfg).encode())
-        index = {"sources": [s.source_id for s in sources]}
-        _atomic_write(self.cache_dir / "index.json", json.dumps(index).encode())
-        return base_src, sources
 
     def grow_source(self, target: Any) -> FamilySource:
         """The growing pool's new source: adapters + head trained on a finished target.
@@ -372,46 +211,7 @@ class Stream28:
         """
         base, sources = self.build_sources(progress)
         if zoo is not None:
-            self._register(zoo, base, sources, progress)
+            zoo_builder.register_family(
+                zoo, base, sources, self.source_tasks, self.seed, progress=progress
+            )
         return sources
-
-    def _card(self, source: FamilyBaseSource | FamilySource, size: int) -> Any:
-        from recycle.zoo.card import ModelCard
-
-        classes = getattr(source, "source_classes", [])
-        what = "shared base" if not classes else f"5-way source task {classes}"
-        return ModelCard(
-            name=source.source_id, modality="image",
-            task="classification" if classes else "feature-extraction",
-            input={"shape": [28, 28], "dtype": "uint8", "value_range": [0, 255]},  # type: ignore[arg-type]
-            output={"feature_dim": source.feature_dim, "source_classes": classes},  # type: ignore[arg-type]
-            access="white-box", license="Apache-2.0", provider="recycle.bench.stream28",
-            description=f"stream28 (seed {self.seed}) {what}; EFT/LoRA family",
-            training_data={"description": "source halves of MNIST / Fashion-MNIST / "  # type: ignore[arg-type]
-                           "Animal-MNIST classes", "size": size, "license": "CC-BY-SA-3.0, MIT"},
-        )  # fmt: skip
-
-    def _register(
-        self,
-        zoo: Any,
-        base: FamilyBaseSource,
-        sources: list[FamilySource],
-        progress: ProgressCallback | None,
-    ) -> None:
-        """Register base then sources (adapter weights with ``parents=[base entry id]``)."""
-        from recycle.errors import ModelNotFoundError
-
-        def entry_for(src: FamilyBaseSource | FamilySource, size: int) -> Any:
-            try:
-                return zoo.get(src.source_id)
-            except ModelNotFoundError:
-                config, files = serialize_family(src)
-                # Trusted code built these; the zoo's checker cannot load family sources alone.
-                return zoo.register_files(config, files, self._card(src, size), validate=False)
-
-        base_entry = entry_for(base, sum(len(t.y_train) for t in self.source_tasks))
-        for k, (src, task) in enumerate(zip(sources, self.source_tasks, strict=True)):
-            src.base_id = base_entry.id
-            entry_for(src, len(task.y_train))
-            if progress is not None:
-                progress("register sources", k + 1, len(sources))

@@ -34,7 +34,9 @@ from recycle.select._common import (
     stratified_folds,
     stratified_holdout,
 )
+from recycle.select._gaussian import gbc_score, hscore, ledoit_wolf_shrinkage
 from recycle.select._probs import leep_score, nce_score
+from recycle.select._spectrum import project, spectrum
 
 #: Numerical floor used by LogME's fixed point (as in the reference implementation).
 LOGME_EPS = 1e-5
@@ -44,12 +46,6 @@ LOGME_MAX_ITER = 11
 LOGME_TOL = 1e-3
 #: Bounds that keep LogME's precisions finite for degenerate (e.g. all-zero) features.
 LOGME_CLIP = (1e-12, 1e12)
-#: Smallest min(n, d) at which the Gram spectrum is computed in float32 (speed).
-FLOAT32_SPECTRUM_MIN = 256
-#: Relative variance below which a feature column counts as constant.
-CONSTANT_TOL = 1e-12
-#: Pseudo-count of GBC's shrinkage of each class variance towards the pooled one (tiny classes).
-GBC_PRIOR = 2.0
 
 
 def knn_score(
@@ -139,41 +135,6 @@ def _knn_val(F: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray], k
     return float(np.mean(pred == yva))
 
 
-def _spectrum(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Eigen-decomposition of the smaller Gram matrix of F: ``(sigma, vectors, right)``.
-
-    ``sigma`` (k,) >= 0 are the squared singular values, k = min(n, d). With ``right`` (n > d)
-    the vectors are F's right singular vectors V (d x k), else its left ones U (n x k); use
-    :func:`_project` for ``U^T B`` so U is never formed (``U^T B = diag(1/s) V^T F^T B``). From
-    :data:`FLOAT32_SPECTRUM_MIN` on, the decomposition is float32 (about 1.6x faster; LogME
-    changes by <= ~1e-4 relative).
-    """
-    n, d = F.shape
-    right = n > d
-    if min(n, d) >= FLOAT32_SPECTRUM_MIN:
-        import torch
-
-        with torch.inference_mode():
-            Ft = torch.from_numpy(np.ascontiguousarray(F, dtype=np.float32))
-            ev, vec = torch.linalg.eigh(Ft.T @ Ft if right else Ft @ Ft.T)
-        sigma, vecs = ev.double().numpy(), vec.double().numpy()
-    else:
-        sigma, vecs = np.linalg.eigh(F.T @ F if right else F @ F.T)
-    return np.clip(sigma, 0.0, None), vecs, right
-
-
-def _project(
-    F: np.ndarray, sigma: np.ndarray, vecs: np.ndarray, right: bool, B: np.ndarray
-) -> np.ndarray:
-    """``U^T B`` for the left singular vectors U of F (zero rows for zero singular values)."""
-    if not right:
-        return vecs.T @ B
-    s = np.sqrt(sigma)
-    proj = vecs.T @ (F.T @ B)
-    ok = (s > 1e-6 * max(float(s.max(initial=0.0)), 1e-300))[:, None]
-    return np.divide(proj, s[:, None], out=np.zeros_like(proj), where=ok)
-
-
 def logme_score(F: np.ndarray, y: np.ndarray) -> float:
     """LogME: log marginal evidence of Bayesian linear regression of one-hot labels on features.
 
@@ -196,8 +157,8 @@ def logme_score(F: np.ndarray, y: np.ndarray) -> float:
     n, d = F.shape
     C = int(y.max()) + 1
     Y = np.eye(C)[y]  # n x C one-hot
-    sigma, vecs, right = _spectrum(F)
-    x = _project(F, sigma, vecs, right, Y)  # U^T Y, k x C
+    sigma, vecs, right = spectrum(F)
+    x = project(F, sigma, vecs, right, Y)  # U^T Y, k x C
     x2 = x**2
     res_x2 = np.clip((Y**2).sum(axis=0) - x2.sum(axis=0), 0.0, None)  # null-space residual
     extra = d - sigma.size  # zero eigenvalues not in the spectrum (n < d)
@@ -232,134 +193,6 @@ def logme_score(F: np.ndarray, y: np.ndarray) -> float:
         - n / 2.0 * np.log(2 * np.pi)
     )
     return float(np.mean(evidence / n))
-
-
-def _drop_constant(F: np.ndarray) -> np.ndarray:
-    var = F.var(axis=0)
-    scale = max(float(var.max(initial=0.0)), 1e-300)
-    return F[:, var > CONSTANT_TOL * scale] if var.max(initial=0.0) > 0 else F[:, :0]
-
-
-def hscore(F: np.ndarray, y: np.ndarray, shrinkage: bool = True) -> float:
-    """H-score ``tr(cov(f)^-1 cov(E[f | y]))``, by default with Ledoit-Wolf shrinkage.
-
-    Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
-    ICIP 2019; shrinkage version: Ibrahim, Ponomareva & Mazumder, "Newer is Not Always Better:
-    Rethinking Transferability Metrics, Their Peculiarities, Stability and Performance", ECML
-    2022 (covariance ``(1 - a) S + a mu I`` with the Ledoit-Wolf ``a``; the between-class
-    covariance is scaled by ``1 - a`` too). Constant columns are dropped first; if nothing is
-    left the score is 0.
-
-    Examples
-    --------
-    >>> y = np.repeat([0, 1], 10)
-    >>> good = np.c_[y + 0.1 * np.sin(np.arange(20)), np.cos(np.arange(20))]
-    >>> bad = np.c_[np.sin(np.arange(20)), np.cos(np.arange(20))]
-    >>> bool(hscore(good, y) > hscore(bad, y))
-    True
-    """
-    F, y = check_features(F, y)
-    F = _drop_constant(F)
-    if F.shape[1] == 0:
-        return 0.0
-    F = F - F.mean(axis=0)
-    n, d = F.shape
-    C = int(y.max()) + 1
-    counts = np.bincount(y, minlength=C).astype(np.float64)
-    # between-class covariance = W^T W with W = A F (class means weighted by sqrt(n_c / n))
-    A = np.eye(C)[y].T * (np.sqrt(counts / n) / np.maximum(counts, 1.0))[:, None]
-    sigma, vecs, right = _spectrum(F)  # eigenvalues of the sample covariance S are sigma / n
-    a = ledoit_wolf_shrinkage(F, sigma) if shrinkage else 0.0
-    mu = float(sigma.sum()) / (n * d)
-    evals = (1.0 - a) * sigma / n + a * mu  # covariance eigenvalues on F's row space
-    WV = _project(F, sigma, vecs, right, A.T).T * np.sqrt(sigma)  # W V = A U S, C x k
-    keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
-    score = float(np.sum(WV[:, keep] ** 2 / evals[keep]))
-    if a > 0:  # W has no component outside F's row space: nothing to add for the complement
-        score *= 1.0 - a
-    return score
-
-
-def ledoit_wolf_shrinkage(F: np.ndarray, sigma: np.ndarray | None = None) -> float:
-    """Ledoit-Wolf shrinkage intensity of the (centred) rows of F, in O(n d min(n, d)).
-
-    Ledoit & Wolf, "A well-conditioned estimator for large-dimensional covariance matrices",
-    J. Multivariate Analysis 2004; the same estimator as ``sklearn.covariance.ledoit_wolf`` with
-    ``assume_centered=True``, computed from the smaller Gram matrix's spectrum ``sigma``.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> 0.0 <= ledoit_wolf_shrinkage(rng.normal(size=(20, 50))) <= 1.0
-    True
-    """
-    F = np.asarray(F, dtype=np.float64)
-    n, d = F.shape
-    if sigma is None:
-        sigma = _spectrum(F)[0]
-    trace = float(sigma.sum()) / n  # tr(S)
-    mu = trace / d
-    frob2 = float(np.sum(sigma**2)) / n**2  # ||S||_F^2
-    row4 = float(np.sum(np.sum(F**2, axis=1) ** 2))  # sum_i ||x_i||^4
-    beta = (row4 / n - frob2) / (d * n)
-    delta = (frob2 - 2.0 * mu * trace + d * mu**2) / d
-    beta = min(beta, delta)
-    return 0.0 if beta <= 0 or delta <= 0 else float(beta / delta)
-
-
-def gbc_score(
-    F: np.ndarray,
-    y: np.ndarray,
-    n_components: int = 64,
-    gaussian: Literal["diagonal", "spherical"] = "diagonal",
-) -> float:
-    """GBC: minus the total Bhattacharyya overlap between per-class Gaussians after PCA.
-
-    Pándy, Agostinelli, Uijlings, Ferrari & Mensink, "Transferability Estimation using
-    Bhattacharyya Class Separability", CVPR 2022. ``GBC = - sum_{i != j} exp(-D_B(c_i, c_j))``
-    (in ``[-C(C-1), 0]``). Class variances are shrunk towards the pooled within-class variance
-    with :data:`GBC_PRIOR` pseudo-examples so classes with one or two examples stay usable.
-
-    Examples
-    --------
-    >>> y = np.repeat([0, 1], 10)
-    >>> far = np.c_[10.0 * y + np.sin(np.arange(20))]
-    >>> near = np.c_[0.1 * y + np.sin(np.arange(20))]
-    >>> bool(gbc_score(far, y) > gbc_score(near, y))
-    True
-    """
-    F, y = check_features(F, y)
-    C = int(y.max()) + 1
-    Fc = F - F.mean(axis=0)
-    F = _drop_constant(Fc)
-    if F.shape[1] == 0:
-        return -float(C * (C - 1))
-    U, s, _ = np.linalg.svd(F, full_matrices=False)
-    keep = s > 1e-10 * s[0]
-    q = int(min(n_components, keep.sum()))
-    Z = U[:, :q] * s[:q]
-    counts = np.bincount(y, minlength=C).astype(np.float64)
-    onehot = np.eye(C)[y]
-    mu = onehot.T @ Z / counts[:, None]
-    var = onehot.T @ (Z - mu[y]) ** 2 / counts[:, None]
-    pooled = ((Z - mu[y]) ** 2).sum(axis=0) / max(Z.shape[0] - C, 1)
-    pooled = np.maximum(pooled, 1e-12 * max(float(Z.var(axis=0).max()), 1e-300))
-    var = (counts[:, None] * var + GBC_PRIOR * pooled) / (counts[:, None] + GBC_PRIOR)
-    if gaussian == "spherical":
-        var = np.repeat(var.mean(axis=1, keepdims=True), q, axis=1)
-    elif gaussian != "diagonal":
-        raise ConfigError(
-            f"gbc_score's gaussian must be 'diagonal' or 'spherical'; got {gaussian!r}."
-        )
-    total = 0.0
-    for i in range(C):
-        for j in range(i + 1, C):
-            v = (var[i] + var[j]) / 2.0
-            db = 0.125 * np.sum((mu[i] - mu[j]) ** 2 / v) + 0.5 * np.sum(
-                np.log(v) - 0.5 * (np.log(var[i]) + np.log(var[j]))
-            )
-            total += 2.0 * float(np.exp(-db))
-    return -total
 
 
 def linear_probe_score(

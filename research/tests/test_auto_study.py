@@ -1,16 +1,16 @@
-"""``scripts/auto_study.py replay``: decision rules scored by every candidate's test accuracy."""
+"""``research/auto_study.py replay``: decision rules scored by every candidate's test accuracy."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import auto_study
 import numpy as np
 import pytest
 
 from adapt_helpers import RandomProjection, target
 from recycle.adapt.auto import cross_validate, cv_splits, fit_and_score
-from script_helpers import load_script
 
 KEY = {"target": "t", "shots": 25, "seed": 0}
 
@@ -56,7 +56,7 @@ def test_replay_scores_each_rule_by_the_test_accuracy_of_what_it_picks(
     study.write_text(
         "".join(json.dumps({**KEY, "key": k, "accuracy": a}) + "\n" for k, a in truth.items())
     )
-    load_script("auto_study").replay(results, study)
+    auto_study.replay(results, study)
     table = _accuracy_by_rule(capsys.readouterr().out)
     assert table["always MCW at largest m"] == "90.00"
     assert table["oracle (best candidate on test)"] == "90.00"
@@ -80,7 +80,7 @@ def test_replay_skips_shots_the_study_has_not_fitted(
     results.write_text(json.dumps(data))
     study = tmp_path / "study.jsonl"
     study.write_text(json.dumps({**KEY, "key": "mcw@m=1", "accuracy": 0.9}) + "\n")
-    load_script("auto_study").replay(results, study)
+    auto_study.replay(results, study)
     out = capsys.readouterr().out
     assert out.count("| rule |") == 1 and "25 shots, 1 target-seeds" in out
     assert "250 shots: no candidate fits in" in out
@@ -122,7 +122,7 @@ def test_replay_with_learning_curves_or_fresh_folds_lets_a_reference_win(
         + json.dumps({**KEY, "nested_fresh": {"mcw@m=3": [[1.0, 0.9] * 3, [0.2] * 6]}})
         + "\n"
     )
-    script = load_script("auto_study")
+    script = auto_study
     assert script._guarded(folds) == ["mcw@m=3", "independent", "independent_adapters"]
     script.replay(results, tmp_path / "no-study.jsonl", curves, fresh, nested)
     table = _accuracy_by_rule(capsys.readouterr().out)
@@ -136,7 +136,7 @@ def test_replay_with_learning_curves_or_fresh_folds_lets_a_reference_win(
 def test_small_sample_scores_train_on_half_of_each_cv_training_set() -> None:
     """The learning-curve point below CV: split i's model is trained on a stratified half of CV
     split i's training set and tested on the same fold, so the two pair up."""
-    study = load_script("auto_study")
+    study = auto_study
     Xtr, ytr, _, _ = target(tuple(range(10)), shots=9, seed=3)
     src = RandomProjection(0, 16)
     feats = {src.source_id: src.embed(Xtr)}

@@ -8,11 +8,11 @@ and seed, and then replays the rules.
 
 Usage::
 
-    python scripts/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1]
-    python scripts/auto_study.py curves RESULTS_JSON CURVES_JSONL [--base-tasks 1]
-    python scripts/auto_study.py fresh RESULTS_JSON FRESH_JSONL [--base-tasks 1] [--folds K]
-    python scripts/auto_study.py nested RESULTS_JSON OUT_JSONL [--base-tasks 1] [--fresh --folds K]
-    python scripts/auto_study.py replay RESULTS_JSON STUDY_JSONL [MEASURED_JSONL ...]
+    python research/auto_study.py candidates RESULTS_JSON STUDY_JSONL [--base-tasks 1]
+    python research/auto_study.py curves RESULTS_JSON CURVES_JSONL [--base-tasks 1]
+    python research/auto_study.py fresh RESULTS_JSON FRESH_JSONL [--base-tasks 1] [--folds K]
+    python research/auto_study.py nested RESULTS_JSON OUT_JSONL [--base-tasks 1] [--fresh --folds K]
+    python research/auto_study.py replay RESULTS_JSON STUDY_JSONL [MEASURED_JSONL ...]
 
 Every fitting command also takes ``--shots N`` (that shots count's auto rows only), so two
 processes can share the work, one per core, into separate files that ``replay`` reads together.
@@ -27,7 +27,7 @@ rule whose guard compares scores extrapolated to the full training size. ``fresh
 cross-validates the same keys again on new folds (``--folds K``, another seed), for the rule
 whose guard decides on folds the recycled choice was not picked on. ``nested`` cross-validates
 auto's recycled choice with its sources selected inside each fold. ``replay`` prints a markdown
-table per shots count (``docs/AUTO.md`` has the findings).
+table per shots count (``research/auto-study.md`` has the findings).
 """
 
 from __future__ import annotations
