@@ -60,12 +60,7 @@ def create_app(settings: Settings | None = None, zoo: Any = None) -> FastAPI:
     -------
     fastapi.FastAPI
     """
-    from recycle.adapt import strategy_names
-
     settings = settings or Settings()
-    # The strategy registry is built here, in one thread: its first import from concurrent
-    # request threads saw it half-built ("unknown strategy" for a valid name, under load).
-    strategy_names()
     if zoo is None:
         from recycle.zoo import Zoo
 

@@ -19,6 +19,7 @@ ValidationError True
 from __future__ import annotations
 
 import math
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -35,14 +36,21 @@ DEFAULT_TIME_BUDGET_S = 60.0  # Recycler's own default
 MAX_PARAM_NUMBER = 100_000  # largest number in strategy_params (epochs, widths, ...)
 MAX_PARAM_LIST = 64  # longest list in strategy_params
 
+_ADAPT_IMPORT = threading.Lock()  # see _adapt()
 SourceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Scalar = bool | int | float | str | None
 
 
-def _check_strategy(name: str) -> str:
-    from recycle.adapt import strategy_names  # imported by create_app first (one thread)
+def _adapt() -> Any:
+    """:mod:`recycle.adapt`, imported by one thread at a time: its first import from several
+    request threads at once saw the strategy registry half-built ("unknown strategy")."""
+    with _ADAPT_IMPORT:
+        import recycle.adapt
+    return recycle.adapt
 
-    valid = list(strategy_names())
+
+def _check_strategy(name: str) -> str:
+    valid = list(_adapt().strategy_names())
     if name not in valid:
         raise ValueError(f"unknown strategy {name[:64]!r}; valid: {', '.join(valid)}")
     return name
@@ -104,6 +112,7 @@ class JobParams(BaseModel):
     @field_validator("strategy_params")
     @classmethod
     def _strategy_params(cls, value: dict | None) -> dict | None:
+        _adapt()  # imported under the lock first (see _adapt)
         from recycle.adapt.registry import check_params
         from recycle.errors import ConfigError
 
