@@ -390,6 +390,16 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
         return load_recycler(path, zoo=zoo, sources=sources)
 
+    def export(
+        self, path: str | Path, quantize: str | None = None, overwrite: bool = False
+    ) -> Path:
+        """Write this model as one self-contained ONNX file (``quantize="int8"``: int8
+        weights); see :func:`recycle.deploy.export_onnx`."""
+        from recycle.deploy import export_onnx
+
+        self._check_fitted()
+        return export_onnx(self, path, quantize=quantize, overwrite=overwrite)
+
     def register(self, zoo: Any, name: str, version: str = "1.0.0", **card: Any) -> Any:
         """Register this recycled model in ``zoo`` with its lineage; see :mod:`persist`."""
         from recycle.adapt.persist import register_recycler

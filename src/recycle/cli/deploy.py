@@ -1,0 +1,47 @@
+"""CLI commands for deployment: ``recycle export``, ``recycle report`` and ``recycle distill``.
+
+``export`` writes one self-contained ONNX file (optionally int8); ``report`` writes an HTML
+deployment report (accuracy, calibration, robustness, latency, size, licences); ``distill``
+teaches a multi-source model into one small student folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recycle.cli.app import JsonOption, ZooOption, app
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output (never other files).")
+]
+
+
+@app.command("export")
+def export_command(
+    model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
+    out: Annotated[str, typer.Option("--out", help="ONNX file to write.")],
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="'int8' for int8 weights.")
+    ] = None,
+    int8_method: Annotated[
+        str, typer.Option("--int8-method", help="'weights' (weight-only) or 'dynamic' (ORT).")
+    ] = "weights",
+    force: ForceOption = False,
+    zoo: ZooOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Export a fitted model to one ONNX file that runs with onnxruntime alone."""
+    from recycle.adapt import Recycler
+    from recycle.cli.render import print_json
+    from recycle.deploy import export_onnx
+
+    rec = Recycler.load(model, zoo=zoo)
+    path = export_onnx(rec, out, quantize=quantize, overwrite=force, int8_method=int8_method)
+    info = {"out": str(path), "bytes": Path(path).stat().st_size, "quantize": quantize}
+    if json_out:
+        print_json(info)
+        return
+    typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB)")
