@@ -72,6 +72,22 @@ def test_effnet_lite0_image_model_exports_with_preprocessing_inside(tmp_path: Pa
     assert fp32.stat().st_size > 3 * int8.stat().st_size  # int8 weights
 
 
+def test_digit_cnn_sources_with_antialiased_downsizing_export(tmp_path: Path) -> None:
+    """USPS's CNN reads 16x16 images: the graph must shrink 28x28 inputs the way torch's
+    antialiased resize does (exported as matrix products)."""
+    from recycle.datasets import load
+    from recycle.sources import builtin
+
+    ds = load("fashion-mnist")
+    sources = [builtin("digitcnn.usps"), builtin("digitcnn.svhn")]
+    rec = Recycler(sources, m=2, strategy="averaging").fit(ds.X_train[:100], ds.y_train[:100])
+    rec.export(tmp_path / "m.onnx")
+    X = ds.X_test[:300]
+    p, meta = run_isolated(tmp_path / "m.onnx", X.astype(np.float32), tmp_path)
+    np.testing.assert_allclose(p, rec.predict_proba(X), atol=1e-4)
+    assert [s["license"] for s in meta["recycle"]["sources"]] == ["MIT", "MIT"]
+
+
 @pytest.mark.parametrize("strategy", ["module_mixing", "finetune_source"])
 def test_whitebox_family_model_exports_fused_into_one_graph(
     tmp_path: Path,

@@ -45,3 +45,43 @@ def export_command(
         print_json(info)
         return
     typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB)")
+
+
+@app.command("report")
+def report_command(
+    model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
+    data: Annotated[str, typer.Argument(help="Labelled held-out data (.npz, .csv, folder).")],
+    out: Annotated[str, typer.Option("--out", help="HTML file to write.")],
+    int8_method: Annotated[
+        str, typer.Option("--int8-method", help="'weights' (weight-only) or 'dynamic' (ORT).")
+    ] = "weights",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the corruptions.")] = 0,
+    force: ForceOption = False,
+    zoo: ZooOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Deployment report: quality, calibration, robustness, latency, size and licences."""
+    from recycle.adapt import Recycler
+    from recycle.cli.fit import _labelled
+    from recycle.cli.render import print_json
+    from recycle.deploy.onnx_export import write_atomically
+    from recycle.deploy.report import deployment_report
+    from recycle.deploy.report_html import render_html
+
+    target = Path(out)
+    if target.exists() and not force:  # refuse before the (long) measurements
+        write_atomically(b"", target, overwrite=False)
+    rec = Recycler.load(model, zoo=zoo)
+    X, y = _labelled(data)
+    rep = deployment_report(rec, X, y, model_dir=model, seed=seed, int8_method=int8_method)
+    page = render_html(rep, title=f"Deployment report: {Path(model).name} on {Path(data).name}")
+    write_atomically(page.encode("utf-8"), target, overwrite=force)
+    if json_out:
+        print_json(rep)
+        return
+    q, lic = rep["quality"], rep["licences"]
+    typer.echo(
+        f"accuracy={q['accuracy']:.4f} macro_f1={q['macro_f1']:.4f} ece={q['ece']:.4f} "
+        f"licences={lic['level']}"
+    )
+    typer.echo(f"Wrote {target}")

@@ -80,15 +80,18 @@ def input_shape(rec: Any) -> list[int]:
 
 
 def _torch_part(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: list[str],
-                output: str) -> onnx.ModelProto:  # fmt: skip
+                output: str, what: str) -> onnx.ModelProto:  # fmt: skip
     buf = io.BytesIO()
     axes = {n: {0: "n"} for n in [*names, output]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            module.eval(), args, buf, input_names=names, output_names=[output],
-            dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
-        )  # fmt: skip
+        try:
+            torch.onnx.export(
+                module.eval(), args, buf, input_names=names, output_names=[output],
+                dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+            )  # fmt: skip
+        except Exception as exc:  # torch's exporter raises many kinds for unsupported ops
+            raise IncompatibleError(f"{what}: torch cannot export it to ONNX ({exc})") from exc
     return onnx.load_from_string(buf.getvalue())
 
 
@@ -126,7 +129,8 @@ def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str
             if module is None:
                 parts.append(_sklearn_part(src, int(np.prod(shape))))
             else:
-                parts.append((_torch_part(module, (x,), ["input"], "features"), "features"))
+                part = _torch_part(module, (x,), ["input"], "features", f"source {src.source_id!r}")
+                parts.append((part, "features"))
         except IncompatibleError as exc:
             problems.append(str(exc))
     if problems:
@@ -225,7 +229,8 @@ def build_onnx(rec: Any) -> onnx.ModelProto:
     x = torch.zeros(2, *shape)
     feats = tuple(torch.zeros(2, int(s.feature_dim)) for s in model_sources(rec))
     names = ["input", *(f"f{i}" for i in range(len(feats)))]
-    head_model = _torch_part(head, (x, *feats), names, "probabilities")
+    what = f"strategy {rec.strategy_.name!r}"
+    head_model = _torch_part(head, (x, *feats), names, "probabilities", what)
     classes = [c.item() if isinstance(c, np.generic) else c for c in rec.classes_.tolist()]
     model = _join(parts, head_model, shape, len(classes))
     meta = {

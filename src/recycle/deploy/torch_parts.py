@@ -55,6 +55,30 @@ def image_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return t
 
 
+def _resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``(n_out, n_in)``: what :func:`recycle.sources.preprocess.resize` does along one axis
+    (bilinear, antialiased when shrinking), read off its response to unit impulses."""
+    impulses = torch.eye(n_in).reshape(n_in, 1, n_in, 1).expand(-1, -1, -1, 2)
+    out = nn.functional.interpolate(
+        impulses, size=(n_out, 2), mode="bilinear", align_corners=False, antialias=n_out < n_in
+    )
+    return out[:, 0, :, 0].T.contiguous()
+
+
+def resize(t: torch.Tensor, size: int, center_crop: bool = False) -> torch.Tensor:
+    """:func:`recycle.sources.preprocess.resize` for a fixed input size, as two matrix
+    products (ONNX has no antialiased resize before opset 18's, which torch cannot export)."""
+    if center_crop and t.shape[-2] != t.shape[-1]:  # crop only: the square is left as is
+        t = pp.resize(t, min(t.shape[-2:]), center_crop=True)
+    h, w = int(t.shape[-2]), int(t.shape[-1])
+    if (h, w) == (size, size):
+        return t
+    if min(h, w) <= size:  # pp.resize antialiases only when both sides shrink
+        return pp.resize(t, size)
+    rows, cols = _resize_matrix(h, size), _resize_matrix(w, size)
+    return torch.einsum("oh,nchw,pw->ncop", rows, t, cols)
+
+
 class _Preprocess(nn.Module):
     """One preprocessing id of :mod:`recycle.sources.preprocess`, in torch ops only."""
 
@@ -75,10 +99,10 @@ class _Preprocess(nn.Module):
                 if small
                 else self.params.get("large", pp.EFFNET_LARGE_SIZE)
             )
-            return (pp.resize(t, int(size), center_crop=True) - 127.0) / 128.0
+            return (resize(t, int(size), center_crop=True) - 127.0) / 128.0
         variant = self.base.removeprefix("image:digit-")
         size, channels, mean, std = pp.DIGIT_STATS[variant]
-        t = pp.resize(image_channels(pixels, channels), size) / 255.0
+        t = resize(image_channels(pixels, channels), size) / 255.0
         return (t - _const(mean).view(1, -1, 1, 1)) / _const(std).view(1, -1, 1, 1)
 
 
