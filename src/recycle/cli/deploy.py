@@ -85,3 +85,51 @@ def report_command(
         f"licences={lic['level']}"
     )
     typer.echo(f"Wrote {target}")
+
+
+@app.command("distill")
+def distill_command(
+    model: Annotated[str, typer.Argument(help="Teacher: a model folder from `recycle fit`.")],
+    out: Annotated[str, typer.Option("--out", help="Folder for the student model.")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="Labelled rows (e.g. the fit's DATA).")
+    ] = None,
+    unlabelled: Annotated[
+        str | None, typer.Option("--unlabelled", help="Rows without labels for the teacher.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of augmentation and training.")] = 0,
+    force: ForceOption = False,
+    zoo: ZooOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Teach a multi-source model into one small student (one forward pass)."""
+    from recycle.adapt import Recycler
+    from recycle.cli.fit import _labelled, _unlabelled
+    from recycle.cli.render import print_json
+    from recycle.deploy import distill
+    from recycle.errors import ConfigError
+
+    target = Path(out)
+    if target.exists() and any(target.iterdir()) and not force:
+        raise ConfigError(f"{target} exists and is not empty; pass --force to replace it.")
+    foreign = target.is_dir() and any(target.iterdir()) and not (target / "recycler.json").is_file()
+    if force and foreign:
+        raise ConfigError(f"{target} is not a recycle model folder; --force replaces only those.")
+    teacher = Recycler.load(model, zoo=zoo)
+    X, y = _labelled(data) if data else (None, None)
+    X_u = _unlabelled(unlabelled) if unlabelled else None
+    student = distill(teacher, X, y, X_unlabelled=X_u, seed=seed)
+    student.save(target)
+    info = {"out": str(target), **student.report_["distilled_from"],
+            "student_trainable_params": student.report_["trainable_params"]}  # fmt: skip
+    info.pop("sources")
+    if json_out:
+        print_json(info)
+        return
+    typer.echo(
+        f"student: {info['student_trainable_params']} trainable parameters, no sources "
+        f"(teacher: {info['strategy']} on {len(teacher.report_.get('sources', []))} sources); "
+        f"rows: {info['n_labelled']} labelled, {info['n_augmented']} augmented, "
+        f"{info['n_unlabelled']} unlabelled"
+    )
+    typer.echo(f"Saved to {target}")

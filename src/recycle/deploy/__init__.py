@@ -9,7 +9,8 @@ True
 
 from __future__ import annotations
 
+from recycle.deploy.distill import distill
 from recycle.deploy.onnx_export import build_onnx, export_onnx
 from recycle.deploy.quantize import quantize_int8
 
-__all__ = ["build_onnx", "export_onnx", "quantize_int8"]
+__all__ = ["build_onnx", "distill", "export_onnx", "quantize_int8"]

@@ -184,7 +184,8 @@ def source_records(rec: Any) -> list[dict[str, Any]]:
     """The model's sources as recorded at fit time, with artifact sha256 and licence added.
 
     The licence and hash come from the model's zoo entry when the zoo is at hand, from the
-    builtin card for builtin sources, else ``"unknown"``.
+    builtin card for builtin sources, else ``"unknown"``. A distilled student lists its
+    teacher's sources too (``"via": "distillation teacher"``).
     """
     from recycle.zoo.builtin_cards import BUILTIN_INFO
 
@@ -206,6 +207,8 @@ def source_records(rec: Any) -> list[dict[str, Any]]:
         elif record.get("source_id") in BUILTIN_INFO:
             row["license"] = BUILTIN_INFO[record["source_id"]].get("license", "unknown")
         out.append(row)
+    for record in rec.report_.get("distilled_from", {}).get("sources", []):
+        out.append({**record, "via": "distillation teacher"})  # its licences bind the student
     return out
 
 
