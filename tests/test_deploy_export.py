@@ -162,3 +162,16 @@ def test_cli_export_writes_int8_file_and_refuses_to_overwrite(
     assert out.read_bytes() == before
     assert main([*args, "--quantize", "int4"]) == 2
     assert main([*args, "--force"]) == 0 and out.read_bytes() != before
+
+
+def test_written_file_gets_the_mode_of_a_new_file(tmp_path: Path) -> None:
+    import os
+
+    from recycle.deploy.onnx_export import write_atomically
+
+    umask = os.umask(0o022)
+    try:
+        path = write_atomically(b"x", tmp_path / "a.onnx")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
