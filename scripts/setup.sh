@@ -41,7 +41,7 @@ echo "==> Debian packages (only when missing)"
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
 command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
-# the web front end's browser tests (tests/test_web_browser.py) drive headless Chromium
+# headless Chromium: the web front end's browser tests and the deployment report's screenshot
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then

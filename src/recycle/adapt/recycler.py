@@ -36,12 +36,12 @@ from threadpoolctl import threadpool_limits
 from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.export import register as register_in_zoo
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.source import whitebox_problem
 from recycle.adapt.registry import build, check_params
 from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
 from recycle.data import check_target
-from recycle.errors import ConfigError, IncompatibleError
+from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 from recycle.schema import Schema, conform, learn_schema
 from recycle.sources.cache import resolve_cache, use_cache
@@ -264,7 +264,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
             references: tuple[str, ...] = (auto.REFERENCE,)
             if selected and whitebox and all(s.access == "white-box" for s in selected):
-                problem = _whitebox_problem(selected)
+                problem = whitebox_problem(selected)
                 if problem is None:
                     names += whitebox
                     if auto.WHITEBOX_REFERENCE in strategy_names():
@@ -381,16 +381,16 @@ class Recycler(ClassifierMixin, BaseEstimator):
         """
         return persist.restore(cls, persist.read_folder(path), zoo, sources, where=str(path))
 
+    def export(
+        self, path: str | Path, quantize: str | None = None, overwrite: bool = False
+    ) -> Path:
+        """One self-contained ONNX file (``quantize="int8"``); :func:`recycle.deploy.export_onnx`."""
+        from recycle.deploy import export_onnx
+
+        self._check_fitted()
+        return export_onnx(self, path, quantize=quantize, overwrite=overwrite)
+
     def register(self, zoo: Any, name: str, version: str = "1.0.0", **card: Any) -> Any:
         """Register this recycled model in ``zoo`` with its lineage (see adapt.export)."""
         self._check_fitted()
         return register_in_zoo(self, zoo, name, version=version, **card)
-
-
-def _whitebox_problem(sources: list[Any]) -> str | None:
-    """Why white-box strategies cannot use ``sources`` (None when they can)."""
-    try:
-        check_same_base(sources)
-    except IncompatibleError as exc:
-        return str(exc)
-    return None

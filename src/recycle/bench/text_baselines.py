@@ -1,7 +1,7 @@
 """A target-only text baseline for the ``text`` protocol: TF-IDF + logistic regression.
 
 The Recycler's ``independent`` strategy on text is a small MLP on hashed bag-of-words features
-(:mod:`recycle.adapt.nets`). On a few dozen snippets the textbook target-only baseline is a
+(:mod:`recycle.adapt.smallnet`). On a few dozen snippets the textbook target-only baseline is a
 linear model on TF-IDF n-grams, so the benchmark reports both: recycling must beat the stronger
 of the two to claim a gain.
 

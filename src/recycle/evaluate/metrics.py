@@ -101,13 +101,41 @@ def expected_calibration_error(y_true: Any, proba: Any, n_bins: int = ECE_BINS) 
         raise DataError(
             f"proba has shape {P.shape} for {t.size} labels; pass (n, n_classes) probabilities."
         )
+    bins = reliability_bins(t, P, n_bins)
+    return float(sum(b["n"] / t.size * abs(b["accuracy"] - b["confidence"]) for b in bins))
+
+
+def reliability_bins(y_true: Any, proba: Any, n_bins: int = ECE_BINS) -> list[dict[str, Any]]:
+    """The non-empty confidence bins of a reliability diagram (what ECE averages over).
+
+    Returns
+    -------
+    list of dict
+        Per non-empty bin: ``lo``, ``hi`` (edges), ``n`` (rows), ``accuracy`` and
+        ``confidence`` (mean largest probability).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> reliability_bins([0, 1], np.array([[0.9, 0.1], [0.8, 0.2]]), n_bins=5)
+    [{'lo': 0.6, 'hi': 0.8, 'n': 1, 'accuracy': 0.0, 'confidence': 0.8}, \
+{'lo': 0.8, 'hi': 1.0, 'n': 1, 'accuracy': 1.0, 'confidence': 0.9}]
+    """
+    P = np.asarray(proba, dtype=float)
+    t = np.asarray(y_true).reshape(-1)
     conf = P.max(axis=1)
     correct = P.argmax(axis=1) == t
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
-    ece = 0.0
+    out = []
     for b in range(n_bins):
         mask = which == b
         if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
-    return float(ece)
+            out.append({
+                "lo": round(float(edges[b]), 6),
+                "hi": round(float(edges[b + 1]), 6),
+                "n": int(mask.sum()),
+                "accuracy": float(correct[mask].mean()),
+                "confidence": float(conf[mask].mean()),
+            })  # fmt: skip
+    return out

@@ -5,8 +5,8 @@ Examples
 >>> import numpy as np
 >>> P = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
 >>> rep = evaluation_report(["a", "b", "b"], P, classes=["a", "b"])
->>> rep["accuracy"], rep["n"]
-(0.6666666666666666, 3)
+>>> rep["accuracy"], rep["n"], rep["confusion"]
+(0.6666666666666666, 3, [[1, 0], [1, 1]])
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from recycle.errors import DataError
-from recycle.evaluate.metrics import accuracy, expected_calibration_error, macro_f1
+from recycle.evaluate.metrics import (
+    accuracy,
+    expected_calibration_error,
+    macro_f1,
+    reliability_bins,
+)
 
 
 def _key(v: Any) -> str:
@@ -38,7 +43,10 @@ def evaluation_report(
     Returns
     -------
     dict
-        ``{"n", "accuracy", "macro_f1", "ece", "classes", "absent_classes", "per_class"}``.
+        ``{"n", "accuracy", "macro_f1", "ece", "classes", "absent_classes", "per_class",
+        "confusion", "reliability"}``: ``confusion[i][j]`` counts rows of class ``classes[i]``
+        predicted as ``classes[j]``; ``reliability`` are the bins of
+        :func:`~recycle.evaluate.metrics.reliability_bins`.
     """
     names = [_key(c) for c in classes]
     index = {c: i for i, c in enumerate(names)}
@@ -73,4 +81,8 @@ def evaluation_report(
         "classes": names,
         "absent_classes": absent,
         "per_class": per_class,
+        "confusion": np.bincount(t * len(names) + pred, minlength=len(names) ** 2)
+        .reshape(len(names), len(names))
+        .tolist(),
+        "reliability": reliability_bins(t, P),
     }

@@ -224,3 +224,17 @@ def deserialize_family(
         config.get("source_id", "family.source"),
         base_id=parent_id,
     )
+
+
+def whitebox_problem(sources: list[Any]) -> str | None:
+    """Why white-box strategies cannot use ``sources`` (None when they can).
+
+    >>> from recycle.sources import builtin
+    >>> whitebox_problem([builtin("digitcnn.usps")])[:52]
+    'White-box mixing needs family sources (base + adapte'
+    """
+    try:
+        check_same_base(sources)
+    except IncompatibleError as exc:
+        return str(exc)
+    return None
