@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.export import register as register_in_zoo
-from recycle.adapt.family.source import whitebox_problem
+from recycle.adapt.family.source import check_same_base, whitebox_problem
 from recycle.adapt.registry import build, check_params
 from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
@@ -384,7 +384,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
     def export(
         self, path: str | Path, quantize: str | None = None, overwrite: bool = False
     ) -> Path:
-        """One self-contained ONNX file (``quantize="int8"``); :func:`recycle.deploy.export_onnx`."""
+        """This model as one ONNX file; see :func:`recycle.deploy.export_onnx`."""
         from recycle.deploy import export_onnx
 
         self._check_fitted()
