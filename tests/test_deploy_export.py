@@ -94,7 +94,7 @@ def test_whitebox_family_model_exports_fused_into_one_graph(
     family: dict,  # noqa: F811 (the fixture imported above)
     strategy: str,
 ) -> None:
-    params = {"*": {"epochs": 4, "patience": 4}}
+    params = {"*": {"max_epochs": 4, "patience": 4}}
     rec = Recycler(family["sources"], m=2, strategy=strategy, strategy_params=params)
     rec.fit(family["X"], family["y"])
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"

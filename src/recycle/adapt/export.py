@@ -37,7 +37,7 @@ class RecycledSource:
         self.source_classes = [str(c) for c in recycler.classes_.tolist()]
         self.feature_dim = len(self.source_classes)
         first = recycler.strategy_
-        own = getattr(first, "own_input_", None)
+        own = getattr(getattr(first, "network_", None), "own_input", None)
         self.modality = getattr(own, "modality", None) or _modality(recycler)
 
     def embed(self, X: Any) -> np.ndarray:

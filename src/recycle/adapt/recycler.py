@@ -385,7 +385,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self, path: str | Path, quantize: str | None = None, overwrite: bool = False
     ) -> Path:
         """This model as one ONNX file; see :func:`recycle.deploy.export_onnx`."""
-        from recycle.deploy import export_onnx
+        from recycle.deploy.onnx_export import export_onnx
 
         self._check_fitted()
         return export_onnx(self, path, quantize=quantize, overwrite=overwrite)

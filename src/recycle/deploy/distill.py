@@ -59,7 +59,7 @@ def augmented(X: Any, copies: int = AUGMENT_COPIES, seed: int = 0) -> Any:
     >>> augmented(np.zeros((3, 8, 8), dtype=np.uint8), copies=2).shape
     (6, 8, 8)
     """
-    from recycle.adapt.strategies import infer_modality
+    from recycle.data import infer_modality
 
     modality = infer_modality(X)
     names = AUGMENTATIONS[modality]

@@ -223,7 +223,7 @@ def deployment_report(
         JSON-able: ``model``, ``quality``, ``robustness``, ``export``, ``latency``, ``size``,
         ``licences``.
     """
-    from recycle.adapt.strategies import infer_modality
+    from recycle.data import infer_modality
     from recycle.deploy.onnx_export import source_records
     from recycle.evaluate import evaluation_report
 

@@ -274,10 +274,11 @@ class MixNetHead(nn.Module):
 
     def __init__(self, strategy: Any) -> None:
         super().__init__()
-        self.own = OwnInputModule(strategy.own_input_)
-        self.model = strategy.model_.eval()
-        self.reducers = nn.ModuleList(_Arrays(r) for r in strategy.reducers_)
-        self.k = strategy.model_.head.in_features
+        network = strategy.network_  # adapt.smallnet.SmallNetwork
+        self.own = OwnInputModule(network.own_input)
+        self.model = network.model.eval()
+        self.reducers = nn.ModuleList(_Arrays(r) for r in getattr(strategy, "reducers_", []))
+        self.k = network.model.head.in_features
 
     def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
         if feats:
@@ -296,7 +297,7 @@ class AdapterHead(nn.Module):
         model = strategy.model_.eval()
         self.prepare = FamilyInput(model.net.base.config.image_size)
         self.model = model
-        self.mix = bool(strategy._mix)
+        self.mix = bool(strategy.mixes_sources)
 
     def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
         xt = self.prepare(x)
