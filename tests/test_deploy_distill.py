@@ -61,7 +61,7 @@ def test_cli_distill_writes_a_model_folder_and_refuses_a_non_empty_out(
     assert info["n_unlabelled"] == 69 and info["n_labelled"] == 120
     assert (out / "recycler.json").is_file()
     assert main([*args, *rows]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "already holds a model" in capsys.readouterr().err
     assert main([*args[:4], "--force", "--zoo", location]) == 2  # no rows given
     assert "needs rows" in capsys.readouterr().err
     assert (out / "recycler.json").is_file()
