@@ -19,7 +19,7 @@ CANCEL_WITHIN_S = 10.0  # Ray's force-cancel goes through its raylet
 
 @pytest.fixture(scope="module")
 def ray_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from recycle import parallel_ray
+    from recycle.parallel import ray_backend as parallel_ray
 
     tests = str(Path(__file__).parent)
     with pytest.MonkeyPatch.context() as mp:

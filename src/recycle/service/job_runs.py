@@ -50,7 +50,7 @@ class RayRun:
     pid = None  # the worker lives in Ray's process tree, possibly on another node
 
     def __init__(self, payload: dict[str, Any], limits: Limits) -> None:
-        from recycle.parallel_ray import ensure_ray
+        from recycle.parallel.ray_backend import ensure_ray
 
         self.ray = ensure_ray()
         remote = self.ray.remote(max_calls=1, max_retries=0, num_cpus=1)(_ray_job)
