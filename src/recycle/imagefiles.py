@@ -75,9 +75,9 @@ def _open(path: Path) -> tuple[np.ndarray, bool]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = ImageOps.exif_transpose(opened)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         why = type(exc).__name__ if str(path) in str(exc) else f"{type(exc).__name__}: {exc}"
         raise DataError(

@@ -183,7 +183,8 @@ def build_demo_zoo(
     base, sources = build_family(
         lambda: tasks, recipe, recipe.cache_path(config.cache_dir), progress
     )
-    missing = [s for s in [base, *sources] if not _has(zoo, s.source_id)]
+    family: list[Any] = [base, *sources]
+    missing = [s for s in family if not _has(zoo, s.source_id)]
     specs = _specs(tasks, progress) if missing else None
     registered, present = register_family(
         zoo, base, sources, tasks, recipe.seed, specs=specs, progress=progress

@@ -113,8 +113,9 @@ class Stream28:
                 f"{base_tasks}. Leave it unset to train the base on every source task."
             )
         self.recipe = ZooRecipe(
-            seed=seed, n_sources=self.n_sources, quick=quick, cap=cap, base_epochs=base_epochs,
-            source_epochs=source_epochs, family=family or FamilyConfig(),
+            seed=seed, n_sources=self.n_sources, quick=quick, cap=cap or 0,
+            base_epochs=base_epochs or 0, source_epochs=source_epochs or 0,
+            family=family or FamilyConfig(),
             adapters=adapters or AdapterConfig(), base_tasks=base_tasks,
         )  # fmt: skip
         self.base_tasks = base_tasks

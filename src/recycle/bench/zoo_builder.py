@@ -61,9 +61,9 @@ class ZooRecipe:
     quick : bool
         The small recipe (150 images per class, 2 epochs) unless ``cap`` / epochs are given.
     cap : int, optional
-        Source-half images per class used for training (default 300; quick 150).
+        Source-half images per class used for training (0, the default: 300; quick 150).
     base_epochs, source_epochs : int, optional
-        Training epochs of the base and of each source (default 3; quick 2).
+        Training epochs of the base and of each source (0, the default: 3; quick 2).
     family, adapters : FamilyConfig, AdapterConfig, optional
     base_tasks : int, optional
         Train the base on the classes of the first ``base_tasks`` tasks only (default: all).
@@ -72,9 +72,9 @@ class ZooRecipe:
     seed: int = 0
     n_sources: int = 40
     quick: bool = False
-    cap: int | None = None
-    base_epochs: int | None = None
-    source_epochs: int | None = None
+    cap: int = 0
+    base_epochs: int = 0
+    source_epochs: int = 0
     family: FamilyConfig = field(default_factory=FamilyConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     base_tasks: int | None = None
@@ -141,7 +141,8 @@ def load_cached(cache: Path) -> tuple[FamilyBaseSource, list[FamilySource]] | No
 
 def save_cached(cache: Path, base: FamilyBaseSource, sources: list[FamilySource]) -> None:
     """Write base and sources under ``cache``; ``index.json`` last, so a crash leaves none."""
-    for name, src in [("base", base), *((s.source_id, s) for s in sources)]:
+    parts: list[tuple[str, FamilyBaseSource | FamilySource]] = [("base", base)]
+    for name, src in parts + [(s.source_id, s) for s in sources]:
         cfg, files = serialize_family(src)
         _atomic_write(cache / f"{name}.st", files["weights.safetensors"])
         _atomic_write(cache / f"{name}.json", json.dumps(cfg).encode())

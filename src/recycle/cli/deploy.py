@@ -41,7 +41,11 @@ def export_command(
 
     rec = Recycler.load(model, zoo=zoo_location(zoo))
     path = export_onnx(rec, out, quantize=quantize, overwrite=force, int8_method=int8_method)
-    info = {"out": str(path), "bytes": Path(path).stat().st_size, "quantize": quantize}
+    info: dict[str, Any] = {
+        "out": str(path),
+        "bytes": Path(path).stat().st_size,
+        "quantize": quantize,
+    }
     if json_out:
         print_json(info)
         return

@@ -86,8 +86,8 @@ def _torch_part(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         try:
-            torch.onnx.export(
-                module.eval(), args, buf, input_names=names, output_names=[output],
+            torch.onnx.export(  # a BytesIO works as the file
+                module.eval(), args, buf, input_names=names, output_names=[output],  # type: ignore[arg-type]
                 dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
             )  # fmt: skip
         except Exception as exc:  # torch's exporter raises many kinds for unsupported ops

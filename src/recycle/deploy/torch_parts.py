@@ -237,12 +237,15 @@ class LinearHead(nn.Module):
             a["weights"][i] * (((F - a[f"src{i}.mean"]) @ a[f"src{i}.W"]) @ a[f"src{i}.M"].T)
             for i, F in enumerate(feats)
         )
-        p = a["src0.prior"] * torch.clamp(1.0 + total, min=PROBA_FLOOR)
+        p = a["src0.prior"] * torch.clamp(torch.as_tensor(1.0 + total), min=PROBA_FLOOR)
         return p / p.sum(dim=1, keepdim=True)
 
 
 class OwnInputModule(nn.Module):
     """:class:`recycle.adapt.smallnet.OwnInput` (images and tabular) in torch ops."""
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, own: Any) -> None:
         super().__init__()
@@ -283,7 +286,7 @@ class MixNetHead(nn.Module):
     def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
         if feats:
             pairs = zip(self.reducers, feats, strict=True)
-            z = torch.stack([(F - r["mean"]) @ r["components"].T for r, F in pairs], dim=1)
+            z = torch.stack([(F - r["mean"]) @ r["components"].T for r, F in pairs], dim=1)  # type: ignore[index]
         else:
             z = x.new_zeros((x.shape[0], 0, self.k))
         return torch.softmax(self.model(self.own(x), z), dim=1)
