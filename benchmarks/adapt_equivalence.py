@@ -25,20 +25,10 @@ from sklearn.datasets import load_digits
 
 warnings.simplefilter("ignore")
 torch.set_num_threads(1)
+from _projection import Proj  # noqa: E402
+
 from recycle.adapt import Recycler, get_strategy  # noqa: E402
 from recycle.adapt.family import FamilyConfig, pretrain_base, train_source  # noqa: E402
-
-
-class Proj:
-    modality, access = "tabular", "black-box"
-
-    def __init__(self, seed, d=16):
-        self.seed, self.feature_dim, self.source_id = seed, d, f"proj{seed}"
-
-    def embed(self, X):
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        W = np.random.default_rng(self.seed).normal(size=(X.shape[1], self.feature_dim))
-        return np.tanh(X @ W / np.sqrt(X.shape[1])).astype(np.float32)
 
 
 def epochs_kw(cls, n):
