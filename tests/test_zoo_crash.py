@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from recycle.zoo import Zoo
+from recycle.zoo.catalog import open_engine
 from zoo_helpers import TESTS_DIR, mlp_card, mlp_source, write_payloads
 
 WORKER = str(TESTS_DIR / "zoo_helpers.py")
@@ -105,7 +109,9 @@ def test_two_processes_registering_concurrently_lose_nothing(
     ]
     deadline = time.monotonic() + 120
     while not all((payloads / f"ready-{p}").exists() for p in ("left", "right")):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, dead[0].communicate()[1].decode()[-2000:]  # a worker died opening the zoo
+        assert time.monotonic() < deadline
         time.sleep(0.05)
     (payloads / "go").touch()
     for p in procs:
@@ -125,3 +131,24 @@ def test_two_processes_registering_concurrently_lose_nothing(
     np.testing.assert_allclose(zoo.load("right.m0").embed(X), mlp_source(7).embed(X), rtol=1e-6)
     assert zoo.fsck(verify=True).clean
     zoo.close()
+
+
+def test_a_new_connection_waits_for_the_wal_switch_instead_of_failing(tmp_path: Path) -> None:
+    """SQLite does not call its busy handler for ``journal_mode=WAL``: the connect retries it."""
+    path = tmp_path / "catalog.db"
+    # a fresh file in rollback-journal mode, held by another writer mid-transaction
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # another process mid-write: the WAL switch cannot lock
+    holder.execute("INSERT INTO t VALUES (1)")
+    releaser = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    releaser.start()
+    try:
+        engine = open_engine(f"sqlite:///{path}")
+        with engine.begin() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1
+        engine.dispose()
+    finally:
+        releaser.join()
+        holder.close()
