@@ -104,3 +104,20 @@ def target(
     test_mask = np.isin(y, classes)
     test_mask[train_idx] = False
     return X[train_idx], y[train_idx], X[test_mask], y[test_mask]
+
+
+def ece_by_hand(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error written out loop by loop, to check the library's against.
+
+    >>> ece_by_hand(np.array([0, 1]), np.array([[0.9, 0.1], [0.8, 0.2]]))  # conf .9 right, .8 wrong
+    0.45
+    """
+    total = 0.0
+    conf, pred = proba.max(axis=1), proba.argmax(axis=1)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        rows = [i for i in range(len(conf)) if (lo < conf[i] <= hi) or (b == 0 and conf[i] == 0)]
+        if rows:
+            acc = sum(pred[i] == y_true[i] for i in rows) / len(rows)
+            total += len(rows) / len(conf) * abs(acc - sum(conf[i] for i in rows) / len(rows))
+    return round(float(total), 12)

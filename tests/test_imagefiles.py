@@ -41,9 +41,12 @@ def test_modes_become_grey_or_rgb_with_transparency_on_white(tmp_path: Path) -> 
     assert X[0].min() == 255  # transparent pixels are laid on white
     np.testing.assert_array_equal(X[1], _arrow(8))  # 16-bit scaled to 0..255
     np.testing.assert_array_equal(X[2], _arrow(8))
+    Image.new("LA", (8, 8), (0, 128)).save(tmp_path / "half.png")  # black, half transparent
+    X, files, _ = read_images(image_files(tmp_path))
+    assert files[2].name == "half.png" and X.shape == (4, 8, 8) and X[2].max() == 127
     Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "red.bmp")
     X, _, _ = read_images(image_files(tmp_path))
-    assert X.shape == (4, 8, 8, 3) and tuple(X[3, 0, 0]) == (200, 30, 30)
+    assert X.shape == (5, 8, 8, 3) and tuple(X[4, 0, 0]) == (200, 30, 30)
 
 
 def test_resize_policy_covers_then_crops_the_centre() -> None:

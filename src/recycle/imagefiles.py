@@ -91,12 +91,10 @@ def _open(path: Path) -> tuple[np.ndarray, bool]:
         return np.clip(arr * scale, 0, 255).astype(np.uint8), False
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    grey = im.mode in GREY_MODES or im.mode == "La"  # read before compositing makes it RGBA
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, im.convert("RGBA"))
-        grey = im.mode == "LA"
-    else:
-        grey = im.mode in GREY_MODES
     if grey:
         return np.asarray(im.convert("L"), dtype=np.uint8), False
     rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
