@@ -322,3 +322,17 @@ def test_guard_flags_a_recycled_choice_with_a_thin_margin() -> None:
     # the guard's SE is the naive paired one, also when the folds are given
     same = guard_decision({"independent": ref, "mcw": [0.65, 0.70, 0.69, 0.61]}, folds=3)
     assert same.use == "mcw" and same.standard_error == se
+
+
+def test_auto_stops_a_dear_candidate_when_the_budget_runs_out_mid_way() -> None:
+    """The budget is checked after every fold, not only between candidates."""
+    from recycle.adapt.auto.cv import cross_validate
+
+    Xtr, ytr, _, _ = target((0, 1, 2), shots=12)
+    params = {"independent": {"max_epochs": 5}}
+    args = ([("independent", 0)], Xtr, ytr, [], {})
+    late = cross_validate(*args, cv=3, repeats=2, budget_s=1e-3, params=params, references=())
+    assert late[0].scores == [] and late[0].skipped is not None
+    assert late[0].skipped.startswith("time budget: stopped after 1 of 6 folds")
+    ref = cross_validate(*args, cv=3, repeats=2, budget_s=1e-3, params=params)  # a reference
+    assert len(ref[0].scores) == 6 and ref[0].skipped is None

@@ -4,7 +4,10 @@ Every candidate ``(strategy, m)`` is scored on the same repeated stratified fold
 target's train split (:func:`recycle.adapt.split.stratified_folds`), with the sources' train
 features computed once and sliced per fold; each fold records accuracy and log-loss. Cheap
 candidates always run; a dear one (torch training) that would overrun the time budget is
-skipped and says so, except the no-source references, which always run.
+skipped and says so, except the no-source references, which always run. The budget is also
+checked after every fold: a dear candidate still running when it is spent stops there, its
+partial scores dropped (every candidate is compared on the same folds), so auto overruns its
+budget by at most one fit.
 
 Examples
 --------
@@ -139,13 +142,22 @@ def cross_validate(
         srcs = ranked[:m] if m else []
         t0 = time.perf_counter()
         try:
-            for tr, te in splits:
+            for i, (tr, te) in enumerate(splits):
                 accuracy, loss = fit_and_score(name, srcs, X, y, features, tr, te, seed, params)
                 res.scores.append(accuracy)
                 res.losses.append(loss)
                 done += 1
                 if progress is not None:
                     progress("cross-validation", done, total)
+                spent = time.perf_counter() - start
+                if name not in references and dear and spent > budget_s and i + 1 < len(splits):
+                    res.scores, res.losses = [], []
+                    res.skipped = (
+                        f"time budget: stopped after {i + 1} of {len(splits)} folds, "
+                        f"{spent:.1f}s spent of {budget_s:.0f}s"
+                    )
+                    done += len(splits) - i - 1
+                    break
         except RecycleError as exc:
             res.scores, res.losses = [], []
             res.skipped = f"{type(exc).__name__}: {exc}"
