@@ -13,7 +13,7 @@ The target's "own" network depends on the modality of ``X``:
 features (:class:`MixNet`) and a new head: feature mixing passes the sources' reduced features,
 the independent baseline none. Both strategies hold one (composition), and it trains with the
 package's loop (:func:`recycle.adapt.training.fit_loop`) on the package's stratified hold-out
-(:func:`recycle.adapt.split.stratified_holdout`).
+(:func:`recycle.adapt.split.early_stopping_split`: none on a target too small to spare the rows).
 
 Examples
 --------
@@ -34,7 +34,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from torch import nn
 
 from recycle.adapt.base import infer_modality
-from recycle.adapt.split import stratified_holdout
+from recycle.adapt.split import early_stopping_split
 from recycle.adapt.training import fit_loop
 from recycle.progress import ProgressCallback
 
@@ -269,7 +269,7 @@ class SmallNetwork:
         stratified hold-out; returns :func:`~recycle.adapt.training.fit_loop`'s log."""
         model = self.model
         torch.manual_seed(seed)
-        tr, va = stratified_holdout(y, VAL_FRACTION, seed)
+        tr, va = early_stopping_split(y, VAL_FRACTION, seed)
         tens = [torch.from_numpy(np.ascontiguousarray(a)) for a in self._inputs(X, paths)]
         yt = torch.from_numpy(y.astype(np.int64))
 

@@ -4,6 +4,11 @@
   with at least two rows holds out ``round(fraction * rows)`` of them, at least one and never
   all; when a class has a single row no split is made (training then runs without early
   stopping).
+- :func:`early_stopping_split`: the small network's rule (it trains from scratch): the same
+  hold-out, but none at all when ``round(fraction * rows)`` is smaller than the number of
+  classes; such a target is too small to spare rows for early stopping, and training on every row
+  for the full epoch budget is more accurate there (benchmarks/adapt_holdout_accuracy.py: +0.4 to
+  +1.5 points at 5 rows per class on digits, 3 seeds).
 - :func:`stratified_folds`: the (repeated) stratified k-fold of auto's cross-validation and of
   the out-of-fold predictions of stacking and feature augment. ``k`` is capped at the size of
   the smallest class (:func:`n_folds`).
@@ -49,6 +54,27 @@ def stratified_holdout(
         val.append(idx[:k])
         train.append(idx[k:])
     return np.concatenate(train), np.concatenate(val)
+
+
+def early_stopping_split(
+    y: np.ndarray, fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stratified_holdout`, or no hold-out when ``round(fraction * len(y))`` is smaller
+    than the number of classes (see the module docstring).
+
+    Examples
+    --------
+    >>> tr, va = early_stopping_split(np.repeat(np.arange(10), 5), 0.1)  # 5 rows < 10 classes
+    >>> len(tr), len(va)
+    (50, 0)
+    >>> tr, va = early_stopping_split(np.repeat(np.arange(10), 10), 0.1)
+    >>> len(tr), len(va)
+    (90, 10)
+    """
+    y = np.asarray(y)
+    if round(fraction * len(y)) < len(np.unique(y)):
+        return np.arange(len(y)), np.arange(0)
+    return stratified_holdout(y, fraction, seed)
 
 
 def n_folds(y: np.ndarray, k: int) -> int:
