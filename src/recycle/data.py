@@ -62,6 +62,14 @@ class TargetData:
 
         return pd.DataFrame(self.X, columns=self.columns)
 
+    def labels(self) -> np.ndarray:
+        """The original label of every row (``classes[y]``).
+
+        >>> TargetData([[0.0], [1.0]], np.array([1, 0]), ["cat", "dog"], "tabular").labels()
+        array(['dog', 'cat'], dtype='<U3')
+        """
+        return np.asarray(self.classes)[self.y]
+
 
 def infer_modality(X: Any) -> Modality:
     """Guess the modality: a list/array of strings is text, 3-d/4-d arrays images, else tabular.

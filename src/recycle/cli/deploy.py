@@ -140,4 +140,4 @@ def _labelled(data: str, rec: Any) -> tuple[Any, np.ndarray]:
     from recycle.data import load_target
 
     target = load_target(data, schema=rec.schema_)
-    return target.features(), np.asarray(target.classes)[target.y]
+    return target.features(), target.labels()

@@ -76,7 +76,7 @@ def fit_command(
         opened = open_zoo(zoo) if strategy != "independent" else None
         schema = card_schema(data, opened)
         target = load_target(data, schema=schema, skip_bad=skip_bad_images)
-        y = np.asarray(target.classes)[target.y]
+        y = target.labels()
         rec = Recycler(
             opened, m=m_value, selection_score=score, strategy=strategy, seed=seed,
             time_budget=time_budget, candidates=card_candidates(schema, opened),
@@ -177,7 +177,7 @@ def evaluate_command(
     rec.cache = cache
     with collected_warnings() as caught:
         target = load_target(data, schema=rec.schema_, skip_bad=skip_bad_images)
-        y = np.asarray(target.classes)[target.y]
+        y = target.labels()
         rep = evaluation_report(y, rec.predict_proba(target.features()), rec.classes_.tolist())
     if json_out:
         print_json({**rep, "warnings": caught})
