@@ -15,6 +15,7 @@ import pytest
 
 from recycle.cli import main
 from recycle.spec import Spec, build_spec, rank
+from recycle.spec import index as index_module
 from recycle.spec import index_files as files
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
 from recycle.zoo import Zoo, spec_index
@@ -82,6 +83,20 @@ def test_vector_path_keeps_the_exact_top5(tmp_path: Path) -> None:
         assert res.n_exact == RERANK  # the vector pass ran
         exact = rank(query, specs, gamma=index.gamma)
         assert [str(index.ids[i]) for i in res.order[:5]] == [infos[i].id for i in exact.order[:5]]
+    # a big pool: first a scan of a prefix of the features keeps a shortlist
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(index_module, "TWO_STAGE_MIN", 100)
+        mp.setattr(index_module, "PREFIX", 256)
+        mp.setattr(index_module, "SHORTLIST", 200)
+        index = PersistentIndex.load(tmp_path)
+        assert index is not None
+        for q in range(8):
+            query = _spec(q, seed=2)
+            res = index.rank(query, exact_work=0)
+            assert index._vectors is not None and index._vectors[1][2].d == 256  # two stages
+            exact = rank(query, specs, gamma=index.gamma)
+            top = [infos[i].id for i in exact.order[:5]]
+            assert [str(index.ids[i]) for i in res.order[:5]] == top
 
 
 def test_search_reads_only_the_candidates_sets_and_merges_never_copy_them(
