@@ -39,6 +39,7 @@ from search_vectors import POINTS_PER_ATOM, _atom_sums, _entries, _pool
 
 from recycle import datasets
 from recycle.spec import Spec, build_spec
+from recycle.spec import index as index_module
 from recycle.spec import index_files as files
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
 from recycle.spec.kernel import gaussian, median_gamma
@@ -52,6 +53,8 @@ BATCH = 2000  # specs per update (their reduced sets: 627 MB)
 QUERIES = 10
 REPEATS = 3
 CANDIDATES = (64, RERANK, 256)
+#: Shortlists of the two-stage vector pass measured (above recycle.spec.index.TWO_STAGE_MIN).
+SHORTLISTS = (2048, 8192)
 
 
 def _items(atoms: np.ndarray, pool: np.ndarray, gamma: float, lo: int, hi: int) -> list[Any]:
@@ -208,6 +211,7 @@ def _timed(index: PersistentIndex, q: Spec, c: int) -> tuple[Any, float, float]:
 
 
 def run(sizes: list[int], workdir: Path, seed: int = 0) -> dict[str, Any]:
+    default_shortlist = index_module.SHORTLIST
     pool, digit, gamma, S, queries, rng = _setup(seed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         overhead = _zoo_overhead(queries, Path(tmp))
@@ -226,21 +230,28 @@ def run(sizes: list[int], workdir: Path, seed: int = 0) -> dict[str, Any]:
             index.rank(queries[0])  # builds the faiss index of the vectors once
             load_s = time.perf_counter() - t0
             by_c = []
-            for c in CANDIDATES:
+            tops = [_exact_top10(q, atoms, pool, S, gamma) for q in queries]
+            two_stage = n > index_module.TWO_STAGE_MIN
+            for c, short in [(c, sl) for sl in (SHORTLISTS if two_stage else [0])
+                             for c in CANDIDATES]:  # fmt: skip
+                index_module.SHORTLIST = short or index_module.SHORTLIST
+                index._vectors = None  # rebuilt for the setting
+                index.rank(queries[0])
                 first, again, cpu, hits = [], [], [], 0
-                for q in queries:
-                    top = _exact_top10(q, atoms, pool, S, gamma)
+                for q, top in zip(queries, tops, strict=True):
                     for r in range(REPEATS):
                         res, wall, used = _timed(index, q, c)
                         (first if r == 0 else again).append(wall)
                         cpu.append(used)
                     hits += len(top & {int(i) for i in res.order[:10]})
-                by_c.append({"candidates": c, "recall_at_10": hits / (10 * QUERIES),
+                by_c.append({"candidates": c, "shortlist": short or None,
+                             "recall_at_10": hits / (10 * QUERIES),
                              "first_ms_median": 1000 * float(np.median(first)),
                              "again_ms_median": 1000 * float(np.median(again)),
                              "again_ms_max": 1000 * float(np.max(again)),
                              "cpu_ms_median": 1000 * float(np.median(cpu))})  # fmt: skip
                 print(json.dumps(by_c[-1]), flush=True)
+            index_module.SHORTLIST = default_shortlist
             row = {"entries": n, "synthetic": True, "m": M, "dim": 784, "build_s": build_s,
                    "segments_mb": seg_bytes / 1e6, "sets_gb": set_bytes / 1e9,
                    "load_s": load_s, "load_average": os.getloadavg(),
