@@ -46,13 +46,18 @@ def _main_rows(index: dict[str, Any], rerank: int, shortlist: int) -> list[dict[
     return out
 
 
+def _cpu(row: dict[str, Any]) -> float:
+    """CPU ms of a vector-pass row (runs before the CPU time was recorded: wall ms)."""
+    return float(row.get("faiss_cpu_ms_median") or row["faiss_ms_median"])
+
+
 def _best_vector_row(vectors: dict[str, Any]) -> dict[str, Any]:
     """The fastest 1M setting with recall@10 >= 0.95, else the one with the best recall."""
     big = [r for r in vectors["rows"] if r["entries"] == max(x["entries"] for x in vectors["rows"])]
     good = [r for r in big if r["recall_at_10"] >= 0.95]
     if good:
-        return min(good, key=lambda r: r["faiss_cpu_ms_median"])
-    return max(big, key=lambda r: (r["recall_at_10"], -r["faiss_cpu_ms_median"]))
+        return min(good, key=_cpu)
+    return max(big, key=lambda r: (r["recall_at_10"], -_cpu(r)))
 
 
 def readme_block(
@@ -72,9 +77,10 @@ def readme_block(
     if vectors:
         v = _best_vector_row(vectors)
         lines.append(
-            f"| {v['entries']:,} | vector pass only ({v['faiss_index']}, best {v['candidates']}) "
-            f"| {_fmt(v['recall_at_10'])} | {v['faiss_cpu_ms_median']:.0f} "
-            f"| {v['faiss_ms_median']:.0f} ({v['load_average'][0]:.0f}) |"
+            f"| {v['entries']:,} | vector pass only ({v['faiss_index']}, "
+            f"best {v.get('candidates', 128)}) "
+            f"| {_fmt(v['recall_at_10'])} | {_cpu(v):.0f} "
+            f"| {v['faiss_ms_median']:.0f} ({_fmt((v.get('load_average') or [None])[0], 2)}) |"
         )
     return "\n".join(lines)
 
@@ -179,14 +185,14 @@ def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
                 label="warm Zoo.search, index format 1")  # fmt: skip
     if vectors:
         v = _best_vector_row(vectors)
-        ax.plot([v["entries"]], [v["faiss_cpu_ms_median"]], "s",
+        ax.plot([v["entries"]], [_cpu(v)], "s",
                 label=f"vector pass only (recall@10 {v['recall_at_10']:.2f})")  # fmt: skip
     ax.axhline(TARGET_MS, color="grey", lw=0.8, ls="-.", label="target")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("specs in the index (synthetic, 784-d, m=100)")
     ax.set_ylabel("milliseconds per search")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,9 +209,8 @@ def write_docs() -> None:
     TABLES.write_text(page(index, vectors, zoo, paired))
     if index:
         text = README.read_text()
-        block = (
-            f"<!-- search:start -->\n{readme_block(index, vectors, RERANK)}\n<!-- search:end -->"
-        )
+        table = readme_block(index, vectors, RERANK, SHORTLIST)
+        block = f"<!-- search:start -->\n{table}\n<!-- search:end -->"
         new = re.sub(r"<!-- search:start -->.*?<!-- search:end -->", block, text, flags=re.S)
         README.write_text(new)
 

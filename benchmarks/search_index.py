@@ -21,7 +21,7 @@ exact re-rank of the best ``candidates``), recall@10 against exact.
 
 Run: ``nice python benchmarks/search_index.py [--sizes 10000,100000] [--workdir DIR]``
 (100,000 entries need 31.4 GB of disk for the reduced sets); writes
-``benchmarks/results/search_index.json``.
+``benchmarks/results/search_index.json`` and regenerates the docs (``search_docs.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from search_docs import write_docs
 from search_vectors import POINTS_PER_ATOM, _atom_sums, _entries, _pool
 
 from recycle import datasets
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         old = json.loads(OUT.read_text()) if OUT.exists() else {}
         OUT.write_text(json.dumps({**result, "check": old.get("check")}, indent=1) + "\n")
+        write_docs()
     return 0
 
 

@@ -16,8 +16,12 @@ Per query (a real ``build_spec`` of 300 MNIST test images of 3 digits, m = 100):
 - ``recall_at_10``: share of the exact top 10 found when those 128 are re-scored exactly (the
   re-scoring itself costs what it costs in a zoo: ``warm_search_ms`` in search_zoo.json).
 
-Run: ``nice .venv/bin/python benchmarks/search_vectors.py [--sizes 100000,1000000]``;
-writes ``benchmarks/results/search_vectors.json``.
+One index per size; every ``--nprobe`` x ``--candidates`` setting is measured on it (wall and
+CPU time of the faiss pass; threads: ``RECYCLE_SEARCH_THREADS``, default 1).
+
+Run: ``nice .venv/bin/python benchmarks/search_vectors.py [--sizes 100000,1000000]
+[--nprobe 8,16,32,64] [--candidates 128,256]``; writes ``benchmarks/results/search_vectors.json``
+and regenerates the docs (``benchmarks/search_docs.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from search_docs import write_docs
 
 from recycle import datasets
 from recycle.spec import build_spec
@@ -184,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(sizes, ivf_min=args.ivf_min, nprobes=nprobes, candidates=cands)
     if not args.quick:
         OUT.write_text(json.dumps(result, indent=1) + "\n")
+        write_docs()
     return 0
 
 

@@ -21,7 +21,7 @@ At each size:
 - ``warm_search_ms``: ``Zoo.search(query_spec, top=5)`` in a process that has searched once
   (median of 5 queries x 3 repeats);
 - ``recall_at_10``: overlap of the top 10 with exact MMD over every entry (same gamma), when
-  the vector pass was used (more than ``RERANK`` entries);
+  the vector pass was used (see the switch rule in :mod:`recycle.spec.index`);
 - ``index_bytes``: size of the index folder.
 
 Run: ``nice .venv/bin/python benchmarks/search_zoo.py [--sizes 10,1000,10000] [--quick]``;
@@ -165,16 +165,18 @@ def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
 
 
 def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
+    """Recall@10 of the zoo's search against exact MMD over every entry (``None`` when the
+    search scored every entry exactly)."""
     found = spec_index.current(zoo, "input:784")
     assert found is not None
     index, latest = found
-    if int(latest.sum()) <= RERANK:
-        return None
     hits = 0
     for q in queries:
-        fast = set(index.rank(q, among=latest).order[:10].tolist())
-        exact = index.rank(q, among=latest, candidates=int(latest.sum())).order[:10]
-        hits += len(fast & set(exact.tolist()))
+        fast = index.rank(q, among=latest)
+        if fast.n_exact == int(latest.sum()):
+            return None
+        exact = index.rank(q, among=latest, candidates=int(latest.sum()), exact_work=2**62)
+        hits += len(set(fast.order[:10].tolist()) & set(exact.order[:10].tolist()))
     return hits / (10 * len(queries))
 
 
