@@ -77,8 +77,8 @@ def readme_block(
     if vectors:
         v = _best_vector_row(vectors)
         lines.append(
-            f"| {v['entries']:,} | vector pass only ({v['faiss_index']}, "
-            f"best {v.get('candidates', 128)}) "
+            f"| {v['entries']:,} | faiss pass only ({v['faiss_index']}) keeping "
+            f"{v.get('candidates', 128)} (their exact re-rank not timed) "
             f"| {_fmt(v['recall_at_10'])} | {_cpu(v):.0f} "
             f"| {v['faiss_ms_median']:.0f} ({_fmt((v.get('load_average') or [None])[0], 2)}) |"
         )
