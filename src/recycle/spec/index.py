@@ -166,11 +166,11 @@ class PersistentIndex:
         key = np.packbits(mask).tobytes()
         if self._vectors is None or self._vectors[0] != key:
             which = np.flatnonzero(mask)
-            full = np.concatenate([seg.rff for seg in self.segments])[which]
+            rff = np.concatenate([seg.rff for seg in self.segments])[which]
             two_stage = which.size > TWO_STAGE_MIN
-            index = faiss.IndexFlatL2(PREFIX if two_stage else full.shape[1])
-            index.add(np.ascontiguousarray(full[:, :PREFIX]) if two_stage else full)
-            self._vectors = (key, (which, full if two_stage else None, index))
+            index = faiss.IndexFlatL2(PREFIX if two_stage else rff.shape[1])
+            index.add(np.ascontiguousarray(rff[:, :PREFIX]) if two_stage else rff)
+            self._vectors = (key, (which, rff if two_stage else None, index))
         which, full, index = self._vectors[1]
         if full is None:
             _, found = index.search(vec, k)

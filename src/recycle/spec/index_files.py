@@ -146,7 +146,7 @@ def read_sets(folder: Path, ids: Iterable[str], sizes: np.ndarray, dim: int) -> 
                 shape, fortran, dtype = read(f)
                 if shape != (m, dim) or fortran or dtype != np.float32:
                     raise ValueError(f"holds {shape} {dtype}, expected ({m}, {dim}) float32")
-                if f.readinto(memoryview(out[at : at + m]).cast("B")) != m * dim * 4:
+                if f.readinto(out[at : at + m].data.cast("B")) != m * dim * 4:
                     raise ValueError("is truncated")
         except (OSError, ValueError) as e:
             raise SpecError(
