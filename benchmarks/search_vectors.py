@@ -16,8 +16,12 @@ Per query (a real ``build_spec`` of 300 MNIST test images of 3 digits, m = 100):
 - ``recall_at_10``: share of the exact top 10 found when those 128 are re-scored exactly (the
   re-scoring itself costs what it costs in a zoo: ``warm_search_ms`` in search_zoo.json).
 
-Run: ``nice .venv/bin/python benchmarks/search_vectors.py [--sizes 100000,1000000]``;
-writes ``benchmarks/results/search_vectors.json``.
+One index per size; every ``--nprobe`` x ``--candidates`` setting is measured on it (wall and
+CPU time of the faiss pass; threads: ``RECYCLE_SEARCH_THREADS``, default 1).
+
+Run: ``nice .venv/bin/python benchmarks/search_vectors.py [--sizes 100000,1000000]
+[--nprobe 8,16,32,64] [--candidates 128,256]``; writes ``benchmarks/results/search_vectors.json``
+and regenerates the docs (``benchmarks/search_docs.py``).
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from search_docs import write_docs
 
 from recycle import datasets
 from recycle.spec import build_spec
 from recycle.spec.kernel import gaussian, median_gamma
 from recycle.spec.rff import FEATURES, RffBasis
+from recycle.spec.threads import search_threads
 
 OUT = Path(__file__).resolve().parent / "results" / "search_vectors.json"
 SPACE = "input:784"
@@ -81,10 +87,16 @@ def _entries(n: int, digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def run(sizes: list[int], seed: int = 0, ivf_min: int = IVF_MIN) -> dict[str, Any]:
+def run(
+    sizes: list[int],
+    seed: int = 0,
+    ivf_min: int = IVF_MIN,
+    nprobes: tuple[int, ...] = (NPROBE,),
+    candidates: tuple[int, ...] = (CANDIDATES,),
+) -> dict[str, Any]:
     import faiss
 
-    faiss.omp_set_num_threads(1)  # one query at a time: threads only wait on a busy machine
+    faiss.omp_set_num_threads(search_threads())  # RECYCLE_SEARCH_THREADS, as in a zoo search
     data = datasets.load("mnist")
     X = data.X_train.reshape(len(data.X_train), -1).astype(np.float32) / 255.0
     Xt = data.X_test.reshape(len(data.X_test), -1).astype(np.float32) / 255.0
@@ -121,34 +133,42 @@ def run(sizes: list[int], seed: int = 0, ivf_min: int = IVF_MIN) -> dict[str, An
             index.add(np.ascontiguousarray(atom_vec[a].mean(axis=1), dtype=np.float32))
             self_terms[s : s + CHUNK] = S[a[:, :, None], a[:, None, :]].sum(axis=(1, 2)) / m**2
         build_s = time.perf_counter() - t0
-        faiss_ms, hits = [], 0
+        exact_top, vecs = [], []
         for q in queries:
-            vec = basis.embed(q.Z, q.beta)[None, :]
-            t0 = time.perf_counter()
-            _, found = index.search(vec, CANDIDATES)
-            faiss_ms.append(1000 * (time.perf_counter() - t0))
+            vecs.append(basis.embed(q.Z, q.beta)[None, :])
             Kq = gaussian(q.Z.astype(np.float64), pool.astype(np.float64), gamma)
             c = (q.beta @ Kq).reshape(-1, POINTS_PER_ATOM).sum(axis=1)  # per atom
-            cross = c[atoms].sum(axis=1) / m
-            exact = -2.0 * cross + self_terms  # MMD^2 minus the query's own constant term
-            top_exact = set(np.argpartition(exact, 10)[:10].tolist())
-            cand = found[0]
-            top_fast = set(cand[np.argsort(exact[cand])[:10]].tolist())
-            hits += len(top_exact & top_fast)
-        row = {
-            "entries": n,
-            "synthetic": True,
-            "features": FEATURES,
-            "faiss_index": f"IVFFlat nlist={nlist} nprobe={NPROBE}" if nlist else "FlatL2",
-            "vectors_gib": n * FEATURES * 4 / 2**30,
-            "build_s": build_s,
-            "faiss_ms_median": float(np.median(faiss_ms)),
-            "faiss_ms_max": float(np.max(faiss_ms)),
-            "recall_at_10": hits / (10 * len(queries)),
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        }
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+            exact_top.append(-2.0 * c[atoms].sum(axis=1) / m + self_terms)  # MMD^2 less q's term
+        for nprobe in nprobes if nlist else [0]:
+            if nlist:
+                index.nprobe = nprobe
+            for cand in candidates:
+                faiss_ms, faiss_cpu_ms, hits = [], [], 0
+                for vec, exact in zip(vecs, exact_top, strict=True):
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    _, found = index.search(vec, cand)
+                    faiss_ms.append(1000 * (time.perf_counter() - w0))
+                    faiss_cpu_ms.append(1000 * (time.process_time() - c0))
+                    top = set(np.argpartition(exact, 10)[:10].tolist())
+                    cand_ids = found[0][found[0] >= 0]
+                    hits += len(top & set(cand_ids[np.argsort(exact[cand_ids])[:10]].tolist()))
+                row = {
+                    "entries": n,
+                    "synthetic": True,
+                    "features": FEATURES,
+                    "faiss_index": f"IVFFlat nlist={nlist} nprobe={nprobe}" if nlist else "FlatL2",
+                    "candidates": cand,
+                    "vectors_gib": n * FEATURES * 4 / 2**30,
+                    "build_s": build_s,
+                    "faiss_ms_median": float(np.median(faiss_ms)),
+                    "faiss_ms_max": float(np.max(faiss_ms)),
+                    "faiss_cpu_ms_median": float(np.median(faiss_cpu_ms)),
+                    "recall_at_10": hits / (10 * len(queries)),
+                    "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                    "load_average": os.getloadavg(),
+                }
+                print(json.dumps(row), flush=True)
+                rows.append(row)
         del index
     return {"benchmark": "search_vectors", "rows": rows, "candidates": CANDIDATES,
             "queries": QUERIES, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
@@ -159,12 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="numbers of entries")
     parser.add_argument("--ivf-min", type=int, default=IVF_MIN, help="IVF from this many entries")
+    parser.add_argument("--nprobe", default=str(NPROBE), help="cells probed, e.g. 8,16,32,64")
+    parser.add_argument("--candidates", default=str(CANDIDATES), help="re-scored, e.g. 128,256")
     parser.add_argument("--quick", action="store_true", help="10,000 entries; no file written")
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    result = run(sizes, ivf_min=args.ivf_min)
+    nprobes = tuple(int(x) for x in args.nprobe.split(","))
+    cands = tuple(int(x) for x in args.candidates.split(","))
+    result = run(sizes, ivf_min=args.ivf_min, nprobes=nprobes, candidates=cands)
     if not args.quick:
         OUT.write_text(json.dumps(result, indent=1) + "\n")
+        write_docs()
     return 0
 
 

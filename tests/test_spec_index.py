@@ -15,6 +15,8 @@ import pytest
 
 from recycle.cli import main
 from recycle.spec import Spec, build_spec, rank
+from recycle.spec import index as index_module
+from recycle.spec import index_files as files
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
 from recycle.zoo import Zoo, spec_index
 from zoo_helpers import TESTS_DIR, mlp_card, mlp_source
@@ -76,10 +78,99 @@ def test_vector_path_keeps_the_exact_top5(tmp_path: Path) -> None:
     assert index is not None and len(index) == n
     for q in range(8):
         query = _spec(q, seed=2)
-        res = index.rank(query)
+        assert index.rank(query).n_exact == n  # small: below EXACT_WORK, every spec scored
+        res = index.rank(query, exact_work=0)
         assert res.n_exact == RERANK  # the vector pass ran
         exact = rank(query, specs, gamma=index.gamma)
         assert [str(index.ids[i]) for i in res.order[:5]] == [infos[i].id for i in exact.order[:5]]
+    # a big pool: first a scan of a prefix of the features keeps a shortlist
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(index_module, "TWO_STAGE_MIN", 100)
+        mp.setattr(index_module, "PREFIX", 256)
+        mp.setattr(index_module, "SHORTLIST", 200)
+        index = PersistentIndex.load(tmp_path)
+        assert index is not None
+        for q in range(8):
+            query = _spec(q, seed=2)
+            res = index.rank(query, exact_work=0)
+            assert index._vectors is not None and index._vectors[1][2].d == 256  # two stages
+            exact = rank(query, specs, gamma=index.gamma)
+            top = [infos[i].id for i in exact.order[:5]]
+            assert [str(index.ids[i]) for i in res.order[:5]] == top
+
+
+def test_search_reads_only_the_candidates_sets_and_merges_never_copy_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-entry index is the feature vector and a few numbers; reduced sets stay in their
+    own files, read only for the specs scored exactly and never rewritten by merges."""
+    n = 3 * RERANK
+    specs = [_spec(i) for i in range(n)]
+    infos = [EntryInfo(f"{i:032x}", f"m{i}", "1.0.0", float(i)) for i in range(n)]
+    pairs = list(zip(infos, specs, strict=True))
+    update(tmp_path, "input:8", pairs[:10], set(), [10])
+    first = files.set_path(tmp_path, infos[0].id)
+    inode = first.stat().st_ino
+    for start in range(10, n, 25):  # segments merge as the index grows
+        update(tmp_path, "input:8", pairs[start : start + 25], set(), [start])
+    assert first.stat().st_ino == inode  # the set file written once, never copied
+    segs = list(tmp_path.glob("seg-*"))
+    assert sorted(p.name for p in segs[0].iterdir()) == ["beta.npy", "entries.npz", "rff.npy"]
+    np.testing.assert_array_equal(np.load(first), specs[0].Z.astype(np.float32))
+    index = PersistentIndex.load(tmp_path)
+    assert index is not None
+    read: list[int] = []
+    real = files.read_sets
+
+    def counted(folder: Path, ids: np.ndarray, sizes: np.ndarray, dim: int) -> np.ndarray:
+        read.append(len(ids))
+        return real(folder, ids, sizes, dim)
+
+    monkeypatch.setattr(files, "read_sets", counted)
+    res = index.rank(_spec(3, seed=2), candidates=40, exact_work=0)
+    assert sum(read) == res.n_exact == 40
+
+
+def test_dropped_sets_are_deleted_and_stray_ones_found_by_fsck(tmp_path: Path) -> None:
+    zoo = _zoo(str(tmp_path / "zoo"), None, {f"m.{i}": _spec(i) for i in range(4)})
+    folder = spec_index.folder_for(zoo, "input:8")
+    gone = {e.id for e in zoo.list() if e.name != "m.3"}
+    for name in ("m.0", "m.1", "m.2"):
+        zoo.remove(name)
+        index = PersistentIndex.load(folder)
+        assert index is not None
+        on_disk = {p.stem for p in folder.glob("sets/*/*.npy")}
+        assert on_disk == set(index.ids.tolist())  # a set file per stored entry, no more
+    assert on_disk & gone  # the last one removed is only marked dropped (1 of 2) ...
+    assert len(on_disk & gone) == 1  # ... the others were purged with their sets
+    assert zoo.fsck().clean
+    stray = files.set_path(folder, "ab" * 16)
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    np.save(stray, np.zeros((5, DIM), np.float32))  # e.g. killed before its segment was written
+    assert zoo.fsck().stale_indexes == ["input:8: 1 leftover files"]
+    zoo.fsck(repair=True)
+    assert zoo.fsck().clean and not stray.exists()
+    assert [h.entry.name for h in zoo.search(_spec(3, seed=1), top=1)] == ["m.3"]
+
+
+def test_searches_run_with_the_configured_thread_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+    from threadpoolctl import threadpool_info
+
+    from recycle.errors import ConfigError
+    from recycle.spec import threads
+
+    before = faiss.omp_get_max_threads()
+    seen = []
+    monkeypatch.setenv("RECYCLE_SEARCH_THREADS", "1")
+    with threads.limited():
+        seen.append(faiss.omp_get_max_threads())
+        seen += [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert faiss.omp_get_max_threads() == before
+    monkeypatch.setenv("RECYCLE_SEARCH_THREADS", "many")
+    with pytest.raises(ConfigError, match="RECYCLE_SEARCH_THREADS must be an int >= 1"):
+        threads.search_threads()
 
 
 def test_register_remove_and_new_versions_keep_index_and_catalog_equal(tmp_path: Path) -> None:
@@ -158,8 +249,11 @@ def test_damaged_index_is_rebuilt_by_reindex(
     zoo = _zoo(location, None, {"m.a": _spec(0), "m.b": _spec(1)})
     folder = spec_index.folder_for(zoo, "input:8")
     seg = next(folder.glob("seg-*"))
-    (seg / "Z.npy").write_bytes(b"not an array")
+    (seg / "rff.npy").write_bytes(b"not an array")
     assert zoo.fsck().stale_indexes == ["input:8: missing or unreadable"]
+    assert main(["zoo", "reindex", "--zoo", location]) == 0
+    next(folder.glob("sets/*/*.npy")).write_bytes(b"short")  # a reduced set cut short
+    assert zoo.fsck().stale_indexes == ["input:8: 1 reduced sets missing or short"]
     capsys.readouterr()
     assert main(["zoo", "reindex", "--zoo", location, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"spaces": {"input:8": 2}}

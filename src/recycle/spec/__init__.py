@@ -29,9 +29,13 @@ Which search to use:
 
 - a zoo (``Zoo.search``, ``recycle search``, the service's ``POST /specs/search``): the zoo keeps a
   persistent index per space (:mod:`recycle.spec.index`) up to date on every registration and
-  removal; a query maps it instead of parsing every spec, scores up to ``RERANK`` (128) specs
-  exactly and, beyond that, re-scores exactly the best 128 of a faiss pass over random Fourier
-  features (:mod:`recycle.spec.rff`). ``recycle zoo reindex`` rebuilds it.
+  removal; per spec it holds a random-Fourier-feature vector (:mod:`recycle.spec.rff`) and a few
+  numbers, and each reduced set in its own file. A query scores every spec exactly while they
+  hold at most ``EXACT_WORK`` numbers (~255 specs of m=100 at 784-d); beyond, a faiss pass over
+  the vectors picks the best ``RERANK`` (128) and only their sets are read and scored exactly
+  (recall@10 against exact search in ``docs/search_zoo.md``). Searches use
+  ``RECYCLE_SEARCH_THREADS`` threads (default 1, :mod:`recycle.spec.threads`).
+  ``recycle zoo reindex`` rebuilds the index.
 - a list of specs in memory (a few hundred, e.g. a study): :func:`rank` (exact; past 50,000
   reduced points a PCA prefilter then exact re-ranking, :mod:`recycle.spec.prefilter`); reuse
   one :class:`SpecIndex` for many queries.

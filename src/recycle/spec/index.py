@@ -1,25 +1,32 @@
-"""A persistent spec index: the specs of one space stacked on disk, searched without parsing JSON.
+"""A persistent spec index: the specs of one space on disk, searched without parsing JSON.
 
 What :class:`~recycle.spec.search.SpecIndex` builds in memory from a list of specs on every call,
-this keeps in a folder (layout and crash safety in :mod:`recycle.spec.index_files`): the stacked
-reduced sets (float32, memory-mapped), each spec's self-term at the index's common bandwidth, a
-random-Fourier-feature vector per spec (:mod:`recycle.spec.rff`), and the entry ids. Opening it
-reads one small JSON manifest and maps the arrays; a query's cost depends on how many reduced
-points it compares against, never on the size of the specs' JSON.
+this keeps in a folder (layout and crash safety in :mod:`recycle.spec.index_files`). Per entry
+the index holds what a search scans: a random-Fourier-feature vector (:mod:`recycle.spec.rff`),
+its self-term at the index's common bandwidth, its weights and its ids; each entry's reduced set
+lies in its own file beside it and is read only when that entry is scored exactly. Opening an
+index reads one small JSON manifest and maps the segments.
 
-Which path a query takes (:meth:`PersistentIndex.rank`):
+Which path a query takes (:meth:`PersistentIndex.rank`), the switch rule:
 
-- up to ``candidates`` searchable specs (default :data:`RERANK`): exact MMD against all of them;
-- more: the query's feature vector is matched against every spec's in a faiss index (exact L2
-  on the vectors) and the best ``candidates`` are re-scored by exact MMD. Only those carry
-  scores (``SearchResult.n_exact``); ``benchmarks/search_zoo.py`` measures recall@10 against
-  exact search.
+- **exact scan** while the searchable specs hold at most :data:`EXACT_WORK` numbers (reduced
+  points x dimension: ~255 specs of m=100 at 784-d, ~2,500 of m=10), or when there are no
+  more than ``candidates`` specs: exact MMD against every one of them (reading their sets);
+- **vector path** beyond that: the query's feature vector is matched against every spec's in a
+  faiss flat index (exact L2 on the vectors, one scan of N x 4 KiB; above
+  :data:`TWO_STAGE_MIN` specs a scan of their first :data:`PREFIX` features first keeps
+  :data:`SHORTLIST`) and only the best ``candidates`` (default :data:`RERANK`) are re-scored
+  by exact MMD, reading only their sets.
+  Only those carry scores (``SearchResult.n_exact``); ``benchmarks/search_zoo.py`` measures
+  recall@10 against exact search.
+
+Both take the thread limit of :mod:`recycle.spec.threads` (``RECYCLE_SEARCH_THREADS``, default 1).
 
 Common bandwidth: every score uses the index's ``gamma``, the geometric mean of its specs' gammas
 when it was last re-based. Adding or dropping specs moves that mean only a little; when it moves
 by more than :data:`GAMMA_DRIFT` (log scale) the whole index is re-based (self-terms and feature
-vectors recomputed from the mapped reduced sets), so scores always use a bandwidth within 5 % of
-the current geometric mean.
+vectors recomputed from the sets), so scores always use a bandwidth within 5 % of the current
+geometric mean.
 
 Examples
 --------
@@ -49,15 +56,25 @@ import numpy as np
 from recycle.errors import IncompatibleError, SpecError
 from recycle.spec import index_files as files
 from recycle.spec.format import Spec, parse_space
-from recycle.spec.index_files import COPY_ROWS
 from recycle.spec.kernel import gaussian
 from recycle.spec.rff import FEATURES, RffBasis
 from recycle.spec.search import SearchResult, kernel_sums, null_mmd2, scale_notes, self_terms
+from recycle.spec.threads import limited
 
 #: Specs re-scored exactly after the vector pass (all of them when there are no more than this).
 RERANK = 128
+#: Largest exact scan, in numbers read (reduced points x dimension; 80 MB of float32): about
+#: twice the work of re-scoring RERANK specs of m=100 at 784-d, so an exact scan never costs
+#: much more than the vector path's re-rank (the faiss pass itself is ~40 ms at 100,000 specs).
+EXACT_WORK = 20_000_000
 #: Specs whose reduced sets are gathered at once for exact scoring (bounds memory).
 SCORE_ENTRIES = 1024
+#: Above this many specs the vector pass has two stages: a scan of the first PREFIX features
+#: (a quarter of the bytes: the scan is memory-bound, ~75 ms for 100,000 x 1,024 under load)
+#: keeps SHORTLIST specs, whose full vectors pick the ``candidates`` scored exactly.
+TWO_STAGE_MIN = 16_384
+PREFIX = 256
+SHORTLIST = 2048
 #: Re-base the index when the geometric mean of its gammas moves by more than this (log scale).
 GAMMA_DRIFT = 0.05
 #: Share of dropped entries above which all segments are rewritten without them.
@@ -86,6 +103,7 @@ class PersistentIndex:
         self.folder = folder
         self.manifest = manifest
         self.space = str(manifest["space"])
+        self.dim = parse_space(self.space)[1]
         self.gamma = float(manifest["gamma"])
         self.fingerprint = manifest.get("fingerprint")
         self.segments = segments
@@ -98,12 +116,10 @@ class PersistentIndex:
         self.seg_of = np.concatenate(
             [np.full(len(s.entries["ids"]), i) for i, s in enumerate(segments)] or [np.array([])]
         ).astype(np.int64)
-        self.row_of = np.concatenate([s.offsets for s in segments] or [np.array([])]).astype(
-            np.int64
-        )
+        self.row_of = np.concatenate([s.offsets for s in segments] or [np.zeros(0)]).astype(int)
         self.searchable = ~np.isin(self.ids, list(manifest.get("dropped", [])))
         self._basis: RffBasis | None = None
-        self._vectors: tuple[bytes, Any] | None = None
+        self._vectors: tuple[bytes, tuple[np.ndarray, Any, Any]] | None = None
 
     @classmethod
     def load(cls, folder: Path) -> PersistentIndex | None:
@@ -113,8 +129,8 @@ class PersistentIndex:
             return None
         segments = [files.read_segment(folder, s["name"]) for s in manifest["segments"]]
         for seg in segments:
-            if seg.Z.shape[1] != parse_space(manifest["space"])[1]:
-                raise SpecError(f"Spec index {str(folder)!r} has the wrong dimension; reindex.")
+            if seg.rff.shape[1] != int(manifest["features"]):
+                raise SpecError(f"Spec index {str(folder)!r} has the wrong features; reindex.")
         return cls(folder, manifest, segments)
 
     def __len__(self) -> int:
@@ -129,32 +145,47 @@ class PersistentIndex:
         return self._basis
 
     def _rows(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reduced sets and weights of ``entries`` (positions), stacked in that order."""
-        Zs, bs = [], []
-        for e in entries:
-            seg, start = self.segments[self.seg_of[e]], self.row_of[e]
-            Zs.append(seg.Z[start : start + self.sizes[e]])
-            bs.append(seg.beta[start : start + self.sizes[e]])
-        return np.concatenate(Zs).astype(np.float32), np.concatenate(bs).astype(np.float32)
+        """Reduced sets (read from their files) and weights of ``entries`` (positions),
+        stacked in that order."""
+        Z = files.read_sets(self.folder, self.ids[entries], self.sizes[entries], self.dim)
+        beta = np.concatenate([
+            self.segments[self.seg_of[e]].beta[self.row_of[e] : self.row_of[e] + self.sizes[e]]
+            for e in entries
+        ])  # fmt: skip
+        return Z, beta.astype(np.float32)
 
-    def _vector_index(self, mask: np.ndarray) -> Any:
-        """A faiss flat-L2 index of the feature vectors of the entries in ``mask`` (cached)."""
+    def _vector_pass(self, vec: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+        """Positions of the ``k`` entries of ``mask`` whose feature vectors are nearest ``vec``.
+
+        Up to :data:`TWO_STAGE_MIN` entries: one faiss flat scan of the full vectors. Beyond:
+        a flat scan of their first :data:`PREFIX` features (an unbiased estimate with more
+        noise, a quarter of the bytes) keeps :data:`SHORTLIST`, re-scored on all features.
+        """
         import faiss
 
         key = np.packbits(mask).tobytes()
         if self._vectors is None or self._vectors[0] != key:
-            index = faiss.IndexFlatL2(int(self.manifest["features"]))
             which = np.flatnonzero(mask)
-            for i, seg in enumerate(self.segments):
-                mine = which[self.seg_of[which] == i]
-                local = mine - np.flatnonzero(self.seg_of == i)[0] if mine.size else mine
-                if mine.size:
-                    index.add(np.ascontiguousarray(seg.rff[local], dtype=np.float32))
-            self._vectors = (key, index)
-        return self._vectors[1]
+            rff = np.concatenate([seg.rff for seg in self.segments])[which]
+            two_stage = which.size > TWO_STAGE_MIN
+            index = faiss.IndexFlatL2(PREFIX if two_stage else rff.shape[1])
+            index.add(np.ascontiguousarray(rff[:, :PREFIX]) if two_stage else rff)
+            self._vectors = (key, (which, rff if two_stage else None, index))
+        which, full, index = self._vectors[1]
+        if full is None:
+            _, found = index.search(vec, k)
+            return which[found[0][found[0] >= 0]]
+        _, short = index.search(np.ascontiguousarray(vec[:, :PREFIX]), max(k, SHORTLIST))
+        short = short[0][short[0] >= 0]
+        dist = np.einsum("ij,ij->i", full[short] - vec, full[short] - vec)
+        return which[short[np.argsort(dist, kind="stable")[:k]]]
 
     def rank(
-        self, query: Spec, among: np.ndarray | None = None, candidates: int = RERANK
+        self,
+        query: Spec,
+        among: np.ndarray | None = None,
+        candidates: int = RERANK,
+        exact_work: int = EXACT_WORK,
     ) -> SearchResult:
         """The closest specs to ``query``, best first; ``order`` holds positions in ``ids``.
 
@@ -165,8 +196,10 @@ class PersistentIndex:
         among : ndarray of bool, optional
             Which stored entries may be returned (default: all not dropped).
         candidates : int
-            Specs scored exactly: all of them when there are no more, else the best by the
-            vector pass.
+            Specs scored exactly after the vector pass.
+        exact_work : int
+            Largest exact scan (reduced points x dimension of all searchable specs); above it,
+            and with more than ``candidates`` specs, the vector pass picks who is scored.
 
         Returns
         -------
@@ -179,11 +212,17 @@ class PersistentIndex:
                 "build the query in the same space (see recycle.spec.embed_for_space)."
             )
         mask = self.searchable if among is None else (self.searchable & among)
+        with limited():
+            return self._rank(query, mask, candidates, exact_work)
+
+    def _rank(
+        self, query: Spec, mask: np.ndarray, candidates: int, exact_work: int
+    ) -> SearchResult:
         pool = np.flatnonzero(mask)
-        if pool.size > candidates:
-            vec = self.basis.embed(query.Z, query.beta)[None, :]
-            _, found = self._vector_index(mask).search(vec, candidates)
-            pool = pool[found[0][found[0] >= 0]]
+        if pool.size > candidates and int(self.sizes[pool].sum()) * self.dim > exact_work:
+            pool = self._vector_pass(
+                self.basis.embed(query.Z, query.beta)[None, :], mask, candidates
+            )
         Zq = query.Z.astype(np.float64)
         qq = float(query.beta @ gaussian(Zq, Zq, self.gamma) @ query.beta)
         cross = np.zeros(pool.size)
@@ -204,28 +243,37 @@ class PersistentIndex:
         )
 
 
-def _derive(
-    entries: dict[str, Any], beta: np.ndarray, gamma: float, basis: RffBasis
-) -> files.Derive:
-    """Self-terms and feature vectors of a written reduced set, at ``gamma``."""
-    sizes = np.asarray(entries["sizes"], dtype=np.int64)
+def _terms_and_vectors(
+    Z: np.ndarray, beta: np.ndarray, sizes: np.ndarray, gamma: float, basis: RffBasis
+) -> tuple[np.ndarray, np.ndarray]:
+    """Self-terms at ``gamma`` and feature vectors of the specs stacked in ``Z``."""
     offsets = files.starts(sizes)
+    norms = np.einsum("ij,ij->i", Z, Z)
+    return self_terms(Z, norms, beta, offsets, sizes, gamma), basis.embed_many(Z, beta, offsets)
 
-    def derive(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        norms = np.concatenate(
-            [np.einsum("ij,ij->i", b, b) for b in (Z[s : s + COPY_ROWS] for s in
-             range(0, Z.shape[0], COPY_ROWS))] or [np.array([])]
-        )  # fmt: skip
-        terms = self_terms(Z, norms, beta, offsets, sizes, gamma)
-        return terms, basis.embed_many(Z, beta, offsets)
 
-    return derive
+def _rebased(
+    folder: Path, ids: np.ndarray, sizes: np.ndarray, beta: np.ndarray, gamma: float,
+    basis: RffBasis, dim: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Self-terms and vectors of stored entries recomputed from their sets, a block at a time."""
+    terms, vectors = np.empty(len(ids)), np.empty((len(ids), basis.features), np.float32)
+    offsets = files.starts(sizes)
+    for s in range(0, len(ids), SCORE_ENTRIES):
+        part = slice(s, s + SCORE_ENTRIES)
+        Z = files.read_sets(folder, ids[part], sizes[part], dim)
+        first, count = int(offsets[s]), int(sizes[part].sum())
+        terms[part], vectors[part] = _terms_and_vectors(
+            Z, beta[first : first + count], sizes[part], gamma, basis
+        )
+    return terms, vectors
 
 
 def _write_new(
     folder: Path, items: Sequence[tuple[EntryInfo, Spec]], gamma: float, basis: RffBasis
 ) -> str:
-    """A segment holding ``items`` (self-terms and vectors at ``gamma``)."""
+    """The set files of ``items``, then a segment holding them (self-terms and vectors at
+    ``gamma``)."""
     Z = np.concatenate([s.Z for _, s in items]).astype(np.float32)
     beta = np.concatenate([s.beta for _, s in items]).astype(np.float32)
     entries: dict[str, Any] = {
@@ -238,34 +286,36 @@ def _write_new(
         "residual": [s.residual or 0.0 for _, s in items],
         "gammas": [s.gamma for _, s in items],
     }
-    return files.write_segment(
-        folder, [(Z, None)], beta, entries, _derive(entries, beta, gamma, basis)
-    )
+    files.write_sets(folder, entries["ids"], (s.Z for _, s in items))
+    sizes = np.asarray(entries["sizes"], dtype=np.int64)
+    entries["self_terms"], rff = _terms_and_vectors(Z, beta, sizes, gamma, basis)
+    return files.write_segment(folder, beta, entries, rff)
 
 
 def _merge(
     folder: Path, segs: list[files.Segment], dropped: set[str], gamma: float | None,
     basis: RffBasis | None,
 ) -> str:  # fmt: skip
-    """One segment with the live entries of ``segs``; self-terms and vectors recomputed when
-    re-basing (``gamma`` given), else copied."""
+    """One segment with the live entries of ``segs``; self-terms and vectors recomputed from
+    the sets when re-basing (``gamma`` given), else copied."""
     keeps = [~np.isin(s.entries["ids"], list(dropped)) for s in segs]
     entries = {k: np.concatenate([s.entries[k][kp] for s, kp in zip(segs, keeps, strict=True)])
                for k in files.ENTRY_FIELDS}  # fmt: skip
-    parts: list[files.Part] = []
-    for seg, keep in zip(segs, keeps, strict=True):
-        starts, sizes = seg.offsets[keep], seg.entries["sizes"][keep]
-        rows = np.concatenate([np.arange(a, a + m) for a, m in zip(starts, sizes, strict=True)]
-                              or [np.array([], np.int64)])  # fmt: skip
-        parts.append((seg.Z, rows))
-    beta = np.concatenate([seg.beta[rows] for (_, rows), seg in zip(parts, segs, strict=True)])
+    beta = np.concatenate([
+        np.asarray(seg.beta[np.concatenate(
+            [np.arange(a, a + m) for a, m in zip(seg.offsets[keep], seg.entries["sizes"][keep],
+                                                 strict=True)] or [np.array([], np.int64)])])
+        for seg, keep in zip(segs, keeps, strict=True)
+    ]).astype(np.float32)  # fmt: skip
     if gamma is None or basis is None:
-        rff: np.ndarray | files.Derive = np.concatenate(
-            [seg.rff[keep] for seg, keep in zip(segs, keeps, strict=True)]
-        )
+        rff = np.concatenate([seg.rff[keep] for seg, keep in zip(segs, keeps, strict=True)])
     else:
-        rff = _derive(entries, beta, gamma, basis)
-    return files.write_segment(folder, parts, beta.astype(np.float32), entries, rff)
+        sizes = entries["sizes"].astype(np.int64)
+        dim = basis.W.shape[0]
+        entries["self_terms"], rff = _rebased(
+            folder, entries["ids"], sizes, beta, gamma, basis, dim
+        )
+    return files.write_segment(folder, beta, entries, rff)
 
 
 def update(
@@ -291,7 +341,7 @@ def update(
             raise IncompatibleError(f"A spec in {spec.space!r} cannot join the {space!r} index.")
     manifest = files.read_manifest(folder) or {"segments": [], "dropped": []}
     segs = [files.read_segment(folder, s["name"]) for s in manifest["segments"]]
-    stored = set(np.concatenate([s.entries["ids"] for s in segs]).tolist()) if segs else set()
+    stored = _stored(segs)
     dropped = (set(manifest["dropped"]) | set(drop)) & stored
     log_gammas = [np.log(s.entries["gammas"][~np.isin(s.entries["ids"], list(dropped))])
                   for s in segs] + [np.log([sp.gamma for _, sp in add])]  # fmt: skip
@@ -336,4 +386,10 @@ def update(
     if checkpoint is not None:
         checkpoint("index_manifest")
     files.remove_garbage(folder, files.read_manifest(folder))
+    files.remove_sets(folder, stored - _stored(segs))  # entries no live segment names
     return manifest
+
+
+def _stored(segs: list[files.Segment]) -> set[str]:
+    """Ids of every entry the segments hold (dropped ones included)."""
+    return set(np.concatenate([s.entries["ids"] for s in segs]).tolist()) if segs else set()

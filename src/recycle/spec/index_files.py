@@ -4,17 +4,26 @@ One folder per space::
 
     manifest.json         which segments are live, the common gamma, dropped entry ids, and an
                           opaque ``fingerprint`` of the catalog state the index reflects
-    seg-<hex>/Z.npy       the segment's stacked reduced sets, float32 (points x dim), memory-mapped
-    seg-<hex>/beta.npy    their weights, float32 (points)
+    seg-<hex>/beta.npy    the weights of its entries' reduced points, float32 (points)
     seg-<hex>/rff.npy     one random-Fourier-feature vector per entry, float32 (entries x D)
     seg-<hex>/entries.npz per entry: id, name, version, created (epoch s), m, n, residual,
                           the spec's own gamma, and its self-term at the manifest's gamma
     tmp-<hex>/            a segment being written (renamed to seg-<hex> when complete)
+    sets/<id[:2]>/<id>.npy  one entry's reduced set ``Z``, float32 (m x dim): written once when
+                          the entry is added, read only when the entry is scored exactly, and
+                          never copied when segments merge
 
-Invariant: a segment is written whole into ``tmp-<hex>``, fsynced, and renamed; the manifest is
+A segment is small (4 KiB of features plus ~100 bytes per entry at D = 1,024), so what a search
+scans and what a registration copies does not grow with m x dim; the reduced sets (m x dim x 4
+bytes per entry) are read only for the entries a query scores exactly.
+
+Invariant: a segment is written whole into ``tmp-<hex>``, fsynced, and renamed; a set file is
+written to a temp name, fsynced and renamed before the segment naming its entry; the manifest is
 written to a temp name, fsynced and renamed over the old one. Readers only follow the manifest, so
-a crash at any point leaves the previous manifest and the segments it names intact; anything else
-in the folder is garbage that the next writer (holding the folder's lock) deletes.
+a crash at any point leaves the previous manifest, the segments it names and their set files
+intact; anything else in the folder is garbage that the next writer (holding the folder's lock)
+deletes, or, for set files of entries no segment names, ``fsck --repair``
+(:func:`check_sets`).
 
 Examples
 --------
@@ -30,7 +39,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +48,11 @@ import numpy as np
 
 from recycle.errors import SpecError
 
-#: Format name and version written in every manifest.
-FORMAT = "recycle-spec-index/1"
+#: Format name and version written in every manifest (1: reduced sets inside the segments).
+FORMAT = "recycle-spec-index/2"
 MANIFEST = "manifest.json"
-#: Rows of reduced points copied at once when a segment is written.
-COPY_ROWS = 65536
+#: Folder of the per-entry reduced sets.
+SETS = "sets"
 #: Per-entry arrays of a segment (``entries.npz``), with their dtypes.
 ENTRY_FIELDS = {
     "ids": "U32",
@@ -60,17 +69,16 @@ ENTRY_FIELDS = {
 
 @dataclass
 class Segment:
-    """An immutable segment, memory-mapped (``Z``, ``beta``, ``rff``) with its entry arrays."""
+    """An immutable segment, memory-mapped (``beta``, ``rff``) with its entry arrays."""
 
     name: str
-    Z: np.ndarray
     beta: np.ndarray
     rff: np.ndarray
     entries: dict[str, np.ndarray]
 
     @property
     def offsets(self) -> np.ndarray:
-        """First row of each entry in ``Z``."""
+        """First element of each entry's weights in ``beta``."""
         return starts(self.entries["sizes"])
 
 
@@ -101,50 +109,81 @@ def _save(path: Path, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
-#: A part of a new segment's reduced sets: an array (maybe memory-mapped) and the rows to copy
-#: from it (``None``: all).
-Part = tuple[np.ndarray, "np.ndarray | None"]
-#: Computes (self-terms, feature vectors) from the written reduced sets when re-basing.
-Derive = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+def set_path(folder: Path, entry_id: str) -> Path:
+    """Where the reduced set of entry ``entry_id`` lives."""
+    return folder / SETS / entry_id[:2] / f"{entry_id}.npy"
 
 
-def write_segment(
-    folder: Path,
-    parts: Sequence[Part],
-    beta: np.ndarray,
-    entries: dict[str, Any],
-    rff: np.ndarray | Derive,
-) -> str:
-    """Write a complete segment (temp folder, fsync, rename); return its name ``seg-<hex>``.
+def write_sets(folder: Path, ids: Iterable[str], sets: Iterable[np.ndarray]) -> None:
+    """Write each entry's reduced set (float32) to its own file: temp name, fsync, rename."""
+    touched = set()
+    for entry_id, Z in zip(ids, sets, strict=True):
+        path = set_path(folder, entry_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
+        _save(tmp, np.ascontiguousarray(Z, dtype=np.float32))
+        os.replace(tmp, path)
+        touched.add(path.parent)
+    for parent in sorted(touched):
+        _fsync_dir(parent)
 
-    ``Z`` is copied from ``parts`` in chunks of :data:`COPY_ROWS` rows into a memory-mapped
-    file, so merging big segments never holds them in memory. ``rff`` is either the vectors or
-    a function of the written ``Z`` returning (self-terms, vectors).
+
+def read_sets(folder: Path, ids: Iterable[str], sizes: np.ndarray, dim: int) -> np.ndarray:
+    """The reduced sets of ``ids`` (``sizes`` rows each) stacked into one float32 array.
+
+    Each file is read straight into its rows of the result (one copy from the page cache).
     """
-    dim = parts[0][0].shape[1]
-    total = sum(a.shape[0] if r is None else r.size for a, r in parts)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    out = np.empty((int(sizes.sum()), dim), dtype=np.float32)
+    at = 0
+    for entry_id, m in zip(ids, sizes, strict=True):
+        path = set_path(folder, str(entry_id))
+        try:
+            with open(path, "rb") as f:
+                fmt = np.lib.format
+                major, _ = fmt.read_magic(f)
+                read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+                shape, fortran, dtype = read(f)
+                if shape != (m, dim) or fortran or dtype != np.float32:
+                    raise ValueError(f"holds {shape} {dtype}, expected ({m}, {dim}) float32")
+                if f.readinto(out[at : at + m].data.cast("B")) != m * dim * 4:
+                    raise ValueError("is truncated")
+        except (OSError, ValueError) as e:
+            raise SpecError(
+                f"Spec index set {str(path)!r} is unreadable ({e}); run `recycle zoo reindex`."
+            ) from e
+        at += int(m)
+    return out
+
+
+def remove_sets(folder: Path, ids: Iterable[str]) -> None:
+    """Delete the set files of ``ids`` (those of entries no live segment names any more)."""
+    for entry_id in ids:
+        set_path(folder, str(entry_id)).unlink(missing_ok=True)
+
+
+def check_sets(folder: Path, stored: dict[str, int], dim: int) -> tuple[int, list[Path]]:
+    """Set files that are missing or too short for ``stored`` (id -> m), and the files (and
+    temp leftovers) of entries not stored: one scan of the folder, no file read."""
+    root = folder / SETS
+    found = {}
+    for sub in sorted(root.iterdir()) if root.is_dir() else []:
+        for path in sorted(sub.iterdir()) if sub.is_dir() else [sub]:
+            found[path] = path.stem if path.suffix == ".npy" else ""
+    stray = [path for path, stem in found.items() if stem not in stored]
+    sizes = {stem: path.stat().st_size for path, stem in found.items() if stem in stored}
+    bad = sum(sizes.get(i, -1) < m * dim * 4 for i, m in stored.items())
+    return bad, stray
+
+
+def write_segment(folder: Path, beta: np.ndarray, entries: dict[str, Any], rff: np.ndarray) -> str:
+    """Write a complete segment (temp folder, fsync, rename); return its name ``seg-<hex>``."""
     sizes = np.asarray(entries["sizes"], dtype=np.int64)
-    if int(sizes.sum()) != total or beta.shape[0] != total:
+    if int(sizes.sum()) != beta.shape[0] or rff.shape[0] != len(entries["ids"]):
         raise SpecError("Inconsistent segment arrays; this is a bug in recycle.spec.index.")
     token = uuid.uuid4().hex
     tmp = folder / f"tmp-{token}"
     tmp.mkdir(parents=True)
-    Z = np.lib.format.open_memmap(tmp / "Z.npy", mode="w+", dtype=np.float32, shape=(total, dim))
-    at = 0
-    for array, rows in parts:
-        count = array.shape[0] if rows is None else rows.size
-        for s in range(0, count, COPY_ROWS):
-            block = array[s : s + COPY_ROWS] if rows is None else array[rows[s : s + COPY_ROWS]]
-            Z[at : at + block.shape[0]] = block
-            at += block.shape[0]
-    Z.flush()
-    with open(tmp / "Z.npy", "rb+") as f:
-        os.fsync(f.fileno())
-    if callable(rff):
-        entries["self_terms"], rff = rff(np.load(tmp / "Z.npy", mmap_mode="r"))
-    del Z
-    if rff.shape[0] != len(entries["ids"]):
-        raise SpecError("Inconsistent segment vectors; this is a bug in recycle.spec.index.")
     _save(tmp / "beta.npy", np.ascontiguousarray(beta, dtype=np.float32))
     _save(tmp / "rff.npy", np.ascontiguousarray(rff, dtype=np.float32))
     arrays = {k: np.asarray(entries[k], dtype=dt) for k, dt in ENTRY_FIELDS.items()}
@@ -163,7 +202,6 @@ def read_segment(folder: Path, name: str) -> Segment:
     """Memory-map a segment; :class:`SpecError` if a file is missing or the shapes disagree."""
     path = folder / name
     try:
-        Z = np.load(path / "Z.npy", mmap_mode="r", allow_pickle=False)
         beta = np.load(path / "beta.npy", mmap_mode="r", allow_pickle=False)
         rff = np.load(path / "rff.npy", mmap_mode="r", allow_pickle=False)
         with np.load(path / "entries.npz", allow_pickle=False) as f:
@@ -172,11 +210,11 @@ def read_segment(folder: Path, name: str) -> Segment:
         raise SpecError(
             f"Spec index segment {str(path)!r} is unreadable ({e}); run `recycle zoo reindex`."
         ) from e
-    if int(entries["sizes"].sum()) != Z.shape[0] or rff.shape[0] != len(entries["ids"]):
+    if int(entries["sizes"].sum()) != beta.shape[0] or rff.shape[0] != len(entries["ids"]):
         raise SpecError(
             f"Spec index segment {str(path)!r} is inconsistent; run `recycle zoo reindex`."
         )
-    return Segment(name, Z, beta, rff, entries)
+    return Segment(name, beta, rff, entries)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -209,11 +247,12 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def garbage(folder: Path, manifest: dict[str, Any] | None) -> list[Path]:
-    """Paths in ``folder`` that the manifest does not use (dead segments, temp leftovers)."""
+    """Paths in ``folder`` that the manifest does not use (dead segments, temp leftovers; set
+    files are checked by :func:`stray_sets`)."""
     live = {s["name"] for s in (manifest or {}).get("segments", [])}
     out = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name in (MANIFEST, "lock") or path.name in live:
+        if path.name in (MANIFEST, "lock", SETS) or path.name in live:
             continue
         out.append(path)
     return out

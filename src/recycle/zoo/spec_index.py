@@ -215,9 +215,12 @@ def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
         else:
             have = set(index.ids[index.searchable].tolist())
             lost, extra = len(set(rows) - have), len(have - set(rows))
-            junk = len(index_files.garbage(folder, index.manifest))
+            stored = dict(zip(index.ids.tolist(), index.sizes.tolist(), strict=True))
+            bad, stray = index_files.check_sets(folder, stored, index.dim)
+            junk = len(index_files.garbage(folder, index.manifest)) + len(stray)
             problem = ", ".join(
                 f"{n} {what}" for n, what in ((lost, "specs missing"), (extra, "specs extra"),
+                                              (bad, "reduced sets missing or short"),
                                               (junk, "leftover files")) if n
             )  # fmt: skip
         if problem:
