@@ -374,3 +374,49 @@ def test_bad_job_inputs_are_422(served: Served, two_models: list[str]) -> None:
         unknown = {"params": json.dumps({"sources": ["0" * 32]})}
         r = c.post("/jobs/fit", files={"data": ("t.npz", buf.getvalue())}, data=unknown)
         assert r.status_code == 404
+
+
+def test_export_job_gives_one_onnx_file_that_predicts_like_the_fitted_job(
+    served: Served, two_models: list[str], tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    from recycle.adapt import Recycler
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    params = {"sources": two_models, "m": 2, "strategy": "linear_probe", "seed": 0}
+    fit = user.wait(user.submit_fit(t["X"], t["y"], params, X_test=t["X_test"])["id"])
+    with served.client("user") as c:
+        r = c.post(f"/jobs/{fit['id']}/export")
+        assert r.status_code == 202 and r.json()["kind"] == "export", r.text
+        export = user.wait(r.json()["id"])
+        assert export["result"]["quantize"] is None
+        r = c.get(f"/jobs/{export['id']}/result")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    session = ort.InferenceSession(r.content)
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    proba = session.run(["probabilities"], {"input": t["X_test"]})[0]
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    model = Recycler.load(user.download(fit["id"], tmp_path), sources=user.sources(two_models))
+    np.testing.assert_allclose(proba, model.predict_proba(t["X_test"]), atol=1e-4)
+    assert [int(classes[i]) for i in proba.argmax(1)] == fit["result"]["predictions"]
+
+
+def test_export_needs_a_done_fit_job_of_ones_own_and_valid_params(
+    served: Served, two_models: list[str]
+) -> None:
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    select = user.wait(user.submit_select(t["X"], t["y"], {"sources": two_models, "m": 1})["id"])
+    fit_params = {"sources": two_models, "m": 1, "strategy": "linear_probe"}
+    fit = user.wait(user.submit_fit(t["X"], t["y"], fit_params)["id"])
+    with served.client("user") as c:
+        r = c.post(f"/jobs/{select['id']}/export")
+        assert r.status_code == 404 and "wait until a fit job is done" in r.json()["detail"]
+        r = c.post(f"/jobs/{fit['id']}/export", data={"params": '{"quantize": "int4"}'})
+        assert r.status_code == 422 and "quantize" in r.json()["detail"], r.text
+        assert c.get(f"/jobs/{fit['id']}").json()["status"] == "done"
+    with served.client("user2") as c:  # another user's model is not there at all
+        assert c.post(f"/jobs/{fit['id']}/export").status_code == 404

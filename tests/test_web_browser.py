@@ -14,6 +14,7 @@ without them these tests are skipped with that reason.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import tarfile
@@ -23,6 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
 import pytest
 
 from web_helpers import Site, digits_csv, model_files, register_api, serve
@@ -246,6 +250,17 @@ def test_user_goes_from_upload_to_download(
     preds = wait_file(downloads, ".csv").read_text().splitlines()
     assert preds[0] == "row,prediction" and len(preds) == 21
     assert all(line.split(",")[1].startswith("digit-") for line in preds[1:])
+    # The ONNX export: a job of its own, then one file that runs in onnxruntime alone.
+    d.find_element(By.ID, "export-onnx").click()
+    onnx_link = wait_for(d, "#download-onnx")
+    check_page(d, shots, "onnx-export")
+    onnx_link.click()
+    session = ort.InferenceSession(wait_file(downloads, ".onnx").read_bytes())
+    rows = pd.read_csv(unlabelled).to_numpy(dtype=np.float32)
+    proba = session.run(["probabilities"], {"input": rows})[0]
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    assert proba.shape == (20, len(classes))
+    assert [classes[i] for i in proba.argmax(1)] == [line.split(",")[1] for line in preds[1:]]
 
 
 def test_user_tries_a_model_on_a_sample(
