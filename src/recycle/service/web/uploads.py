@@ -8,8 +8,9 @@ times the upload limit in unpacked bytes. The parsed dataset is kept as ``data.n
 to the owner who uploaded it (and admins), so the search, selection and fit steps reuse it.
 
 Unlabelled files (for predictions) are read the same way, without a label: a CSV's columns are
-matched to the training columns **by name**, a text CSV needs its ``text`` column, a zip holds
-images of the training size.
+matched to the training columns **by name**, a text CSV needs its ``text`` column, and images
+(one file or a zip) of any size and mode are brought to the training images' size and channels
+by :func:`recycle.imagefiles.read_images`, the policy ``recycle predict`` follows.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from recycle.data import load_target
+from recycle.data import image_settings, load_target
 from recycle.errors import DataError, ModelNotFoundError, PayloadTooLargeError
-from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file
+from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file, read_images
 from recycle.service.auth import KeyInfo
 
 UPLOADS = "web-uploads"
@@ -145,7 +146,7 @@ def read_unlabelled(
     """Rows to predict from an unlabelled upload and a row name for each (file name or row)."""
     if meta["modality"] == "image":
         if Path(filename).suffix.lower() in IMAGE_SUFFIXES:
-            return _image_array(io.BytesIO(raw), filename, meta)[None], [filename[:200]]
+            return _one_image(raw, filename, meta)
         if _suffix(filename) != ".zip":
             raise DataError("This model takes images; upload an image or a zip of images.")
         return _images(raw, meta, max_bytes)
@@ -181,25 +182,25 @@ def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarra
         )
         if not files:
             raise DataError(f"The zip holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        arrays = [_image_array(f, f.name, meta) for f in files]
-        return np.stack(arrays), [str(f.relative_to(root)) for f in files]
+        X, kept = _read(files, meta)
+        return X, [str(f.relative_to(root)) for f in kept]
 
 
-def _image_array(source: Any, name: str, meta: dict[str, Any]) -> np.ndarray:
-    """One image as the model's ``meta["shape"]`` (grey for 2-d, RGB for 3-d), or DataError."""
-    from PIL import Image, UnidentifiedImageError
+def _one_image(raw: bytes, filename: str, meta: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"image{Path(filename).suffix.lower()}"
+        path.write_bytes(raw)
+        X, _ = _read([path], meta)
+        return X, [filename[:200]]
 
-    mode = "RGB" if len(meta["shape"]) == 3 else "L"
-    try:
-        a = np.asarray(Image.open(source).convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError):
-        raise DataError(f"{name[:80]!r} is not a readable image (.png, .jpg, .bmp).") from None
-    if list(a.shape) != list(meta["shape"]):
-        raise DataError(
-            f"Image {name[:80]!r} is {list(a.shape)}; the model takes {meta['shape']} images, "
-            "so resize it to that size."
-        )
-    return a
+
+def _read(files: list[Path], meta: dict[str, Any]) -> tuple[np.ndarray, list[Path]]:
+    """Images of any size and mode brought to the training images' size and channels, by the
+    project's one policy (:func:`recycle.imagefiles.read_images`)."""
+    shape = meta["shape"]
+    schema = {"modality": "image", "shape": shape[:2], "channels": 3 if len(shape) == 3 else 1}
+    X, kept, _ = read_images(files, **image_settings(schema))
+    return X, kept
 
 
 def npz_bytes(**arrays: Any) -> bytes:
