@@ -27,7 +27,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from recycle.service.web import pages_admin, pages_provider, pages_user, pages_zoo
+from recycle.service.web import pages_admin, pages_provider, pages_user, pages_zoo, uploads
 from recycle.service.web.session import WebSessions
 
 STATIC = Path(__file__).parent / "static"
@@ -36,6 +36,9 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Add the front end's pages, static files and session store to ``app``."""
     app.state.web_sessions = WebSessions()
+    service = getattr(app.state, "service", None)
+    if service is not None:  # uploads left by an earlier run that have expired meanwhile
+        uploads.sweep(Path(service.jobs.jobs_dir))
     app.mount("/web/static", StaticFiles(directory=STATIC), name="web-static")
     for module in (pages_zoo, pages_user, pages_provider, pages_admin):
         app.include_router(module.router)

@@ -7,6 +7,11 @@ times the upload limit in unpacked bytes. The parsed dataset is kept as ``data.n
 ``y`` as class names) with a ``meta.json`` under ``<jobs dir>/web-uploads/<id>/``, visible only
 to the owner who uploaded it (and admins), so the search, selection and fit steps reuse it.
 
+Uploads are bounded (a job copies the data it needs, so none outlives its use): one unused for
+:data:`UPLOAD_TTL_S` is removed, an owner keeps at most :data:`MAX_UPLOADS_PER_OWNER` (a new one
+removes their least recently used), and the parsing and staging folders of a request that was
+killed are removed after :data:`STALE_TEMP_S`; :func:`sweep` runs at start-up and on each upload.
+
 Unlabelled files (for predictions) are read the same way, without a label: a CSV's columns are
 matched to the training columns **by name**, a text CSV needs its ``text`` column, and images
 (one file or a zip) of any size and mode are brought to the training images' size and channels
@@ -15,11 +20,14 @@ by :func:`recycle.imagefiles.read_images`, the policy ``recycle predict`` follow
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -37,6 +45,10 @@ SUFFIXES = (".csv", ".zip", ".npz")
 MAX_ZIP_FILES = 100_000  # images in one zip
 MAX_UNZIP_FACTOR = 4  # unpacked bytes at most this times RECYCLE_MAX_UPLOAD_BYTES (zip bombs)
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_TTL_S = 24 * 3600  # an upload unused for a day is removed (the user uploads it again)
+MAX_UPLOADS_PER_OWNER = 20  # a new upload beyond this removes the owner's least recently used
+STALE_TEMP_S = 3600  # parsing/staging folders this old were left by a killed request
+TEMP_PREFIX = ".parse-"  # parsing folders, under UPLOADS so that sweep() finds them
 
 
 def _suffix(filename: str) -> str:
@@ -94,10 +106,59 @@ def _owned_dir(root: Path, upload_id: str, key: KeyInfo) -> Path:
     return folder
 
 
+def sweep(root: Path, now: float | None = None) -> int:
+    """Remove expired uploads and killed requests' temp folders under ``root``; return how many.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sweep(Path(tempfile.mkdtemp()))
+    0
+    """
+    folder = root / UPLOADS
+    if not folder.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder.iterdir():
+        if path.name.startswith(".") and path.is_dir():
+            expired = now - path.stat().st_mtime > STALE_TEMP_S
+        elif UPLOAD_ID.match(path.name):
+            expired = now - _last_used(path) > UPLOAD_TTL_S
+        else:
+            continue  # jobs/: one small link file per job, kept with the job
+        if expired:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _last_used(folder: Path) -> float:
+    """When an upload was last read or written (its ``meta.json``'s modification time)."""
+    try:
+        return (folder / "meta.json").stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile, or never completed
+        return 0.0
+
+
+def _cap(root: Path, owner: str, keep: int) -> None:
+    """Remove ``owner``'s least recently used uploads beyond the ``keep`` most recent."""
+    mine = []
+    for path in (root / UPLOADS).iterdir():
+        if UPLOAD_ID.match(path.name):
+            with contextlib.suppress(OSError, ValueError, KeyError):  # half-removed: skip
+                if json.loads((path / "meta.json").read_text())["owner"] == owner:
+                    mine.append((_last_used(path), path.name))
+    for _, name in sorted(mine)[: max(0, len(mine) - keep)]:
+        shutil.rmtree(root / UPLOADS / name, ignore_errors=True)
+
+
 def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes: int) -> str:
-    """Parse an uploaded labelled dataset and keep it; return its id."""
+    """Parse an uploaded labelled dataset and keep it (see the bounds above); return its id."""
     suffix = _suffix(filename)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
+    (root / UPLOADS).mkdir(parents=True, exist_ok=True)
+    sweep(root)
+    with tempfile.TemporaryDirectory(dir=root / UPLOADS, prefix=TEMP_PREFIX) as tmp:
         if suffix == ".zip":
             path = unzip(raw, Path(tmp) / "data", max_bytes)
         else:
@@ -109,6 +170,7 @@ def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes
             import pandas as pd
 
             columns = [str(c) for c in pd.read_csv(path, nrows=0).columns if c != "label"]
+    _cap(root, key.owner, MAX_UPLOADS_PER_OWNER - 1)
     upload_id = uuid.uuid4().hex
     final = root / UPLOADS / upload_id
     staging = root / UPLOADS / f".{upload_id}.tmp"
@@ -132,11 +194,15 @@ def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes
 
 
 def load_upload(root: Path, upload_id: str, key: KeyInfo) -> tuple[dict[str, Any], Any, Any]:
-    """``(meta, X, y)`` of an upload the key may see (404 otherwise)."""
-    folder = _owned_dir(root, upload_id, key)
-    meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "data.npz", allow_pickle=False) as npz:
-        X, y = npz["X"], npz["y"]
+    """``(meta, X, y)`` of an upload the key may see (404 otherwise); marks it used."""
+    try:
+        folder = _owned_dir(root, upload_id, key)
+        os.utime(folder / "meta.json")  # in use: not expired (see sweep)
+        meta = json.loads((folder / "meta.json").read_text())
+        with np.load(folder / "data.npz", allow_pickle=False) as npz:
+            X, y = npz["X"], npz["y"]
+    except FileNotFoundError:  # expired or capped away just now
+        raise ModelNotFoundError(f"No uploaded dataset {upload_id!r}; upload it again.") from None
     return meta, (X.tolist() if X.dtype.kind in "US" else X), y
 
 
