@@ -99,7 +99,7 @@ def signin(
         _cookie(response, request, SIGNIN_CSRF_COOKIE, token, 3600)
         return response
     request.state.key = info  # the audit log names the key that signed in
-    session = sessions(request).create(api_key.strip())
+    session = sessions(request).create(info.id)
     response = redirect(_safe_next(next))
     _cookie(response, request, SESSION_COOKIE, session.id, SESSION_TTL_S)
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/")
