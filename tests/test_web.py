@@ -362,5 +362,5 @@ def test_unlabelled_columns_are_matched_by_name(tmp_path: Path) -> None:
     X1, _ = uploads.read_unlabelled("p.csv", b"a,b\n1,2\n3,4\n", meta, 10**6)
     X2, ids = uploads.read_unlabelled("p.csv", b"b,extra,a\n2,9,1\n4,9,3\n", meta, 10**6)
     assert np.array_equal(X1, X2) and ids == ["1", "2"]
-    with pytest.raises(DataError, match=r"lacks the training columns \['b'\]"):
+    with pytest.raises(DataError, match=r"lacks column\(s\) 'b' that the model needs"):
         uploads.read_unlabelled("p.csv", pd.DataFrame({"a": [1]}).to_csv().encode(), meta, 10**6)

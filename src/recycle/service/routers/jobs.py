@@ -5,7 +5,8 @@ bounded; 422 naming the field otherwise): ``sources`` (list of model ids; defaul
 entry), ``score``, ``m``, ``seed``, ``top`` (select) and the other ``Recycler`` parameters
 (``strategy``, ``cv``, ``cv_repeats``, ``strategies``, ``time_budget``, ``strategy_params``).
 The target ``.npz`` holds ``X`` and ``y`` and optionally ``X_test`` (a fit job then returns
-predictions for it in its result); its inflated size is checked from the zip's headers first.
+predictions for it in its result; it is checked against ``X`` at submit, like ``recycle
+predict`` checks data against a model); its inflated size is checked from the zip's headers.
 A job is visible to its owner and admins only.
 """
 
@@ -18,6 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError as PydanticError
 
 from recycle.errors import DataError
+from recycle.schema import conform, learn_schema
 from recycle.service.deps import StateDep, UserKey
 from recycle.service.job_params import ExportParams, JobParams
 from recycle.service.schemas import JobOut, check_id, error_responses
@@ -59,6 +61,8 @@ def _submit(kind: str, request: Request, state: Any, key: Any, data: UploadFile,
     settings = state.settings
     job_params = _params(params, settings.max_json_depth)
     target = read_target(data.file.read(), settings.max_array_bytes)
+    if "X_test" in target:  # refused now, not after the fit: the checks of `recycle predict`
+        conform(learn_schema(target["X"])[1], target["X_test"], "X_test")
     base_url = str(request.base_url).rstrip("/")
     job_id = state.jobs.submit(kind, key, target, job_params, base_url)
     request.state.audit = {"job": job_id, "kind": kind}

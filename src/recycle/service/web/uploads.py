@@ -13,9 +13,11 @@ removes their least recently used), and the parsing and staging folders of a req
 killed are removed after :data:`STALE_TEMP_S`; :func:`sweep` runs at start-up and on each upload.
 
 Unlabelled files (for predictions) are read the same way, without a label: a CSV's columns are
-matched to the training columns **by name**, a text CSV needs its ``text`` column, and images
-(one file or a zip) of any size and mode are brought to the training images' size and channels
-by :func:`recycle.imagefiles.read_images`, the policy ``recycle predict`` follows.
+matched to the training columns **by name** (:func:`recycle.schema.conform`, as ``recycle
+predict`` does: missing ones named in the error, extra ones dropped), a text CSV needs its
+``text`` column, and images (one file or a zip) of any size and mode are brought to the
+training images' size and channels by :func:`recycle.imagefiles.read_images`, the policy
+``recycle predict`` follows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from recycle.data import image_settings, load_target
 from recycle.errors import DataError, ModelNotFoundError, PayloadTooLargeError
 from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file, read_images
+from recycle.schema import conform
 from recycle.service.auth import KeyInfo
 
 UPLOADS = "web-uploads"
@@ -227,17 +230,11 @@ def read_unlabelled(
         if "text" not in frame.columns:
             raise DataError(f"{filename[:80]!r} has no 'text' column; add one with the texts.")
         return frame["text"].fillna("").astype(str).tolist(), ids
-    columns = meta["columns"] or [c for c in frame.columns if c != "label"]  # else file order
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{filename[:80]!r} lacks the training columns {missing[:10]}; columns are matched "
-            "by name, so name them as in the training file."
-        )
-    try:
-        return frame[columns].to_numpy(dtype=np.float32), ids
-    except ValueError:
-        raise DataError(f"{filename[:80]!r}: the feature columns must be numbers.") from None
+    # Without names (an .npz upload) the columns are taken by position, as for an array.
+    schema = {"modality": "tabular", "n_features": meta["shape"][0],
+              "columns": meta["columns"] or None}  # fmt: skip
+    rows = frame.drop(columns="label", errors="ignore")
+    return conform(schema, rows, repr(filename[:80])), ids  # the checks of `recycle predict`
 
 
 def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarray, list[str]]:
