@@ -213,9 +213,9 @@ async def try_model(
             sample.filename or "", await sample.read(), meta, state.settings.max_upload_bytes
         )
         if meta["modality"] == "text":
-            body = ArrayIn(data=None, texts=X, npy_b64=None)
+            body = ArrayIn(data=None, texts=X, npy_b64=None, columns=None)
         else:
-            body = ArrayIn(data=X.tolist(), texts=None, npy_b64=None)
+            body = ArrayIn(data=X.tolist(), texts=None, npy_b64=None, columns=None)
         classes = card["output"].get("source_classes") or []
         run = inference_api.predict if classes else inference_api.embed
         out = np.asarray(run(model_id, body, state, key).data, dtype=np.float32)
