@@ -387,18 +387,23 @@ def test_export_job_gives_one_onnx_file_that_predicts_like_the_fitted_job(
     user, t = Client(served.url, served.keys["user"]), digits_target()
     params = {"sources": two_models, "m": 2, "strategy": "linear_probe", "seed": 0}
     fit = user.wait(user.submit_fit(t["X"], t["y"], params, X_test=t["X_test"])["id"])
+    queued = user.submit_export(fit["id"])
+    assert queued["kind"] == "export" and queued["status"] in ("queued", "running")
+    export = user.wait(queued["id"])
+    assert export["result"]["quantize"] is None
     with served.client("user") as c:
-        r = c.post(f"/jobs/{fit['id']}/export")
-        assert r.status_code == 202 and r.json()["kind"] == "export", r.text
-        export = user.wait(r.json()["id"])
-        assert export["result"]["quantize"] is None
         r = c.get(f"/jobs/{export['id']}/result")
     assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    path = user.download_onnx(export["id"], tmp_path / "model.onnx")
+    assert path.read_bytes() == r.content
+    with pytest.raises(ValueError, match="already exists"):  # never over the user's file
+        user.download_onnx(export["id"], path)
     session = ort.InferenceSession(r.content)
     assert [o.name for o in session.get_outputs()] == ["probabilities"]
     proba = session.run(["probabilities"], {"input": t["X_test"]})[0]
     classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
-    model = Recycler.load(user.download(fit["id"], tmp_path), sources=user.sources(two_models))
+    folder = user.download(fit["id"], tmp_path / "fitted")
+    model = Recycler.load(folder, sources=user.sources(two_models))
     np.testing.assert_allclose(proba, model.predict_proba(t["X_test"]), atol=1e-4)
     assert [int(classes[i]) for i in proba.argmax(1)] == fit["result"]["predictions"]
 

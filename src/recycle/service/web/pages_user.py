@@ -296,6 +296,8 @@ def job_status(state: StateDep, key: WebUser, job_id: str) -> dict[str, Any]:
 @router.get("/web/jobs/{job_id}/model.tar.gz")
 def download_model(state: StateDep, key: WebUser, job_id: str) -> Response:
     """The fitted model folder as ``model.tar.gz`` (the API's ``GET /jobs/{id}/result``)."""
+    if jobs_api.poll(job_id, state, key).kind != "fit":
+        raise ModelNotFoundError(f"Job {job_id} is not a fit job; it has no model folder.")
     response: Response = jobs_api.result(job_id, state, key)
     response.headers.update(SECURITY_HEADERS)
     return response
