@@ -401,7 +401,13 @@ def test_export_job_gives_one_onnx_file_that_predicts_like_the_fitted_job(
     session = ort.InferenceSession(r.content)
     assert [o.name for o in session.get_outputs()] == ["probabilities"]
     proba = session.run(["probabilities"], {"input": t["X_test"]})[0]
-    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    meta = session.get_modelmeta().custom_metadata_map
+    classes = json.loads(meta["classes"])
+    recorded = {s["entry_id"]: s for s in json.loads(meta["recycle"])["sources"]}
+    assert sorted(recorded) == sorted(two_models)
+    for entry_id, record in recorded.items():  # each source's licence and weights named
+        entry = served.zoo.get(entry_id)
+        assert (record["license"], record["sha256"]) == (entry.card.license, entry.artifact_sha256)
     folder = user.download(fit["id"], tmp_path / "fitted")
     model = Recycler.load(folder, sources=user.sources(two_models))
     np.testing.assert_allclose(proba, model.predict_proba(t["X_test"]), atol=1e-4)

@@ -59,7 +59,9 @@ def export_model(zoo: Any, model_dir: Path, out: Path, params: dict[str, Any]) -
     from recycle.service.job_params import ExportParams
 
     options = ExportParams.model_validate(params)
-    rec = Recycler.load(model_dir, sources=zoo_sources(zoo, model_dir))
+    rec = Recycler.load(model_dir, zoo=zoo, sources=zoo_sources(zoo, model_dir))
+    for record in rec.report_.get("sources", []):  # so the file's metadata names each entry's
+        record["entry_id"] = entry_of(record)  # licence and hash (the job saw only outputs)
     path = export_onnx(rec, out / ONNX_FILE, quantize=options.quantize)
     return {
         "file": ONNX_FILE,
