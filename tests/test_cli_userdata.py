@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from adapt_helpers import digit_mlp, target
+from image_helpers import save_digit
 from recycle.cli import main
 from recycle.zoo import ModelCard, Zoo
 
@@ -103,26 +104,6 @@ def test_tabular_with_named_columns(
 
 
 # -- images of mixed sizes, modes and formats --------------------------------------------------
-def _save(pixels: np.ndarray, path: Path, i: int) -> None:
-    """Save one MNIST digit in the i-th of several formats, modes and sizes."""
-    im = Image.fromarray(pixels, "L")
-    kind = i % 5
-    if kind == 0:
-        im.save(path.with_suffix(".png"))
-    elif kind == 1:
-        im.convert("RGB").resize((40, 40)).save(path.with_suffix(".jpg"), quality=95)
-    elif kind == 2:
-        im.convert("RGBA").resize((56, 56)).save(path.with_suffix(".webp"), lossless=True)
-    elif kind == 3:
-        im.convert("P").save(path.with_suffix(".bmp"))
-    else:  # stored rotated, with an EXIF tag saying how to turn it upright
-        exif = Image.Exif()
-        exif[0x0112] = 6  # "rotate 90 CW to display": pixels are stored turned 90 CCW
-        im.rotate(90, expand=True).convert("RGB").save(
-            path.with_suffix(".jpg"), quality=95, exif=exif
-        )
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from recycle import datasets
@@ -136,7 +117,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
             folder.mkdir(parents=True)
             idx = np.flatnonzero(labels == data.classes.index(digit))[start : start + per_class]
             for i, j in enumerate(idx):
-                _save(data.X_test[j], folder / f"{digit}_{j}", i)
+                save_digit(data.X_test[j], folder / f"{digit}_{j}", i)
         hidden = root / split / ".ipynb_checkpoints"  # a hidden folder is not a class
         hidden.mkdir()
         Image.new("L", (28, 28)).save(hidden / "x.png")

@@ -374,3 +374,60 @@ def test_bad_job_inputs_are_422(served: Served, two_models: list[str]) -> None:
         unknown = {"params": json.dumps({"sources": ["0" * 32]})}
         r = c.post("/jobs/fit", files={"data": ("t.npz", buf.getvalue())}, data=unknown)
         assert r.status_code == 404
+
+
+def test_export_job_gives_one_onnx_file_that_predicts_like_the_fitted_job(
+    served: Served, two_models: list[str], tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    from recycle.adapt import Recycler
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    params = {"sources": two_models, "m": 2, "strategy": "linear_probe", "seed": 0}
+    fit = user.wait(user.submit_fit(t["X"], t["y"], params, X_test=t["X_test"])["id"])
+    queued = user.submit_export(fit["id"])
+    assert queued["kind"] == "export" and queued["status"] in ("queued", "running")
+    export = user.wait(queued["id"])
+    assert export["result"]["quantize"] is None
+    with served.client("user") as c:
+        r = c.get(f"/jobs/{export['id']}/result")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    path = user.download_onnx(export["id"], tmp_path / "model.onnx")
+    assert path.read_bytes() == r.content
+    with pytest.raises(ValueError, match="already exists"):  # never over the user's file
+        user.download_onnx(export["id"], path)
+    session = ort.InferenceSession(r.content)
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    proba = session.run(["probabilities"], {"input": t["X_test"]})[0]
+    meta = session.get_modelmeta().custom_metadata_map
+    classes = json.loads(meta["classes"])
+    recorded = {s["entry_id"]: s for s in json.loads(meta["recycle"])["sources"]}
+    assert sorted(recorded) == sorted(two_models)
+    for entry_id, record in recorded.items():  # each source's licence and weights named
+        entry = served.zoo.get(entry_id)
+        assert (record["license"], record["sha256"]) == (entry.card.license, entry.artifact_sha256)
+    folder = user.download(fit["id"], tmp_path / "fitted")
+    model = Recycler.load(folder, sources=user.sources(two_models))
+    np.testing.assert_allclose(proba, model.predict_proba(t["X_test"]), atol=1e-4)
+    assert [int(classes[i]) for i in proba.argmax(1)] == fit["result"]["predictions"]
+
+
+def test_export_needs_a_done_fit_job_of_ones_own_and_valid_params(
+    served: Served, two_models: list[str]
+) -> None:
+    from recycle.client import Client
+
+    user, t = Client(served.url, served.keys["user"]), digits_target()
+    select = user.wait(user.submit_select(t["X"], t["y"], {"sources": two_models, "m": 1})["id"])
+    fit_params = {"sources": two_models, "m": 1, "strategy": "linear_probe"}
+    fit = user.wait(user.submit_fit(t["X"], t["y"], fit_params)["id"])
+    with served.client("user") as c:
+        r = c.post(f"/jobs/{select['id']}/export")
+        assert r.status_code == 404 and "wait until a fit job is done" in r.json()["detail"]
+        r = c.post(f"/jobs/{fit['id']}/export", data={"params": '{"quantize": "int4"}'})
+        assert r.status_code == 422 and "quantize" in r.json()["detail"], r.text
+        assert c.get(f"/jobs/{fit['id']}").json()["status"] == "done"
+    with served.client("user2") as c:  # another user's model is not there at all
+        assert c.post(f"/jobs/{fit['id']}/export").status_code == 404

@@ -14,17 +14,23 @@ without them these tests are skipped with that reason.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
 import pytest
 
+from image_helpers import save_digit
 from web_helpers import Site, digits_csv, model_files, register_api, serve
 
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -154,10 +160,12 @@ def wait_for(d: Any, selector: str, timeout: float = WAIT_S) -> Any:
     )
 
 
-def wait_file(folder: Path, suffix: str, timeout: float = 30) -> Path:
+def wait_file(folder: Path, suffix: str, timeout: float = 30, prefix: str = "") -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
+        done = [
+            p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(suffix)
+        ]
         if done:
             return done[0]
         time.sleep(0.2)
@@ -246,6 +254,17 @@ def test_user_goes_from_upload_to_download(
     preds = wait_file(downloads, ".csv").read_text().splitlines()
     assert preds[0] == "row,prediction" and len(preds) == 21
     assert all(line.split(",")[1].startswith("digit-") for line in preds[1:])
+    # The ONNX export: a job of its own, then one file that runs in onnxruntime alone.
+    d.find_element(By.ID, "export-onnx").click()
+    onnx_link = wait_for(d, "#download-onnx")
+    check_page(d, shots, "onnx-export")
+    onnx_link.click()
+    session = ort.InferenceSession(wait_file(downloads, ".onnx").read_bytes())
+    rows = pd.read_csv(unlabelled).to_numpy(dtype=np.float32)
+    proba = session.run(["probabilities"], {"input": rows})[0]
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    assert proba.shape == (20, len(classes))
+    assert [classes[i] for i in proba.argmax(1)] == [line.split(",")[1] for line in preds[1:]]
 
 
 def test_user_tries_a_model_on_a_sample(
@@ -325,3 +344,77 @@ def test_a_form_posted_from_another_site_is_refused(driver: Any, site: Site, sho
     key_ids = d.find_elements(By.XPATH, row + "/td[2]")
     assert key_ids[0].text == site.keys["admin"].split("_")[1]  # with the key it rode on
     check_page(d, shots, "audit")
+
+
+@pytest.fixture(scope="module")
+def digit_images(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """MNIST digits as a user has them: a zip of class folders and a zip of new images, each
+    image in one of five formats, modes and sizes (28, 40, 56 px), with the clutter that
+    zipping a folder on a Mac or in Jupyter adds; and the MNIST digit CNN in the zoo."""
+    from recycle import datasets
+    from recycle.sources import builtin
+    from recycle.zoo.builtin_cards import builtin_card
+
+    source = builtin("digitcnn.mnist")
+    site.zoo.register(source, builtin_card("digitcnn.mnist", source), validate=False)
+    root = tmp_path_factory.mktemp("digit-images")
+    data = datasets.load("mnist")
+    labels = np.asarray(data.y_test)
+    truth = {}
+    train, new = zipfile.ZipFile(root / "digits.zip", "w"), zipfile.ZipFile(root / "new.zip", "w")
+    for digit in ("1", "4", "7", "9"):
+        idx = np.flatnonzero(labels == data.classes.index(digit))
+        for i, j in enumerate(idx[:12]):
+            f = save_digit(data.X_test[j], root / f"{digit}_{j}", i)
+            train.write(f, f"digits/digit{digit}/{f.name}")
+        for i, j in enumerate(idx[300:305]):
+            f = save_digit(data.X_test[j], root / f"new_{j}", i)
+            new.write(f, f"new/{f.name}")
+            truth[f"{f.name}"] = f"digit{digit}"
+    for archive in (train, new):
+        archive.writestr("__MACOSX/._x.png", b"\0junk")
+        archive.writestr("digits/.ipynb_checkpoints/x.png", b"\0junk")
+        archive.close()
+    return {"train": root / "digits.zip", "new": root / "new.zip", "truth": truth}
+
+
+def test_user_fits_on_a_zip_of_mixed_size_images_and_cancels_a_fit(
+    driver: Any, site: Site, shots: Path, downloads: Path, digit_images: dict[str, Any]
+) -> None:
+    d = driver
+    sign_in(d, site, "user")
+    d.get(f"{site.url}/web/recycle")
+    d.find_element(By.ID, "dataset").send_keys(str(digit_images["train"]))
+    d.find_element(By.CSS_SELECTOR, "button.primary").click()
+    tags = wait_for(d, "p.tags").text
+    assert "image" in tags and "48 rows" in tags and "4 classes" in tags  # no clutter read
+    check_page(d, shots, "images-dataset", phone=False)
+    d.find_element(By.XPATH, "//button[contains(., 'Rank the ticked')]").click()
+    wait_for(d, "#ranking")
+    ranking_page = d.current_url
+    Select(d.find_element(By.ID, "strategy")).select_by_visible_text("linear_probe")
+    Select(d.find_element(By.ID, "m")).select_by_visible_text("1")
+    d.find_element(By.ID, "predict").send_keys(str(digit_images["new"]))
+    d.find_element(By.XPATH, "//button[. = 'Fit']").click()
+    wait_for(d, "#download-predictions, #fit-error")
+    assert not d.find_elements(By.ID, "fit-error"), d.find_element(By.ID, "fit-error").text
+    d.find_element(By.ID, "download-predictions").click()
+    rows = wait_file(downloads, ".csv", prefix="predictions-" + d.current_url.split("/")[-1])
+    pred = dict(line.split(",") for line in rows.read_text().splitlines()[1:])
+    truth = digit_images["truth"]
+    assert set(pred) == {f"new/{name}" for name in truth}  # each image, named by its file
+    accuracy = np.mean([pred[f"new/{name}"] == label for name, label in truth.items()])
+    assert accuracy >= 0.9, pred  # a 4-way MNIST task with the MNIST CNN's features
+
+    d.get(ranking_page)  # again, with the slow "auto" strategy, and cancel it
+    Select(d.find_element(By.ID, "strategy")).select_by_visible_text("auto")
+    d.find_element(By.XPATH, "//button[. = 'Fit']").click()
+    wait_for(d, "#progress", timeout=30)
+    job_id = d.current_url.split("/")[-1]
+    d.find_element(By.XPATH, "//button[. = 'Cancel']").click()
+    WebDriverWait(d, 30).until(
+        EC.text_to_be_present_in_element((By.TAG_NAME, "main"), "The job cancelled")
+    )
+    check_page(d, shots, "cancelled", phone=False)
+    assert site.db.get_job(job_id)["status"] == "cancelled"
+    assert not (site.folder / "zoo" / "service-jobs" / job_id).exists()

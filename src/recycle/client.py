@@ -217,3 +217,21 @@ class Client:
                     raise DataError(f"Refusing archive member {member.name!r}.")
             tar.extractall(out, filter="data")  # no absolute paths, no '..', no links out
         return out / "model"
+
+    def submit_export(self, job_id: str, quantize: str | None = None) -> dict[str, Any]:
+        """Queue an ONNX export of a done fit job's model (``quantize="int8"`` for int8
+        weights); returns the export job, whose file :meth:`download_onnx` fetches."""
+        data = {"params": json.dumps({"quantize": quantize} if quantize else {})}
+        return self._req("POST", f"/jobs/{job_id}/export", idempotent=False, data=data)  # type: ignore[no-any-return]
+
+    def download_onnx(self, job_id: str, out: str | Path) -> Path:
+        """Fetch a done export job's ONNX file to ``out`` (never over an existing file)."""
+        out = Path(out)
+        if out.exists():
+            raise DataError(f"{str(out)!r} already exists; give a new file name.")
+        resp = request_with_retry(self.http, "GET", f"/jobs/{job_id}/result")
+        raise_for_response(resp)
+        tmp = out.with_name(f".{out.name}.part")
+        tmp.write_bytes(resp.content)
+        tmp.rename(out)
+        return out

@@ -111,6 +111,17 @@ def verify_key(db: ServiceDB, key: str | None) -> KeyInfo:
     return KeyInfo(row["id"], row["role"], row["owner"], row["rate_per_minute"])
 
 
+def active_key(db: ServiceDB, key_id: str) -> KeyInfo:
+    """The info of key ``key_id`` (already verified once, e.g. at web sign-in), or
+    :class:`AuthError` when it is gone or revoked since."""
+    row = db.get_key(key_id)
+    if row is None:
+        raise AuthError("Your API key no longer exists; sign in with a valid key.")
+    if row["revoked"] is not None:
+        raise AuthError(f"API key {row['id']} was revoked; ask an admin for a new one.")
+    return KeyInfo(row["id"], row["role"], row["owner"], row["rate_per_minute"])
+
+
 def require_role(info: KeyInfo, *roles: str) -> None:
     """Raise :class:`ForbiddenError` unless ``info.role`` is one of ``roles`` (admin always ok)."""
     if info.role != "admin" and info.role not in roles:

@@ -1,4 +1,4 @@
-"""The service's own tables (API keys, audit log, jobs), in the zoo's catalog database.
+"""The service's own tables (API keys, audit log, jobs, web sessions), in the zoo's catalog DB.
 
 They live beside the zoo's tables in the same database but in their own
 :class:`sqlalchemy.MetaData`, created with ``create_all`` (idempotent), so the zoo's Alembic
@@ -9,7 +9,7 @@ Examples
 >>> import sqlalchemy as sa
 >>> db = ServiceDB(sa.create_engine("sqlite://"))
 >>> sorted(METADATA.tables)
-['service_audit', 'service_jobs', 'service_keys']
+['service_audit', 'service_jobs', 'service_keys', 'service_web_sessions']
 """
 
 from __future__ import annotations
@@ -68,6 +68,15 @@ JOBS = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished", sa.DateTime(timezone=True), nullable=True),
+)
+
+WEB_SESSIONS = sa.Table(
+    "service_web_sessions",
+    METADATA,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),  # sha256 of the cookie's token
+    sa.Column("key_id", sa.String(32), nullable=False),  # the key it signed in with (no secret)
+    sa.Column("csrf", sa.String(64), nullable=False),  # the session's CSRF token
+    sa.Column("expires", sa.Float, nullable=False),  # unix time
 )
 
 ACTIVE_JOB_STATES = ("queued", "running")
@@ -168,6 +177,26 @@ class ServiceDB:
         with self.engine.connect() as conn:
             q = AUDIT.select().order_by(AUDIT.c.id.desc()).limit(limit)
             return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    # web sessions ---------------------------------------------------------------------------
+    def insert_session(self, row: dict[str, Any], now: float) -> None:
+        """Store a session; sessions expired at ``now`` are deleted in the same transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(WEB_SESSIONS.delete().where(WEB_SESSIONS.c.expires < now))
+            conn.execute(WEB_SESSIONS.insert().values(**row))
+
+    def get_session(self, token_sha256: str, now: float) -> dict[str, Any] | None:
+        """The session with this token hash, unless it expired before ``now``."""
+        q = WEB_SESSIONS.select().where(
+            WEB_SESSIONS.c.token_sha256 == token_sha256, WEB_SESSIONS.c.expires >= now
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def delete_session(self, token_sha256: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(WEB_SESSIONS.delete().where(WEB_SESSIONS.c.token_sha256 == token_sha256))
 
     # jobs -----------------------------------------------------------------------------------
     def insert_job(self, row: dict[str, Any]) -> None:

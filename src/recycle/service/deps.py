@@ -56,7 +56,11 @@ def current_key(
     request: Request, state: StateDep, raw: Annotated[str | None, Depends(_raw_key)]
 ) -> KeyInfo:
     """Verify the caller's key, spend a rate-limit token, remember the key for the audit log."""
-    info = verify_key(state.db, raw)
+    return admit(request, state, verify_key(state.db, raw))
+
+
+def admit(request: Request, state: ServiceState, info: KeyInfo) -> KeyInfo:
+    """Let a verified key in: spend a rate-limit token, remember it for the audit log."""
     request.state.key = info
     state.limiter.take(info.id, info.rate_per_minute)
     return info

@@ -143,3 +143,23 @@ class JobParams(BaseModel):
         if self.top is not None:
             kw["top"] = self.top
         return kw
+
+
+EXPORT_TIME_BUDGET_S = 300.0  # an export traces each source once: minutes at most
+
+
+class ExportParams(BaseModel):
+    """What an ONNX export job may ask for (``POST /jobs/{id}/export``); unknown keys refused.
+
+    Examples
+    --------
+    >>> ExportParams.model_validate({"quantize": "int8"}).quantize
+    'int8'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``"int8"`` for int8 weights (:func:`recycle.deploy.export_onnx`), else float32.
+    quantize: Literal["int8"] | None = None
+    #: Seconds the export may take; it is stopped from outside shortly after.
+    time_budget: float = Field(EXPORT_TIME_BUDGET_S, gt=0, le=MAX_TIME_BUDGET_S)

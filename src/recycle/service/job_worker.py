@@ -1,12 +1,13 @@
-"""The body of a selection or fit job, run inside a worker process (never in the server).
+"""The body of a selection, fit or export job, run inside a worker process (never in the server).
 
 :func:`run_job` opens the zoo by location, loads the job's entries as **black-box** views
 (only ``embed``/``predict_proba``), runs :func:`recycle.select.select_sources` or
 :class:`recycle.adapt.Recycler` on the uploaded target and reports over the pipe:
 ``("progress", task, done, total)`` (throttled), then one ``("done", result)`` or
-``("failed", message)``. An entry that fails to load or to run is skipped with a warning in the
-result (its id, name and the error class; never a server path), so one broken upload cannot
-break other users' jobs.
+``("failed", message)``. An entry that fails to load or to run is skipped with a warning in
+the result (its id, name and the error class; never a server path), so one broken upload
+cannot break other users' jobs. An export job (:mod:`recycle.service.job_export`) loads the
+entries of a fit job's model white-box, which is why it runs here too.
 """
 
 from __future__ import annotations
@@ -106,10 +107,14 @@ def _run(conn: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
     for plugin in filter(None, os.environ.get(EXTRA_ARCH_ENV, "").split(",")):
         importlib.import_module(plugin.strip())
-    params = JobParams.model_validate(payload["params"])
     zoo = Zoo.open(payload["zoo"], artifacts=payload["artifacts"])
     progress = _progress(conn)
     progress("load", 0, 0)
+    if payload["kind"] == "export":
+        from recycle.service.job_export import export_model
+
+        return export_model(zoo, Path(payload["model"]), Path(payload["out"]), payload["params"])
+    params = JobParams.model_validate(payload["params"])
     entries, sources, warnings = load_sources(
         zoo, params.sources, payload["base_url"], payload["batch"]
     )

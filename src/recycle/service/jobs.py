@@ -32,7 +32,7 @@ from recycle.errors import DataError, ModelNotFoundError, RateLimitError
 from recycle.service.auth import KeyInfo
 from recycle.service.db import ServiceDB
 from recycle.service.errors import scrub
-from recycle.service.job_params import JobParams
+from recycle.service.job_params import ExportParams, JobParams
 from recycle.service.job_runs import start_run
 from recycle.service.sandbox import Limits, zoo_address
 
@@ -40,7 +40,8 @@ __all__ = ["KINDS", "JobManager"]
 
 log = logging.getLogger("recycle.service.jobs")
 
-KINDS = ("select", "fit")
+KINDS = ("select", "fit", "export")
+RESULT_FILES = {"fit": "model.tar.gz", "export": "model.onnx"}  # what a done job offers
 POLL_S = 0.2  # how often a supervisor checks its worker, the cancel flag and the clock
 ACTIVE = ("queued", "running")
 
@@ -92,12 +93,24 @@ class JobManager:
 
     # -- requests ---------------------------------------------------------------------------
     def submit(
-        self, kind: str, key: KeyInfo, target: dict[str, Any], params: JobParams, base_url: str
+        self,
+        kind: str,
+        key: KeyInfo,
+        target: dict[str, Any],
+        params: JobParams | ExportParams,
+        base_url: str,
+        model_job: str | None = None,
     ) -> str:
-        """Queue a job; return its id. ``base_url``: the server's URL as the client sees it."""
+        """Queue a job; return its id. ``base_url``: the server's URL as the client sees it.
+
+        An ``export`` job reads the model of ``model_job`` (a done fit job of the same key).
+        """
         if kind not in KINDS:
             raise DataError(f"Job kind must be one of {list(KINDS)}; got {kind!r}.")
-        for entry_id in params.sources or []:
+        model_dir = None
+        if kind == "export":
+            model_dir = self.result_file(str(model_job), key, "fit").parent / "model"
+        for entry_id in getattr(params, "sources", None) or []:
             self.zoo.get(entry_id)  # 404 now for an unknown id, not a failed job later
         wall = min(params.time_budget + self.settings.job_grace_s, self.settings.job_max_seconds)
         job_id = uuid.uuid4().hex
@@ -113,7 +126,7 @@ class JobManager:
             "kind": kind, "target": target, "params": params.model_dump(exclude_none=True),
             "base_url": base_url, "zoo": zoo_address(self.zoo), "artifacts": self.zoo.store.url,
             "out": str(self.jobs_dir / job_id), "batch": self.settings.inference_batch,
-            "memory_mb": self.settings.job_memory_mb,
+            "memory_mb": self.settings.job_memory_mb, "model": str(model_dir),
         }  # fmt: skip
         self._futures[job_id] = self._pool.submit(self._supervise, job_id, payload, wall)
         return job_id
@@ -146,13 +159,15 @@ class JobManager:
         run = self._runs.get(job_id)
         return None if run is None else run.pid
 
-    def result_archive(self, job_id: str, key: KeyInfo) -> Path:
+    def result_file(self, job_id: str, key: KeyInfo, kind: str | None = None) -> Path:
+        """The file a done fit (``model.tar.gz``) or export (``model.onnx``) job offers."""
         row = self.get(job_id, key)
-        path = self.jobs_dir / job_id / "model.tar.gz"
-        if row["kind"] != "fit" or row["status"] != "done" or not path.exists():
+        path = self.jobs_dir / job_id / RESULT_FILES.get(row["kind"], "-")
+        kinds = (kind,) if kind else tuple(RESULT_FILES)
+        if row["kind"] not in kinds or row["status"] != "done" or not path.exists():
             raise ModelNotFoundError(
                 f"Job {job_id} has no model to download (kind {row['kind']}, status "
-                f"{row['status']}); wait until a fit job is done."
+                f"{row['status']}); wait until a {' or '.join(kinds)} job is done."
             )
         return path
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from recycle.errors import DataError, ModelNotFoundError
 
@@ -82,12 +82,24 @@ class SearchOut(BaseModel):
     hits: list[SearchHitOut]
 
 
+MAX_COLUMNS = 100_000  # names in one request's ``columns``
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
 class ArrayIn(BaseModel):
-    """A batch of inputs: ``data`` (nested JSON numbers), ``texts``, or ``npy_b64``."""
+    """A batch of inputs: ``data`` (nested JSON numbers), ``texts``, or ``npy_b64``.
+
+    ``columns`` names a table's columns (one per column of ``data``/``npy_b64``); they are
+    then matched **by name** to the columns the model's card names, as ``recycle predict``
+    matches a CSV's header.
+    """
 
     data: list[Any] | None = Field(None, min_length=1)
     texts: list[str] | None = Field(None, min_length=1)
     npy_b64: str | None = Field(None, description="base64 of a .npy file (no pickles)")
+    columns: list[ColumnName] | None = Field(
+        None, min_length=1, max_length=MAX_COLUMNS, description="names of the table's columns"
+    )
     format: Literal["json", "npy"] = "json"
 
 

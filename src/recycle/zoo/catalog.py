@@ -11,7 +11,7 @@ Examples
 >>> engine = open_engine("sqlite:///" + tempfile.mkdtemp() + "/catalog.db")
 >>> upgrade(engine)
 >>> current_revision(engine)
-'0001'
+'0002'
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@
   deleted from the store only when no entry references it any more (reference counting).
 - ``entry_parents``: white-box families (an adapter entry needs its backbone entry); a parent
   cannot be removed while a child references it (foreign key, no cascade).
+- ``names``: who owns a model name, one row per name (primary key): the provider who
+  registered it first. Registering inserts it in the entry's transaction, so of two providers
+  registering the same new name at once only one can commit (the other's insert fails on the
+  key); the name stays theirs after its entries are removed (no squatting on a freed name).
 - ``pending``: the registration journal. A registration inserts its row before it writes any
   blob and deletes it in the same transaction that commits the entry, so after a crash the
   blobs of a dead registration can be told apart from those of a live one.
@@ -103,3 +107,13 @@ class PendingRow(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     shas_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class NameRow(Base):
+    """A model name and the provider who owns it (registered it first)."""
+
+    __tablename__ = "names"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(256))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))

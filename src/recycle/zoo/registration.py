@@ -18,7 +18,7 @@ from recycle.errors import DuplicateError, ForbiddenError, ModelNotFoundError, S
 from recycle.zoo import journal, spec_index
 from recycle.zoo.card import ModelCard
 from recycle.zoo.entry import ZooEntry
-from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow, PendingRow
+from recycle.zoo.models import EntryBlobRow, EntryParentRow, EntryRow, NameRow, PendingRow
 from recycle.zoo.query import row_to_entry
 from recycle.zoo.store import crash_point, sha256_bytes
 
@@ -63,18 +63,17 @@ def check_free(zoo: Zoo, name: str, version: str) -> None:
 
 
 def owner_of(zoo: Zoo, name: str) -> tuple[bool, str | None]:
-    """(whether ``name`` is registered, the provider of its first entry)."""
+    """(whether ``name`` is owned, the provider who owns it: its ``names`` row)."""
     with zoo.sessions() as s:
-        row = s.execute(
-            select(EntryRow.provider).where(EntryRow.name == name).order_by(EntryRow.created)
-        ).first()
-    return (row is not None, None if row is None else row[0])
+        owner = s.scalar(select(NameRow.provider).where(NameRow.name == name))
+    return (owner is not None, owner)
 
 
 def check_owner(zoo: Zoo, name: str, provider: str | None) -> None:
     """Raise :class:`ForbiddenError` if ``name`` belongs to another provider.
 
     A name belongs to the provider who registered it first; only that provider adds versions.
+    This is the early check; :func:`claim_name` decides inside the registration's transaction.
     """
     taken, owner = owner_of(zoo, name)
     if taken and owner != provider:
@@ -187,13 +186,13 @@ def commit(
             created=now,
         )
         with zoo.sessions.begin() as s:
+            claim_name(s, card.name, card.provider, now)  # first: the name's row is the lock
             journal.ensure_blob_rows(s, zoo.store, blobs)
             s.add(row)
             s.flush()
             s.add_all(EntryBlobRow(entry_id=row.id, role=r, sha256=h) for r, h in roles.items())
             s.add_all(EntryParentRow(entry_id=row.id, parent_id=p) for p in parents)
             s.flush()
-            _recheck_owner(s, card.name, card.provider)  # a concurrent first registration
             s.execute(delete(PendingRow).where(PendingRow.id == pending))
             s.flush()
             crash_point("before_commit")
@@ -215,12 +214,23 @@ def commit(
     return row_to_entry(row, card, parents)
 
 
-def _recheck_owner(s: Any, name: str, provider: str | None) -> None:
-    first = s.execute(
-        select(EntryRow.provider).where(EntryRow.name == name).order_by(EntryRow.created)
-    ).first()
-    if first is not None and first[0] != provider:
-        raise ForbiddenError(
-            f"Model name {name!r} was just registered by provider {first[0]!r}; register under "
+def claim_name(s: Any, name: str, provider: str, now: datetime) -> None:
+    """Own ``name`` for ``provider`` in the open transaction ``s`` unless another provider does.
+
+    The ``names`` row (primary key ``name``) decides: a new name's row is inserted in a
+    savepoint; a concurrent registration of the same new name waits on that key (PostgreSQL) or
+    the write lock (SQLite), and the loser raises :class:`DuplicateError` (409: it lost a race).
+    """
+    owner = s.scalar(select(NameRow.provider).where(NameRow.name == name))
+    if owner is None:
+        try:
+            with s.begin_nested():
+                s.add(NameRow(name=name, provider=provider, created=now))
+            return
+        except sa_exc.IntegrityError:  # inserted by a registration that committed meanwhile
+            owner = s.scalar(select(NameRow.provider).where(NameRow.name == name))
+    if owner != provider:
+        raise DuplicateError(
+            f"Model name {name!r} was just registered by provider {owner!r}; register under "
             "a name of your own."
         )

@@ -4,7 +4,8 @@ Every step calls the API's own handlers: the search is ``POST /specs/search``
 (:func:`recycle.service.routers.specs.search`) with a spec built here from the upload, the
 ranking and the fit are ``POST /jobs/select`` and ``POST /jobs/fit``
 (:mod:`recycle.service.routers.jobs`) with the upload as the ``.npz`` they take, so job
-parameters, per-key caps and body limits are the API's. Progress is the job row (``GET
+parameters, per-key caps and body limits are the API's; the ONNX export of a fitted model is
+``POST /jobs/{id}/export``, a job too. Progress is the job row (``GET
 /web/jobs/{id}/status`` polled by ``static/app.js``); the model download is the job's archive.
 """
 
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from recycle.errors import DataError, RecycleError
+from recycle.errors import DataError, ModelNotFoundError, RecycleError, http_status
 from recycle.select import SCORES
 from recycle.service.deps import StateDep
 from recycle.service.routers import jobs as jobs_api
@@ -122,11 +123,17 @@ def _submit(request: Request, kind: str, state: Any, key: Any, data: bytes, para
     return str(job.id)
 
 
-def _link(state: Any, job_id: str, upload_id: str, rows: list[str] | None = None) -> None:
+def _link(
+    state: Any,
+    job_id: str,
+    upload_id: str | None,
+    rows: list[str] | None = None,
+    model_job: str | None = None,
+) -> None:
     path = _link_path(state, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"upload": upload_id, "rows": rows}))
+    tmp.write_text(json.dumps({"upload": upload_id, "rows": rows, "model_job": model_job}))
     tmp.rename(path)
 
 
@@ -190,7 +197,9 @@ async def submit_fit(
 def _job_context(state: Any, key: Any, job_id: str) -> tuple[Any, dict[str, Any]]:
     job = jobs_api.poll(job_id, state, key)
     path = _link_path(state, job_id)
-    link = json.loads(path.read_text()) if path.exists() else {"upload": None, "rows": None}
+    link = {"upload": None, "rows": None, "model_job": None}
+    if path.exists():
+        link.update(json.loads(path.read_text()))
     return job, link
 
 
@@ -201,7 +210,13 @@ def job_page(request: Request, state: StateDep, key: WebUser, job_id: str) -> Re
 
 
 def _job_view(
-    request: Request, state: Any, key: Any, job_id: str, code: int = 200, fit_error: str = ""
+    request: Request,
+    state: Any,
+    key: Any,
+    job_id: str,
+    code: int = 200,
+    fit_error: str = "",
+    export_error: str = "",
 ) -> Response:
     job, link = _job_context(state, key, job_id)
     names = {str(e.id): e.name for e in state.zoo.list(all_versions=True)}
@@ -221,8 +236,10 @@ def _job_view(
         "job.html",
         code,
         fit_error=fit_error,
+        export_error=export_error,
         job=job,
         upload_id=link["upload"],
+        model_job=link["model_job"],
         names=names,
         ranking=ranking,
         selected=set(result.get("selected") or []),
@@ -232,7 +249,6 @@ def _job_view(
         seconds=_seconds(job.created, job.finished),
         strategies=STRATEGIES,
         m_choices=M_CHOICES,
-        onnx_export=None,  # HOOK(recycle export): set to the export URL once it exists
     )
 
 
@@ -250,6 +266,25 @@ def cancel_job(request: Request, state: StateDep, key: WebUser, job_id: str) -> 
     return redirect(f"/web/jobs/{job_id}")
 
 
+@router.post("/web/jobs/{job_id}/export", dependencies=[Csrf])
+def export_job(
+    request: Request,
+    state: StateDep,
+    key: WebUser,
+    job_id: str,
+    quantize: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Export a fit job's model to ONNX (the API's ``POST /jobs/{id}/export``: a job)."""
+    params = json.dumps({"quantize": quantize} if quantize else {})
+    try:
+        job = jobs_api.export(job_id, request=request, state=state, key=key, params=params)
+    except RecycleError as exc:  # e.g. the per-key job cap: shown next to the button
+        return _job_view(request, state, key, job_id, http_status(exc), export_error=str(exc))
+    _, link = _job_context(state, key, job_id)
+    _link(state, str(job.id), link["upload"], model_job=job_id)
+    return redirect(f"/web/jobs/{job.id}")
+
+
 @router.get("/web/jobs/{job_id}/status")
 def job_status(state: StateDep, key: WebUser, job_id: str) -> dict[str, Any]:
     """Progress for the page's progress bar (the API's ``GET /jobs/{id}`` without the result)."""
@@ -261,6 +296,18 @@ def job_status(state: StateDep, key: WebUser, job_id: str) -> dict[str, Any]:
 @router.get("/web/jobs/{job_id}/model.tar.gz")
 def download_model(state: StateDep, key: WebUser, job_id: str) -> Response:
     """The fitted model folder as ``model.tar.gz`` (the API's ``GET /jobs/{id}/result``)."""
+    if jobs_api.poll(job_id, state, key).kind != "fit":
+        raise ModelNotFoundError(f"Job {job_id} is not a fit job; it has no model folder.")
+    response: Response = jobs_api.result(job_id, state, key)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@router.get("/web/jobs/{job_id}/model.onnx")
+def download_onnx(state: StateDep, key: WebUser, job_id: str) -> Response:
+    """The ONNX file of a done export job (the API's ``GET /jobs/{id}/result``)."""
+    if jobs_api.poll(job_id, state, key).kind != "export":
+        raise ModelNotFoundError(f"Job {job_id} is not an ONNX export; export the model first.")
     response: Response = jobs_api.result(job_id, state, key)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -99,7 +99,7 @@ def signin(
         _cookie(response, request, SIGNIN_CSRF_COOKIE, token, 3600)
         return response
     request.state.key = info  # the audit log names the key that signed in
-    session = sessions(request).create(api_key.strip())
+    session = sessions(request).create(info.id)
     response = redirect(_safe_next(next))
     _cookie(response, request, SESSION_COOKIE, session.id, SESSION_TTL_S)
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/")
@@ -213,9 +213,9 @@ async def try_model(
             sample.filename or "", await sample.read(), meta, state.settings.max_upload_bytes
         )
         if meta["modality"] == "text":
-            body = ArrayIn(data=None, texts=X, npy_b64=None)
+            body = ArrayIn(data=None, texts=X, npy_b64=None, columns=None)
         else:
-            body = ArrayIn(data=X.tolist(), texts=None, npy_b64=None)
+            body = ArrayIn(data=X.tolist(), texts=None, npy_b64=None, columns=None)
         classes = card["output"].get("source_classes") or []
         run = inference_api.predict if classes else inference_api.embed
         out = np.asarray(run(model_id, body, state, key).data, dtype=np.float32)

@@ -7,18 +7,29 @@ times the upload limit in unpacked bytes. The parsed dataset is kept as ``data.n
 ``y`` as class names) with a ``meta.json`` under ``<jobs dir>/web-uploads/<id>/``, visible only
 to the owner who uploaded it (and admins), so the search, selection and fit steps reuse it.
 
+Uploads are bounded (a job copies the data it needs, so none outlives its use): one unused for
+:data:`UPLOAD_TTL_S` is removed, an owner keeps at most :data:`MAX_UPLOADS_PER_OWNER` (a new one
+removes their least recently used), and the parsing and staging folders of a request that was
+killed are removed after :data:`STALE_TEMP_S`; :func:`sweep` runs at start-up and on each upload.
+
 Unlabelled files (for predictions) are read the same way, without a label: a CSV's columns are
-matched to the training columns **by name**, a text CSV needs its ``text`` column, a zip holds
-images of the training size.
+matched to the training columns **by name** (:func:`recycle.schema.conform`, as ``recycle
+predict`` does: missing ones named in the error, extra ones dropped), a text CSV needs its
+``text`` column, and images (one file or a zip) of any size and mode are brought to the
+training images' size and channels by :func:`recycle.imagefiles.read_images`, the policy
+``recycle predict`` follows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -26,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from recycle.data import load_target
+from recycle.data import image_settings, load_target
 from recycle.errors import DataError, ModelNotFoundError, PayloadTooLargeError
-from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file
+from recycle.imagefiles import IMAGE_SUFFIXES, is_image_file, read_images
+from recycle.schema import conform
 from recycle.service.auth import KeyInfo
 
 UPLOADS = "web-uploads"
@@ -36,6 +48,10 @@ SUFFIXES = (".csv", ".zip", ".npz")
 MAX_ZIP_FILES = 100_000  # images in one zip
 MAX_UNZIP_FACTOR = 4  # unpacked bytes at most this times RECYCLE_MAX_UPLOAD_BYTES (zip bombs)
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_TTL_S = 24 * 3600  # an upload unused for a day is removed (the user uploads it again)
+MAX_UPLOADS_PER_OWNER = 20  # a new upload beyond this removes the owner's least recently used
+STALE_TEMP_S = 3600  # parsing/staging folders this old were left by a killed request
+TEMP_PREFIX = ".parse-"  # parsing folders, under UPLOADS so that sweep() finds them
 
 
 def _suffix(filename: str) -> str:
@@ -93,10 +109,59 @@ def _owned_dir(root: Path, upload_id: str, key: KeyInfo) -> Path:
     return folder
 
 
+def sweep(root: Path, now: float | None = None) -> int:
+    """Remove expired uploads and killed requests' temp folders under ``root``; return how many.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> sweep(Path(tempfile.mkdtemp()))
+    0
+    """
+    folder = root / UPLOADS
+    if not folder.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder.iterdir():
+        if path.name.startswith(".") and path.is_dir():
+            expired = now - path.stat().st_mtime > STALE_TEMP_S
+        elif UPLOAD_ID.match(path.name):
+            expired = now - _last_used(path) > UPLOAD_TTL_S
+        else:
+            continue  # jobs/: one small link file per job, kept with the job
+        if expired:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _last_used(folder: Path) -> float:
+    """When an upload was last read or written (its ``meta.json``'s modification time)."""
+    try:
+        return (folder / "meta.json").stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile, or never completed
+        return 0.0
+
+
+def _cap(root: Path, owner: str, keep: int) -> None:
+    """Remove ``owner``'s least recently used uploads beyond the ``keep`` most recent."""
+    mine = []
+    for path in (root / UPLOADS).iterdir():
+        if UPLOAD_ID.match(path.name):
+            with contextlib.suppress(OSError, ValueError, KeyError):  # half-removed: skip
+                if json.loads((path / "meta.json").read_text())["owner"] == owner:
+                    mine.append((_last_used(path), path.name))
+    for _, name in sorted(mine)[: max(0, len(mine) - keep)]:
+        shutil.rmtree(root / UPLOADS / name, ignore_errors=True)
+
+
 def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes: int) -> str:
-    """Parse an uploaded labelled dataset and keep it; return its id."""
+    """Parse an uploaded labelled dataset and keep it (see the bounds above); return its id."""
     suffix = _suffix(filename)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
+    (root / UPLOADS).mkdir(parents=True, exist_ok=True)
+    sweep(root)
+    with tempfile.TemporaryDirectory(dir=root / UPLOADS, prefix=TEMP_PREFIX) as tmp:
         if suffix == ".zip":
             path = unzip(raw, Path(tmp) / "data", max_bytes)
         else:
@@ -108,6 +173,7 @@ def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes
             import pandas as pd
 
             columns = [str(c) for c in pd.read_csv(path, nrows=0).columns if c != "label"]
+    _cap(root, key.owner, MAX_UPLOADS_PER_OWNER - 1)
     upload_id = uuid.uuid4().hex
     final = root / UPLOADS / upload_id
     staging = root / UPLOADS / f".{upload_id}.tmp"
@@ -131,11 +197,15 @@ def save_labelled(root: Path, filename: str, raw: bytes, key: KeyInfo, max_bytes
 
 
 def load_upload(root: Path, upload_id: str, key: KeyInfo) -> tuple[dict[str, Any], Any, Any]:
-    """``(meta, X, y)`` of an upload the key may see (404 otherwise)."""
-    folder = _owned_dir(root, upload_id, key)
-    meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "data.npz", allow_pickle=False) as npz:
-        X, y = npz["X"], npz["y"]
+    """``(meta, X, y)`` of an upload the key may see (404 otherwise); marks it used."""
+    try:
+        folder = _owned_dir(root, upload_id, key)
+        os.utime(folder / "meta.json")  # in use: not expired (see sweep)
+        meta = json.loads((folder / "meta.json").read_text())
+        with np.load(folder / "data.npz", allow_pickle=False) as npz:
+            X, y = npz["X"], npz["y"]
+    except FileNotFoundError:  # expired or capped away just now
+        raise ModelNotFoundError(f"No uploaded dataset {upload_id!r}; upload it again.") from None
     return meta, (X.tolist() if X.dtype.kind in "US" else X), y
 
 
@@ -145,7 +215,7 @@ def read_unlabelled(
     """Rows to predict from an unlabelled upload and a row name for each (file name or row)."""
     if meta["modality"] == "image":
         if Path(filename).suffix.lower() in IMAGE_SUFFIXES:
-            return _image_array(io.BytesIO(raw), filename, meta)[None], [filename[:200]]
+            return _one_image(raw, filename, meta)
         if _suffix(filename) != ".zip":
             raise DataError("This model takes images; upload an image or a zip of images.")
         return _images(raw, meta, max_bytes)
@@ -160,17 +230,11 @@ def read_unlabelled(
         if "text" not in frame.columns:
             raise DataError(f"{filename[:80]!r} has no 'text' column; add one with the texts.")
         return frame["text"].fillna("").astype(str).tolist(), ids
-    columns = meta["columns"] or [c for c in frame.columns if c != "label"]  # else file order
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{filename[:80]!r} lacks the training columns {missing[:10]}; columns are matched "
-            "by name, so name them as in the training file."
-        )
-    try:
-        return frame[columns].to_numpy(dtype=np.float32), ids
-    except ValueError:
-        raise DataError(f"{filename[:80]!r}: the feature columns must be numbers.") from None
+    # Without names (an .npz upload) the columns are taken by position, as for an array.
+    schema = {"modality": "tabular", "n_features": meta["shape"][0],
+              "columns": meta["columns"] or None}  # fmt: skip
+    rows = frame.drop(columns="label", errors="ignore")
+    return conform(schema, rows, repr(filename[:80])), ids  # the checks of `recycle predict`
 
 
 def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarray, list[str]]:
@@ -181,25 +245,25 @@ def _images(raw: bytes, meta: dict[str, Any], max_bytes: int) -> tuple[np.ndarra
         )
         if not files:
             raise DataError(f"The zip holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        arrays = [_image_array(f, f.name, meta) for f in files]
-        return np.stack(arrays), [str(f.relative_to(root)) for f in files]
+        X, kept = _read(files, meta)
+        return X, [str(f.relative_to(root)) for f in kept]
 
 
-def _image_array(source: Any, name: str, meta: dict[str, Any]) -> np.ndarray:
-    """One image as the model's ``meta["shape"]`` (grey for 2-d, RGB for 3-d), or DataError."""
-    from PIL import Image, UnidentifiedImageError
+def _one_image(raw: bytes, filename: str, meta: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"image{Path(filename).suffix.lower()}"
+        path.write_bytes(raw)
+        X, _ = _read([path], meta)
+        return X, [filename[:200]]
 
-    mode = "RGB" if len(meta["shape"]) == 3 else "L"
-    try:
-        a = np.asarray(Image.open(source).convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError):
-        raise DataError(f"{name[:80]!r} is not a readable image (.png, .jpg, .bmp).") from None
-    if list(a.shape) != list(meta["shape"]):
-        raise DataError(
-            f"Image {name[:80]!r} is {list(a.shape)}; the model takes {meta['shape']} images, "
-            "so resize it to that size."
-        )
-    return a
+
+def _read(files: list[Path], meta: dict[str, Any]) -> tuple[np.ndarray, list[Path]]:
+    """Images of any size and mode brought to the training images' size and channels, by the
+    project's one policy (:func:`recycle.imagefiles.read_images`)."""
+    shape = meta["shape"]
+    schema = {"modality": "image", "shape": shape[:2], "channels": 3 if len(shape) == 3 else 1}
+    X, kept, _ = read_images(files, **image_settings(schema))
+    return X, kept
 
 
 def npz_bytes(**arrays: Any) -> bytes:
