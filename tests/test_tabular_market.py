@@ -111,21 +111,35 @@ def test_name_matching_ignores_case_and_punctuation() -> None:
     assert cmap.fill == [0.0, 0.0]  # no spec: nothing to impute from but zeros
 
 
-def test_distribution_match_respects_column_types() -> None:
-    class Spec:  # a provider's reduced set: column 0 a 0/1 flag at 0.5, column 1 a mean of 0.5
-        Z = np.array([[0.0, 0.4], [1.0, 0.6]])
-        beta = np.array([0.5, 0.5])
+class _Spec:
+    """A provider's reduced set: a 0/1 flag at rate 0.5, a real column at mean 0.5, and a real
+    column at mean 10."""
 
+    Z = np.array([[0.0, 0.4, 9.0], [1.0, 0.6, 11.0]])
+    beta = np.array([0.5, 0.5])
+
+
+def test_distribution_match_respects_column_types() -> None:
     rng = np.random.default_rng(0)
     flag = rng.integers(0, 2, 400).astype(float)
     real = rng.normal(0.5, 0.1, 400)
-    X = np.c_[real, flag]
-    cmap = match_columns(["r", "f"], X, ["a", "b"], spec=Spec(),
-                         source_types=["binary", "continuous"])  # fmt: skip
-    assert cmap.taken_from == ["f", "r"]
-    blocked = match_columns(["r"], X[:, :1], ["a"], spec=type("S", (), {
-        "Z": Spec.Z[:, :1], "beta": Spec.beta})(), source_types=["binary"])  # fmt: skip
-    assert blocked.taken_from == [None] and blocked.fill == [0.5]
+    ten = rng.normal(10.0, 1.0, 400)
+    X = np.c_[real, flag, ten]
+    types = ["binary", "continuous", "continuous"]
+    cmap = match_columns(["r", "f", "c"], X, ["a", "b", "c"], spec=_Spec(), source_types=types)
+    assert cmap.taken_from == ["f", "r", "c"]
+    assert cmap.how == ["distribution", "distribution", "name"]
+    # a real column never feeds a flag, whatever its mean
+    cmap = match_columns(["r", "c"], X[:, [0, 2]], ["a", "b", "c"], spec=_Spec(),
+                         source_types=types)  # fmt: skip
+    assert cmap.taken_from == [None, "r", "c"] and cmap.fill[0] == 0.5
+
+
+def test_flags_alone_are_not_matched_by_their_rate() -> None:
+    flag = np.random.default_rng(0).integers(0, 2, 400).astype(float)
+    cmap = match_columns(["f"], flag[:, None], ["a", "b", "c"], spec=_Spec(),
+                         source_types=["binary", "continuous", "continuous"])  # fmt: skip
+    assert cmap.taken_from == [None, None, None]
 
 
 def test_card_column_types_must_match_the_columns() -> None:

@@ -14,10 +14,13 @@ table may hold a subset of them, more, the same under other names, or other colu
    A user column of a compatible type (:func:`column_type`) whose mean lies within
    :data:`MAX_MEAN_SHIFT` of its own standard deviation from the source column's (or
    :data:`MEAN_SHIFT_SE` standard errors of its mean, on few rows) is a candidate;
-   the pairing minimising the total shift is taken (Hungarian assignment). A 0/1 column's
-   mean is all there is to its distribution, and unrelated flags often share a rate (wa_churn's
-   flags met 6 of mlc_churn's 7 by rate alone), so flags matched this way are kept only when
-   some other column was matched (by name, or a non-flag column by distribution);
+   the pairing minimising the total shift is taken (Hungarian assignment). A mean is weak
+   evidence for flags (a 0/1 column's rate is its whole distribution) and small counts:
+   unrelated tables share them (wa_churn's flags met 6 of mlc_churn's 7 by rate; HMDA's
+   ``mhist`` met mlc_churn's service calls, its flags the plan flags). So distribution matches
+   are kept only when the table shares a column name (of the same type) with the source, or
+   when at least :data:`MIN_CONTINUOUS_ANCHORS` real-valued columns matched (their means are
+   specific);
 3. **imputed**: the rest get the source column's spec mean (the provider's average, data-free).
 
 The result, a :class:`ColumnMap`, turns user rows into the source's input
@@ -51,6 +54,9 @@ MAX_MEAN_SHIFT = 0.1
 #: ... or, on few rows, this many standard errors of the user's mean (std / sqrt(rows)): with
 #: 150 rows a copy's sample mean is off by up to ~0.25 std.
 MEAN_SHIFT_SE = 3.0
+#: Real-valued columns that must match by distribution before any distribution match is kept,
+#: when no column name is shared (see the module docstring).
+MIN_CONTINUOUS_ANCHORS = 2
 #: Types that may feed each other by distribution: only the same type (a copied column keeps
 #: its type; letting counts feed amounts matched wa_churn's tenure, in months, to mlc_churn's
 #: day charge, in USD, by their means).
@@ -204,8 +210,10 @@ def match_columns(
         types = list(source_types or ["continuous"] * len(source_columns))
         keep = [user_columns.index(c) for c in left_user]
         by_dist = _by_distribution(left_user, A[:, keep], free_src, means, types)
-        anchored = taken or any(types[j] != "binary" for j in by_dist)
-        if not anchored:  # flags matched by their rate alone: too weak (see the module doc)
+        same_type = [j for j, c in taken.items() if column_type(A[:, user_columns.index(c)])
+                     in COMPATIBLE[types[j]]]  # fmt: skip
+        continuous = sum(types[j] == "continuous" for j in by_dist)
+        if not same_type and continuous < MIN_CONTINUOUS_ANCHORS:  # too weak (module doc)
             by_dist = {}
     else:
         by_dist = {}
