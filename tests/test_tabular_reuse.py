@@ -123,3 +123,22 @@ def test_reuse_refuses_a_table_no_source_can_read(
     )  # fmt: skip
     assert code == 2 and err.startswith("Error: No source can be reused for this table"), err
     assert "hgb.mlc_churn@1.0.0: only 0 of its 22 columns match the table" in err
+
+
+def test_quick_tabular_protocol_runs_every_kind_of_user(market: dict[str, Path]) -> None:
+    from recycle.bench.protocols import run_protocol
+
+    results = run_protocol(
+        "tabular", quick=True, seeds=1, shots=(25,), methods=("gb", "no_source", "auto"),
+        cache_dir=str(market["root"] / "cache"),
+    )  # fmt: skip
+    assert results.meta["failures"] == []
+    rows = {(r.target, r.method): r for r in results.rows}
+    kinds = {t.split(":")[0] for t, _ in rows}
+    assert kinds == {"rows", "table", "subset", "superset", "renamed", "related"}
+    # held-out tables and the related table have no usable source: auto says so and falls back
+    for target in ("table:mlc_churn", "table:wa_churn", "related:wa_churn"):
+        assert rows[(target, "auto")].extra["strategy"] == "no_source"
+        assert rows[(target, "auto")].extra["selected"] == []
+    # held-out rows of a table whose own source is in the zoo: auto uses it
+    assert rows[("rows:mlc_churn", "auto")].extra["selected"] == ["hgb.mlc_churn"]

@@ -248,7 +248,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 f"Recycler(strategy={self.strategy!r}) needs a zoo or a list of sources; got "
                 "None. Pass zoo=... or use strategy='independent'."
             )
-        pool, left_out = market_pool(zoo, schema, X) if needs_sources else (zoo, [])  # tabular
+        pool, skip = market_pool(zoo, schema, X, self.candidates) if needs_sources else (zoo, [])
         fallback = self.strategy == "auto" and isinstance(pool, list) and not pool
         sel = self._select(X, y, pool) if needs_sources and not fallback else None
         ranked = [sel.sources[r.source_id] for r in sel.ranking if not r.error] if sel else []
@@ -260,7 +260,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         m_used = len(selected)
         if fallback:
             name, sources = auto.TABULAR_REFERENCE, []
-            warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(left_out)), UserWarning, stacklevel=4)
+            warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         elif self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
             whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
@@ -302,7 +302,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self.selection_ = sel
         self._input_shape = [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]]
         self.report_ = self._report(sel, name, sources, cv_rows, guard, notes, zoo, len(y))
-        self.report_["sources_left_out"] = left_out
+        self.report_["sources_left_out"] = skip
 
     def _report(
         self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],

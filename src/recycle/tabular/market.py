@@ -50,7 +50,7 @@ def column_map_for(zoo: Any, entry: Any, user_columns: list[str], X: np.ndarray)
 
 
 def market_sources(
-    zoo: Any, user_columns: list[str], X: Any
+    zoo: Any, user_columns: list[str], X: Any, candidates: list[str] | None = None
 ) -> tuple[list[MappedSource], list[str]]:
     """The zoo's tabular sources usable on a table with ``user_columns``, and notes on the rest.
 
@@ -60,6 +60,8 @@ def market_sources(
     user_columns : list of str
         The table's column names, one per column of ``X``.
     X : array-like of shape (n, len(user_columns))
+    candidates : list of str, optional
+        Only these entries (names, ``name@version`` or ids).
 
     Returns
     -------
@@ -69,6 +71,9 @@ def market_sources(
     """
     A = np.asarray(X, dtype=np.float64)
     entries = list(zoo.list(modality="tabular"))
+    if candidates is not None:
+        wanted = set(candidates)
+        entries = [e for e in entries if {e.name, e.ref, e.id} & wanted]
     if not entries:
         return [], ["the zoo has no tabular source"]
     kept: list[MappedSource] = []
@@ -104,11 +109,14 @@ NO_SOURCE_NOTE = (
 )
 
 
-def market_pool(zoo: Any, schema: dict[str, Any] | None, X: Any) -> tuple[Any, list[str]]:
+def market_pool(
+    zoo: Any, schema: dict[str, Any] | None, X: Any, candidates: list[str] | None = None
+) -> tuple[Any, list[str]]:
     """The candidates a Recycler selects from for a fit input with ``schema``.
 
     A table with named columns and a zoo whose tabular cards name columns gets
-    :func:`market_sources` (a list, possibly empty); anything else gets ``zoo`` unchanged
+    :func:`market_sources` (a list, possibly empty; only ``candidates`` when given); anything
+    else gets ``zoo`` unchanged
     (selection then works as for arrays). Returns ``(zoo or list of sources, notes)``.
     """
     columns = (schema or {}).get("columns")
@@ -116,4 +124,4 @@ def market_pool(zoo: Any, schema: dict[str, Any] | None, X: Any) -> tuple[Any, l
         return zoo, []
     if not any(e.card.input.columns for e in zoo.list(modality="tabular")):
         return zoo, []
-    return market_sources(zoo, list(columns), X)
+    return market_sources(zoo, list(columns), X, candidates)
