@@ -162,3 +162,17 @@ def test_no_source_model_round_trips(tmp_path: Any) -> None:
     back = Recycler.load(tmp_path / "m")
     assert np.array_equal(back.predict_proba(X_new), rec.predict_proba(X_new))
     assert rec.score(X_new, y_new) > 0.85
+
+
+def test_exported_model_maps_the_users_columns(tmp_path: Any) -> None:
+    import onnxruntime as ort
+
+    zoo = Zoo.open(tmp_path / "zoo")
+    build_tabular_zoo(zoo, tables=["mlc_churn"], kinds=["logreg"], cache_dir=tmp_path / "c")
+    X, y, X_new, _, _ = _user("mlc_churn", SEVEN)
+    rec = Recycler(zoo, strategy="stacking").fit(X, y)
+    assert rec.strategy_.sources[0].column_map.n_matched == 7
+    rec.export(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    p = session.run(None, {"input": X_new.to_numpy(np.float32)})[0]
+    assert np.abs(p - rec.predict_proba(X_new)).max() < 1e-4

@@ -196,15 +196,17 @@ def build_tabular_zoo(
     quick: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    kinds: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Register the tabular sources into ``zoo``; ``(registered, already present)`` names.
 
-    ``quick``: only the churn tables and gradient boosting (what tests use).
+    ``quick``: only the churn tables and gradient boosting (what tests use); ``tables`` and
+    ``kinds`` (keys of :data:`KINDS`) choose explicitly.
     """
     chosen = [table(n) for n in tables] if tables else list(TABLES)
     if quick and not tables:
         chosen = [table("mlc_churn"), table("wa_churn")]
-    kinds = ["hgb"] if quick else list(KINDS)
+    kinds = kinds or (["hgb"] if quick else list(KINDS))
     jobs = [(t, k) for t in chosen for k in kinds]
     registered, present = [], []
     for t, kind in track(jobs, "tabular zoo", progress, len(jobs)):
