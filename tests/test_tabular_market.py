@@ -112,10 +112,10 @@ def test_name_matching_ignores_case_and_punctuation() -> None:
 
 
 class _Spec:
-    """A provider's reduced set: a 0/1 flag at rate 0.5, a real column at mean 0.5, and a real
-    column at mean 10."""
+    """A provider's reduced set: a 0/1 flag at rate 0.5, a real column at mean 0.5, and two
+    real columns at means 10 and 20."""
 
-    Z = np.array([[0.0, 0.4, 9.0], [1.0, 0.6, 11.0]])
+    Z = np.array([[0.0, 0.4, 9.0, 19.0], [1.0, 0.6, 11.0, 21.0]])
     beta = np.array([0.5, 0.5])
 
 
@@ -123,23 +123,27 @@ def test_distribution_match_respects_column_types() -> None:
     rng = np.random.default_rng(0)
     flag = rng.integers(0, 2, 400).astype(float)
     real = rng.normal(0.5, 0.1, 400)
-    ten = rng.normal(10.0, 1.0, 400)
-    X = np.c_[real, flag, ten]
-    types = ["binary", "continuous", "continuous"]
-    cmap = match_columns(["r", "f", "c"], X, ["a", "b", "c"], spec=_Spec(), source_types=types)
-    assert cmap.taken_from == ["f", "r", "c"]
-    assert cmap.how == ["distribution", "distribution", "name"]
+    ten, twenty = rng.normal(10.0, 1.0, 400), rng.normal(20.0, 1.0, 400)
+    X = np.c_[real, flag, ten, twenty]
+    types = ["binary", "continuous", "continuous", "continuous"]
+    source = ["a", "b", "c", "d"]
+    cmap = match_columns(["r", "f", "c", "d"], X, source, spec=_Spec(), source_types=types)
+    assert cmap.taken_from == ["f", "r", "c", "d"]
+    assert cmap.how == ["distribution", "distribution", "name", "name"]
     # a real column never feeds a flag, whatever its mean
-    cmap = match_columns(["r", "c"], X[:, [0, 2]], ["a", "b", "c"], spec=_Spec(),
+    cmap = match_columns(["r", "c", "d"], X[:, [0, 2, 3]], source, spec=_Spec(),
                          source_types=types)  # fmt: skip
-    assert cmap.taken_from == [None, "r", "c"] and cmap.fill[0] == 0.5
+    assert cmap.taken_from == [None, "r", "c", "d"] and cmap.fill[0] == 0.5
+    # one shared name is too little evidence for matching the rest by their means
+    one = match_columns(["r", "f", "c"], X[:, :3], source, spec=_Spec(), source_types=types)
+    assert one.taken_from == [None, None, "c", None]
 
 
 def test_flags_alone_are_not_matched_by_their_rate() -> None:
     flag = np.random.default_rng(0).integers(0, 2, 400).astype(float)
-    cmap = match_columns(["f"], flag[:, None], ["a", "b", "c"], spec=_Spec(),
-                         source_types=["binary", "continuous", "continuous"])  # fmt: skip
-    assert cmap.taken_from == [None, None, None]
+    cmap = match_columns(["f"], flag[:, None], ["a", "b", "c", "d"], spec=_Spec(),
+                         source_types=["binary"] + ["continuous"] * 3)  # fmt: skip
+    assert cmap.taken_from == [None, None, None, None]
 
 
 def test_card_column_types_must_match_the_columns() -> None:

@@ -18,9 +18,10 @@ table may hold a subset of them, more, the same under other names, or other colu
    evidence for flags (a 0/1 column's rate is its whole distribution) and small counts:
    unrelated tables share them (wa_churn's flags met 6 of mlc_churn's 7 by rate; HMDA's
    ``mhist`` met mlc_churn's service calls, its flags the plan flags). So distribution matches
-   are kept only when the table shares a column name (of the same type) with the source, or
-   when at least :data:`MIN_CONTINUOUS_ANCHORS` real-valued columns matched (their means are
-   specific);
+   are kept only when the table shares :data:`MIN_NAME_ANCHORS` column names (of the same
+   type) with the source, or when at least :data:`MIN_CONTINUOUS_ANCHORS` real-valued columns
+   matched (their means are specific). One shared name is not enough: credit_data's ``Age``
+   let 20 of attrition's flags and counts match its columns by their means;
 3. **imputed**: the rest get the source column's spec mean (the provider's average, data-free).
 
 The result, a :class:`ColumnMap`, turns user rows into the source's input
@@ -57,6 +58,8 @@ MEAN_SHIFT_SE = 3.0
 #: Real-valued columns that must match by distribution before any distribution match is kept,
 #: when no column name is shared (see the module docstring).
 MIN_CONTINUOUS_ANCHORS = 2
+#: Same-type column names shared with the source before distribution matches are kept.
+MIN_NAME_ANCHORS = 2
 #: Types that may feed each other by distribution: only the same type (a copied column keeps
 #: its type; letting counts feed amounts matched wa_churn's tenure, in months, to mlc_churn's
 #: day charge, in USD, by their means).
@@ -213,7 +216,7 @@ def match_columns(
         same_type = [j for j, c in taken.items() if column_type(A[:, user_columns.index(c)])
                      in COMPATIBLE[types[j]]]  # fmt: skip
         continuous = sum(types[j] == "continuous" for j in by_dist)
-        if not same_type and continuous < MIN_CONTINUOUS_ANCHORS:  # too weak (module doc)
+        if len(same_type) < MIN_NAME_ANCHORS and continuous < MIN_CONTINUOUS_ANCHORS:
             by_dist = {}
     else:
         by_dist = {}
