@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from recycle.adapt import Recycler
-from recycle.errors import CardError
+from recycle.errors import CardError, IncompatibleError
 from recycle.tabular import match_columns
 from recycle.tabular.zoo import build_tabular_zoo, provider_split, table
 from recycle.zoo import ModelCard, Zoo
@@ -180,3 +180,9 @@ def test_exported_model_maps_the_users_columns(tmp_path: Any) -> None:
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     p = session.run(None, {"input": X_new.to_numpy(np.float32)})[0]
     assert np.abs(p - rec.predict_proba(X_new)).max() < 1e-4
+
+
+def test_fixed_strategy_without_usable_source_names_why(churn_zoo: Zoo) -> None:
+    X, y, _, _, _ = _user("wa_churn", None)
+    with pytest.raises(IncompatibleError, match=r"hgb\.mlc_churn@1\.0\.0: only 0 of its 22"):
+        Recycler(churn_zoo, strategy="stacking").fit(X, y)

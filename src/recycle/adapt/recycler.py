@@ -45,7 +45,7 @@ from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 from recycle.schema import Schema, conform, learn_schema
 from recycle.sources.cache import resolve_cache, use_cache
-from recycle.tabular.market import NO_SOURCE_NOTE, market_pool
+from recycle.tabular.market import NO_SOURCE_NOTE, market_pool, no_usable_source
 
 
 def _is_int(v: Any) -> bool:
@@ -249,7 +249,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 "None. Pass zoo=... or use strategy='independent'."
             )
         pool, skip = market_pool(zoo, schema, X, self.candidates) if needs_sources else (zoo, [])
-        fallback = self.strategy == "auto" and isinstance(pool, list) and not pool
+        fallback = no_usable_source(pool, skip, self.strategy)
         sel = self._select(X, y, pool) if needs_sources and not fallback else None
         ranked = [sel.sources[r.source_id] for r in sel.ranking if not r.error] if sel else []
         selected = [] if sel is None else sel.selected_sources

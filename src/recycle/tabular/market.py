@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from recycle.errors import IncompatibleError
 from recycle.tabular.columns import ColumnMap, match_columns
 from recycle.tabular.mapped import MappedSource
 
@@ -125,3 +126,25 @@ def market_pool(
     if not any(e.card.input.columns for e in zoo.list(modality="tabular")):
         return zoo, []
     return market_sources(zoo, list(columns), X, candidates)
+
+
+def no_usable_source(pool: Any, left_out: list[str], strategy: str) -> bool:
+    """Whether :func:`market_pool` found no usable source (then ``strategy="auto"`` fits the
+    no-source model); for another strategy that is an IncompatibleError naming why.
+
+    >>> no_usable_source([], ["a@1: only 0 of its 3 columns match the table"], "auto")
+    True
+    >>> no_usable_source([], ["a@1: only 0 of its 3 columns match the table"], "stacking")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    recycle.errors.IncompatibleError: Strategy 'stacking' needs sources, but no source ...
+    """
+    if not isinstance(pool, list) or pool:
+        return False
+    if strategy == "auto":
+        return True
+    raise IncompatibleError(
+        f"Strategy {strategy!r} needs sources, but no source in the zoo is usable for this table "
+        f"({'; '.join(left_out)}); use strategy 'auto' or 'no_source'."
+    )
