@@ -147,6 +147,22 @@ def reuse_table(zoo_path: str) -> str:
     return "\n".join(lines)
 
 
+def _failures(failures: list[str]) -> str:
+    """Failed fits per method, and auto's in full (they are bugs, not missing sources)."""
+    per: dict[str, int] = defaultdict(int)
+    for f in failures:
+        per[f.split(" on ")[0]] += 1
+    text = "Failed fits per method: " + (", ".join(f"{m} {n}" for m, n in per.items()) or "none")
+    text += (
+        ". A fixed strategy fails where no source is usable (held-out tables whose columns "
+        "no other source reads, the related table); auto falls back instead. "
+    )
+    auto = [f for f in failures if f.startswith("auto ")]
+    if auto:
+        text += "auto's failures: " + "; ".join(auto) + "."
+    return text + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results")
@@ -167,6 +183,7 @@ def main() -> None:
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
         "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
         "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
+        _failures(data["meta"].get("failures", [])),
         "## Accuracy per method\n", accuracy_table(rows),
         "\n## Gain over the best no-source model (points; fits > 2 points below it)\n",
         gain_table(rows),
