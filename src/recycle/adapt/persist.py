@@ -46,6 +46,7 @@ from safetensors.numpy import save as save_tensors
 
 from recycle.adapt.strategies import get_strategy
 from recycle.errors import ConfigError, DataError, IntegrityError, ModelNotFoundError, StorageError
+from recycle.tabular.mapped import MappedSource
 
 FORMAT = "recycle.recycler"
 #: 2: sources by entry id + sha256, the zoo only as ``zoo_hint``, and the input ``schema``.
@@ -256,7 +257,10 @@ def resolve_sources(meta: dict[str, Any], zoo: Any = None, sources: Any = None) 
     for record in records:
         if record.get("entry_id"):
             zoo = _open_zoo(zoo, record, hint)
-            out.append(_from_zoo(zoo, record, hint))
+            source = _from_zoo(zoo, record, hint)
+            if "column_map" in record:  # a tabular source fed through a column map
+                source = MappedSource.from_record(source, record)
+            out.append(source)
             continue
         from recycle.sources import builtin
 

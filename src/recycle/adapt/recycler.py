@@ -45,6 +45,7 @@ from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 from recycle.schema import Schema, conform, learn_schema
 from recycle.sources.cache import resolve_cache, use_cache
+from recycle.tabular.market import NO_SOURCE_NOTE, market_pool, no_usable_source
 
 
 def _is_int(v: Any) -> bool:
@@ -221,7 +222,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with threadpool_limits(BLAS_THREADS, user_api="blas"), use_cache(self.cache):
-                self._fit(X, y_int, classes)
+                self._fit(X, y_int, classes, schema)
         self._set_schema(schema)
         first = {str(w.message): w for w in caught}  # one of each message, its category kept
         for w in first.values():
@@ -239,30 +240,32 @@ class Recycler(ClassifierMixin, BaseEstimator):
             seed=self.seed,
         )  # fmt: skip
 
-    def _fit(self, X: Any, y: np.ndarray, classes: list[Any]) -> None:
-        notes: list[str] = []
+    def _fit(self, X: Any, y: np.ndarray, classes: list[Any], schema: Schema) -> None:
         zoo = self._zoo()
-        needs_sources = self.strategy != "independent"
+        needs_sources = self.strategy not in ("independent", auto.TABULAR_REFERENCE)
         if needs_sources and zoo is None:
             raise ConfigError(
                 f"Recycler(strategy={self.strategy!r}) needs a zoo or a list of sources; got "
                 "None. Pass zoo=... or use strategy='independent'."
             )
-        sel = self._select(X, y, zoo) if needs_sources else None
-        ranked = (
-            []
-            if sel is None
-            else [sel.sources[r.source_id] for r in sel.ranking if r.error is None]
-        )
+        pool, skip = market_pool(zoo, schema, X, self.candidates) if needs_sources else (zoo, [])
+        fallback = no_usable_source(pool, skip, self.strategy)
+        sel = self._select(X, y, pool) if needs_sources and not fallback else None
+        ranked = [sel.sources[r.source_id] for r in sel.ranking if not r.error] if sel else []
         selected = [] if sel is None else sel.selected_sources
         feats = {} if sel is None else dict(sel.features)
+        notes: list[str] = []
         cv_rows: list[auto.CVResult] = []
         guard: auto.GuardDecision | None = None
         m_used = len(selected)
-        if self.strategy == "auto":
+        if fallback:
+            name, sources = auto.TABULAR_REFERENCE, []
+            warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
+        elif self.strategy == "auto":
             names = list(self.strategies or auto.AUTO_STRATEGIES)
             whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
-            references: tuple[str, ...] = (auto.REFERENCE,)
+            ref = auto.TABULAR_REFERENCE if pool is not zoo else auto.REFERENCE  # named table
+            references: tuple[str, ...] = (ref,)
             if selected and whitebox and all(s.access == "white-box" for s in selected):
                 problem = whitebox_problem(selected)
                 if problem is None:
@@ -299,6 +302,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self.selection_ = sel
         self._input_shape = [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]]
         self.report_ = self._report(sel, name, sources, cv_rows, guard, notes, zoo, len(y))
+        self.report_["sources_left_out"] = skip
 
     def _report(
         self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],

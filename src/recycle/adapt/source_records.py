@@ -23,15 +23,17 @@ def source_records(sel: Any, sources: list[Any], zoo: Any) -> list[dict[str, Any
     used = []
     for rank, src in enumerate(sources, start=1):
         row = rows.get(src.source_id)
-        entry_id = getattr(row, "entry_id", None)
+        entry_id = getattr(row, "entry_id", None) or getattr(src, "entry_id", None)
+        mapped = src.record() if callable(getattr(src, "record", None)) else {}  # column map
         used.append({
             "source_id": src.source_id,
             "entry_id": entry_id,
-            "name": getattr(row, "name", src.source_id),
+            "name": getattr(src, "entry_name", None) or getattr(row, "name", src.source_id),
             "version": entry_version(zoo, entry_id, src.source_id),
             "sha256": entry_sha256(zoo, entry_id),
             "score": None if row is None else row.score,
             "rank": rank,
+            **mapped,
         })  # fmt: skip
     return used
 

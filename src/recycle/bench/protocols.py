@@ -1,4 +1,4 @@
-"""The benchmark protocols by name: ``stream28``, ``realzoo`` and ``text``.
+"""The benchmark protocols by name: ``stream28``, ``realzoo``, ``text`` and ``tabular``.
 
 Each protocol builds its source pool and targets from the offline assets, runs every method
 through :class:`~recycle.adapt.Recycler` and returns :class:`~recycle.bench.results.Results`.
@@ -26,6 +26,7 @@ QUICK_AUTO_BUDGET = 30.0
 STREAM_QUICK = {"independent", "module_mixing_m3", "linear_probe_m3", "auto"}
 REALZOO_QUICK = {"independent", "linear_probe_m1", "auto"}
 TEXT_QUICK = {"independent", "tfidf_logreg", "linear_probe_m1", "auto"}
+TABULAR_QUICK = {"gb", "logreg", "no_source", "stacking", "auto"}
 
 
 def stream28_methods() -> list[Method]:
@@ -154,14 +155,17 @@ def _run(
     progress: ProgressCallback | None,
     meta: dict[str, object],
     grow: Callable[[Target], Any] | None = None,
+    pool: Any = None,
 ) -> Results:
     """:func:`run_all` on this run's shard of ``targets``, with the options' checkpoint and
-    resume; the sources' ids are recorded in ``meta``."""
+    resume; the sources' ids are recorded in ``meta``. ``pool`` (a zoo) replaces ``sources``."""
     results = run_all(
-        protocol, sources, _shard(targets, opts), methods, progress, opts.checkpoint, meta,
-        opts.resume, grow,
+        protocol, sources if pool is None else pool, _shard(targets, opts), methods, progress,
+        opts.checkpoint, meta, opts.resume, grow,
     )  # fmt: skip
-    results.meta["sources"] = [s.source_id for s in sources]
+    results.meta["sources"] = (
+        [s.source_id for s in sources] if pool is None else [e.ref for e in pool.list()]
+    )
     return results
 
 
@@ -217,10 +221,26 @@ def run_text(opts: Options, progress: ProgressCallback | None) -> Results:
     return _run("text", sources, targets, methods, opts, progress, _meta(opts))
 
 
+def run_tabular(opts: Options, progress: ProgressCallback | None) -> Results:
+    from recycle.bench.tabular import TABULAR_SHOTS, tabular_methods, tabular_pool, tabular_targets
+
+    zoo = tabular_pool(opts.quick, opts.cache_dir, progress)
+    shots = opts.shots or ((50,) if opts.quick else TABULAR_SHOTS)
+    targets = tabular_targets(zoo, opts.quick, opts.seeds, shots)
+    if opts.max_targets:
+        names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
+        targets = [t for t in targets if t.name in names]
+    methods = _pick(tabular_methods(), TABULAR_QUICK, opts)
+    if opts.quick:  # the no-source baselines outside the Recycler have nothing to shorten
+        methods = [m if m.factory else _quick_method(m) for m in methods]
+    return _run("tabular", [], targets, methods, opts, progress, _meta(opts), pool=zoo)
+
+
 PROTOCOLS: dict[str, Callable[[Options, ProgressCallback | None], Results]] = {
     "stream28": run_stream28,
     "realzoo": run_realzoo,
     "text": run_text,
+    "tabular": run_tabular,
 }
 
 

@@ -46,6 +46,9 @@ class Target:
     y_train: np.ndarray
     X_test: Any
     y_test: np.ndarray
+    #: Recycler arguments of this target, over the method's (e.g. ``candidates`` that leave out
+    #: the target table's own sources).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def selected_names(report: dict[str, Any]) -> list[str]:
@@ -73,7 +76,8 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
         members = list(pool)
         pool = [members[i] for i in rng.choice(len(members), method.random_sources, replace=False)]
     start = time.perf_counter()
-    rec = Recycler(pool, seed=target.seed, **method.params).fit(target.X_train, target.y_train)
+    params = {**method.params, **target.params}
+    rec = Recycler(pool, seed=target.seed, **params).fit(target.X_train, target.y_train)
     fit_seconds = time.perf_counter() - start
     accuracy = float(np.mean(rec.predict(target.X_test) == target.y_test))
     report = rec.report_
@@ -151,7 +155,9 @@ def run_all(
     finished = _resume(results, checkpoint) if resume else set()
     pools: dict[tuple[int, int], list[Any]] = {}
     for target in targets:
-        stream_pool = pools.setdefault((target.shots, target.seed), list(pool))
+        # a zoo (the tabular protocol) is used as it is; a list of sources is copied per stream
+        fresh = list(pool) if isinstance(pool, list | tuple) else pool
+        stream_pool = pools.setdefault((target.shots, target.seed), fresh)
         for method in methods:
             if (target.name, method.name, target.shots, target.seed) in finished:
                 done += 1

@@ -23,6 +23,7 @@ from recycle.cli import bench as _bench  # noqa: F401
 from recycle.cli import demo as _demo  # noqa: F401
 from recycle.cli import deploy as _deploy  # noqa: F401
 from recycle.cli import fit as _fit  # noqa: F401
+from recycle.cli import reuse as _reuse  # noqa: F401
 from recycle.cli import select as _select  # noqa: F401
 from recycle.cli import serve as _serve  # noqa: F401
 from recycle.cli import spec as _spec  # noqa: F401

@@ -12,9 +12,15 @@ import typer
 
 from recycle.cli.app import JsonOption, ZooOption, app, zoo_app, zoo_location
 from recycle.cli.render import console, print_json, print_table, rich_progress
+from recycle.errors import ConfigError
 
 QuickOption = Annotated[
-    bool, typer.Option("--quick", help="Tiny variant (8 quick stream28 sources, one CNN).")
+    bool,
+    typer.Option(
+        "--quick",
+        help="Tiny variant (image: 8 quick stream28 sources, one CNN; tabular: the two churn "
+        "tables, gradient boosting only).",
+    ),
 ]
 
 
@@ -24,15 +30,30 @@ def _open(zoo: str | None) -> Any:
     return Zoo.open(zoo_location(zoo))
 
 
+ModalityOption = Annotated[
+    str,
+    typer.Option(
+        "--modality",
+        help="image: stream28 sources + pre-trained models; tabular: models trained on R tables.",
+    ),
+]
+
+
 @zoo_app.command("build-demo")
 def build_demo(
     quick: QuickOption = False,
+    modality: ModalityOption = "image",
     zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Train (cached) and register the demo zoo: stream28 sources + real pre-trained models."""
     from recycle.bench.demo import DemoConfig, build_demo_zoo
 
+    if modality == "tabular":
+        _build_tabular(quick, zoo, json_out)
+        return
+    if modality != "image":
+        raise ConfigError(f"--modality must be image or tabular; got {modality!r}.")
     opened = _open(zoo)
     with rich_progress(enabled=not json_out) as progress:
         summary = build_demo_zoo(opened, DemoConfig(quick=quick), progress)
@@ -42,6 +63,25 @@ def build_demo(
     console.print(
         f"Demo zoo at {summary.location}: {len(summary.registered)} registered, "
         f"{len(summary.present)} already there ({summary.seconds:.0f} s)."
+    )
+
+
+def _build_tabular(quick: bool, zoo: str | None, json_out: bool) -> None:
+    import time
+
+    from recycle.tabular.zoo import build_tabular_zoo
+
+    opened, start = _open(zoo), time.perf_counter()
+    with rich_progress(enabled=not json_out) as progress:
+        registered, present = build_tabular_zoo(opened, quick=quick, progress=progress)
+    seconds = time.perf_counter() - start
+    if json_out:
+        print_json({"location": str(opened.location), "registered": registered,
+                    "present": present, "seconds": round(seconds, 3)})  # fmt: skip
+        return
+    console.print(
+        f"Tabular demo zoo at {opened.location}: {len(registered)} registered, "
+        f"{len(present)} already there ({seconds:.0f} s)."
     )
 
 

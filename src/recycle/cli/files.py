@@ -100,9 +100,10 @@ def _named(zoo: Zoo) -> list[Any]:
 
 def card_schema(data: str, zoo: Zoo | None) -> dict[str, Any] | None:
     """The schema a table DATA is read with when the ``zoo``'s cards name columns
-    (``input.columns``): the first list of names the table has all of (else the first list,
-    which raises naming the missing columns); extra columns are dropped with a warning.
-    None for other data, or when no card names columns."""
+    (``input.columns``): the first list of names the table has all of; extra columns are
+    dropped with a warning. None for other data, when no card names columns, or when the
+    table has no card's full list (then it is read whole and :mod:`recycle.tabular` maps its
+    columns to the sources')."""
     from recycle.data import table_columns
     from recycle.schema import align_columns
 
@@ -113,7 +114,9 @@ def card_schema(data: str, zoo: Zoo | None) -> dict[str, Any] | None:
     if not lists:
         return None
     usable = [cols for cols in lists if set(columns) >= set(cols)]
-    chosen = align_columns(columns, list(usable[0] if usable else lists[0]), Path(data).name)
+    if not usable:
+        return None
+    chosen = align_columns(columns, list(usable[0]), Path(data).name)
     return {"modality": "tabular", "n_features": len(chosen), "columns": chosen}
 
 

@@ -111,10 +111,39 @@ def _sklearn_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
     except Exception as exc:  # skl2onnx raises many kinds for unsupported estimators
         raise IncompatibleError(
             f"source {source.source_id!r}: skl2onnx cannot convert "
-            f"{type(source.estimator).__name__} ({exc})"
+            f"{type(source.estimator).__name__} ({str(exc).splitlines()[0][:200]})"
         ) from exc
     outputs = [o.name for o in model.graph.output]
     out = outputs[-1] if source.method == "predict_proba" else outputs[0]
+    return model, out
+
+
+def _mapped_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
+    """A column-mapped tabular source: ``input @ M + c`` builds the source's columns from the
+    user's (``M`` picks the matched ones, ``c`` holds the imputed values), then its skl2onnx
+    graph."""
+    inner = source.inner
+    if source_module(inner, [len(source.column_map.source_columns)]) is not None:
+        raise IncompatibleError(f"source {source.source_id!r}: only scikit-learn sources map")
+    cmap, where = source.column_map, {c: i for i, c in enumerate(source.user_columns)}
+    M = np.zeros((n_features, len(cmap.source_columns)), dtype=np.float32)
+    c = np.zeros(len(cmap.source_columns), dtype=np.float32)
+    for j, (col, value) in enumerate(zip(cmap.taken_from, cmap.fill, strict=True)):
+        if col is None:
+            c[j] = value
+        else:
+            M[where[col], j] = 1.0
+    model, out = _sklearn_part(inner, len(cmap.source_columns))
+    graph = model.graph
+    for node in graph.node:
+        node.input[:] = ["mapped" if n == "input" else n for n in node.input]
+    graph.node.insert(0, helper.make_node("Add", ["mapped_raw", "map_c"], ["mapped"]))
+    graph.node.insert(0, helper.make_node("MatMul", ["input", "map_M"], ["mapped_raw"]))
+    graph.initializer.extend([onnx.numpy_helper.from_array(M, "map_M"),
+                              onnx.numpy_helper.from_array(c, "map_c")])  # fmt: skip
+    graph.input[0].CopyFrom(
+        helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, n_features])
+    )
     return model, out
 
 
@@ -125,6 +154,9 @@ def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str
     x = torch.zeros(2, *shape)
     for src in model_sources(rec):
         try:
+            if getattr(src, "column_map", None) is not None:  # recycle.tabular's MappedSource
+                parts.append(_mapped_part(src, int(np.prod(shape))))
+                continue
             module = source_module(src, shape)
             if module is None:
                 parts.append(_sklearn_part(src, int(np.prod(shape))))

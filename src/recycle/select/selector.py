@@ -156,7 +156,12 @@ def _candidates(
         ids = [s.source_id for s in items]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"Source ids must be unique; got duplicates in {ids}.")
-        pool = [(s.source_id, None, s, None) for s in items]
+        # a source that stands for a zoo entry (recycle.tabular's column-mapped sources) is
+        # named, and restricted by ``candidates``, as that entry
+        pool = [
+            (getattr(s, "entry_name", None) or s.source_id, getattr(s, "entry_id", None), s, None)
+            for s in items
+        ]
         schemas = [_schema_of(s) for s in items]
     else:
         entries = list(zoo_or_sources.list())

@@ -37,6 +37,8 @@ MAX_NAME_LEN = 128  # keeps names usable as file names and in URLs
 MODALITIES = ("image", "text", "tabular")
 ACCESS_MODES = ("white-box", "black-box")
 DTYPES = ("uint8", "float32", "float64", "int64", "str")
+#: Kinds of tabular columns: 0/1 flags (one-hot levels included), whole numbers, real numbers.
+COLUMN_TYPES = ("binary", "integer", "continuous")
 
 
 def _fail(name: str, expected: str, got: Any) -> CardError:
@@ -58,8 +60,11 @@ class InputSchema:
     value_range: list[float] | None = None  # [low, high] of raw input values
     preprocess: str | None = None  # id of a known preprocessing (e.g. "imagenet-rgb")
     columns: list[str] | None = None  # tabular: feature column names, in the model's order
+    column_types: list[str] | None = None  # tabular: one of COLUMN_TYPES per column
+    column_units: list[str] | None = None  # tabular: unit per column ("" where unknown/none)
 
     def __post_init__(self) -> None:
+        self._check_column_info()
         if self.columns is not None:
             cols = self.columns
             if (
@@ -94,6 +99,25 @@ class InputSchema:
             self.value_range = [float(vr[0]), float(vr[1])]
         if self.preprocess is not None:
             _as_str(self.preprocess, "input.preprocess", empty=False)
+
+    def _check_column_info(self) -> None:
+        n = len(self.columns) if self.columns is not None else None
+        for name, allowed in (("column_types", COLUMN_TYPES), ("column_units", None)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            ok = (
+                n is not None
+                and isinstance(value, list | tuple)
+                and len(value) == n
+                and all(isinstance(v, str) and (allowed is None or v in allowed) for v in value)
+            )
+            if not ok:
+                want = f"one of {list(allowed)}" if allowed else "a string ('' if none)"
+                raise _fail(
+                    f"input.{name}", f"a list with {want} per column of input.columns", value
+                )
+            setattr(self, name, list(value))
 
 
 @dataclass
@@ -246,8 +270,9 @@ class ModelCard:
         {'feature_dim': 384, 'source_classes': []}
         """
         data = asdict(self)
-        if data["input"]["columns"] is None:  # only tabular cards that name columns carry it
-            del data["input"]["columns"]
+        for key in ("columns", "column_types", "column_units"):
+            if data["input"][key] is None:  # only tabular cards that name columns carry them
+                del data["input"][key]
         return data
 
     @classmethod

@@ -31,7 +31,10 @@ REFERENCE = "independent"
 #: The no-source reference of white-box pools: new adapters on the sources' shared frozen base
 #: (the paper's "Independent"), stronger than the small network trained from scratch.
 WHITEBOX_REFERENCE = "independent_adapters"
-REFERENCES = (REFERENCE, WHITEBOX_REFERENCE)
+#: The no-source reference of tables with named columns (the tabular market): gradient boosting
+#: or logistic regression chosen by CV, what a tabular user would train without sources.
+TABULAR_REFERENCE = "no_source"
+REFERENCES = (REFERENCE, WHITEBOX_REFERENCE, TABULAR_REFERENCE)
 #: The recycled strategy auto keeps (at its best cross-validated m) unless another candidate
 #: beats it beyond noise: MCW with k-NN selection, the strongest method in Wang & Henao's
 #: comparison (METHODS.md section 1: 70.8 vs 54.9 for module mixing on CTrL 5-way 25-shot).
@@ -71,5 +74,5 @@ def plan(
             cheap.extend((name, m) for m in ms)
         else:
             dear.append((name, m_selected))
-    refs = [(r, 0 if r == REFERENCE else 1) for r in references]
+    refs = [(r, 1 if r == WHITEBOX_REFERENCE else 0) for r in references]
     return [*cheap, *refs, *dear]

@@ -1,8 +1,10 @@
 """Every adaptation strategy, one module each; importing this package registers them all.
 
 Black-box (sources are only ``embed`` calls): ``feature_mixing``, ``mcw``, ``linear_probe``,
-``stacking``, ``averaging``, ``feature_augment``, and the no-source ``independent``. White-box
-(family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
+``stacking``, ``averaging``, ``feature_augment``, and the no-source ``independent`` and
+``no_source`` (gradient boosting or logistic regression on the raw table); ``spec_weighted``
+(reuse without labels, built by :mod:`recycle.tabular.reuse`). White-box (family
+sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
 ``finetune_source``. :data:`STRATEGIES` maps each name to its class; parameters are checked by
 :mod:`recycle.adapt.registry`.
 
@@ -25,6 +27,8 @@ from recycle.adapt.strategies.independent_adapters import IndependentAdapters
 from recycle.adapt.strategies.linear_probe import LinearProbe
 from recycle.adapt.strategies.mcw import MCW
 from recycle.adapt.strategies.module_mixing import ModuleMixing
+from recycle.adapt.strategies.no_source import NoSource
+from recycle.adapt.strategies.spec_weighted import SpecWeighted
 from recycle.adapt.strategies.stacking import Stacking
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "IndependentAdapters",
     "LinearProbe",
     "ModuleMixing",
+    "NoSource",
+    "SpecWeighted",
     "Stacking",
     "Strategy",
     "get_strategy",

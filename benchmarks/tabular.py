@@ -1,0 +1,204 @@
+"""The tabular market's tables (issue #23), generated into docs/tabular.md.
+
+Reads a ``recycle bench tabular`` run (``results.json``) and measures reuse without labels on
+the same zoo, then writes:
+
+1. mean accuracy per method and shots (all targets and seeds);
+2. paired gain of each method over the best no-source model at that size (the better of
+   ``gb`` and ``logreg`` on average), with the count of fits more than 2 points below it;
+3. the same per kind of user (held-out rows, held-out table, subset, superset, renamed,
+   related table) for ``auto`` and the best strategy;
+4. every ``auto`` fit more than 2 points below the best no-source model of its (target, seed),
+   and whether its ``report_`` flagged the choice;
+5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source.
+
+Usage::
+
+    RECYCLE_CACHE=... recycle bench tabular --out RUN
+    python benchmarks/tabular.py RUN/results.json [--zoo ZOO] [--out docs/tabular.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NO_SOURCE = ("gb", "logreg")
+#: A fit this far below the reference counts as a loss (2 points).
+MARGIN = 0.02
+
+
+def _by(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, dict[str, Any]]]:
+    out: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        out[(r["target"], r["shots"], r["seed"])][r["method"]] = r
+    return out
+
+
+def _best_no_source(rows: list[dict[str, Any]], shots: int) -> str:
+    means = {m: np.mean([r["accuracy"] for r in rows if r["method"] == m and r["shots"] == shots])
+             for m in NO_SOURCE}  # fmt: skip
+    return max(means, key=lambda m: means[m])
+
+
+def accuracy_table(rows: list[dict[str, Any]]) -> str:
+    shots = sorted({r["shots"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lines = ["| method | " + " | ".join(f"{s} rows" for s in shots) + " |",
+             "|---|" + "---|" * len(shots)]  # fmt: skip
+    for m in methods:
+        cells = []
+        for s in shots:
+            acc = [r["accuracy"] for r in rows if r["method"] == m and r["shots"] == s]
+            cells.append(f"{100 * np.mean(acc):.1f} ± {100 * np.std(acc):.1f} (n={len(acc)})"
+                         if acc else "–")  # fmt: skip
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gain_table(rows: list[dict[str, Any]], kinds: list[str] | None = None) -> str:
+    shots = sorted({r["shots"] for r in rows})
+    grouped = _by(rows)
+    methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m not in NO_SOURCE]
+    ref = {s: _best_no_source(rows, s) for s in shots}
+    lines = ["| method vs best no-source | " + " | ".join(f"{s} rows ({ref[s]})" for s in shots)
+             + " |", "|---|" + "---|" * len(shots)]  # fmt: skip
+    for m in methods:
+        cells = []
+        for s in shots:
+            gains = [g[m]["accuracy"] - g[ref[s]]["accuracy"] for (t, n, _), g in grouped.items()
+                     if n == s and m in g and ref[s] in g
+                     and (kinds is None or t.split(":")[0] in kinds)]  # fmt: skip
+            losses = sum(d < -MARGIN for d in gains)
+            cells.append(f"{100 * np.mean(gains):+.1f} ({losses}/{len(gains)})" if gains else "–")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def kind_table(rows: list[dict[str, Any]]) -> str:
+    """auto, no_source and the best no-source model per kind of user and shots."""
+    shots = sorted({r["shots"] for r in rows})
+    kinds = list(dict.fromkeys(r["target"].split(":")[0] for r in rows))
+    lines = ["| user | method | " + " | ".join(f"{s} rows" for s in shots) + " |",
+             "|---|---|" + "---|" * len(shots)]  # fmt: skip
+    for kind in kinds:
+        mine = [r for r in rows if r["target"].split(":")[0] == kind]
+        for m in ("gb", "logreg", "no_source", "stacking", "mcw", "feature_augment", "auto"):
+            cells = []
+            for s in shots:
+                acc = [r["accuracy"] for r in mine if r["method"] == m and r["shots"] == s]
+                cells.append(f"{100 * np.mean(acc):.1f}" if acc else "–")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {kind} | {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
+    """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed)."""
+    lines = ["| target | rows | seed | auto | best no-source | auto chose | flagged |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    n = flagged = 0
+    for (t, s, seed), g in sorted(_by(rows).items()):
+        if "auto" not in g or not all(m in g for m in NO_SOURCE):
+            continue
+        best = max(g[m]["accuracy"] for m in NO_SOURCE)
+        a = g["auto"]
+        if a["accuracy"] < best - MARGIN:
+            n += 1
+            flagged += bool(a.get("flagged"))
+            flag = "yes" if a.get("flagged") else "no"
+            lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | {100 * best:.1f} "
+                         f"| {a.get('strategy')} | {flag} |")  # fmt: skip
+    return "\n".join(lines), n, flagged
+
+
+def reuse_table(zoo_path: str) -> str:
+    """``recycle reuse`` on each table's user rows (no labels) vs each single source."""
+    import pandas as pd
+
+    from recycle.tabular.reuse import reuse
+    from recycle.tabular.zoo import TABLES, provider_split
+    from recycle.zoo import Zoo
+
+    zoo = Zoo.open(zoo_path, create=False)
+    lines = ["| table | rows | recycle reuse | its sources | best single source (acc) | "
+             "hgb alone | logreg alone |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for t in TABLES:
+        ds = provider_split(t)
+        frame = pd.DataFrame(ds.X_test, columns=ds.feature_names)
+        classes = [str(c) for c in ds.classes]
+        rec = reuse(zoo, frame, classes)
+        acc = float(np.mean(rec.predict(frame) == np.asarray(classes)[ds.y_test]))
+        singles = {}
+        for kind in ("hgb", "logreg"):
+            src = zoo.load(f"{kind}.{t.name}")
+            singles[kind] = float(np.mean(src.predict_proba(ds.X_test).argmax(1) == ds.y_test))
+        used = ", ".join(s["name"] for s in rec.report_["sources"])
+        best = max(singles, key=lambda k: singles[k])
+        lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {used} | "
+                     f"{best}.{t.name} ({100 * singles[best]:.1f}) | {100 * singles['hgb']:.1f} | "
+                     f"{100 * singles['logreg']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _failures(failures: list[str]) -> str:
+    """Failed fits per method, and auto's in full (they are bugs, not missing sources)."""
+    per: dict[str, int] = defaultdict(int)
+    for f in failures:
+        per[f.split(" on ")[0]] += 1
+    text = "Failed fits per method: " + (", ".join(f"{m} {n}" for m, n in per.items()) or "none")
+    text += (
+        ". A fixed strategy fails where no source is usable (held-out tables whose columns "
+        "no other source reads, the related table); auto falls back instead. "
+    )
+    auto = [f for f in failures if f.startswith("auto ")]
+    if auto:
+        text += "auto's failures: " + "; ".join(auto) + "."
+    return text + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results")
+    parser.add_argument("--zoo", help="The bench's tabular zoo (for reuse without labels).")
+    parser.add_argument("--out", default="docs/tabular.md")
+    args = parser.parse_args()
+    data = json.loads(Path(args.results).read_text())
+    rows = data["rows"]
+    seeds = sorted({r["seed"] for r in rows})
+    losses, n_loss, n_flag = auto_losses(rows)
+    parts = [
+        "# The tabular market: benchmark\n",
+        "Generated by `benchmarks/tabular.py` from a `recycle bench tabular` run "
+        f"({len(rows)} fits, seeds {seeds}, {len(data['meta'].get('failures', []))} failed "
+        "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
+        "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
+        "`no_source`: the better of the two by CV (what `auto` falls back to). Kinds of user: "
+        "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
+        "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
+        "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
+        _failures(data["meta"].get("failures", [])),
+        "## Accuracy per method\n", accuracy_table(rows),
+        "\n## Gain over the best no-source model (points; fits > 2 points below it)\n",
+        gain_table(rows),
+        "\n## Per kind of user (mean over tables and seeds)\n", kind_table(rows),
+        f"\n## Where `auto` loses: fits > 2 points below the better of gb/logreg ({n_loss}, "
+        f"{n_flag} flagged in `report_`)\n", losses,
+    ]  # fmt: skip
+    if args.zoo:
+        start = time.perf_counter()
+        table = reuse_table(args.zoo)
+        parts += ["\n## Reuse without labels (`recycle reuse`, whole user split, no labels)\n",
+                  table, f"\n({time.perf_counter() - start:.0f} s for all tables.)"]  # fmt: skip
+    Path(args.out).write_text("\n".join(parts) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

