@@ -196,8 +196,9 @@ def auto_checks(results: Any, margin: float = 0.02) -> list[str]:
     lines = []
     for shots in results.shots():
         auto = [r for r in results.rows if r.method == "auto" and r.shots == shots]
-        pairs = [(r, by.get(("setfit", r.target, r.shots, r.seed))) for r in auto]
-        pairs = [(a, s) for a, s in pairs if s is not None]
+        pairs = [
+            (r, s) for r in auto if (s := by.get(("setfit", r.target, r.shots, r.seed))) is not None
+        ]
         if not pairs:
             continue
         a_acc = float(np.mean([a.accuracy for a, _ in pairs]))

@@ -152,15 +152,15 @@ class SetFit(Strategy):
 
         deadline = time.monotonic() + self.max_seconds
         report = self.progress
-        state = {"steps": 0, "early": False}
+        ran = {"steps": 0, "early": False}
 
         class Deadline(TrainerCallback):  # type: ignore[misc]
-            def on_step_end(self, args: Any, st: Any, control: Any, **kw: Any) -> Any:
-                state["steps"] = st.global_step
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                ran["steps"] = state.global_step
                 if report is not None:
-                    report("train setfit", st.global_step, st.max_steps)
-                if time.monotonic() > deadline and st.global_step < st.max_steps:
-                    state["early"] = True
+                    report("train setfit", state.global_step, state.max_steps)
+                if time.monotonic() > deadline and state.global_step < state.max_steps:
+                    ran["early"] = True
                     control.should_training_stop = True
                 return control
 
@@ -186,7 +186,7 @@ class SetFit(Strategy):
             finally:
                 quiet.setLevel(level)
         body.eval()
-        return int(state["steps"]), bool(state["early"])
+        return int(ran["steps"]), bool(ran["early"])
 
     def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
         return logreg_proba(self.head_, _encode(self.body_, [str(t) for t in X]))
