@@ -160,6 +160,46 @@ def _per_class(table: str) -> str:
     return re.sub(r"(\d+) shots", r"\1/class", head) + "\n" + rest
 
 
+def over_targets_table(results: Any) -> str:
+    """Accuracy (%) per method and shots: at each seed the mean over the targets, then mean ±
+    std over the seeds that have every target (the targets' levels differ, so a std over
+    targets would measure the targets, not the method); params and fit seconds are means over
+    all rows.
+
+    Examples
+    --------
+    >>> from recycle.bench.results import Results, Row
+    >>> res = Results("text_fewshot")
+    >>> for seed, (a, b) in enumerate([(0.6, 0.8), (0.62, 0.9)]):
+    ...     res.add(Row("rt", "auto", "auto", 8, a, 1.0, 10, seed))
+    ...     res.add(Row("fo", "auto", "auto", 8, b, 3.0, 10, seed))
+    >>> print(over_targets_table(res).splitlines()[-1])
+    | auto | 73.0 ± 4.2 | 10 | 2.0 |
+    """
+    targets = sorted({r.target for r in results.rows})
+    shots = results.shots()
+    acc = {(r.method, r.shots, r.seed, r.target): r.accuracy for r in results.rows}
+    lines = [
+        "| method | " + " | ".join(f"{k}/class" for k in shots) + " | params | fit s |",
+        "|" + "---|" * (len(shots) + 3),
+    ]
+    for method in results.methods():
+        cells = []
+        for k in shots:
+            per_seed = [
+                float(np.mean([acc[(method, k, seed, t)] for t in targets]))
+                for seed in sorted({r.seed for r in results.rows})
+                if all((method, k, seed, t) in acc for t in targets)
+            ]
+            std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
+            cells.append(f"{100 * np.mean(per_seed):.1f} ± {100 * std:.1f}" if per_seed else "–")
+        rows = [r for r in results.rows if r.method == method]
+        params = np.mean([r.trainable_params for r in rows])
+        secs = np.mean([r.fit_seconds for r in rows])
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {params:,.0f} | {secs:.1f} |")
+    return "\n".join(lines)
+
+
 def _said_below(row: Any, baseline: str) -> bool:
     """Whether auto's ``report_`` (as kept in its bench row) says ``baseline`` may do as well:
     auto used it, or it is in the guard's ``close_to``, or it is the reference and the choice
@@ -251,7 +291,10 @@ def render_markdown(results: Any) -> str:
         "",
         "## All targets",
         "",
-        _per_class(results.markdown_table()),
+        "Mean over the targets at each seed, then mean ± std over the seeds that have every "
+        "target.",
+        "",
+        over_targets_table(results),
         "",
     ]
     for target in dict.fromkeys(r.target for r in results.rows):
