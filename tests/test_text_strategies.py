@@ -6,6 +6,7 @@ all-MiniLM-L6-v2 from its offline package.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,8 @@ def test_setfit_tunes_the_encoder_within_its_time_bound_and_round_trips(
     np.testing.assert_allclose(back.predict_proba(texts), rec.predict_proba(texts), atol=1e-6)
 
 
-def test_cli_fits_and_predicts_a_text_csv_with_tfidf_without_a_zoo(
-    fortunes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_cli_fits_predicts_and_evaluates_a_text_csv_with_tfidf_without_a_zoo(
+    fortunes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
     names = np.array(["politics", "science"])
@@ -97,11 +98,18 @@ def test_cli_fits_and_predicts_a_text_csv_with_tfidf_without_a_zoo(
         "train.csv", index=False
     )
     pd.DataFrame({"text": fortunes.X_test}).to_csv("new.csv", index=False)
+    test = pd.DataFrame({"text": fortunes.X_test, "label": names[fortunes.y_test]})
+    test.to_csv("test.csv", index=False)
     assert main(["fit", "train.csv", "--out", "model", "--strategy", "tfidf_logreg"]) == 0
     assert main(["predict", "model", "new.csv", "--out", "preds.csv"]) == 0
     preds = pd.read_csv("preds.csv")
     rec = Recycler.load("model")
     assert preds["prediction"].tolist() == rec.predict(fortunes.X_test).tolist()
+    capsys.readouterr()
+    assert main(["evaluate", "model", "test.csv", "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    expected = float(np.mean(rec.predict(fortunes.X_test) == names[fortunes.y_test]))
+    assert evaluation["n"] == 100 and evaluation["accuracy"] == pytest.approx(expected)
     assert not Path("zoo").exists()
 
 
