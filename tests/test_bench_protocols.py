@@ -128,3 +128,22 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
     assert "an earlier run" in (tmp_path / "out" / "bench-clock.previous.jsonl").read_text()
     assert {t["what"] for t in ticks} >= {"start", "text", "README"}
     assert all(t["quick"] and t["jobs"] == 2 for t in ticks)
+
+
+def test_text_fewshot_quick_guards_auto_with_the_no_source_text_baselines() -> None:
+    from recycle.bench.text_fewshot import render_markdown
+
+    res = run_protocol("text_fewshot", quick=True, seeds=1)
+    assert not res.meta["failures"]
+    assert res.methods() == ["tfidf_logreg", "minilm_logreg", "auto"]
+    assert {(r.target, r.shots) for r in res.rows} == {("fortunes_politics_science", 8)}
+    rows = {r.method: r for r in res.rows}
+    auto = rows["auto"]
+    assert auto.extra["reference"] in ("tfidf_logreg", "minilm_logreg")
+    assert {"tfidf_logreg", "minilm_logreg"} <= set(auto.extra["cv"])
+    best = max(rows["tfidf_logreg"].accuracy, rows["minilm_logreg"].accuracy)
+    said = auto.extra["flagged"] or auto.extra["close_to"]
+    assert auto.accuracy >= best - 0.02 or said
+    page = render_markdown(res)
+    assert "| auto | " in page and "| 8/class |" in page
+    assert "below TF-IDF + LR on" in page

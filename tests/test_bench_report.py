@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recycle.adapt.strategies.tfidf import TfidfLogReg
 from recycle.bench.report import write_report
 from recycle.bench.results import Results, Row
 from recycle.bench.runner import Method, Target, run_all, selected_names
-from recycle.bench.text_baselines import TfidfLogReg
 from script_helpers import load_script
 
 DESIGN_KEYS = {

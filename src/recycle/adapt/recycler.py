@@ -36,11 +36,11 @@ from threadpoolctl import threadpool_limits
 from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.export import register as register_in_zoo
-from recycle.adapt.family.source import check_same_base, whitebox_problem
-from recycle.adapt.registry import build, check_params
+from recycle.adapt.family.source import check_same_base
+from recycle.adapt.registry import build, check_params, reads_sources
 from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
-from recycle.data import check_target
+from recycle.data import check_target, infer_modality
 from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 from recycle.schema import Schema, conform, learn_schema
@@ -67,8 +67,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     zoo : Zoo, str or list of SourceModel
-        The zoo (or its location), or a plain list of sources. Only ``strategy="independent"``
-        works without one (None).
+        The zoo (or its location), or a plain list of sources. Only the no-source strategies
+        (``"independent"``, ``"tfidf_logreg"``, ``"minilm_logreg"``, ``"setfit"``) work without
+        one (None).
     m : int or "auto", default "auto"
         Sources to use; "auto" takes the selection's choice (and auto also tries 1 and 5).
     selection_score : str, default "knn"
@@ -84,8 +85,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
         Restrict the selection to these zoo entries (names, ids or source ids).
     strategies : list of str, optional
         Strategies auto may choose from (default: every black-box strategy, plus module mixing
-        when the sources are white-box). The no-source baselines are always included:
-        "independent", and "independent_adapters" when the sources are white-box.
+        when the sources are white-box, plus "setfit" on text). The no-source baselines are
+        always included: "independent", and "independent_adapters" when the sources are
+        white-box; on text "tfidf_logreg" and "minilm_logreg" instead (see
+        :mod:`recycle.adapt.auto.pool`).
     time_budget : float, default 60.0
         Seconds the whole fit should take with ``strategy="auto"``: cross-validation may use
         :data:`AUTO_CV_SHARE` of it (minus the selection's time); candidates that would overrun
@@ -242,7 +245,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X: Any, y: np.ndarray, classes: list[Any], schema: Schema) -> None:
         zoo = self._zoo()
-        needs_sources = self.strategy not in ("independent", auto.TABULAR_REFERENCE)
+        needs_sources = self.strategy == "auto" or reads_sources(self.strategy)
         if needs_sources and zoo is None:
             raise ConfigError(
                 f"Recycler(strategy={self.strategy!r}) needs a zoo or a list of sources; got "
@@ -262,21 +265,16 @@ class Recycler(ClassifierMixin, BaseEstimator):
             name, sources = auto.TABULAR_REFERENCE, []
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         elif self.strategy == "auto":
-            names = list(self.strategies or auto.AUTO_STRATEGIES)
-            whitebox = [n for n in auto.AUTO_WHITEBOX if n in strategy_names() and n not in names]
-            ref = auto.TABULAR_REFERENCE if pool is not zoo else auto.REFERENCE  # named table
-            references: tuple[str, ...] = (ref,)
-            if selected and whitebox and all(s.access == "white-box" for s in selected):
-                problem = whitebox_problem(selected)
-                if problem is None:
-                    names += whitebox
-                    if auto.WHITEBOX_REFERENCE in strategy_names():
-                        references = (auto.WHITEBOX_REFERENCE, auto.REFERENCE)
-                else:
-                    notes.append(f"auto skipped white-box strategies: {problem}")
+            plan = auto.auto_pool(self.strategies, selected, infer_modality(X))
+            if pool is not zoo:  # a named table (the tabular market): its no-source model guards
+                plan.references = tuple(
+                    auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
+                )
+            notes += plan.notes
             choice = auto.choose(
-                names, X, y, ranked, feats, m_selected=len(selected), m_fixed=self.m != "auto",
-                references=references, seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
+                plan.names, X, y, ranked, feats, m_selected=len(selected),
+                m_fixed=self.m != "auto", references=plan.references, seed=self.seed, cv=self.cv,
+                repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
                 params=self.strategy_params, progress=self.progress,
             )  # fmt: skip

@@ -169,6 +169,17 @@ def get_strategy(name: str) -> type[Strategy]:
     return STRATEGIES[name]
 
 
+def reads_sources(name: str) -> bool:
+    """Whether strategy ``name`` needs sources: it reads them, or builds on their shared base.
+
+    >>> import recycle.adapt.strategies
+    >>> reads_sources("mcw"), reads_sources("tfidf_logreg"), reads_sources("independent_adapters")
+    (True, False, True)
+    """
+    cls = get_strategy(name)
+    return cls.uses_sources or cls.access == "white-box"
+
+
 def strategy_params(name: str) -> dict[str, Param]:
     """The typed user parameters of strategy ``name`` (a copy)."""
     get_strategy(name)

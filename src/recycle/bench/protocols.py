@@ -1,4 +1,5 @@
-"""The benchmark protocols by name: ``stream28``, ``realzoo``, ``text`` and ``tabular``.
+"""The benchmark protocols by name: ``stream28``, ``realzoo``, ``text``, ``text_fewshot`` and
+``tabular``.
 
 Each protocol builds its source pool and targets from the offline assets, runs every method
 through :class:`~recycle.adapt.Recycler` and returns :class:`~recycle.bench.results.Results`.
@@ -236,10 +237,30 @@ def run_tabular(opts: Options, progress: ProgressCallback | None) -> Results:
     return _run("tabular", [], targets, methods, opts, progress, _meta(opts), pool=zoo)
 
 
+def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Results:
+    from recycle.bench import text_fewshot as tf
+    from recycle.bench.text import text_sources
+
+    sources = tf.quick_sources() if opts.quick else text_sources()
+    shots = opts.shots or (tf.QUICK_SHOTS if opts.quick else tf.SHOTS_PER_CLASS)
+    test = tf.QUICK_TEST_PER_CLASS if opts.quick else tf.TEST_PER_CLASS
+    only = (f"fortunes_{tf.FORTUNE_PAIR[0]}_{tf.FORTUNE_PAIR[1]}",) if opts.quick else None
+    targets = tf.fewshot_targets(shots, opts.seeds, test, only)
+    if opts.max_targets:
+        names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]
+        targets = [t for t in targets if t.name in names]
+    methods = tf.fewshot_methods(opts.methods or (tf.QUICK_METHODS if opts.quick else None))
+    if opts.quick:
+        methods = [_quick_method(m) for m in methods]
+    meta = {**_meta(opts), "shots_are": "per class"}
+    return _run("text_fewshot", sources, targets, methods, opts, progress, meta)
+
+
 PROTOCOLS: dict[str, Callable[[Options, ProgressCallback | None], Results]] = {
     "stream28": run_stream28,
     "realzoo": run_realzoo,
     "text": run_text,
+    "text_fewshot": run_text_fewshot,
     "tabular": run_tabular,
 }
 

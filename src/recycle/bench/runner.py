@@ -96,6 +96,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "m_used": report.get("m"),
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
             "flagged": bool((report.get("guard") or {}).get("flagged", False)),
+            "close_to": sorted((report.get("guard") or {}).get("close_to") or {}),
             **(_cv_extra(report) if report.get("cv") else {}),
         },
     )

@@ -183,17 +183,11 @@ def _stratified(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return rng.permutation(np.concatenate(picks))
 
 
-def _tfidf_logreg(seed: int, pool: Any = None) -> Any:
-    from recycle.bench.text_baselines import TfidfLogReg
-
-    return TfidfLogReg(seed=seed)
-
-
 def text_methods() -> list[Method]:
     """The text protocol's methods: two target-only baselines, then the recycling strategies."""
     return [
         Method("independent", {"strategy": "independent", "m": 1}),
-        Method("tfidf_logreg", factory=_tfidf_logreg),
+        Method("tfidf_logreg", {"strategy": "tfidf_logreg"}),
         Method("linear_probe_m1", {"strategy": "linear_probe", "m": 1}),
         Method("linear_probe_m3", {"strategy": "linear_probe", "m": 3}),
         Method("feature_mixing_m3", {"strategy": "feature_mixing", "m": 3}),

@@ -14,7 +14,9 @@ from recycle.cli.render import console, print_json, rich_progress
 
 @app.command()
 def bench(
-    protocol: Annotated[str, typer.Argument(help="stream28, realzoo, text, tabular, or all.")],
+    protocol: Annotated[
+        str, typer.Argument(help="stream28, realzoo, text, text_fewshot, tabular, or all.")
+    ],
     quick: Annotated[bool, typer.Option("--quick", help="Small variant (minutes).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds.")] = 3,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),

@@ -65,6 +65,7 @@ def fit_command(
     """
     from recycle.adapt import Recycler
     from recycle.adapt.persist import check_writable
+    from recycle.adapt.registry import reads_sources, strategy_names
     from recycle.cli.render import print_json, print_table, rich_progress
     from recycle.data import load_target, table_columns
 
@@ -73,7 +74,8 @@ def fit_command(
     params = {"*": {"max_epochs": max_epochs}} if max_epochs else None
     with collected_warnings() as caught, rich_progress(not json_out) as progress:
         table_columns(data)  # a missing file is named before the zoo
-        opened = open_zoo(zoo) if strategy != "independent" else None
+        no_source = strategy in strategy_names() and not reads_sources(strategy)
+        opened = None if no_source else open_zoo(zoo)  # a bad name: Recycler's error
         schema = card_schema(data, opened)
         target = load_target(data, schema=schema, skip_bad=skip_bad_images)
         y = target.labels()

@@ -1,6 +1,7 @@
 """``strategy="auto"``: choose a strategy (and m) by repeated stratified cross-validation.
 
-Three steps, one module each:
+Three steps, one module each, after :mod:`~recycle.adapt.auto.pool` has named the candidate
+strategies and the no-source references for the target's modality:
 
 - :mod:`~recycle.adapt.auto.plan`: which candidates ``(strategy, m)`` run, in which order;
 - :mod:`~recycle.adapt.auto.cv`: every candidate scored on the same repeated stratified folds
@@ -36,22 +37,26 @@ from recycle.adapt.auto.guard import (
 from recycle.adapt.auto.plan import (
     AUTO_MAX_M,
     AUTO_STRATEGIES,
+    AUTO_TEXT,
     AUTO_WHITEBOX,
     CHEAP_COST,
     DEFAULT_STRATEGY,
     REFERENCE,
     REFERENCES,
     TABULAR_REFERENCE,
+    TEXT_REFERENCES,
     WHITEBOX_REFERENCE,
     candidate_key,
     candidate_ms,
     plan,
 )
+from recycle.adapt.auto.pool import AutoPool, auto_pool
 from recycle.adapt.split import n_folds
 
 __all__ = [
     "AUTO_MAX_M",
     "AUTO_STRATEGIES",
+    "AUTO_TEXT",
     "AUTO_WHITEBOX",
     "CHEAP_COST",
     "DEFAULT_STRATEGY",
@@ -61,10 +66,13 @@ __all__ = [
     "REFERENCE",
     "REFERENCES",
     "TABULAR_REFERENCE",
+    "TEXT_REFERENCES",
     "WHITEBOX_REFERENCE",
+    "AutoPool",
     "CVResult",
     "Choice",
     "GuardDecision",
+    "auto_pool",
     "candidate_key",
     "candidate_ms",
     "choose",

@@ -19,10 +19,16 @@ from typing import Any
 import numpy as np
 
 from recycle.adapt.auto.cv import CVResult, cross_validate
-from recycle.adapt.auto.guard import GuardDecision, guard_decision
-from recycle.adapt.auto.plan import DEFAULT_STRATEGY, REFERENCE, candidate_ms, plan
+from recycle.adapt.auto.guard import FLAG_SE_FACTOR, GuardDecision, guard_decision
+from recycle.adapt.auto.plan import (
+    DEFAULT_STRATEGY,
+    REFERENCE,
+    WHITEBOX_REFERENCE,
+    candidate_ms,
+    plan,
+)
 from recycle.adapt.base import Features
-from recycle.adapt.registry import StrategyParams, check_params, get_strategy
+from recycle.adapt.registry import StrategyParams, check_params, get_strategy, reads_sources
 from recycle.adapt.split import n_folds
 from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
@@ -65,15 +71,17 @@ def choose(
     ``m_fixed``: the user fixed m, so only ``m_selected`` is tried; ``references``: the
     no-source baselines the guard compares with (the best-scoring one is its reference);
     ``params``: strategy parameters, checked first (a typo is a ConfigError, not a candidate
-    skipped). Without sources only :data:`~recycle.adapt.auto.plan.REFERENCE` is scored.
+    skipped). Without sources only the references and the no-source ``names`` are scored.
     """
     check_params(params)
+    cost = {n: get_strategy(n).relative_cost for n in names}
+    no_source = tuple(n for n in names if not reads_sources(n))
     if ranked:
         ms = candidate_ms(m_selected, len(ranked), m_fixed)
-        cost = {n: get_strategy(n).relative_cost for n in names}
-        candidates = plan(names, m_selected, ms, cost, references)
+        candidates = plan(names, m_selected, ms, cost, references, no_source)
     else:
-        references, candidates = (REFERENCE,), [(REFERENCE, 0)]
+        references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
+        candidates = plan(list(no_source), 0, [0], cost, references, no_source)
     k = n_folds(y, cv)
     rows = cross_validate(
         candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
@@ -90,4 +98,11 @@ def choose(
     chosen = next(r for r in rows if r.key == guard.use)
     if guard.triggered or guard.flagged:
         notes.append(guard.reason)
+    if guard.close_to:
+        close = ", ".join(f"{k} ({v:+.3f})" for k, v in guard.close_to.items())
+        notes.append(
+            f"auto's choice {guard.use} is not clearly better than {close} in cross-validation "
+            f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
+            "on new data"
+        )
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)

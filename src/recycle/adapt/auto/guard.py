@@ -33,7 +33,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,9 @@ class GuardDecision:
     standard_error: float | None = None  # its standard error
     log_loss_difference: float | None = None  # paired log-loss difference best - reference
     log_loss_standard_error: float | None = None  # its standard error
+    #: Each other scored no-source baseline that the chosen candidate does not beat by more than
+    #: FLAG_SE_FACTOR paired standard errors, with the mean accuracy difference (chosen - it).
+    close_to: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the fields that are set (None ones left out)."""
@@ -194,8 +197,38 @@ def guard_decision(
 
     ``reference`` defaults to :data:`~recycle.adapt.auto.plan.REFERENCE`.
 
-    Returns a :class:`GuardDecision`.
+    Returns a :class:`GuardDecision`; its ``close_to`` names every scored baseline besides the
+    reference that the chosen candidate does not beat by more than :data:`FLAG_SE_FACTOR`
+    paired standard errors (on text, where the reference is frozen MiniLM, TF-IDF may do as
+    well on new data).
+
+    >>> d = guard_decision({"tfidf_logreg": [0.70, 0.76, 0.69], "minilm_logreg": [0.72, 0.74,
+    ...     0.72], "mcw@m=1": [0.6, 0.62, 0.61]}, ("tfidf_logreg", "minilm_logreg"))
+    >>> d.use, d.reference, d.close_to
+    ('minilm_logreg', 'minilm_logreg', {'tfidf_logreg': 0.01})
     """
+    decision = _decide(scores, reference, losses, default, folds, se_factor)
+    baselines = [reference] if isinstance(reference, str) else list(reference)
+    close = {}
+    for b in baselines:
+        if b in (decision.use, decision.reference) or not scores.get(b):
+            continue  # a choice close to the reference itself is ``flagged``
+        a_b = np.asarray(scores[decision.use], float), np.asarray(scores[b], float)
+        diff, se = _paired(*a_b)
+        if diff <= FLAG_SE_FACTOR * se:
+            close[b] = round(diff, 4)
+    return replace(decision, close_to=close or None)
+
+
+def _decide(
+    scores: dict[str, list[float]],
+    reference: str | tuple[str, ...] = REFERENCE,
+    losses: dict[str, list[float]] | None = None,
+    default: str | list[str] | None = None,
+    folds: int | None = None,
+    se_factor: float = GUARD_SE_FACTOR,
+) -> GuardDecision:
+    """:func:`guard_decision` without ``close_to``."""
     losses = {k: v for k, v in (losses or {}).items() if v}
     arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
     baselines = [reference] if isinstance(reference, str) else list(reference)

@@ -34,7 +34,14 @@ WHITEBOX_REFERENCE = "independent_adapters"
 #: The no-source reference of tables with named columns (the tabular market): gradient boosting
 #: or logistic regression chosen by CV, what a tabular user would train without sources.
 TABULAR_REFERENCE = "no_source"
-REFERENCES = (REFERENCE, WHITEBOX_REFERENCE, TABULAR_REFERENCE)
+#: The no-source references on text: TF-IDF + logistic regression and logistic regression on
+#: frozen all-MiniLM-L6-v2 embeddings (instead of the small network on hashed words, which both
+#: beat at a few dozen texts and which costs a torch training per fold).
+TEXT_REFERENCES = ("tfidf_logreg", "minilm_logreg")
+#: No-source candidates auto also tries on text (not references: the guard treats them like a
+#: recycled candidate). SetFit is dear; auto's default time budget skips it (and says so).
+AUTO_TEXT = ("setfit",)
+REFERENCES = (REFERENCE, WHITEBOX_REFERENCE, TABULAR_REFERENCE, *TEXT_REFERENCES)
 #: The recycled strategy auto keeps (at its best cross-validated m) unless another candidate
 #: beats it beyond noise: MCW with k-NN selection, the strongest method in Wang & Henao's
 #: comparison (METHODS.md section 1: 70.8 vs 54.9 for module mixing on CTrL 5-way 25-shot).
@@ -49,12 +56,13 @@ def candidate_ms(m_selected: int, n_ranked: int, m_fixed: bool) -> list[int]:
 
 
 def candidate_key(strategy: str, m: int) -> str:
-    """How a candidate is named in reports: the strategy for references, else ``name@m=M``.
+    """How a candidate is named in reports: the strategy for references and no-source
+    candidates (m=0), else ``name@m=M``.
 
-    >>> candidate_key("mcw", 3), candidate_key("independent", 0)
-    ('mcw@m=3', 'independent')
+    >>> candidate_key("mcw", 3), candidate_key("independent", 0), candidate_key("setfit", 0)
+    ('mcw@m=3', 'independent', 'setfit')
     """
-    return strategy if strategy in REFERENCES else f"{strategy}@m={m}"
+    return strategy if strategy in REFERENCES or m == 0 else f"{strategy}@m={m}"
 
 
 def plan(
@@ -63,16 +71,23 @@ def plan(
     ms: list[int],
     cost: dict[str, float],
     references: tuple[str, ...] = (REFERENCE,),
+    no_source: tuple[str, ...] = (),
 ) -> list[tuple[str, int]]:
     """Candidates ``(strategy, m)``: cheap ones (every m) first, then the no-source
     ``references``, then the dear ones (the selection's m only), cheapest first. The white-box
-    reference gets m=1: it takes its frozen base from the top source and nothing else."""
+    reference gets m=1: it takes its frozen base from the top source and nothing else. The
+    ``no_source`` strategies (reading no source) run once, at m=0.
+
+    >>> plan(["mcw", "setfit"], 3, [1, 3], {"mcw": 2.0, "setfit": 2000.0},
+    ...      references=TEXT_REFERENCES, no_source=("setfit",))
+    [('mcw', 1), ('mcw', 3), ('tfidf_logreg', 0), ('minilm_logreg', 0), ('setfit', 0)]
+    """
     cheap: list[tuple[str, int]] = []
     dear: list[tuple[str, int]] = []
     for name in sorted((n for n in names if n not in REFERENCES), key=lambda n: cost.get(n, 1.0)):
         if cost.get(name, 1.0) < CHEAP_COST:
-            cheap.extend((name, m) for m in ms)
+            cheap.extend((name, m) for m in ([0] if name in no_source else ms))
         else:
-            dear.append((name, m_selected))
+            dear.append((name, 0 if name in no_source else m_selected))
     refs = [(r, 1 if r == WHITEBOX_REFERENCE else 0) for r in references]
     return [*cheap, *refs, *dear]

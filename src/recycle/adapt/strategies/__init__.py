@@ -1,10 +1,11 @@
 """Every adaptation strategy, one module each; importing this package registers them all.
 
 Black-box (sources are only ``embed`` calls): ``feature_mixing``, ``mcw``, ``linear_probe``,
-``stacking``, ``averaging``, ``feature_augment``, and the no-source ``independent`` and
-``no_source`` (gradient boosting or logistic regression on the raw table); ``spec_weighted``
-(reuse without labels, built by :mod:`recycle.tabular.reuse`). White-box (family
-sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
+``stacking``, ``averaging``, ``feature_augment``, and ``spec_weighted`` (reuse without labels,
+built by :mod:`recycle.tabular.reuse`). No source (target data only): ``independent`` (a small
+network), ``no_source`` (gradient boosting or logistic regression on the raw table), and on text
+``tfidf_logreg``, ``minilm_logreg`` (frozen all-MiniLM-L6-v2) and ``setfit``. White-box
+(family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
 ``finetune_source``. :data:`STRATEGIES` maps each name to its class; parameters are checked by
 :mod:`recycle.adapt.registry`.
 
@@ -26,10 +27,13 @@ from recycle.adapt.strategies.independent import Independent
 from recycle.adapt.strategies.independent_adapters import IndependentAdapters
 from recycle.adapt.strategies.linear_probe import LinearProbe
 from recycle.adapt.strategies.mcw import MCW
+from recycle.adapt.strategies.minilm_probe import MiniLMLogReg
 from recycle.adapt.strategies.module_mixing import ModuleMixing
 from recycle.adapt.strategies.no_source import NoSource
+from recycle.adapt.strategies.setfit_strategy import SetFit
 from recycle.adapt.strategies.spec_weighted import SpecWeighted
 from recycle.adapt.strategies.stacking import Stacking
+from recycle.adapt.strategies.tfidf import TfidfLogReg
 
 __all__ = [
     "MCW",
@@ -41,11 +45,14 @@ __all__ = [
     "Independent",
     "IndependentAdapters",
     "LinearProbe",
+    "MiniLMLogReg",
     "ModuleMixing",
     "NoSource",
+    "SetFit",
     "SpecWeighted",
     "Stacking",
     "Strategy",
+    "TfidfLogReg",
     "get_strategy",
     "strategy_names",
 ]

@@ -1,0 +1,90 @@
+"""``minilm_logreg``: logistic regression on frozen all-MiniLM-L6-v2 sentence embeddings.
+
+A no-source text baseline: the encoder is the real all-MiniLM-L6-v2 (the builtin
+``minilm_l6.torch``, installed offline), whatever the zoo holds, so this is what a user gets
+from the standard sentence encoder and a linear head, with no source selection. It is one of
+auto's no-source references on text. Embeddings are L2-normalised then standardised (as
+``linear_probe``); the fitted state is the scaler and the logistic regression's arrays.
+
+Examples
+--------
+>>> texts = ["a wonderful, moving film", "great acting and a fine story",
+...          "dull and far too long", "a boring, clumsy mess"] * 3
+>>> est = MiniLMLogReg().fit(texts, [1, 1, 0, 0] * 3)
+>>> est.predict(["a fine, moving story", "clumsy and dull"]).tolist()
+[1, 0]
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recycle.adapt._linear import (
+    apply_scaler,
+    fit_logreg,
+    fit_scaler,
+    l2_normalize,
+    logreg_proba,
+    n_linear_params,
+    pack,
+    unpack,
+)
+from recycle.adapt.base import Strategy, embed
+from recycle.adapt.registry import register_strategy
+from recycle.errors import DataError
+from recycle.sources.base import SourceModel
+
+#: The frozen encoder: the builtin all-MiniLM-L6-v2 (transformers weights, mean pooling).
+ENCODER = "minilm_l6.torch"
+
+
+def minilm_embed(X: list[str]) -> np.ndarray:
+    """Mean-pooled all-MiniLM-L6-v2 embeddings of ``X``, ``(n, 384)`` float32 (feature cache
+    used when one is active)."""
+    from recycle.sources import builtin
+
+    return embed(builtin(ENCODER), X)
+
+
+@register_strategy
+class MiniLMLogReg(Strategy):
+    """Logistic regression on frozen all-MiniLM-L6-v2 embeddings of the target texts.
+
+    Parameters
+    ----------
+    sources : list of SourceModel, optional
+        Ignored (the encoder is the builtin all-MiniLM-L6-v2, not a zoo source).
+    seed : int, default 0
+    C : float, default 1.0
+        Inverse L2 strength of the logistic regression (on standardised features).
+    """
+
+    name: ClassVar[str] = "minilm_logreg"
+    uses_sources: ClassVar[bool] = False
+    #: Embedding the texts with the 22M-parameter encoder costs more than the regression.
+    relative_cost: ClassVar[float] = 5.0
+
+    def __init__(
+        self, sources: list[SourceModel] | None = None, seed: int = 0, C: float = 1.0
+    ) -> None:
+        self.sources = sources
+        self.seed = seed
+        self.C = C
+
+    def _design(self, X: Any) -> np.ndarray:
+        if not isinstance(X, list):
+            raise DataError("minilm_logreg takes texts (a 'text' column); got numeric data.")
+        return l2_normalize(minilm_embed(X).astype(np.float64))
+
+    def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
+        D = self._design(X)
+        scaler = fit_scaler(D)
+        head = fit_logreg(apply_scaler(scaler, D), y, len(self.classes_), self.C, self.seed)
+        self.arrays_ = {**pack("scaler", scaler), **pack("head", head)}
+        self.trainable_params_ = n_linear_params(self.arrays_)
+
+    def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
+        D = apply_scaler(unpack("scaler", self.arrays_), self._design(X))
+        return logreg_proba(unpack("head", self.arrays_), D)
