@@ -1,6 +1,7 @@
 """Deployment costs per model kind, and distillation on stream28 targets.
 
-Part 1, per model kind (tabular: two skops sources on the breast-cancer table; image:
+Part 1, per model kind (tabular: two skops sources on the breast-cancer table; text: the
+MiniLM-L6 ONNX encoder on Rotten Tomatoes, exported as tokenizer JSON + graph; image:
 EfficientNet-Lite0 + two digit CNNs on Fashion-MNIST; white-box: module mixing on the stream28
 family): size (model folder / ONNX fp32 / ONNX int8), latency per row (recycle predict with a
 cold feature cache vs onnxruntime fp32 vs int8, batch of the test rows) and accuracy of each.
@@ -25,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,14 @@ def model_kinds(quick: bool, tmp: Path) -> list[dict[str, Any]]:
     location, d = tabular_zoo(tmp / "tab")
     rec = Recycler(location, m=2, strategy="mcw").fit(d["X"], d["y"])
     rows.append(_kind_row("tabular (2 skops sources, MCW)", rec, d["X_test"], d["y_test"], tmp))
+    text = load("rotten-tomatoes")
+    rng = np.random.default_rng(0)
+    tr = rng.permutation(len(text.y_train))[:200]
+    te = rng.permutation(len(text.y_test))[: 100 if quick else 500]
+    rec = Recycler([builtin("minilm_l6.onnx")], m=1, strategy="linear_probe")
+    rec.fit([text.X_train[i] for i in tr], text.y_train[tr])
+    kind = "text (MiniLM-L6 ONNX, linear probe; tokenizer JSON + graph)"
+    rows.append(_kind_row(kind, rec, [text.X_test[i] for i in te], text.y_test[te], tmp))
     ds = load("fashion-mnist")
     rng = np.random.default_rng(0)
     tr = rng.permutation(len(ds.y_train))[:200]
@@ -100,7 +110,9 @@ def _ms_per_row(model: Any, X: np.ndarray) -> float:
     return 1e3 * (time.perf_counter() - start) / len(X)
 
 
-def distillation(seeds: list[int], n_targets: int) -> list[dict[str, Any]]:
+def distillation(
+    seeds: list[int], n_targets: int, on_row: Callable[[list[dict[str, Any]]], None]
+) -> list[dict[str, Any]]:
     from recycle.bench.stream28 import Stream28
 
     s28 = Stream28(seed=0, quick=True)
@@ -123,6 +135,7 @@ def distillation(seeds: list[int], n_targets: int) -> list[dict[str, Any]]:
                 "student_params": student.report_["trainable_params"],
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
+            on_row(rows)  # results so far are kept if the run is stopped
     return rows
 
 
@@ -206,12 +219,16 @@ def main() -> None:
     n_targets = 1 if args.quick else args.targets
     with tempfile.TemporaryDirectory() as tmp:
         kinds = model_kinds(args.quick, Path(tmp))
-    dist = distillation(seeds, n_targets)
-    out = {"quick": args.quick, "seeds": seeds, "kinds": kinds, "distillation": dist}
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(out, indent=2))
-    note = _note(args.quick, n_targets, seeds)
-    (ROOT / "docs/deploy.md").write_text(markdown(kinds, dist, note))
+
+    def save(dist: list[dict[str, Any]]) -> None:
+        out = {"quick": args.quick, "seeds": seeds, "kinds": kinds, "distillation": dist}
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(out, indent=2))
+        note = _note(args.quick, n_targets, seeds)
+        (ROOT / "docs/deploy.md").write_text(markdown(kinds, dist, note))
+
+    save([])
+    distillation(seeds, n_targets, save)
 
 
 def _note(quick: bool, n_targets: int, seeds: list[int]) -> str:

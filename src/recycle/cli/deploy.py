@@ -38,18 +38,24 @@ def export_command(
     from recycle.adapt import Recycler
     from recycle.cli.render import print_json
     from recycle.deploy import export_onnx
+    from recycle.deploy.text_export import tokenizer_file
 
     rec = Recycler.load(model, zoo=zoo_location(zoo))
     path = export_onnx(rec, out, quantize=quantize, overwrite=force, int8_method=int8_method)
+    tokenizer = tokenizer_file(path)
     info: dict[str, Any] = {
         "out": str(path),
         "bytes": Path(path).stat().st_size,
         "quantize": quantize,
+        "tokenizer": str(tokenizer)
+        if tokenizer.exists() and not rec.report_["input_shape"]
+        else None,
     }
     if json_out:
         print_json(info)
         return
-    typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB)")
+    tail = f", tokenizer {tokenizer}" if info["tokenizer"] else ""
+    typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB){tail}")
 
 
 @app.command("report")
