@@ -1,8 +1,9 @@
 """CLI commands for deployment: ``recycle export``, ``recycle report`` and ``recycle distill``.
 
-``export`` writes one self-contained ONNX file (optionally int8); ``report`` writes an HTML
-deployment report (accuracy, calibration, robustness, latency, size, licences); ``distill``
-teaches a multi-source model into one small student folder.
+``export`` writes one self-contained ONNX file (optionally int8; a text model also writes its
+tokenizer JSON beside it); ``report`` writes an HTML deployment report (accuracy, calibration,
+robustness, latency, size, licences); ``distill`` teaches a multi-source model into one small
+student folder.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ ForceOption = Annotated[
 @app.command("export")
 def export_command(
     model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
-    out: Annotated[str, typer.Option("--out", help="ONNX file to write.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", help="ONNX file to write (text models: also NAME.tokenizer.json beside it)."
+        ),
+    ],
     quantize: Annotated[
         str | None, typer.Option("--quantize", help="'int8' for int8 weights.")
     ] = None,

@@ -53,6 +53,9 @@ from recycle.errors import IncompatibleError
 
 #: Rows timed one at a time for the single-row latency (median over them).
 SINGLE_ROWS = 20
+#: Rows per onnxruntime call (as recycle's own batches): one call on every test row holds all
+#: their activations at once (gigabytes for a CNN or a transformer on 500 rows).
+ONNX_BATCH = 64
 
 
 def _timed(fn: Callable[[Any], np.ndarray], X: Any) -> tuple[np.ndarray, float]:
@@ -130,7 +133,8 @@ def _export_part(rec: Any, X: Any, y: np.ndarray, reference: np.ndarray, single_
         sess = _session(data)
 
         def run(A: Any, sess: Any = sess) -> np.ndarray:
-            return np.asarray(sess.run(["probabilities"], feeds(A))[0])
+            chunks = (A[i : i + ONNX_BATCH] for i in range(0, len(A), ONNX_BATCH))
+            return np.concatenate([sess.run(["probabilities"], feeds(c))[0] for c in chunks])
 
         proba = run(X32)
         out[name] = {
