@@ -36,6 +36,7 @@ import torch
 from recycle.adapt import Recycler
 from recycle.deploy import distill
 from recycle.deploy.report import deployment_costs
+from recycle.deploy.text_export import REFERENCE_SNIPPET
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tabular zoo of the deploy tests
@@ -139,7 +140,7 @@ def distillation(
     return rows
 
 
-#: The top of docs/deploy.md: how to run what ``recycle export`` writes (not generated).
+#: The top of docs/deploy.md: how to run what ``recycle export`` writes (not measured).
 USAGE = """# Deploying a recycled model
 
 `recycle export DIR --out model.onnx [--quantize int8]` (or `rec.export("model.onnx")`) writes
@@ -166,16 +167,8 @@ pooling and the head inside) and `model.tokenizer.json` beside it (the sources' 
 recycle's truncation and padding settings). Both run with `onnxruntime` and `tokenizers`:
 
 ```python
-import json, numpy as np, onnxruntime as ort
-from tokenizers import Tokenizer
-
-tok = Tokenizer.from_file("model.tokenizer.json")
-sess = ort.InferenceSession("model.onnx")
-enc = tok.encode_batch(["a gripping, funny film", "dull and far too long"])
-feeds = {"input_ids": np.array([e.ids for e in enc], np.int64),
-         "attention_mask": np.array([e.attention_mask for e in enc], np.int64)}
-proba = sess.run(["probabilities"], feeds)[0]
-```
+texts = ["a gripping, funny film", "dull and far too long"]
+{snippet}```
 
 Exportable text models: ONNX sentence encoders sharing one tokenizer (`minilm_l6.onnx`,
 `paraphrase_minilm_l3.onnx`) under linear_probe, averaging, stacking or mcw; anything else
@@ -188,7 +181,7 @@ EfficientNet-Lite0 one layer at a time showed that the loss comes from the early
 raised agreement on MNIST from 95.8% to 98.0% for 6% of the file. `--int8-method dynamic` is
 onnxruntime's dynamic quantization (for MLP / transformer sources; far off on CNNs).
 `recycle report` measures what int8 costs on your held-out data.
-"""
+""".replace("{snippet}", REFERENCE_SNIPPET)
 
 
 def _mb(v: int | None) -> str:

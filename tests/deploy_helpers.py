@@ -93,39 +93,33 @@ def tabular_zoo(root: Path, data_licence: str = "") -> tuple[str, dict[str, np.n
     return str(root / "zoo"), data
 
 
-#: The text export's reference snippet (docs/deploy.md), run where recycle and torch cannot be
-#: imported: the tokenizer JSON and the graph are all it has.
+#: The text export's reference snippet, run where recycle and torch cannot be imported: the
+#: tokenizer JSON and the graph are all it has.
 ISOLATED_TEXT = """
 import json, sys
 sys.modules["recycle"] = None
 sys.modules["torch"] = None
-import numpy as np, onnxruntime as ort
-from tokenizers import Tokenizer
-
-texts = json.load(open(sys.argv[3]))
-tok = Tokenizer.from_file(sys.argv[2])
-sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-enc = tok.encode_batch(texts)
-feeds = {"input_ids": np.array([e.ids for e in enc], np.int64),
-         "attention_mask": np.array([e.attention_mask for e in enc], np.int64)}
-np.save(sys.argv[4], sess.run(["probabilities"], feeds)[0])
+texts = json.load(open(sys.argv[1]))
+{snippet}
+np.save(sys.argv[2], proba)
 props = sess.get_modelmeta().custom_metadata_map
-print(json.dumps({"classes": json.loads(props["classes"]), "recycle": json.loads(props["recycle"]),
-                  "inputs": [i.name for i in sess.get_inputs()]}))
+print(json.dumps({{"classes": classes, "recycle": json.loads(props["recycle"]),
+                  "inputs": [i.name for i in sess.get_inputs()]}}))
 """
 
 
-def run_isolated_text(
-    onnx_file: Path, tokenizer: Path, texts: list[str], tmp: Path
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Probabilities and metadata of a text export on ``texts``, computed with onnxruntime and
-    tokenizers alone (``python -I``, recycle and torch blocked from import)."""
-    rows, out = tmp / "texts.json", tmp / "proba.npy"
+def run_isolated_text(folder: Path, texts: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Probabilities and metadata of the text export ``folder/model.onnx`` (+ its
+    ``model.tokenizer.json``) on ``texts``, computed by the documented reference snippet with
+    onnxruntime and tokenizers alone (``python -I``, recycle and torch blocked from import)."""
+    from recycle.deploy.text_export import REFERENCE_SNIPPET
+
+    rows, out = folder / "texts.json", folder / "proba.npy"
     rows.write_text(json.dumps(texts))
+    code = ISOLATED_TEXT.format(snippet=REFERENCE_SNIPPET)
     done = subprocess.run(
-        [sys.executable, "-I", "-c", ISOLATED_TEXT, str(onnx_file), str(tokenizer), str(rows),
-         str(out)],
-        capture_output=True, text=True, timeout=300, cwd=tmp,
+        [sys.executable, "-I", "-c", code, str(rows), str(out)],
+        capture_output=True, text=True, timeout=300, cwd=folder,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return np.load(out), json.loads(done.stdout.strip().splitlines()[-1])

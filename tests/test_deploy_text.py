@@ -35,13 +35,13 @@ def test_text_model_exports_as_tokenizer_json_plus_one_graph(
 ) -> None:
     from recycle.cli import main
 
-    out = tmp_path / "review.onnx"
+    out = tmp_path / "model.onnx"
     assert main(["export", str(text_model["folder"]), "--out", str(out)]) == 0
-    tok = tmp_path / "review.tokenizer.json"
+    tok = tmp_path / "model.tokenizer.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([tok.name, out.name])
     X = text_model["X"]
     want = text_model["rec"].predict_proba(X)
-    p, meta = run_isolated_text(out, tok, X, tmp_path)
+    p, meta = run_isolated_text(tmp_path, X)
     assert meta["inputs"] == ["input_ids", "attention_mask"]
     assert agreement(p, np.asarray(meta["classes"])[want.argmax(1)], meta["classes"]) >= 0.995
     np.testing.assert_allclose(p, want, atol=1e-4)

@@ -11,18 +11,8 @@ alone (no recycle, no torch, no zoo):
 - ``NAME.tokenizer.json``: the sources' tokenizer with recycle's truncation and padding
   settings inside, so ``Tokenizer.from_file`` needs no further set-up.
 
-How to run it (the reference snippet of ``docs/deploy.md``)::
-
-    import json, numpy as np, onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file("model.tokenizer.json")
-    sess = ort.InferenceSession("model.onnx")
-    enc = tok.encode_batch(["a gripping, funny film", "dull and far too long"])
-    feeds = {"input_ids": np.array([e.ids for e in enc], np.int64),
-             "attention_mask": np.array([e.attention_mask for e in enc], np.int64)}
-    proba = sess.run(["probabilities"], feeds)[0]
-    classes = json.loads(sess.get_modelmeta().custom_metadata_map["classes"])
+How to run it: :data:`REFERENCE_SNIPPET` (shown in ``docs/deploy.md``; the tests run it in a
+process that cannot import recycle or torch).
 
 Exportable: ONNX sentence encoders (``minilm_l6.onnx``, ``paraphrase_minilm_l3.onnx``, or any
 :class:`~recycle.sources.onnx_source.OnnxSource` on ``text:minilm``), all sharing one
@@ -49,6 +39,20 @@ from recycle.sources import preprocess as pp
 
 #: The graph inputs of a text export, in the tokenizer's names.
 TEXT_INPUTS = ("input_ids", "attention_mask")
+#: How to run a text export with onnxruntime and tokenizers alone, given ``texts`` (a list of
+#: str) and the two files as ``model.onnx`` and ``model.tokenizer.json``.
+REFERENCE_SNIPPET = """\
+import json, numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+
+tok = Tokenizer.from_file("model.tokenizer.json")
+sess = ort.InferenceSession("model.onnx")
+enc = tok.encode_batch(texts)
+feeds = {"input_ids": np.array([e.ids for e in enc], np.int64),
+         "attention_mask": np.array([e.attention_mask for e in enc], np.int64)}
+proba = sess.run(["probabilities"], feeds)[0]  # [len(texts), n_classes]
+classes = json.loads(sess.get_modelmeta().custom_metadata_map["classes"])
+"""
 #: Floor of the token count in mean pooling (as :class:`~recycle.sources.onnx_source.OnnxSource`).
 MIN_TOKENS = 1e-9
 
