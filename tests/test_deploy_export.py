@@ -45,15 +45,21 @@ def test_tabular_skops_sources_export_and_run_without_recycle_or_zoo(
     assert info["schema"]["shape"] == ["n", 30]
 
 
-def test_effnet_lite0_image_model_exports_with_preprocessing_inside(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("dataset", "strategy"), [("fashion-mnist", "linear_probe"), ("mnist", "linear_probe")]
+)
+def test_effnet_lite0_image_model_exports_with_preprocessing_inside(
+    tmp_path: Path, dataset: str, strategy: str
+) -> None:
+    """MNIST's int8 agreed on 95.8% of rows when every conv of >= 1,024 values was int8."""
     from recycle.datasets import load
     from recycle.sources import builtin
 
-    ds = load("fashion-mnist")
+    ds = load(dataset)
     rng = np.random.default_rng(0)
-    tr, te = rng.permutation(len(ds.y_train))[:60], rng.permutation(len(ds.y_test))[:200]
+    tr, te = rng.permutation(len(ds.y_train))[:60], rng.permutation(len(ds.y_test))[:300]
     src = builtin("effnet_lite0.imagenet")
-    rec = Recycler([src], m=1, strategy="linear_probe").fit(ds.X_train[tr], ds.y_train[tr])
+    rec = Recycler([src], m=1, strategy=strategy).fit(ds.X_train[tr], ds.y_train[tr])
     rec.save(tmp_path / "model")
     loaded = Recycler.load(tmp_path / "model", sources=[src])
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
@@ -67,8 +73,9 @@ def test_effnet_lite0_image_model_exports_with_preprocessing_inside(tmp_path: Pa
     assert agreement(p01, want, meta["classes"]) >= 0.995
     p8, meta8 = run_isolated(int8, X.astype(np.float32), tmp_path)
     assert agreement(p8, want, meta["classes"]) >= 0.97
-    assert meta8["recycle"]["int8"]["quantized"] >= 40  # the 1x1 convs and the head
+    assert meta8["recycle"]["int8"]["quantized"] >= 25  # the large 1x1 convs and the head
     assert meta["recycle"]["sources"][0]["license"] == "Apache-2.0"
+    assert meta["recycle"]["licence"]["level"] == "non-commercial"  # ImageNet's terms
     assert fp32.stat().st_size > 3 * int8.stat().st_size  # int8 weights
 
 

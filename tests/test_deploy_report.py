@@ -13,7 +13,7 @@ import pytest
 from deploy_helpers import tabular_zoo
 from recycle.adapt import Recycler
 from recycle.deploy.corrupt import corruptions
-from recycle.deploy.licences import combine_licences, licence_level
+from recycle.deploy.licences import combine_licences, licence_level, licence_view
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,48 @@ def test_most_restrictive_licence_wins_and_names_its_sources() -> None:
     assert combined["level"] == "share-alike" and combined["decided_by"] == ["CC BY-SA 3.0"]
     assert combine_licences(["MIT", "GPL-3.0", "research use"])["level"] == "non-commercial"
     assert combine_licences([])["level"] == "unknown"
+
+
+def test_training_data_terms_bind_the_report_and_the_export(tmp_path: Path) -> None:
+    """Permissive weights trained on non-commercial data: the data's terms win, named plainly,
+    in the report and in the exported file's metadata."""
+    from recycle.deploy.onnx_export import build_onnx
+    from recycle.deploy.report import deployment_report
+
+    location, d = tabular_zoo(tmp_path, data_licence="CC BY-NC 4.0")
+    rec = Recycler(location, m=2, strategy="mcw").fit(d["X"], d["y"])
+    rep = deployment_report(rec, d["X_test"], d["y_test"], single_rows=2)
+    want = ["logreg.cancer (training data: breast-cancer rows): CC BY-NC 4.0"]
+    assert rep["licences"]["level"] == "non-commercial"
+    assert rep["licences"]["decided_by"] == want
+    meta = json.loads({p.key: p.value for p in build_onnx(rec).metadata_props}["recycle"])
+    assert meta["licence"]["level"] == "non-commercial" and meta["licence"]["decided_by"] == want
+    logreg = next(s for s in meta["sources"] if s["name"] == "logreg.cancer")
+    assert logreg["license"] == "CC-BY-4.0" and logreg["data_license"] == "CC BY-NC 4.0"
+
+
+def test_builtin_cards_add_their_training_data_terms() -> None:
+    from recycle.deploy.onnx_export import source_records
+
+    class Fitted:  # what source_records reads from a fitted model
+        def __init__(self, *names: str) -> None:
+            self.zoo = None
+            self.report_ = {"sources": [{"source_id": n} for n in names]}
+
+    records = source_records(Fitted("effnet_lite0.imagenet", "digitcnn.mnist"))
+    assert [r["license"] for r in records] == ["Apache-2.0", "MIT"]
+    view = licence_view(records)
+    assert view["level"] == "non-commercial"
+    assert view["decided_by"] == [
+        "effnet_lite0.imagenet (training data: ImageNet-1k (ILSVRC 2012) training images, "
+        "1000 classes): ImageNet terms of access (non-commercial research)"
+    ]
+    assert [t["level"] for t in view["terms"]] == [
+        "permissive",
+        "non-commercial",
+        "permissive",
+        "share-alike",
+    ]
 
 
 @pytest.mark.parametrize("modality", ["image", "tabular", "text"])
@@ -90,7 +132,10 @@ def test_cli_report_measures_everything_and_writes_one_html_page(
     size = rep["size"]
     assert size["folder"] > 0 and size["sources_in_zoo"] > 0 and size["fp32"] > 0
     assert rep["licences"]["level"] == "permissive"
-    assert sorted(rep["licences"]["decided_by"]) == ["BSD-3-Clause", "CC-BY-4.0"]
+    assert sorted(rep["licences"]["decided_by"]) == [
+        "logreg.cancer (weights): CC-BY-4.0",
+        "pca.cancer (weights): BSD-3-Clause",
+    ]
     page = out.read_text()
     assert page.count("<svg") == 2 and "Combined: permissive" in page
     assert main([*args, "--zoo", location]) == 2  # the page exists: refused without --force

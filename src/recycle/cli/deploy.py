@@ -1,8 +1,9 @@
 """CLI commands for deployment: ``recycle export``, ``recycle report`` and ``recycle distill``.
 
-``export`` writes one self-contained ONNX file (optionally int8); ``report`` writes an HTML
-deployment report (accuracy, calibration, robustness, latency, size, licences); ``distill``
-teaches a multi-source model into one small student folder.
+``export`` writes one self-contained ONNX file (optionally int8; a text model also writes its
+tokenizer JSON beside it); ``report`` writes an HTML deployment report (accuracy, calibration,
+robustness, latency, size, licences); ``distill`` teaches a multi-source model into one small
+student folder.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ ForceOption = Annotated[
 @app.command("export")
 def export_command(
     model: Annotated[str, typer.Argument(help="Model folder written by `recycle fit`.")],
-    out: Annotated[str, typer.Option("--out", help="ONNX file to write.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", help="ONNX file to write (text models: also NAME.tokenizer.json beside it)."
+        ),
+    ],
     quantize: Annotated[
         str | None, typer.Option("--quantize", help="'int8' for int8 weights.")
     ] = None,
@@ -38,18 +44,24 @@ def export_command(
     from recycle.adapt import Recycler
     from recycle.cli.render import print_json
     from recycle.deploy import export_onnx
+    from recycle.deploy.text_export import tokenizer_file
 
     rec = Recycler.load(model, zoo=zoo_location(zoo))
     path = export_onnx(rec, out, quantize=quantize, overwrite=force, int8_method=int8_method)
+    tokenizer = tokenizer_file(path)
     info: dict[str, Any] = {
         "out": str(path),
         "bytes": Path(path).stat().st_size,
         "quantize": quantize,
+        "tokenizer": str(tokenizer)
+        if tokenizer.exists() and not rec.report_["input_shape"]
+        else None,
     }
     if json_out:
         print_json(info)
         return
-    typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB)")
+    tail = f", tokenizer {tokenizer}" if info["tokenizer"] else ""
+    typer.echo(f"Wrote {path} ({info['bytes'] / 1e6:.2f} MB){tail}")
 
 
 @app.command("report")

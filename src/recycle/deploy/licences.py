@@ -96,3 +96,56 @@ def combine_licences(licences: Iterable[str]) -> dict[str, Any]:
         "decided_by": [lic for lic, lv in levels.items() if lv == worst],
         "licences": levels,
     }
+
+
+def licence_terms(sources: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Every term a deployment must respect: each source's weights licence and, where its
+    card knows it, the licence of the data it was trained on.
+
+    ``sources`` are the export's source records (``name``/``source_id``, ``license`` and
+    optionally ``data_license`` and ``data``, the training data's description).
+
+    Examples
+    --------
+    >>> terms = licence_terms([{"name": "effnet", "license": "Apache-2.0",
+    ...     "data_license": "ImageNet terms of access (non-commercial research)",
+    ...     "data": "ImageNet-1k"}])
+    >>> [(t["what"], t["level"]) for t in terms]
+    [('weights', 'permissive'), ('training data: ImageNet-1k', 'non-commercial')]
+    """
+    terms = []
+    for s in sources:
+        name = str(s.get("name") or s.get("source_id"))
+        terms.append({"source": name, "what": "weights", "licence": str(s.get("license"))})
+        if s.get("data_license"):
+            what = f"training data: {s['data']}" if s.get("data") else "training data"
+            terms.append({"source": name, "what": what, "licence": str(s["data_license"])})
+    for term in terms:
+        term["level"] = licence_level(term["licence"])
+    return terms
+
+
+def licence_view(sources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`combine_licences` over the weights and training-data terms of ``sources``.
+
+    Returns
+    -------
+    dict
+        What :func:`combine_licences` returns, with ``decided_by`` naming the source and the
+        term (``"effnet (training data: ImageNet-1k): ImageNet terms ..."``) and ``terms``,
+        the list :func:`licence_terms` gives.
+
+    Examples
+    --------
+    >>> view = licence_view([{"name": "effnet", "license": "Apache-2.0",
+    ...     "data_license": "ImageNet terms of access (non-commercial research)"}])
+    >>> view["level"], view["decided_by"][0][:28]
+    ('non-commercial', 'effnet (training data): Imag')
+    """
+    terms = licence_terms(sources)
+    view = combine_licences(t["licence"] for t in terms)
+    view["decided_by"] = [
+        f"{t['source']} ({t['what']}): {t['licence']}" for t in terms if t["level"] == view["level"]
+    ]
+    view["terms"] = terms
+    return view

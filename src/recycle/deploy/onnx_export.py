@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -46,7 +47,20 @@ import onnx
 import torch
 from onnx import TensorProto, helper
 
-from recycle.deploy.torch_parts import ADAPTER_STRATEGIES, head_module, source_module
+from recycle.deploy.licences import licence_view
+from recycle.deploy.text_export import (
+    TEXT_INPUTS,
+    text_source_part,
+    tokenizer_file,
+    tokenizer_json,
+)
+from recycle.deploy.text_export import graph_inputs as text_inputs
+from recycle.deploy.torch_parts import (
+    ADAPTER_STRATEGIES,
+    FeaturesOnly,
+    head_module,
+    source_module,
+)
 from recycle.errors import ConfigError, IncompatibleError, StorageError
 
 #: The ONNX opset of every part (torch's exporter and skl2onnx both produce it).
@@ -69,14 +83,8 @@ def model_sources(rec: Any) -> list[Any]:
 
 
 def input_shape(rec: Any) -> list[int]:
-    """Per-row input shape the model was fitted on; IncompatibleError for text."""
-    shape = [int(d) for d in rec.report_.get("input_shape") or []]
-    if not shape:
-        raise IncompatibleError(
-            "Text models cannot be exported to one ONNX file: the tokenizer runs outside the "
-            "graph. Serve them with `recycle predict` or the HTTP service."
-        )
-    return shape
+    """Per-row input shape the model was fitted on (``[]`` for text)."""
+    return [int(d) for d in rec.report_.get("input_shape") or []]
 
 
 def _torch_part(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: list[str],
@@ -157,6 +165,9 @@ def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str
             if getattr(src, "column_map", None) is not None:  # recycle.tabular's MappedSource
                 parts.append(_mapped_part(src, int(np.prod(shape))))
                 continue
+            if not shape:
+                parts.append(text_source_part(src, OPSET))
+                continue
             module = source_module(src, shape)
             if module is None:
                 parts.append(_sklearn_part(src, int(np.prod(shape))))
@@ -168,7 +179,8 @@ def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str
     if problems:
         raise IncompatibleError(
             "Cannot export this model to one ONNX file: " + "; ".join(problems) + ". Refit it "
-            "on exportable sources (torch, family or tabular scikit-learn ones) to deploy it."
+            "on exportable sources (torch, family or tabular scikit-learn ones, ONNX text "
+            "encoders) to deploy it."
         )
     return [p for p in parts if p is not None]
 
@@ -184,17 +196,16 @@ def _prefixed(model: onnx.ModelProto, prefix: str, keep: dict[str, str]) -> onnx
 
 
 def _join(parts: list[tuple[onnx.ModelProto, str]], head: onnx.ModelProto,
-          shape: list[int], n_classes: int) -> onnx.ModelProto:  # fmt: skip
-    graphs = [
-        _prefixed(m, f"s{i}/", {"input": "input", out: f"f{i}"}) for i, (m, out) in enumerate(parts)
-    ]
-    keep = {"input": "input", "probabilities": "probabilities"}
+          inputs: list[onnx.ValueInfoProto], n_classes: int) -> onnx.ModelProto:  # fmt: skip
+    shared = {i.name: i.name for i in inputs}
+    graphs = [_prefixed(m, f"s{i}/", {**shared, out: f"f{i}"}) for i, (m, out) in enumerate(parts)]
+    keep = {**shared, "probabilities": "probabilities"}
     keep.update({f"f{i}": f"f{i}" for i in range(len(parts))})
     graphs.append(_prefixed(head, "head/", keep))
     graph = helper.make_graph(
         [n for g in graphs for n in g.node],
         "recycled_model",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", *shape])],
+        inputs,
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", n_classes])],
         initializer=[t for g in graphs for t in g.initializer],
     )
@@ -213,11 +224,12 @@ def _join(parts: list[tuple[onnx.ModelProto, str]], head: onnx.ModelProto,
 
 
 def source_records(rec: Any) -> list[dict[str, Any]]:
-    """The model's sources as recorded at fit time, with artifact sha256 and licence added.
+    """The model's sources as recorded at fit time, with artifact sha256 and licences added.
 
     The licence and hash come from the model's zoo entry when the zoo is at hand, from the
-    builtin card for builtin sources, else ``"unknown"``. A distilled student lists its
-    teacher's sources too (``"via": "distillation teacher"``).
+    builtin card for builtin sources, else ``"unknown"``. Where the card names the licence of
+    the training data, ``data_license`` and ``data`` (its description) are added. A distilled
+    student lists its teacher's sources too (``"via": "distillation teacher"``).
     """
     from recycle.zoo.builtin_cards import BUILTIN_INFO
 
@@ -234,10 +246,16 @@ def source_records(rec: Any) -> list[dict[str, Any]]:
                 entry = zoo.get(record["entry_id"])
             except LookupError:
                 entry = None
+        data: dict[str, Any] = {}
         if entry is not None:
             row["sha256"], row["license"] = entry.artifact_sha256, entry.card.license
+            data = dataclasses.asdict(entry.card.training_data)
         elif record.get("source_id") in BUILTIN_INFO:
-            row["license"] = BUILTIN_INFO[record["source_id"]].get("license", "unknown")
+            info = BUILTIN_INFO[record["source_id"]]
+            row["license"] = info.get("license", "unknown")
+            data = info.get("training_data", {})
+        if data.get("license"):  # the data's terms bind the weights trained on it
+            row["data_license"], row["data"] = data["license"], data.get("description") or ""
         out.append(row)
     for record in rec.report_.get("distilled_from", {}).get("sources", []):
         out.append({**record, "via": "distillation teacher"})  # its licences bind the student
@@ -250,8 +268,11 @@ def _open(location: str | Path) -> Any:
     return Zoo.open(location)
 
 
-def build_onnx(rec: Any) -> onnx.ModelProto:
+def build_onnx(rec: Any, tokenizer: str = "tokenizer.json") -> onnx.ModelProto:
     """The fitted Recycler ``rec`` as one ONNX model (see the module docstring).
+
+    A text model's graph reads token ids (:mod:`recycle.deploy.text_export`); ``tokenizer``
+    is the name of the JSON file it pairs with, recorded in its metadata.
 
     Raises
     ------
@@ -259,28 +280,32 @@ def build_onnx(rec: Any) -> onnx.ModelProto:
         A source or the strategy has no graph form; the message names each.
     """
     shape = input_shape(rec)
-    parts = _source_parts(rec, shape)
-    head = head_module(rec.strategy_)
-    x = torch.zeros(2, *shape)
+    head = head_module(rec.strategy_)  # first: a text model without sources fails here
     feats = tuple(torch.zeros(2, int(s.feature_dim)) for s in model_sources(rec))
-    names = ["input", *(f"f{i}" for i in range(len(feats)))]
+    names = [f"f{i}" for i in range(len(feats))]
+    schema: dict[str, Any] = {"dtype": "float32", "shape": ["n", *shape]}
+    if shape:
+        x, names = (torch.zeros(2, *shape),), ["input", *names]
+        inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", *shape])]
+        schema.update(input="input", modality="tabular" if len(shape) == 1 else "image")
+    else:  # text: token ids in, the tokenizer is the export's second part
+        x, head, inputs = (), FeaturesOnly(head), text_inputs()
+        pid, _ = tokenizer_json(model_sources(rec))
+        schema.update(inputs=list(TEXT_INPUTS), dtype="int64", shape=["n", "t"],
+                      modality="text", preprocess=pid, tokenizer=tokenizer)  # fmt: skip
+    parts = _source_parts(rec, shape)
     what = f"strategy {rec.strategy_.name!r}"
-    head_model = _torch_part(head, (x, *feats), names, "probabilities", what)
+    head_model = _torch_part(head, (*x, *feats), names, "probabilities", what)
     classes = [c.item() if isinstance(c, np.generic) else c for c in rec.classes_.tolist()]
-    model = _join(parts, head_model, shape, len(classes))
+    model = _join(parts, head_model, inputs, len(classes))
+    sources = source_records(rec)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "strategy": rec.strategy_.name,
-        "sources": source_records(rec),
-        "schema": {
-            "input": "input",
-            "dtype": "float32",
-            "shape": ["n", *shape],
-            "modality": "tabular" if len(shape) == 1 else "image",
-            "columns": rec.report_.get("columns"),
-            "output": "probabilities",
-        },
+        "sources": sources,
+        "licence": licence_view(sources),
+        "schema": {**schema, "columns": rec.report_.get("columns"), "output": "probabilities"},
     }
     helper.set_model_props(model, {"classes": json.dumps(classes), "recycle": json.dumps(meta)})
     return model
@@ -312,6 +337,9 @@ def export_onnx(rec: Any, path: str | Path, quantize: str | None = None,
                 overwrite: bool = False, int8_method: str = "weights") -> Path:  # fmt: skip
     """Write ``rec`` as one ONNX file at ``path``; ``quantize="int8"`` stores int8 weights.
 
+    A text model also writes its tokenizer beside it (``NAME.tokenizer.json``, see
+    :mod:`recycle.deploy.text_export`).
+
     ``int8_method`` is one of :data:`recycle.deploy.quantize.METHODS`. An existing ``path`` is
     refused unless ``overwrite``; the file is written under a temporary name, then renamed.
 
@@ -330,9 +358,24 @@ def export_onnx(rec: Any, path: str | Path, quantize: str | None = None,
     """
     if quantize not in (None, "int8"):
         raise ConfigError(f"quantize must be None or 'int8'. Got {quantize!r} instead.")
-    data = build_onnx(rec).SerializeToString()
+    text = not input_shape(rec)
+    tok_path = tokenizer_file(path)
+    for target in [Path(path), tok_path] if text else [Path(path)]:
+        if target.exists() and not overwrite:  # both checked before either is written
+            raise ConfigError(f"{target} already exists; pass --force (overwrite=True).")
+    data = build_onnx(rec, tokenizer=tok_path.name).SerializeToString()
     if quantize == "int8":
         from recycle.deploy.quantize import quantize_int8
 
         data = quantize_int8(data, method=int8_method)
-    return write_atomically(data, path, overwrite=overwrite)
+    if not text:
+        return write_atomically(data, path, overwrite=overwrite)
+    _, tok = tokenizer_json(model_sources(rec))
+    existed = tok_path.exists()
+    write_atomically(tok.encode(), tok_path, overwrite=overwrite)
+    try:
+        return write_atomically(data, path, overwrite=overwrite)
+    except (ConfigError, StorageError):
+        if not existed:  # leave nothing half-written
+            tok_path.unlink(missing_ok=True)
+        raise

@@ -11,7 +11,8 @@
   in batch and one row at a time; recycle is timed with an empty feature cache, on rows it has
   not embedded before, so the figure is the model's, not a cache read), and size (the model
   folder, the sources it needs from the zoo, the fp32 and the int8 file);
-- licences: the sources' licences combined (:func:`recycle.deploy.licences.combine_licences`).
+- licences: the sources' weights and training-data licences combined
+  (:func:`recycle.deploy.licences.licence_view`).
 
 :func:`recycle.deploy.report_html.render_html` turns the dict into one HTML page.
 
@@ -45,11 +46,16 @@ from typing import Any
 import numpy as np
 
 from recycle.deploy.corrupt import corruptions
-from recycle.deploy.licences import combine_licences
+from recycle.deploy.licences import licence_view
+from recycle.deploy.onnx_export import input_shape, model_sources
+from recycle.deploy.text_export import text_feeds, tokenizer_json
 from recycle.errors import IncompatibleError
 
 #: Rows timed one at a time for the single-row latency (median over them).
 SINGLE_ROWS = 20
+#: Rows per onnxruntime call (as recycle's own batches): one call on every test row holds all
+#: their activations at once (gigabytes for a CNN or a transformer on 500 rows).
+ONNX_BATCH = 64
 
 
 def _timed(fn: Callable[[Any], np.ndarray], X: Any) -> tuple[np.ndarray, float]:
@@ -101,6 +107,16 @@ def _accuracy(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
     return float(np.mean(classes[np.asarray(proba).argmax(axis=1)].astype(str) == y.astype(str)))
 
 
+def _feeder(rec: Any) -> Callable[[Any], dict[str, np.ndarray]]:
+    """Rows -> the exported graph's inputs (text: through the exported tokenizer)."""
+    if input_shape(rec):
+        return lambda A: {"input": A}
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(tokenizer_json(model_sources(rec))[1])
+    return lambda A: text_feeds(tok, A)
+
+
 def _export_part(rec: Any, X: Any, y: np.ndarray, reference: np.ndarray, single_rows: int,
                  int8_method: str) -> dict[str, Any]:  # fmt: skip
     from recycle.deploy.onnx_export import build_onnx
@@ -111,12 +127,14 @@ def _export_part(rec: Any, X: Any, y: np.ndarray, reference: np.ndarray, single_
     except IncompatibleError as exc:
         return {"error": str(exc)}
     out: dict[str, Any] = {}
-    X32 = np.asarray(X, dtype=np.float32)
+    feeds = _feeder(rec)
+    X32 = np.asarray(X, dtype=np.float32) if input_shape(rec) else list(X)
     for name, data in (("fp32", fp32), ("int8", quantize_int8(fp32, method=int8_method))):
         sess = _session(data)
 
         def run(A: Any, sess: Any = sess) -> np.ndarray:
-            return np.asarray(sess.run(["probabilities"], {"input": A})[0])
+            chunks = (A[i : i + ONNX_BATCH] for i in range(0, len(A), ONNX_BATCH))
+            return np.concatenate([sess.run(["probabilities"], feeds(c))[0] for c in chunks])
 
         proba = run(X32)
         out[name] = {
@@ -256,5 +274,5 @@ def deployment_report(
         "export": costs["export"],
         "latency": costs["latency"],
         "size": costs["size"],
-        "licences": combine_licences(s["license"] for s in sources),
+        "licences": licence_view(sources),
     }

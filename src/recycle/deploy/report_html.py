@@ -116,7 +116,8 @@ def render_html(report: dict[str, Any], title: str = "Deployment report") -> str
     m, q, lic = report["model"], report["quality"], report["licences"]
     src_rows = [
         [escape(str(s.get("name") or s.get("source_id"))), _fmt(s.get("version")),
-         escape(str(s.get("license"))), f"<code>{_fmt((s.get('sha256') or '')[:12])}</code>"]
+         escape(str(s.get("license"))), escape(str(s.get("data_license") or "not stated")),
+         f"<code>{_fmt((s.get('sha256') or '')[:12])}</code>"]
         for s in m.get("sources", [])
     ]  # fmt: skip
     export = report["export"]
@@ -133,9 +134,10 @@ def render_html(report: dict[str, Any], title: str = "Deployment report") -> str
         "<h2>Licences</h2>",
         f"<div class='licence {escape(lic['level'])}'><b>Combined: {escape(lic['level'])}.</b> "
         f"{escape(lic['meaning'])}"
-        + (f" Decided by: {escape(', '.join(lic['decided_by']))}." if lic["decided_by"] else "")
+        + (f" Decided by: {escape('; '.join(lic['decided_by']))}." if lic["decided_by"] else "")
         + "</div>",
-        _table(["source", "version", "licence", "sha256"], src_rows, left=3)
+        _table(["source", "version", "weights licence", "training-data licence", "sha256"],
+               src_rows, left=4)
         if src_rows else "<p>No sources (the model uses none).</p>",
         "<h2>Quality</h2>",
         _table(["", "accuracy", "macro-F1", "ECE"],

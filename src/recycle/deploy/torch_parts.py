@@ -308,6 +308,17 @@ class AdapterHead(nn.Module):
         return torch.softmax(self.model(xt, S)[0], dim=1)
 
 
+class FeaturesOnly(nn.Module):
+    """A head that reads only the sources' features (text: the graph has no ``input``)."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, *feats: torch.Tensor) -> torch.Tensor:
+        return self.head(feats[0], *feats)  # type: ignore[no-any-return]
+
+
 def head_module(strategy: Any) -> nn.Module:
     """``(x, *features) -> probabilities`` of a fitted strategy; IncompatibleError if unknown."""
     name = strategy.name
