@@ -145,9 +145,15 @@ def test_cancel_kills_a_running_job_within_seconds(hostile: Served, hang_id: str
     params = {"sources": [hang_id], "strategy": "linear_probe", "time_budget": 600}
     with hostile.client("user") as c:
         job_id = _submit(c, "fit", params, features=4).json()["id"]
-        wait_until(lambda: hostile.jobs.worker_pid(job_id) is not None, START_S)
+        # the worker process starts a moment before its row says "running": wait for both
+        wait_until(
+            lambda: (
+                hostile.jobs.worker_pid(job_id) is not None
+                and _status(c, job_id)["status"] == "running"
+            ),
+            START_S,
+        )
         pid = hostile.jobs.worker_pid(job_id)
-        assert _status(c, job_id)["status"] == "running"
         start = time.monotonic()
         assert c.post(f"/jobs/{job_id}/cancel").status_code == 200
         wait_until(lambda: _status(c, job_id)["status"] == "cancelled", CANCEL_WITHIN_S)
