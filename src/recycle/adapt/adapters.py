@@ -32,8 +32,8 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from recycle.adapt.base import Strategy
-from recycle.adapt.family.model import FamilyNet, to_tensor
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.model import FamilyNet
+from recycle.adapt.family.source import check_same_base, inference_batch
 from recycle.adapt.split import stratified_holdout
 from recycle.adapt.training import fit_loop
 from recycle.errors import ConfigError
@@ -98,7 +98,7 @@ class AdapterNet(nn.Module):
         init = torch.tensor([math.log((1 - lam) / m)] * m + [math.log(lam)] if m else [0.0])
         self.site_logits = nn.Parameter(init.repeat(len(self.net.sites), 1))
         self.feat_logits = nn.Parameter(init.clone())
-        self.head = nn.Linear(base.config.feature_dim, n_classes)
+        self.head = nn.Linear(base.feature_dim, n_classes)
 
     def trainable(self) -> list[nn.Parameter]:
         new = list(self.net.adapter_set("new").parameters())
@@ -184,13 +184,8 @@ class AdapterStrategy(Strategy):
         frozen = list(self.sources or []) if self.mixes_sources else []
         start = self._start_from()
         if not frozen and start is None:
-            if not self.sources:
-                raise ConfigError(
-                    f"{type(self).__name__} needs at least one family source (for its base); "
-                    "got none. Register a white-box family (stream28) in the zoo."
-                )
-            check_same_base(self.sources)
-            start = FreshAdapters(self.sources[0])
+            self._base()  # a clear error without sources or with several bases
+            start = FreshAdapters(self.sources[0])  # type: ignore[index]
         torch.manual_seed(self.seed)
         return AdapterNet(frozen, n_classes, start, lam)
 
@@ -235,8 +230,18 @@ class AdapterStrategy(Strategy):
         )  # fmt: skip
         return model, stats["val_accuracy"]
 
+    def _base(self) -> Any:
+        """The family base of the sources (the CNN or MiniLM); encodes the raw inputs."""
+        if not self.sources:
+            raise ConfigError(
+                f"{type(self).__name__} needs at least one family source (for its base); "
+                "got none. Register a white-box family (stream28, the text LoRA library) in "
+                "the zoo."
+            )
+        return check_same_base(list(self.sources))
+
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
-        xt = to_tensor(X)
+        xt = self._base().encode(X)
         yt = torch.as_tensor(y, dtype=torch.long)
         S = self._src_tensor(feats, len(xt))
         self.lambda_scores_: dict[str, float | None] = {}
@@ -251,14 +256,15 @@ class AdapterStrategy(Strategy):
             self.feature_weights_ = torch.softmax(self.model_.feat_logits, 0).numpy()
 
     def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
-        xt = to_tensor(X)
-        S = self._src_tensor(feats, len(xt))
+        base = self._base()
+        S = self._src_tensor(feats, len(X))
+        step = inference_batch(base)
+        self.model_.net.eval()
+        out = []
         with torch.no_grad():
-            self.model_.net.eval()
-            out = [
-                torch.softmax(self.model_(xt[i : i + 512], S[i : i + 512])[0], 1)
-                for i in range(0, len(xt), 512)
-            ]
+            for i in range(0, len(X), step):
+                logits = self.model_(base.encode(X[i : i + step]), S[i : i + step])[0]
+                out.append(torch.softmax(logits, 1))
         return torch.cat(out).numpy()
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

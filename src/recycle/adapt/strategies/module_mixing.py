@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from recycle.adapt.adapters import AdapterStrategy, loo_1nn_accuracy
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.source import inference_batch
 from recycle.adapt.registry import register_strategy
 from recycle.errors import ConfigError
 
@@ -117,8 +117,10 @@ class ModuleMixing(AdapterStrategy):
     def _lambda_from_knn(self, xt: torch.Tensor, yt: torch.Tensor, S: torch.Tensor) -> float:
         """Initial lambda_new from leave-one-out 1-NN accuracy: base features vs best source."""
         y = yt.numpy()
+        base = self._base()
+        step = inference_batch(base)
         with torch.no_grad():
-            f_base = check_same_base(self.sources or [])(xt)
+            f_base = torch.cat([base(xt[i : i + step]) for i in range(0, len(xt), step)])
         scores = {"base": loo_1nn_accuracy(f_base, y)}
         for k in range(S.shape[1]):
             scores[f"s{k}"] = loo_1nn_accuracy(S[:, k], y)
