@@ -24,16 +24,33 @@ def _open(zoo: str | None) -> Any:
     return Zoo.open(zoo_location(zoo))
 
 
+MODALITIES = ("image", "text")
+
+
 @zoo_app.command("build-demo")
 def build_demo(
     quick: QuickOption = False,
+    modality: Annotated[
+        str,
+        typer.Option(
+            "--modality",
+            help="image: stream28 CNN family + pre-trained models; text: the LoRA library "
+            "on MiniLM (31 source tasks; --quick: 3).",
+        ),
+    ] = "image",
     zoo: ZooOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Train (cached) and register the demo zoo: stream28 sources + real pre-trained models."""
     from recycle.bench.demo import DemoConfig, build_demo_zoo
+    from recycle.errors import ConfigError
 
+    if modality not in MODALITIES:
+        raise ConfigError(f"--modality must be one of {', '.join(MODALITIES)}; got {modality!r}.")
     opened = _open(zoo)
+    if modality == "text":
+        _build_text(opened, quick, json_out)
+        return
     with rich_progress(enabled=not json_out) as progress:
         summary = build_demo_zoo(opened, DemoConfig(quick=quick), progress)
     if json_out:
@@ -42,6 +59,21 @@ def build_demo(
     console.print(
         f"Demo zoo at {summary.location}: {len(summary.registered)} registered, "
         f"{len(summary.present)} already there ({summary.seconds:.0f} s)."
+    )
+
+
+def _build_text(zoo: Any, quick: bool, json_out: bool) -> None:
+    from recycle.bench.text_library import TextLibraryRecipe, build_text_library
+
+    with rich_progress(enabled=not json_out) as progress:
+        summary = build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
+    if json_out:
+        print_json(summary.to_dict())
+        return
+    console.print(
+        f"Text LoRA library at {summary.location} ({summary.prefix}): "
+        f"{len(summary.registered)} registered, {len(summary.present)} already there, "
+        f"{len(summary.trained)} trained ({summary.seconds:.0f} s)."
     )
 
 
