@@ -129,7 +129,9 @@ def test_helpers() -> None:
 
 
 def test_registered_in_strategy_registry() -> None:
-    assert WHITEBOX == ["finetune_source", "independent_adapters", "module_mixing"]
+    assert WHITEBOX == [
+        "finetune_source", "independent_adapters", "lorahub", "module_mixing"
+    ]  # fmt: skip
     assert STRATEGIES["module_mixing"] is ModuleMixing
     assert STRATEGIES["finetune_source"] is FinetuneSource
 

@@ -153,9 +153,9 @@ class TextLibraryRecipe:
     quick : bool
         The tiny library for tests: :data:`QUICK_TASKS`, 24 texts per class, 1 epoch.
     per_class : int
-        Training texts per class of a source task (0: 150; quick 24).
+        Training texts per class of a source task (0: 80; quick 24).
     epochs : int
-        Training epochs of each adapter + head (0: 2; quick 1).
+        Training epochs of each adapter + head (0: 1).
     lr, batch_size : Adam learning rate and batch size.
     lora : LoraSpec
     seed : int
@@ -173,8 +173,8 @@ class TextLibraryRecipe:
     spec_m: int = 0
 
     def __post_init__(self) -> None:
-        self.per_class = self.per_class or (24 if self.quick else 150)
-        self.epochs = self.epochs or (1 if self.quick else 2)
+        self.per_class = self.per_class or (24 if self.quick else 80)
+        self.epochs = self.epochs or 1
         self.spec_m = self.spec_m or (10 if self.quick else 50)
 
     @property

@@ -166,6 +166,14 @@ def is_family_source(source: object) -> bool:
     return all(hasattr(source, a) for a in ("base", "adapter_state", "head_state", "fingerprint"))
 
 
+def family_sources(ranked: Sequence[Any], m: int) -> list[Any]:
+    """The ``m`` best-ranked adapter sources of ``ranked`` (a family's base entry is skipped:
+    white-box strategies take the base from the adapters); ``ranked[:m]`` if there are none,
+    so that :func:`check_same_base` names what is wrong."""
+    family = [s for s in ranked if is_family_source(s)]
+    return family[:m] if family else list(ranked[:m])
+
+
 def check_same_base(sources: Sequence[object]) -> FamilyBase:
     """Return the shared base of ``sources``; IncompatibleError if not one family."""
     bad = [getattr(s, "source_id", repr(s)) for s in sources if not is_family_source(s)]

@@ -85,9 +85,9 @@ def _check(got: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size], 
     for key, shape in expected.items():
         t = got[key]
         if t.shape != shape or t.dtype != torch.float32:
+            dtype = str(t.dtype).removeprefix("torch.")
             raise ValidationError(
-                f"{name}: tensor {key!r} is {t.dtype}{list(t.shape)}; expected "
-                f"float32{list(shape)}."
+                f"{name}: tensor {key!r} is {dtype}{list(t.shape)}; expected float32{list(shape)}."
             )
 
 

@@ -3,8 +3,8 @@
 Black-box (sources are only ``embed`` calls): ``feature_mixing``, ``mcw``, ``linear_probe``,
 ``stacking``, ``averaging``, ``feature_augment``, and the no-source ``independent``. White-box
 (family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
-``finetune_source``. :data:`STRATEGIES` maps each name to its class; parameters are checked by
-:mod:`recycle.adapt.registry`.
+``finetune_source``, ``lorahub``. :data:`STRATEGIES` maps each name to its class; parameters
+are checked by :mod:`recycle.adapt.registry`.
 
 Examples
 --------
@@ -23,6 +23,7 @@ from recycle.adapt.strategies.finetune_source import FinetuneSource
 from recycle.adapt.strategies.independent import Independent
 from recycle.adapt.strategies.independent_adapters import IndependentAdapters
 from recycle.adapt.strategies.linear_probe import LinearProbe
+from recycle.adapt.strategies.lorahub import LoraHub
 from recycle.adapt.strategies.mcw import MCW
 from recycle.adapt.strategies.module_mixing import ModuleMixing
 from recycle.adapt.strategies.stacking import Stacking
@@ -37,6 +38,7 @@ __all__ = [
     "Independent",
     "IndependentAdapters",
     "LinearProbe",
+    "LoraHub",
     "ModuleMixing",
     "Stacking",
     "Strategy",
