@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,47 @@ def test_recycled_text_model_saves_and_loads(
     np.testing.assert_allclose(back.predict_proba(X_test), before, atol=1e-6)
     if strategy == "lorahub":
         assert rec.strategy_.weights_.shape == (2,) and rec.strategy_.n_evals_ >= 4
+
+
+def test_module_mixing_without_new_adapter_trains_only_the_mix() -> None:
+    from recycle.adapt.family import FamilyBase, FamilyConfig
+    from recycle.adapt.strategies import ModuleMixing
+
+    base = FamilyBase(FamilyConfig(channels=(4, 8)))
+    srcs = [FamilySource.fresh(base, ["a", "b"], name=f"d.s{i}") for i in range(2)]
+    X = np.random.default_rng(0).integers(0, 255, (20, 28, 28), dtype=np.uint8)
+    y = np.arange(20) % 2
+    fit = {}
+    for new in (True, False):
+        mm = ModuleMixing(srcs, lambda_new=0.5, max_epochs=2, new_adapter=new).fit(X, y)
+        config, tensors = mm.to_state()
+        back = ModuleMixing.from_state(config, tensors, srcs)
+        np.testing.assert_array_equal(back.predict_proba(X), mm.predict_proba(X))
+        fit[new] = mm
+    assert fit[True].mixing_weights_.shape == (3, 3)  # 3 sites x (2 sources + new)
+    assert fit[False].mixing_weights_.shape == (3, 2)  # 3 sites x 2 sources
+    assert not any(".new." in f".{k}" for k in fit[False].to_state()[1])
+    head_and_mix = 2 * 128 + 2 + 3 * 2 + 3
+    assert fit[False].trainable_params_ == head_and_mix < fit[True].trainable_params_
+
+
+def test_lora_ablation_quick_run(
+    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lora_ablation.py"
+    spec = importlib.util.spec_from_file_location("lora_ablation", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "lora_ablation", bench)  # dataclasses look it up
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
+    rows = bench.run(Zoo.open(library["zoo"]), bench.Config.tiny(), progress=False)
+    by = {r["variant"]: r for r in rows}
+    assert sorted(by) == sorted(bench.VARIANTS) and all(r["m"] == 2 for r in rows)
+    adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
+    assert all(set(r["sources"]) <= adapters and len(r["sources"]) == 2 for r in rows)
+    assert by["knn-new"]["trainable_params"] < by["knn+new"]["trainable_params"]
+    table = bench.render(rows, {"test": 40})
+    assert table.count("| 2 | ") == 3 and "4/class" in table

@@ -82,27 +82,39 @@ def loo_1nn_accuracy(F: torch.Tensor, y: np.ndarray) -> float:
 class AdapterNet(nn.Module):
     """Frozen base + frozen source adapter sets + one trainable set, mixed per site; new head."""
 
-    def __init__(self, sources: list[Any], n_classes: int, init_from: Any, lam: float):
+    def __init__(
+        self,
+        sources: list[Any],
+        n_classes: int,
+        init_from: Any,
+        lam: float,
+        new_adapter: bool = True,
+    ):
         super().__init__()
-        if not sources and init_from is None:
+        if not sources and (init_from is None or not new_adapter):
             raise ConfigError("AdapterNet needs sources or an adapter set to start from.")
         base = check_same_base(sources) if sources else init_from.base
         cfg = (sources[0] if sources else init_from).adapter_config
         self.net = FamilyNet(base, cfg)
-        self.names = [f"s{i}" for i in range(len(sources))] + ["new"]
+        self.names = [f"s{i}" for i in range(len(sources))]
         for i, src in enumerate(sources):
             self.net.add_adapter_set(f"s{i}", src.adapter_state, trainable=False)
-        self.net.add_adapter_set("new", None if init_from is None else init_from.adapter_state)
         m = len(sources)
         # Softmax logits whose initial weights are lam for the new path, (1 - lam) / m each.
         init = torch.tensor([math.log((1 - lam) / m)] * m + [math.log(lam)] if m else [0.0])
-        self.site_logits = nn.Parameter(init.repeat(len(self.net.sites), 1))
+        if new_adapter:
+            self.names.append("new")
+            self.net.add_adapter_set("new", None if init_from is None else init_from.adapter_state)
+            sites = init.repeat(len(self.net.sites), 1)
+        else:  # the ablation without a new adapter: sites mix the source adapters only
+            sites = torch.zeros(len(self.net.sites), m)
+        self.site_logits = nn.Parameter(sites)
         self.feat_logits = nn.Parameter(init.clone())
         self.head = nn.Linear(base.feature_dim, n_classes)
 
     def trainable(self) -> list[nn.Parameter]:
-        new = list(self.net.adapter_set("new").parameters())
-        mix = [self.site_logits, self.feat_logits] if len(self.names) > 1 else []
+        new = list(self.net.adapter_set("new").parameters()) if "new" in self.names else []
+        mix = [self.site_logits, self.feat_logits] if len(self.names) > 1 or not new else []
         return [*new, *self.head.parameters(), *mix]
 
     def forward(self, x: torch.Tensor, src_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,6 +188,10 @@ class AdapterStrategy(Strategy):
         """Weight of the distance-correlation regulariser (0: none)."""
         return 0.0
 
+    def _new_adapter(self) -> bool:
+        """Whether the network gets a new trainable adapter at every site."""
+        return True
+
     def _initial_lambda(self, xt: torch.Tensor, yt: torch.Tensor, S: torch.Tensor) -> float:
         """Initial weight of the new path in every mix (unused without frozen sources)."""
         return 0.5
@@ -187,7 +203,7 @@ class AdapterStrategy(Strategy):
             self._base()  # a clear error without sources or with several bases
             start = FreshAdapters(self.sources[0])  # type: ignore[index]
         torch.manual_seed(self.seed)
-        return AdapterNet(frozen, n_classes, start, lam)
+        return AdapterNet(frozen, n_classes, start, lam, self._new_adapter())
 
     def _src_tensor(self, feats: list[np.ndarray], n: int) -> torch.Tensor:
         if not self.mixes_sources or not feats:
