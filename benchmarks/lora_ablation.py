@@ -46,6 +46,7 @@ class Config:
     test: int = 500  # test texts (the first of the test split)
     max_epochs: int = 10
     quick: bool = False  # the quick library and a tiny grid (for tests)
+    existing: bool = False  # use the zoo's adapters as they are (e.g. a partly built library)
 
     @classmethod
     def tiny(cls) -> Config:
@@ -65,8 +66,11 @@ def run(zoo: Any, config: Config, progress: bool = True) -> list[dict[str, Any]]
     from recycle.adapt import Recycler
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
 
-    summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
-    adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
+    if config.existing:  # every adapter entry (one with a parent base) of the zoo
+        adapters = [e.name for e in zoo.list(modality="text") if e.parents]
+    else:
+        summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
+        adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
     rt = datasets.load("rotten-tomatoes")
     y_all = np.asarray(rt.y_train)
     X_test, y_test = list(rt.X_test[: config.test]), np.asarray(rt.y_test[: config.test])
@@ -94,6 +98,7 @@ def run(zoo: Any, config: Config, progress: bool = True) -> list[dict[str, Any]]
                         "fit_seconds": round(seconds, 2), "seed": seed,
                         "trainable_params": int(rec.strategy_.trainable_params_),
                         "sources": [s.source_id.split("@")[0] for s in rec.strategy_.sources],
+                        "library_size": len(adapters),
                     })  # fmt: skip
                     if progress:
                         print(f"seed {seed} shots {shots} m {m} {variant}: {accuracy:.3f}")
@@ -111,6 +116,14 @@ def render(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
         f"{sorted({r['seed'] for r in rows})}, {config.get('test')} test texts. "
         "knn = k-NN selection, random = random adapters; +new / -new = with / without the new "
         "adapter.",
+        "",
+        f"Library: {rows[0]['library_size']} source adapters"
+        + (
+            " (the zoo as it was: possibly a partly built library)"
+            if config.get("existing")
+            else ""
+        )
+        + ".",
         "",
         "| m | variant | " + " | ".join(f"{s}/class" for s in shots) + " | fit s | params |",
         "|---|---|" + "---|" * len(shots) + "---|---|",
@@ -139,11 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--render", action="store_true", help="only rewrite --doc from --out")
+    parser.add_argument(
+        "--existing", action="store_true", help="use the zoo's adapters as they are (no build)"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
+    parser.add_argument("--shots", type=int, nargs="+", help="override the shots per class")
+    parser.add_argument("--ms", type=int, nargs="+", help="override m")
+    parser.add_argument("--test", type=int, help="override the number of test texts")
     args = parser.parse_args(argv)
     if not args.render:
         from recycle import Zoo
 
         config = Config.tiny() if args.quick else Config()
+        config.existing = args.existing
+        for key in ("seeds", "shots", "ms"):
+            if getattr(args, key):
+                setattr(config, key, tuple(getattr(args, key)))
+        config.test = args.test or config.test
         rows = run(Zoo.open(args.zoo), config)
         payload = {"protocol": "lora_ablation", "config": asdict(config), "rows": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
