@@ -238,8 +238,8 @@ def deserialize_family(
     :class:`~recycle.errors.ValidationError` names what does not fit.
     """
     if config.get("architecture") == text_store.BASE_ARCH:
-        base = text_store.load_base(config, files)
-        return FamilyBaseSource(base, config.get("source_id", "family.text_base"))
+        text_base = text_store.load_base(config, files)
+        return FamilyBaseSource(text_base, config.get("source_id", "family.text_base"))
     if config.get("architecture") == text_store.LORA_ARCH:
         return _load_lora(config, files, parents)
     if config.get("architecture") not in ("family.base", "family.adapters"):

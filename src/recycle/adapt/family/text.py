@@ -97,6 +97,7 @@ class TextBase(nn.Module):
     """
 
     modality = "text"
+    bert: Any  # a transformers BertModel (its ``config`` is read)
 
     def __init__(self, bert: nn.Module, tokenizer_json: str, max_length: int = MAX_LENGTH):
         super().__init__()

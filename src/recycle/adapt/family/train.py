@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from recycle.errors import DataError
 from recycle.progress import ProgressCallback
 
 
-def _check_xy(X: np.ndarray, y: np.ndarray) -> None:
+def _check_xy(X: Any, y: np.ndarray) -> None:
     if len(X) != len(y) or len(X) == 0:
         raise DataError(f"X and y must be non-empty with equal length; got {len(X)} and {len(y)}.")
 
@@ -98,7 +99,7 @@ def pretrain_base(
 
 def train_source(
     base: FamilyBase | TextBase,
-    X: np.ndarray,
+    X: Any,
     y: np.ndarray,
     classes: Sequence[str],
     *,

@@ -89,9 +89,10 @@ class LoraHub(Strategy):
                 "LoraHub needs family sources (adapters on one base); got none. Select sources "
                 "from a white-box family (the text LoRA library, stream28)."
             )
-        base = check_same_base(list(self.sources))
-        net = FamilyNet(base, self.sources[0].adapter_config)
-        for k, src in enumerate(self.sources):
+        sources: list[Any] = list(self.sources)
+        base = check_same_base(sources)
+        net = FamilyNet(base, sources[0].adapter_config)
+        for k, src in enumerate(sources):
             net.add_adapter_set(f"s{k}", src.adapter_state, trainable=False)
         return base, net
 
