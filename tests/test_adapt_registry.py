@@ -57,8 +57,8 @@ def test_every_training_strategy_takes_max_epochs_under_one_name() -> None:
     ("params", "message"),
     [
         ({"module_mixing": {"epochs": 2}}, "Unknown parameter 'epochs' for strategy "
-         "'module_mixing'; valid: batch_size, head_init, lambda_new, lr, max_epochs, patience, "
-         "sigma, val_fraction."),
+         "'module_mixing'; valid: batch_size, head_init, lambda_new, lr, max_epochs, "
+         "new_adapter, patience, sigma, val_fraction."),
         ({"*": {"max_epoch": 2}}, "No strategy takes the parameter 'max_epoch' given under '*'"),
         ({"feature_mixing": {"max_epochs": "20"}}, "The 'max_epochs' parameter of strategy "
          "'feature_mixing' must be int. Got '20' instead."),

@@ -32,8 +32,8 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from recycle.adapt.base import Strategy
-from recycle.adapt.family.model import FamilyNet, to_tensor
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.model import FamilyNet
+from recycle.adapt.family.source import check_same_base, inference_batch
 from recycle.adapt.split import stratified_holdout
 from recycle.adapt.training import fit_loop
 from recycle.errors import ConfigError
@@ -82,27 +82,39 @@ def loo_1nn_accuracy(F: torch.Tensor, y: np.ndarray) -> float:
 class AdapterNet(nn.Module):
     """Frozen base + frozen source adapter sets + one trainable set, mixed per site; new head."""
 
-    def __init__(self, sources: list[Any], n_classes: int, init_from: Any, lam: float):
+    def __init__(
+        self,
+        sources: list[Any],
+        n_classes: int,
+        init_from: Any,
+        lam: float,
+        new_adapter: bool = True,
+    ):
         super().__init__()
-        if not sources and init_from is None:
+        if not sources and (init_from is None or not new_adapter):
             raise ConfigError("AdapterNet needs sources or an adapter set to start from.")
         base = check_same_base(sources) if sources else init_from.base
         cfg = (sources[0] if sources else init_from).adapter_config
         self.net = FamilyNet(base, cfg)
-        self.names = [f"s{i}" for i in range(len(sources))] + ["new"]
+        self.names = [f"s{i}" for i in range(len(sources))]
         for i, src in enumerate(sources):
             self.net.add_adapter_set(f"s{i}", src.adapter_state, trainable=False)
-        self.net.add_adapter_set("new", None if init_from is None else init_from.adapter_state)
         m = len(sources)
         # Softmax logits whose initial weights are lam for the new path, (1 - lam) / m each.
         init = torch.tensor([math.log((1 - lam) / m)] * m + [math.log(lam)] if m else [0.0])
-        self.site_logits = nn.Parameter(init.repeat(len(self.net.sites), 1))
+        if new_adapter:
+            self.names.append("new")
+            self.net.add_adapter_set("new", None if init_from is None else init_from.adapter_state)
+            sites = init.repeat(len(self.net.sites), 1)
+        else:  # the ablation without a new adapter: sites mix the source adapters only
+            sites = torch.zeros(len(self.net.sites), m)
+        self.site_logits = nn.Parameter(sites)
         self.feat_logits = nn.Parameter(init.clone())
-        self.head = nn.Linear(base.config.feature_dim, n_classes)
+        self.head = nn.Linear(base.feature_dim, n_classes)
 
     def trainable(self) -> list[nn.Parameter]:
-        new = list(self.net.adapter_set("new").parameters())
-        mix = [self.site_logits, self.feat_logits] if len(self.names) > 1 else []
+        new = list(self.net.adapter_set("new").parameters()) if "new" in self.names else []
+        mix = [self.site_logits, self.feat_logits] if len(self.names) > 1 or not new else []
         return [*new, *self.head.parameters(), *mix]
 
     def forward(self, x: torch.Tensor, src_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,6 +188,10 @@ class AdapterStrategy(Strategy):
         """Weight of the distance-correlation regulariser (0: none)."""
         return 0.0
 
+    def _new_adapter(self) -> bool:
+        """Whether the network gets a new trainable adapter at every site."""
+        return True
+
     def _initial_lambda(self, xt: torch.Tensor, yt: torch.Tensor, S: torch.Tensor) -> float:
         """Initial weight of the new path in every mix (unused without frozen sources)."""
         return 0.5
@@ -184,15 +200,10 @@ class AdapterStrategy(Strategy):
         frozen = list(self.sources or []) if self.mixes_sources else []
         start = self._start_from()
         if not frozen and start is None:
-            if not self.sources:
-                raise ConfigError(
-                    f"{type(self).__name__} needs at least one family source (for its base); "
-                    "got none. Register a white-box family (stream28) in the zoo."
-                )
-            check_same_base(self.sources)
-            start = FreshAdapters(self.sources[0])
+            self._base()  # a clear error without sources or with several bases
+            start = FreshAdapters(self.sources[0])  # type: ignore[index]
         torch.manual_seed(self.seed)
-        return AdapterNet(frozen, n_classes, start, lam)
+        return AdapterNet(frozen, n_classes, start, lam, self._new_adapter())
 
     def _src_tensor(self, feats: list[np.ndarray], n: int) -> torch.Tensor:
         if not self.mixes_sources or not feats:
@@ -235,8 +246,18 @@ class AdapterStrategy(Strategy):
         )  # fmt: skip
         return model, stats["val_accuracy"]
 
+    def _base(self) -> Any:
+        """The family base of the sources (the CNN or MiniLM); encodes the raw inputs."""
+        if not self.sources:
+            raise ConfigError(
+                f"{type(self).__name__} needs at least one family source (for its base); "
+                "got none. Register a white-box family (stream28, the text LoRA library) in "
+                "the zoo."
+            )
+        return check_same_base(list(self.sources))
+
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
-        xt = to_tensor(X)
+        xt = self._base().encode(X)
         yt = torch.as_tensor(y, dtype=torch.long)
         S = self._src_tensor(feats, len(xt))
         self.lambda_scores_: dict[str, float | None] = {}
@@ -251,14 +272,15 @@ class AdapterStrategy(Strategy):
             self.feature_weights_ = torch.softmax(self.model_.feat_logits, 0).numpy()
 
     def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
-        xt = to_tensor(X)
-        S = self._src_tensor(feats, len(xt))
+        base = self._base()
+        S = self._src_tensor(feats, len(X))
+        step = inference_batch(base)
+        self.model_.net.eval()
+        out = []
         with torch.no_grad():
-            self.model_.net.eval()
-            out = [
-                torch.softmax(self.model_(xt[i : i + 512], S[i : i + 512])[0], 1)
-                for i in range(0, len(xt), 512)
-            ]
+            for i in range(0, len(X), step):
+                logits = self.model_(base.encode(X[i : i + step]), S[i : i + step])[0]
+                out.append(torch.softmax(logits, 1))
         return torch.cat(out).numpy()
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

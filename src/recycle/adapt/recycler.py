@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.export import register as register_in_zoo
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.source import check_same_base, family_sources
 from recycle.adapt.registry import build, check_params, reads_sources
 from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
@@ -288,6 +288,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             on_base = getattr(cls, "access", "black-box") == "white-box"
             sources = selected if (cls.uses_sources or on_base) else []
             if on_base and sources:
+                sources = family_sources(ranked, len(selected))
                 check_same_base(sources)
             m_used = len(sources)
         est = build(name, sources, self.seed, self.strategy_params, self.progress)

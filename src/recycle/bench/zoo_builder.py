@@ -112,7 +112,7 @@ class ZooRecipe:
         return Path(root) / ("stream28" if cache_dir is None else "") / self.key
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as fh:
@@ -144,10 +144,10 @@ def save_cached(cache: Path, base: FamilyBaseSource, sources: list[FamilySource]
     parts: list[tuple[str, FamilyBaseSource | FamilySource]] = [("base", base)]
     for name, src in parts + [(s.source_id, s) for s in sources]:
         cfg, files = serialize_family(src)
-        _atomic_write(cache / f"{name}.st", files["weights.safetensors"])
-        _atomic_write(cache / f"{name}.json", json.dumps(cfg).encode())
+        atomic_write(cache / f"{name}.st", files["weights.safetensors"])
+        atomic_write(cache / f"{name}.json", json.dumps(cfg).encode())
     index = {"sources": [s.source_id for s in sources]}
-    _atomic_write(cache / "index.json", json.dumps(index).encode())
+    atomic_write(cache / "index.json", json.dumps(index).encode())
 
 
 def train_family(

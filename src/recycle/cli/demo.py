@@ -30,11 +30,13 @@ def _open(zoo: str | None) -> Any:
     return Zoo.open(zoo_location(zoo))
 
 
+MODALITIES = ("image", "text", "tabular")
 ModalityOption = Annotated[
     str,
     typer.Option(
         "--modality",
-        help="image: stream28 sources + pre-trained models; tabular: models trained on R tables.",
+        help="image: stream28 CNN family + pre-trained models; text: the LoRA library on MiniLM "
+        "(31 source tasks; --quick: 3); tabular: models trained on R tables.",
     ),
 ]
 
@@ -49,12 +51,15 @@ def build_demo(
     """Train (cached) and register the demo zoo: stream28 sources + real pre-trained models."""
     from recycle.bench.demo import DemoConfig, build_demo_zoo
 
+    if modality not in MODALITIES:
+        raise ConfigError(f"--modality must be one of {', '.join(MODALITIES)}; got {modality!r}.")
     if modality == "tabular":
         _build_tabular(quick, zoo, json_out)
         return
-    if modality != "image":
-        raise ConfigError(f"--modality must be image or tabular; got {modality!r}.")
     opened = _open(zoo)
+    if modality == "text":
+        _build_text(opened, quick, json_out)
+        return
     with rich_progress(enabled=not json_out) as progress:
         summary = build_demo_zoo(opened, DemoConfig(quick=quick), progress)
     if json_out:
@@ -82,6 +87,21 @@ def _build_tabular(quick: bool, zoo: str | None, json_out: bool) -> None:
     console.print(
         f"Tabular demo zoo at {opened.location}: {len(registered)} registered, "
         f"{len(present)} already there ({seconds:.0f} s)."
+    )
+
+
+def _build_text(zoo: Any, quick: bool, json_out: bool) -> None:
+    from recycle.bench.text_library import TextLibraryRecipe, build_text_library
+
+    with rich_progress(enabled=not json_out) as progress:
+        summary = build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
+    if json_out:
+        print_json(summary.to_dict())
+        return
+    console.print(
+        f"Text LoRA library at {summary.location} ({summary.prefix}): "
+        f"{len(summary.registered)} registered, {len(summary.present)} already there, "
+        f"{len(summary.trained)} trained ({summary.seconds:.0f} s)."
     )
 
 

@@ -85,9 +85,19 @@ class CheckReport:
         return asdict(self)
 
 
+def _safetensors_prefix(data: bytes) -> bool:
+    """Whether ``data`` starts like a safetensors file: 8-byte length, then a JSON object."""
+    if len(data) < 9 or data[8:9] != b"{":
+        return False
+    return 8 + int.from_bytes(data[:8], "little") <= len(data)
+
+
 def _is_pickle(data: bytes) -> bool:
-    if data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:  # pickle protocol 2..5 opcode
-        return True
+    # A pickle of protocol 2..5 starts with the PROTO opcode 0x80 and its protocol byte. So can a
+    # safetensors file whose JSON header is 128..133 (+ 256 k) bytes long (its first 8 bytes are
+    # that length, little-endian): those are read as safetensors, never unpickled.
+    if data[:1] == b"\x80" and len(data) > 1 and 2 <= data[1] <= 5:
+        return not _safetensors_prefix(data)
     if data[:2] == b"PK":  # a zip: torch.save archives carry a data.pkl
         import io
         import zipfile

@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from torch import nn
+
+from recycle.adapt.family.layers import make_adapter
 from recycle.errors import ConfigError
 
 
@@ -110,6 +113,12 @@ class AdapterConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""
         return asdict(self)
+
+    def make(self, layer: nn.Module) -> nn.Module:
+        """A fresh adapter for ``layer``: EFT for a conv layer, LoRA for a linear one."""
+        return make_adapter(
+            layer, self.spatial_group, self.depth_group, self.lora_rank, self.lora_alpha
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AdapterConfig:

@@ -1,9 +1,16 @@
-"""The base network of a family and :class:`FamilyNet`: the frozen base plus per-site adapters.
+"""The bases of a family and :class:`FamilyNet`: a frozen base plus per-site adapters.
 
-Adapter *sites* are the base's conv layers (``conv0``, ``conv1``, ...; EFT adapters) and its
-feature layer (``fc``; a LoRA adapter). ``FamilyNet`` wraps each site in an
-:class:`~recycle.adapt.family.layers.AdaptedLayer` that keeps the frozen ``base_layer``; BN layers
-stay in eval mode (frozen statistics) whatever ``train()`` is called with.
+A *base* is any torch module that says where adapters go and how raw inputs become tensors
+(the :class:`Backbone` protocol): ``modality``, ``feature_dim``, ``adapter_sites()`` (site
+name, module path), ``encode(X)`` and ``forward(x) -> pooled features``. Two bases exist:
+:class:`FamilyBase`, the small CNN of ``stream28`` (sites: its conv layers ``conv0``,
+``conv1``, ... with EFT adapters and its feature layer ``fc`` with a LoRA adapter), and
+:class:`~recycle.adapt.family.text.TextBase`, the pre-trained all-MiniLM-L6-v2 (sites: the
+attention query and value projections of its 6 blocks, LoRA adapters).
+
+``FamilyNet`` wraps each site in an :class:`~recycle.adapt.family.layers.AdaptedLayer` that
+keeps the frozen ``base_layer``; the whole base stays in eval mode (frozen BN statistics, no
+dropout) whatever ``train()`` is called with.
 
 Examples
 --------
@@ -24,17 +31,40 @@ import copy
 import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
-from recycle.adapt.family.layers import AdaptedLayer, make_adapter
+from recycle.adapt.family.layers import AdaptedLayer
+from recycle.adapt.family.lora_config import LoraSpec
 from recycle.errors import DataError
 
 PIXEL_MEAN = 0.25  # approx. mean intensity of MNIST/Fashion/Animal pixels in [0, 1]
 PIXEL_STD = 0.35  # approx. their standard deviation
+
+
+class Backbone(Protocol):
+    """What a family needs from its frozen base network."""
+
+    modality: str  # "image" or "text": the raw inputs encode() takes
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the pooled features ``forward`` returns."""
+        ...
+
+    def adapter_sites(self) -> list[tuple[str, str]]:
+        """``(site name, module path)`` of every adapted layer; names have no dots."""
+        ...
+
+    def encode(self, X: Any) -> torch.Tensor:
+        """Raw inputs as one tensor whose first axis is the row (batches are ``x[idx]``)."""
+        ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class FamilyBase(nn.Module):
@@ -45,6 +75,8 @@ class FamilyBase(nn.Module):
     >>> FamilyBase(FamilyConfig(channels=(8,)))(torch.zeros(1, 1, 28, 28)).shape
     torch.Size([1, 128])
     """
+
+    modality = "image"
 
     def __init__(self, config: FamilyConfig | None = None) -> None:
         super().__init__()
@@ -66,9 +98,28 @@ class FamilyBase(nn.Module):
         x = x.mean(dim=(2, 3))
         return torch.relu(self.fc(x))
 
+    @property
+    def feature_dim(self) -> int:
+        """Width of the pooled features (``config.feature_dim``)."""
+        return self.config.feature_dim
+
+    def adapter_sites(self) -> list[tuple[str, str]]:
+        """EFT sites ``conv0``, ``conv1``, ... then the LoRA site ``fc``."""
+        return [(f"conv{i}", f"convs.{i}") for i in range(len(self.convs))] + [("fc", "fc")]
+
+    def encode(self, X: Any) -> torch.Tensor:
+        """Images as normalised ``(n, 1, S, S)`` (:func:`to_tensor`)."""
+        return to_tensor(X, self.config.image_size)
+
+
+def _frozen(module: nn.Module) -> bool:
+    return not any(p.requires_grad for p in module.parameters())
+
 
 def base_fingerprint(base: nn.Module) -> str:
     """Return a sha256 over the base's parameters and buffers (identifies a shared base).
+
+    The digest of a frozen base is kept on it (hashing MiniLM's 90 MB takes a moment).
 
     Examples
     --------
@@ -76,11 +127,32 @@ def base_fingerprint(base: nn.Module) -> str:
     >>> len(base_fingerprint(FamilyBase(FamilyConfig(channels=(4,)))))
     16
     """
+    known = getattr(base, "_recycle_fingerprint", None)
+    if known is not None and _frozen(base):
+        return str(known)
     h = hashlib.sha256()
     for name, t in sorted(base.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    digest = h.hexdigest()[:16]
+    if _frozen(base):
+        base._recycle_fingerprint = digest  # type: ignore[assignment]
+    return digest
+
+
+def frozen_copy(base: nn.Module) -> nn.Module:
+    """A copy of ``base`` whose layers can be wrapped without touching ``base``.
+
+    A frozen base (no parameter requires grad) shares its tensors (and the objects it lists
+    in ``shared_objects``) with the copy, so wrapping MiniLM for each source costs no memory;
+    any other base is deep-copied.
+    """
+    if not _frozen(base):
+        return copy.deepcopy(base)
+    memo: dict[int, Any] = {id(t): t for t in [*base.parameters(), *base.buffers()]}
+    for obj in getattr(base, "shared_objects", ()):
+        memo[id(obj)] = obj
+    return copy.deepcopy(base, memo)
 
 
 def to_tensor(X: np.ndarray, image_size: int = 28) -> torch.Tensor:
@@ -110,42 +182,53 @@ def to_tensor(X: np.ndarray, image_size: int = 28) -> torch.Tensor:
     return (t - PIXEL_MEAN) / PIXEL_STD
 
 
+def default_adapter_config(base: Any) -> AdapterConfig | LoraSpec:
+    """The adapters a base gets when none are given: LoRA on a text base, EFT/LoRA on the CNN.
+
+    Examples
+    --------
+    >>> type(default_adapter_config(FamilyBase(FamilyConfig(channels=(4,))))).__name__
+    'AdapterConfig'
+    """
+    return LoraSpec() if base.modality == "text" else AdapterConfig()
+
+
 class FamilyNet(nn.Module):
     """A copy of the frozen base with every site wrapped to carry named adapter sets.
 
     Parameters
     ----------
-    base : FamilyBase
-        The trained base; it is deep-copied and frozen (the caller's module is untouched).
-    adapter_config : AdapterConfig, optional
-        Shape of the adapters created by :meth:`add_adapter_set`.
+    base : Backbone
+        The trained base (:class:`FamilyBase`, :class:`~recycle.adapt.family.text.TextBase`);
+        it is copied (sharing frozen tensors) and frozen; the caller's module is untouched.
+    adapter_config : AdapterConfig or LoraSpec, optional
+        Makes the adapters of :meth:`add_adapter_set` (``adapter_config.make(layer)``).
     """
 
-    def __init__(self, base: FamilyBase, adapter_config: AdapterConfig | None = None) -> None:
+    def __init__(self, base: Any, adapter_config: Any = None) -> None:
         super().__init__()
-        self.base = copy.deepcopy(base)
+        self.base = frozen_copy(base)
         self.base.requires_grad_(False)
-        self.adapter_config = adapter_config or AdapterConfig()
-        self.base.convs = nn.ModuleList(AdaptedLayer(c) for c in self.base.convs)
-        self.base.fc = AdaptedLayer(self.base.fc)  # type: ignore[assignment]
-        self.sites = [f"conv{i}" for i in range(len(self.base.convs))] + ["fc"]
+        self.adapter_config = adapter_config or default_adapter_config(base)
+        self._paths = dict(base.adapter_sites())
+        for path in self._paths.values():
+            parent_path, _, attr = path.rpartition(".")
+            parent = self.base.get_submodule(parent_path) if parent_path else self.base
+            setattr(parent, attr, AdaptedLayer(getattr(parent, attr)))
+        self.sites = list(self._paths)
         self.set_names: list[str] = []
         self.train(False)
 
     def site_layers(self) -> list[AdaptedLayer]:
         """Return the wrapped layers in site order."""
-        return [*self.base.convs, self.base.fc]  # type: ignore[list-item]
+        return [self.base.get_submodule(p) for p in self._paths.values()]  # type: ignore[misc]
 
     def add_adapter_set(
         self, name: str, state: Mapping[str, torch.Tensor] | None = None, trainable: bool = True
     ) -> None:
         """Add one adapter per site under ``name``; load ``state`` (site-prefixed) if given."""
-        cfg = self.adapter_config
         for layer in self.site_layers():
-            adapter = make_adapter(
-                layer.base_layer, cfg.spatial_group, cfg.depth_group, cfg.lora_rank, cfg.lora_alpha
-            )
-            layer.add_adapter(name, adapter)
+            layer.add_adapter(name, self.adapter_config.make(layer.base_layer))
         if state is not None:
             self.adapter_set(name).load_state_dict(dict(state))
         self.adapter_set(name).requires_grad_(trainable)
@@ -169,13 +252,12 @@ class FamilyNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features with the currently active adapters."""
-        return self.base(x)
+        return self.base(x)  # type: ignore[no-any-return]
 
     def train(self, mode: bool = True) -> FamilyNet:
-        """Set train mode for adapters only; BN statistics of the base stay frozen (eval)."""
+        """Set train mode for adapters only; the base stays in eval (frozen BN, no dropout)."""
         super().train(mode)
-        for bn in self.base.bns:
-            bn.eval()
+        self.base.eval()
         return self
 
 

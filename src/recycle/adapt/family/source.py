@@ -1,8 +1,11 @@
 """White-box family sources (base and per-task adapters) and their safetensors serialization.
 
-A family is stored as one *base* entry (:class:`FamilyBaseSource`, architecture ``family.base``)
-and one entry per source task (:class:`FamilySource`, architecture ``family.adapters``) holding
-only the adapter + head weights and referencing the base through ``config["parents"]``.
+A family is stored as one *base* entry (:class:`FamilyBaseSource`) and one entry per source task
+(:class:`FamilySource`) holding only the adapter + head weights and referencing the base through
+``config["parents"]``. Two kinds of base share this code: the CNN of ``stream28`` (architectures
+``family.base`` / ``family.adapters``, EFT + LoRA adapters in one safetensors file) and the
+pre-trained MiniLM text encoder (``family.text_base`` / ``family.lora``: peft LoRA adapters, see
+:mod:`recycle.adapt.family.text_store`).
 
 Examples
 --------
@@ -26,29 +29,48 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from recycle.adapt.family import text_store
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
-from recycle.adapt.family.model import FamilyBase, FamilyNet, base_fingerprint, to_tensor
-from recycle.errors import IncompatibleError
+from recycle.adapt.family.lora_config import LoraSpec
+from recycle.adapt.family.model import (
+    FamilyBase,
+    FamilyNet,
+    base_fingerprint,
+    default_adapter_config,
+)
+from recycle.adapt.family.text import TextBase
+from recycle.errors import IncompatibleError, ValidationError
 
 BATCH = 512  # images per inference batch
+TEXT_BATCH = 64  # texts per inference batch (MiniLM's activations grow with text length)
 WEIGHTS = "weights.safetensors"
 
 
-def _batched(fn: Any, x: torch.Tensor) -> torch.Tensor:
+def inference_batch(base: Any) -> int:
+    """Rows per inference batch on ``base`` (texts cost far more memory per row than images)."""
+    return TEXT_BATCH if base.modality == "text" else BATCH
+
+
+def batched(base: Any, fn: Any, X: Any) -> torch.Tensor:
+    """``fn`` (a module taking encoded inputs) over ``X`` in inference batches, no grad."""
+    size = inference_batch(base)
+    outs = []
     with torch.no_grad():
-        return torch.cat([fn(x[i : i + BATCH]) for i in range(0, len(x), BATCH)] or [x[:0]])
+        for i in range(0, len(X), size):
+            outs.append(fn(base.encode(X[i : i + size])))
+    return torch.cat(outs) if outs else torch.zeros(0, base.feature_dim)
 
 
 class FamilyBaseSource:
     """The shared base as a white-box source (``embed`` = base features, no adapters)."""
 
-    modality = "image"
     access = "white-box"
 
-    def __init__(self, base: FamilyBase, name: str = "family.base") -> None:
+    def __init__(self, base: FamilyBase | TextBase, name: str = "family.base") -> None:
         self.base = base.eval()
+        self.modality = base.modality
         self.source_id = name
-        self.feature_dim = base.config.feature_dim
+        self.feature_dim = base.feature_dim
         self.fingerprint = base_fingerprint(base)
 
     def to_artifact(self) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -57,7 +79,7 @@ class FamilyBaseSource:
 
     def embed(self, X: Any) -> np.ndarray:
         """Base features ``(n, feature_dim)`` float32."""
-        return _batched(self.base, to_tensor(X, self.base.config.image_size)).numpy()
+        return batched(self.base, self.base, X).numpy()
 
     def torch_module(self) -> nn.Module:
         """The base network (eval, CPU)."""
@@ -67,37 +89,39 @@ class FamilyBaseSource:
 class FamilySource:
     """A source of a family: frozen base + this task's adapters + head over its classes."""
 
-    modality = "image"
     access = "white-box"
 
     def __init__(
         self,
-        base: FamilyBase,
+        base: FamilyBase | TextBase,
         adapter_state: Mapping[str, torch.Tensor],
         head_state: Mapping[str, torch.Tensor],
         classes: Sequence[str],
-        adapter_config: AdapterConfig | None = None,
+        adapter_config: AdapterConfig | LoraSpec | None = None,
         name: str = "family.source",
         base_id: str | None = None,
     ) -> None:
         self.base = base
+        self.modality = base.modality
         self.adapter_state = dict(adapter_state)
         self.head_state = dict(head_state)
         self.source_classes = list(classes)
-        self.adapter_config = adapter_config or AdapterConfig()
+        self.adapter_config = adapter_config or default_adapter_config(base)
         self.source_id = name
-        self.feature_dim = base.config.feature_dim
+        self.feature_dim = base.feature_dim
         self.fingerprint = base_fingerprint(base)
         self.base_id = base_id or self.fingerprint
         self._net: FamilyNet | None = None
         self._head: nn.Linear | None = None
 
     @classmethod
-    def fresh(cls, base: FamilyBase, classes: Sequence[str], name: str = "fresh") -> FamilySource:
+    def fresh(
+        cls, base: FamilyBase | TextBase, classes: Sequence[str], name: str = "fresh"
+    ) -> FamilySource:
         """An untrained source (zero adapters, random head); for tests and examples."""
-        net = FamilyNet(base)
+        net = FamilyNet(base, default_adapter_config(base))
         net.add_adapter_set("task")
-        head = nn.Linear(base.config.feature_dim, len(classes))
+        head = nn.Linear(base.feature_dim, len(classes))
         state = net.adapter_set("task").state_dict()
         return cls(base, state, head.state_dict(), classes, net.adapter_config, name)
 
@@ -119,12 +143,12 @@ class FamilySource:
     def embed(self, X: Any) -> np.ndarray:
         """Pooled features with this source's adapters, ``(n, feature_dim)`` float32."""
         net, _ = self._modules()
-        return _batched(net.features, to_tensor(X, self.base.config.image_size)).numpy()
+        return batched(self.base, net.features, X).numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities over ``source_classes``."""
         net, head = self._modules()
-        logits = _batched(lambda x: head(net.features(x)), to_tensor(X, net.base.config.image_size))
+        logits = batched(self.base, lambda x: head(net.features(x)), X)
         return torch.softmax(logits, 1).numpy()
 
     def torch_module(self) -> nn.Module:
@@ -140,6 +164,14 @@ class FamilySource:
 def is_family_source(source: object) -> bool:
     """Whether ``source`` is a family source (has a base, adapter weights and a head)."""
     return all(hasattr(source, a) for a in ("base", "adapter_state", "head_state", "fingerprint"))
+
+
+def family_sources(ranked: Sequence[Any], m: int) -> list[Any]:
+    """The ``m`` best-ranked adapter sources of ``ranked`` (a family's base entry is skipped:
+    white-box strategies take the base from the adapters); ``ranked[:m]`` if there are none,
+    so that :func:`check_same_base` names what is wrong."""
+    family = [s for s in ranked if is_family_source(s)]
+    return family[:m] if family else list(ranked[:m])
 
 
 def check_same_base(sources: Sequence[object]) -> FamilyBase:
@@ -168,6 +200,8 @@ def serialize_family(
     source: FamilySource | FamilyBaseSource,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Return ``(config, files)`` for a family base or source (safetensors + JSON config)."""
+    if isinstance(source.base, TextBase):
+        return _serialize_text(source)
     if isinstance(source, FamilyBaseSource):
         tensors = {k: v.contiguous() for k, v in source.base.state_dict().items()}
         config: dict[str, Any] = {
@@ -198,7 +232,21 @@ def deserialize_family(
     files: Mapping[str, Path | bytes],
     parents: Mapping[str, Any] | None = None,
 ) -> FamilySource | FamilyBaseSource:
-    """Inverse of :func:`serialize_family`; ``parents`` maps the base entry id to its source."""
+    """Inverse of :func:`serialize_family`; ``parents`` maps the base entry id to its source.
+
+    Text entries are checked file by file (:mod:`~recycle.adapt.family.text_store`);
+    :class:`~recycle.errors.ValidationError` names what does not fit.
+    """
+    if config.get("architecture") == text_store.BASE_ARCH:
+        text_base = text_store.load_base(config, files)
+        return FamilyBaseSource(text_base, config.get("source_id", "family.text_base"))
+    if config.get("architecture") == text_store.LORA_ARCH:
+        return _load_lora(config, files, parents)
+    if config.get("architecture") not in ("family.base", "family.adapters"):
+        raise ValidationError(
+            f"Unknown family architecture {config.get('architecture')!r}; valid: family.base, "
+            f"family.adapters, {text_store.BASE_ARCH}, {text_store.LORA_ARCH}."
+        )
     raw = files[WEIGHTS]
     tensors = st_load(raw if isinstance(raw, bytes) else Path(raw).read_bytes())
     if config["architecture"] == "family.base":
@@ -206,13 +254,7 @@ def deserialize_family(
         base.load_state_dict(tensors)
         base.eval().requires_grad_(False)
         return FamilyBaseSource(base, config.get("source_id", "family.base"))
-    parent_id = config["parents"][0]
-    parent = (parents or {}).get(parent_id)
-    if parent is None:
-        raise IncompatibleError(
-            f"Family source {config.get('source_id')} needs its base entry {parent_id}; "
-            "load it from the zoo first (pass parents={id: base_source})."
-        )
+    parent_id, parent = _parent(config, parents)
     adapters = {k[len("adapters.") :]: v for k, v in tensors.items() if k.startswith("adapters.")}
     head = {k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")}
     return FamilySource(
@@ -224,6 +266,57 @@ def deserialize_family(
         config.get("source_id", "family.source"),
         base_id=parent_id,
     )
+
+
+def _parent(
+    config: Mapping[str, Any], parents: Mapping[str, Any] | None
+) -> tuple[str, FamilyBaseSource]:
+    parent_id = config["parents"][0]
+    parent = (parents or {}).get(parent_id)
+    if parent is None:
+        raise IncompatibleError(
+            f"Family source {config.get('source_id')} needs its base entry {parent_id}; "
+            "load it from the zoo first (pass parents={id: base_source})."
+        )
+    return parent_id, parent
+
+
+def _serialize_text(
+    source: FamilySource | FamilyBaseSource,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    if isinstance(source, FamilyBaseSource):
+        return text_store.base_files(source.base, source.source_id, source.fingerprint)  # type: ignore[arg-type]
+    part, files = text_store.adapter_files(
+        source.adapter_state,
+        source.head_state,
+        source.adapter_config,  # type: ignore[arg-type]
+    )
+    config = {
+        "format": FORMAT,
+        "architecture": text_store.LORA_ARCH,
+        **part,
+        "source_id": source.source_id,
+        "source_classes": source.source_classes,
+        "fingerprint": source.fingerprint,
+        "parents": [source.base_id],
+    }
+    return config, files
+
+
+def _load_lora(
+    config: Mapping[str, Any], files: Mapping[str, Path | bytes], parents: Mapping[str, Any] | None
+) -> FamilySource:
+    parent_id, parent = _parent(config, parents)
+    if not isinstance(parent.base, TextBase):
+        raise IncompatibleError(f"LoRA source {config.get('source_id')} needs a text base.")
+    classes = config.get("source_classes")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise ValidationError("A LoRA source entry needs 'source_classes' (2 or more).")
+    spec, adapter, head = text_store.load_adapter(config, files, parent.base, len(classes))
+    return FamilySource(
+        parent.base, adapter, head, [str(c) for c in classes], spec,
+        str(config.get("source_id", "family.lora")), base_id=parent_id,
+    )  # fmt: skip
 
 
 def whitebox_problem(sources: list[Any]) -> str | None:

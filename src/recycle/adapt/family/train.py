@@ -21,20 +21,23 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
+from recycle.adapt.family.lora_config import LoraSpec
 from recycle.adapt.family.model import FamilyBase, FamilyNet, to_tensor
 from recycle.adapt.family.source import FamilySource
+from recycle.adapt.family.text import TextBase
 from recycle.adapt.training import fit_loop
 from recycle.errors import DataError
 from recycle.progress import ProgressCallback
 
 
-def _check_xy(X: np.ndarray, y: np.ndarray) -> None:
+def _check_xy(X: Any, y: np.ndarray) -> None:
     if len(X) != len(y) or len(X) == 0:
         raise DataError(f"X and y must be non-empty with equal length; got {len(X)} and {len(y)}.")
 
@@ -95,12 +98,12 @@ def pretrain_base(
 
 
 def train_source(
-    base: FamilyBase,
-    X: np.ndarray,
+    base: FamilyBase | TextBase,
+    X: Any,
     y: np.ndarray,
     classes: Sequence[str],
     *,
-    adapter_config: AdapterConfig | None = None,
+    adapter_config: AdapterConfig | LoraSpec | None = None,
     name: str = "family.source",
     epochs: int = 5,
     batch_size: int = 64,
@@ -111,6 +114,9 @@ def train_source(
 ) -> FamilySource:
     """Train a source: new adapters + new head on ``(X, y)``, base weights and BN frozen.
 
+    ``base`` is any family base: the CNN (images) or the MiniLM :class:`TextBase` (a list of
+    texts; LoRA adapters on its query/value projections).
+
     Returns a :class:`FamilySource` (white-box, with ``embed`` and ``predict_proba``).
     """
     _check_xy(X, y)
@@ -120,8 +126,8 @@ def train_source(
     net = FamilyNet(base, adapter_config)
     net.add_adapter_set("task")
     net.activate(["task"])
-    head = nn.Linear(base.config.feature_dim, len(classes))
-    xt = to_tensor(X, base.config.image_size)
+    head = nn.Linear(base.feature_dim, len(classes))
+    xt = base.encode(X)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
 
     def loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@ built by :mod:`recycle.tabular.reuse`). No source (target data only): ``independ
 network), ``no_source`` (gradient boosting or logistic regression on the raw table), and on text
 ``tfidf_logreg``, ``minilm_logreg`` (frozen all-MiniLM-L6-v2) and ``setfit``. White-box
 (family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
-``finetune_source``. :data:`STRATEGIES` maps each name to its class; parameters are checked by
-:mod:`recycle.adapt.registry`.
+``finetune_source``, ``lorahub``. :data:`STRATEGIES` maps each name to its class; parameters
+are checked by :mod:`recycle.adapt.registry`.
 
 Examples
 --------
@@ -26,6 +26,7 @@ from recycle.adapt.strategies.finetune_source import FinetuneSource
 from recycle.adapt.strategies.independent import Independent
 from recycle.adapt.strategies.independent_adapters import IndependentAdapters
 from recycle.adapt.strategies.linear_probe import LinearProbe
+from recycle.adapt.strategies.lorahub import LoraHub
 from recycle.adapt.strategies.mcw import MCW
 from recycle.adapt.strategies.minilm_probe import MiniLMLogReg
 from recycle.adapt.strategies.module_mixing import ModuleMixing
@@ -45,6 +46,7 @@ __all__ = [
     "Independent",
     "IndependentAdapters",
     "LinearProbe",
+    "LoraHub",
     "MiniLMLogReg",
     "ModuleMixing",
     "NoSource",

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from recycle.adapt.adapters import AdapterStrategy, loo_1nn_accuracy
-from recycle.adapt.family.source import check_same_base
+from recycle.adapt.family.source import inference_batch
 from recycle.adapt.registry import register_strategy
 from recycle.errors import ConfigError
 
@@ -63,6 +63,10 @@ class ModuleMixing(AdapterStrategy):
     head_init : {"probe", "random"}
         "probe" starts the new head from a logistic regression on the initial (mixed) features
         of the training split, then fine-tunes everything (LP-FT); "random" is PyTorch's init.
+    new_adapter : bool
+        Add the new trainable adapter at every site (the paper's method). False is the
+        ablation "without the new adapter": sites mix the frozen source adapters only, and the
+        trained parameters are the mixing weights and the head.
     """
 
     name: ClassVar[str] = "module_mixing"
@@ -79,9 +83,11 @@ class ModuleMixing(AdapterStrategy):
         patience: int = 8,
         val_fraction: float = 0.1,
         head_init: Literal["probe", "random"] = "probe",
+        new_adapter: bool = True,
     ) -> None:
         self.sources = sources
         self.head_init = head_init
+        self.new_adapter = new_adapter
         self.seed = seed
         self.lambda_new = lambda_new
         self.sigma = sigma
@@ -93,6 +99,9 @@ class ModuleMixing(AdapterStrategy):
 
     def _sigma(self) -> float:
         return float(self.sigma)
+
+    def _new_adapter(self) -> bool:
+        return bool(self.new_adapter)
 
     def _initial_lambda(self, xt: torch.Tensor, yt: torch.Tensor, S: torch.Tensor) -> float:
         lam = self.lambda_new
@@ -117,8 +126,10 @@ class ModuleMixing(AdapterStrategy):
     def _lambda_from_knn(self, xt: torch.Tensor, yt: torch.Tensor, S: torch.Tensor) -> float:
         """Initial lambda_new from leave-one-out 1-NN accuracy: base features vs best source."""
         y = yt.numpy()
+        base = self._base()
+        step = inference_batch(base)
         with torch.no_grad():
-            f_base = check_same_base(self.sources or [])(xt)
+            f_base = torch.cat([base(xt[i : i + step]) for i in range(0, len(xt), step)])
         scores = {"base": loo_1nn_accuracy(f_base, y)}
         for k in range(S.shape[1]):
             scores[f"s{k}"] = loo_1nn_accuracy(S[:, k], y)

@@ -1,0 +1,273 @@
+"""The text LoRA family on the real all-MiniLM-L6-v2: library build, zoo round trip, checks.
+
+One quick library (3 source tasks, tiny subsets) is built once through the CLI
+(``recycle zoo build-demo --modality text --quick``) and shared by the tests of this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import pickle
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load as st_load
+
+from recycle import datasets
+from recycle.adapt import Recycler
+from recycle.adapt.family.source import (
+    FamilyBaseSource,
+    FamilySource,
+    deserialize_family,
+    serialize_family,
+)
+from recycle.bench.text_library import HELD_OUT, QUICK_TASKS, SOURCE_TASKS, TARGETS
+from recycle.cli import main
+from recycle.errors import IntegrityError, ValidationError
+from recycle.zoo import Zoo
+from recycle.zoo.checker import static_check
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The quick text library built by the CLI into a fresh zoo (and its JSON summary)."""
+    root = tmp_path_factory.mktemp("textlib")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RECYCLE_CACHE", str(root / "cache"))
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    zoo = str(root / "zoo")
+    out = root / "summary.json"
+    argv = ["zoo", "build-demo", "--modality", "text", "--quick", "--zoo", zoo, "--json"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(argv)
+    out.write_text(buf.getvalue())
+    again = io.StringIO()
+    with contextlib.redirect_stdout(again):
+        code_again = main(argv)
+    mp.undo()
+    return {
+        "zoo": zoo,
+        "root": root,
+        "code": code,
+        "summary": json.loads(buf.getvalue()),
+        "again": (code_again, json.loads(again.getvalue())),
+    }
+
+
+def _rt_shots(per_class: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    rt = datasets.load("rotten-tomatoes")
+    y = np.asarray(rt.y_train)
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in (0, 1)]
+    )
+    return [rt.X_train[i] for i in idx], y[idx], list(rt.X_test[:60]), np.asarray(rt.y_test[:60])
+
+
+def test_task_lists_keep_targets_unseen() -> None:
+    assert len(SOURCE_TASKS) >= 30 and len({t.name for t in SOURCE_TASKS}) == len(SOURCE_TASKS)
+    for corpus, held in HELD_OUT.items():
+        seen = {c for t in SOURCE_TASKS if t.corpus == corpus for c in t.classes}
+        assert not seen & set(held), (corpus, seen & set(held))
+    assert not any(t.corpus == "rotten-tomatoes" for t in SOURCE_TASKS)
+    assert TARGETS[0].classes == ("fresh", "rotten")
+
+
+def test_quick_library_is_registered_with_specs_and_cached(library: dict[str, Any]) -> None:
+    assert library["code"] == 0
+    summary = library["summary"]
+    prefix = summary["prefix"]
+    names = [f"{prefix}.base"] + [f"{prefix}.{t.name}" for t in QUICK_TASKS]
+    assert summary["registered"] == names
+    assert summary["trained"] == names[1:]
+    code, again = library["again"]
+    assert code == 0 and again["registered"] == [] and again["trained"] == []
+    assert again["present"] == names
+    zoo = Zoo.open(library["zoo"])
+    entries = {e.name: e for e in zoo.list()}
+    assert set(entries) == set(names)
+    for name in names[1:]:
+        e = entries[name]
+        assert e.card.modality == "text" and e.card.access == "white-box"
+        assert e.spec_space == "minilm_l6.onnx:384"
+        assert e.parents == [entries[names[0]].id]
+        assert e.size_bytes < 200_000  # the adapter + head only; the base is stored once
+    assert entries[names[0]].size_bytes > 80_000_000
+    # each source learned its own task: held-out texts of that task, well above chance
+    acc = summary["held_out_accuracy"]
+    assert acc["chatterbot.ai-coding"] > 0.7 and acc["rt-plot.plot-review"] > 0.6
+
+
+def test_lora_source_round_trips_through_the_zoo_and_peft(library: dict[str, Any]) -> None:
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    zoo = Zoo.open(library["zoo"])
+    name = f"{library['summary']['prefix']}.{QUICK_TASKS[1].name}"
+    src = zoo.load(name)
+    assert isinstance(src, FamilySource) and src.modality == "text"
+    texts = ["How do I write a python function?", "Are you a robot?", "I love this film."]
+    cached = library["root"] / "cache" / "textlora"
+    folder = next(p for p in cached.iterdir() if p.is_dir())
+    cfg = json.loads((folder / f"{name}.json").read_text())
+    files = {k: folder / f"{name}.{k}" for k in ("adapter_model.safetensors", "head.safetensors")}
+    base = zoo.load(f"{library['summary']['prefix']}.base")
+    again = deserialize_family(cfg, files, {cfg["parents"][0]: base})
+    np.testing.assert_array_equal(src.embed(texts), again.embed(texts))
+    np.testing.assert_array_equal(src.predict_proba(texts), again.predict_proba(texts))
+    # the adapter is a real peft LoRA: loaded into peft's model it gives the same features
+    bert = get_peft_model(copy.deepcopy(base.base.bert), LoraConfig(**cfg["peft_config"]))
+    result = set_peft_model_state_dict(
+        bert, st_load(files["adapter_model.safetensors"].read_bytes())
+    )
+    assert not result.unexpected_keys
+    x = base.base.encode(texts)
+    with torch.no_grad():
+        h = bert.eval()(input_ids=x[:, 0], attention_mask=x[:, 1]).last_hidden_state
+    mask = x[:, 1].unsqueeze(-1).float()
+    pooled = ((h * mask).sum(1) / mask.sum(1)).numpy()
+    np.testing.assert_allclose(pooled, src.embed(texts), atol=1e-5)
+    assert np.abs(src.embed(texts) - base.embed(texts)).max() > 1e-3  # the adapter does act
+
+
+def _config_and_files(library: dict[str, Any]) -> tuple[dict, dict, FamilyBaseSource]:
+    zoo = Zoo.open(library["zoo"])
+    prefix = library["summary"]["prefix"]
+    src = zoo.load(f"{prefix}.{QUICK_TASKS[0].name}")
+    base = zoo.load(f"{prefix}.base")
+    src.base_id = "base-id"
+    cfg, files = serialize_family(src)
+    return cfg, files, base
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["peft_config"].update(exec="import os"), r"unknown key\(s\) \['exec'\]"),
+        (lambda c: c["peft_config"].update(use_dora=True), "use_dora=True"),
+        (lambda c: c["peft_config"].update(target_modules=["query", "key"]), "targets"),
+        (lambda c: c["peft_config"].update(r="4"), "r='4'"),
+        (
+            lambda c: c["peft_config"].update(r=8),
+            r"is float32\[4, 384\]; expected float32\[8, 384\]",
+        ),
+        (lambda c: c.update(source_classes=["a", "b", "c"]), "head.safetensors"),
+    ],
+    ids=["unknown-key", "dora", "targets", "rank-type", "rank-mismatch", "classes"],
+)
+def test_bad_peft_config_is_refused(library: dict[str, Any], change: Any, message: str) -> None:
+    cfg, files, base = _config_and_files(library)
+    change(cfg)
+    with pytest.raises(ValidationError, match=message):
+        deserialize_family(cfg, files, {"base-id": base})
+
+
+def test_foreign_tensor_in_adapter_file_is_refused(library: dict[str, Any]) -> None:
+    from safetensors.torch import save as st_save
+
+    cfg, files, base = _config_and_files(library)
+    tensors = st_load(files["adapter_model.safetensors"])
+    tensors["base_model.model.embeddings.word_embeddings.weight"] = torch.zeros(4, 384)
+    files["adapter_model.safetensors"] = st_save(tensors)
+    with pytest.raises(ValidationError, match="not a LoRA weight"):
+        deserialize_family(cfg, files, {"base-id": base})
+
+
+def test_tampered_adapter_blob_is_refused(library: dict[str, Any], tmp_path: Path) -> None:
+    copied = tmp_path / "zoo"
+    shutil.copytree(library["zoo"], copied)
+    zoo = Zoo.open(str(copied))
+    name = f"{library['summary']['prefix']}.{QUICK_TASKS[0].name}"
+    entry = zoo.get(name)
+    manifest = json.loads(zoo.store.read(entry.artifact_sha256))
+    sha = manifest["files"]["adapter_model.safetensors"]["sha256"]
+    blob = zoo.store.local_path(sha)
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF  # flip one weight byte
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="corrupted"):
+        Zoo.open(str(copied)).load(name)
+
+
+def test_safetensors_header_starting_like_a_pickle_is_accepted() -> None:
+    # an 8-byte header length of 640 = 0x0280 starts with the bytes of pickle's PROTO 2 opcode
+    header = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    header += b" " * (640 - len(header))
+    data = (640).to_bytes(8, "little") + header + b"\x00\x00\x80\x3f"
+    assert data[:2] == b"\x80\x02"
+    static_check({"format": "family"}, {"head.safetensors": data})
+    assert float(st_load(data)["w"][0]) == 1.0
+    with pytest.raises(Exception, match="pickle"):
+        static_check({"format": "family"}, {"head.safetensors": pickle.dumps([1])})
+
+
+@pytest.mark.parametrize("strategy", ["module_mixing", "lorahub"])
+def test_recycled_text_model_saves_and_loads(
+    library: dict[str, Any], tmp_path: Path, strategy: str
+) -> None:
+    X, y, X_test, _ = _rt_shots(8)
+    params = {"module_mixing": {"max_epochs": 2}, "lorahub": {"max_evals": 4}}[strategy]
+    zoo = Zoo.open(library["zoo"])
+    rec = Recycler(zoo, m=2, strategy=strategy, strategy_params={strategy: params}).fit(X, y)
+    used = [s.source_id for s in rec.strategy_.sources]
+    assert len(used) == 2 and not any(".base@" in u for u in used)  # adapters, not the base
+    before = rec.predict_proba(X_test)
+    rec.save(tmp_path / "model")
+    back = Recycler.load(tmp_path / "model", zoo=Zoo.open(library["zoo"]))
+    np.testing.assert_allclose(back.predict_proba(X_test), before, atol=1e-6)
+    if strategy == "lorahub":
+        assert rec.strategy_.weights_.shape == (2,) and rec.strategy_.n_evals_ >= 4
+
+
+def test_module_mixing_without_new_adapter_trains_only_the_mix() -> None:
+    from recycle.adapt.family import FamilyBase, FamilyConfig
+    from recycle.adapt.strategies import ModuleMixing
+
+    base = FamilyBase(FamilyConfig(channels=(4, 8)))
+    srcs = [FamilySource.fresh(base, ["a", "b"], name=f"d.s{i}") for i in range(2)]
+    X = np.random.default_rng(0).integers(0, 255, (20, 28, 28), dtype=np.uint8)
+    y = np.arange(20) % 2
+    fit = {}
+    for new in (True, False):
+        mm = ModuleMixing(srcs, lambda_new=0.5, max_epochs=2, new_adapter=new).fit(X, y)
+        config, tensors = mm.to_state()
+        back = ModuleMixing.from_state(config, tensors, srcs)
+        np.testing.assert_array_equal(back.predict_proba(X), mm.predict_proba(X))
+        fit[new] = mm
+    assert fit[True].mixing_weights_.shape == (3, 3)  # 3 sites x (2 sources + new)
+    assert fit[False].mixing_weights_.shape == (3, 2)  # 3 sites x 2 sources
+    assert not any(".new." in f".{k}" for k in fit[False].to_state()[1])
+    head_and_mix = 2 * 128 + 2 + 3 * 2 + 3
+    assert fit[False].trainable_params_ == head_and_mix < fit[True].trainable_params_
+
+
+def test_lora_ablation_quick_run(
+    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lora_ablation.py"
+    spec = importlib.util.spec_from_file_location("lora_ablation", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "lora_ablation", bench)  # dataclasses look it up
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
+    rows = bench.run(Zoo.open(library["zoo"]), bench.Config.tiny(), progress=False)
+    by = {r["variant"]: r for r in rows}
+    assert sorted(by) == sorted(bench.VARIANTS) and all(r["m"] == 2 for r in rows)
+    adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
+    assert all(set(r["sources"]) <= adapters and len(r["sources"]) == 2 for r in rows)
+    assert by["knn-new"]["trainable_params"] < by["knn+new"]["trainable_params"]
+    table = bench.render(rows, {"test": 40})
+    assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
+    assert "4/class" in table
