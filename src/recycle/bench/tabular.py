@@ -79,7 +79,7 @@ def tabular_pool(quick: bool, cache_dir: str | None, progress: ProgressCallback 
     from recycle.tabular.zoo import build_tabular_zoo
     from recycle.zoo import Zoo
 
-    root = Path(cache_dir or os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
+    root = Path(cache_dir or os.environ.get("RECYCLE_CACHE") or Path.home() / ".cache/recycle")
     zoo = Zoo.open(root / ("tabular-bench-zoo-quick" if quick else "tabular-bench-zoo"))
     build_tabular_zoo(zoo, quick=quick, cache_dir=root, progress=progress)
     return zoo
@@ -136,7 +136,8 @@ def tabular_targets(zoo: Any, quick: bool, seeds: int, shots: tuple[int, ...]) -
     tables = QUICK_TABLES if quick else tuple(t.name for t in TABLES)
     names = [e.name for e in zoo.list(modality="tabular")]
     churn = [n for n in names if n.endswith(".mlc_churn")]
-    users = []  # (kind, table, X, columns, y, excluded entries)
+    users: list[tuple[str, str, Any, Any, Any, list[str] | None]] = []  # kind, table, X,
+    # columns, y, excluded entries
     for t in tables:
         X, cols, y = _user(t, None, False, False)
         users.append(("rows", t, X, cols, y, None))

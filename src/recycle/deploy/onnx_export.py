@@ -284,6 +284,7 @@ def build_onnx(rec: Any, tokenizer: str = "tokenizer.json") -> onnx.ModelProto:
     feats = tuple(torch.zeros(2, int(s.feature_dim)) for s in model_sources(rec))
     names = [f"f{i}" for i in range(len(feats))]
     schema: dict[str, Any] = {"dtype": "float32", "shape": ["n", *shape]}
+    x: tuple[torch.Tensor, ...]
     if shape:
         x, names = (torch.zeros(2, *shape),), ["input", *names]
         inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", *shape])]

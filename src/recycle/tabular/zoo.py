@@ -122,7 +122,7 @@ def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
 
     X = np.asarray(ds.X_train)
     columns = list(ds.feature_names)
-    return ModelCard(
+    return ModelCard.from_dict(dict(
         name=f"{kind}.{t.name}", modality="tabular", task="classification",
         input={"shape": [len(columns)], "dtype": "float32",
                "value_range": [float(X.min()), float(X.max())], "columns": columns,
@@ -134,7 +134,7 @@ def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
         training_data={"description": f"{t.dataset}, provider split (80 %)",
                        "size": len(X)},
         metrics={"test_accuracy": round(float(accuracy), 4)},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def train_source(t: Table, kind: str, seed: int = 0) -> tuple[Any, Any, Any]:

@@ -34,7 +34,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -114,7 +114,7 @@ class SpecWeighted(Strategy):
         est.classes_ = np.asarray(classes)
         arrays: dict[str, np.ndarray] = {}
         for k, (src, spec) in enumerate(zip(sources, specs, strict=True)):
-            get = spec.get if isinstance(spec, dict) else lambda a, s=spec: getattr(s, a)
+            get: Any = spec.get if isinstance(spec, dict) else lambda a, s=spec: getattr(s, a)
             Z = np.asarray(get("Z"), dtype=np.float64)
             Z = Z[:, observed(src, Z.shape[1])]
             beta = np.asarray(get("beta"), dtype=np.float64)
@@ -156,7 +156,7 @@ class SpecWeighted(Strategy):
         W = self.row_weights(X)
         out = np.zeros((len(W), len(self.classes_)))
         for k, src in enumerate(self._sources()):
-            P = np.asarray(src.predict_proba(X), dtype=np.float64)
+            P = np.asarray(cast(Any, src).predict_proba(X), dtype=np.float64)  # black-box
             cmap = self.arrays_[f"s{k}.classes"].astype(np.int64)
             mine = np.where(cmap >= 0, P[:, np.maximum(cmap, 0)], 0.0)
             out += W[:, k : k + 1] * mine
