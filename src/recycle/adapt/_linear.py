@@ -115,6 +115,21 @@ def n_linear_params(arrays: dict[str, np.ndarray]) -> int:
     return int(sum(v.size for k, v in arrays.items() if k.endswith((".W", ".b"))))
 
 
+def fit_scaled_head(
+    D: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int
+) -> dict[str, np.ndarray]:
+    """A standardiser + logistic-regression head on design matrix ``D``, packed as arrays
+    (``scaler.*``, ``head.*``) for :func:`scaled_head_proba`."""
+    scaler = fit_scaler(D)
+    head = fit_logreg(apply_scaler(scaler, D), y, n_classes, C, seed)
+    return {**pack("scaler", scaler), **pack("head", head)}
+
+
+def scaled_head_proba(arrays: dict[str, np.ndarray], D: np.ndarray) -> np.ndarray:
+    """Class probabilities of a head fitted by :func:`fit_scaled_head`."""
+    return logreg_proba(unpack("head", arrays), apply_scaler(unpack("scaler", arrays), D))
+
+
 def fit_per_source(
     feats: list[np.ndarray], y: np.ndarray, n_classes: int, C: float, seed: int, oof: bool
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:

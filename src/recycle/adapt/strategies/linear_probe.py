@@ -26,14 +26,10 @@ import numpy as np
 
 from recycle.adapt._linear import (
     LOGREG_C,
-    apply_scaler,
-    fit_logreg,
-    fit_scaler,
+    fit_scaled_head,
     l2_normalize,
-    logreg_proba,
     n_linear_params,
-    pack,
-    unpack,
+    scaled_head_proba,
 )
 from recycle.adapt.base import Strategy
 from recycle.adapt.registry import register_strategy
@@ -66,11 +62,8 @@ class LinearProbe(Strategy):
 
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
         D = self._design(feats)
-        scaler = fit_scaler(D)
-        head = fit_logreg(apply_scaler(scaler, D), y, len(self.classes_), self.C, self.seed)
-        self.arrays_ = {**pack("scaler", scaler), **pack("head", head)}
+        self.arrays_ = fit_scaled_head(D, y, len(self.classes_), self.C, self.seed)
         self.trainable_params_ = n_linear_params(self.arrays_)
 
     def _proba(self, X: Any, feats: list[np.ndarray]) -> np.ndarray:
-        D = apply_scaler(unpack("scaler", self.arrays_), self._design(feats))
-        return logreg_proba(unpack("head", self.arrays_), D)
+        return scaled_head_proba(self.arrays_, self._design(feats))
