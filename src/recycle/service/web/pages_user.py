@@ -293,24 +293,25 @@ def job_status(state: StateDep, key: WebUser, job_id: str) -> dict[str, Any]:
             "error": job.error}  # fmt: skip
 
 
-@router.get("/web/jobs/{job_id}/model.tar.gz")
-def download_model(state: StateDep, key: WebUser, job_id: str) -> Response:
-    """The fitted model folder as ``model.tar.gz`` (the API's ``GET /jobs/{id}/result``)."""
-    if jobs_api.poll(job_id, state, key).kind != "fit":
-        raise ModelNotFoundError(f"Job {job_id} is not a fit job; it has no model folder.")
+def _job_file(state: Any, key: Any, job_id: str, kind: str, not_that_kind: str) -> Response:
+    """The API's ``GET /jobs/{id}/result`` for a job of ``kind``, with the pages' headers."""
+    if jobs_api.poll(job_id, state, key).kind != kind:
+        raise ModelNotFoundError(f"Job {job_id} {not_that_kind}")
     response: Response = jobs_api.result(job_id, state, key)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+@router.get("/web/jobs/{job_id}/model.tar.gz")
+def download_model(state: StateDep, key: WebUser, job_id: str) -> Response:
+    """The fitted model folder as ``model.tar.gz`` (the API's ``GET /jobs/{id}/result``)."""
+    return _job_file(state, key, job_id, "fit", "is not a fit job; it has no model folder.")
 
 
 @router.get("/web/jobs/{job_id}/model.onnx")
 def download_onnx(state: StateDep, key: WebUser, job_id: str) -> Response:
     """The ONNX file of a done export job (the API's ``GET /jobs/{id}/result``)."""
-    if jobs_api.poll(job_id, state, key).kind != "export":
-        raise ModelNotFoundError(f"Job {job_id} is not an ONNX export; export the model first.")
-    response: Response = jobs_api.result(job_id, state, key)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return _job_file(state, key, job_id, "export", "is not an ONNX export; export the model first.")
 
 
 @router.get("/web/jobs/{job_id}/predictions.csv")
