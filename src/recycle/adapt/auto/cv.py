@@ -134,8 +134,9 @@ def cross_validate(
         results.append(res)
         spent = time.perf_counter() - start
         per_fit = _estimate(results, name)
-        dear = get_strategy(name).relative_cost >= CHEAP_COST
-        if name not in references and dear and spent + per_fit * len(splits) > budget_s:
+        # the budget binds dear candidates; the no-source references always run
+        bounded = name not in references and get_strategy(name).relative_cost >= CHEAP_COST
+        if bounded and spent + per_fit * len(splits) > budget_s:
             res.skipped = f"time budget: {spent:.1f}s spent of {budget_s:.0f}s"
             done += len(splits)
             continue
@@ -150,7 +151,7 @@ def cross_validate(
                 if progress is not None:
                     progress("cross-validation", done, total)
                 spent = time.perf_counter() - start
-                if name not in references and dear and spent > budget_s and i + 1 < len(splits):
+                if bounded and spent > budget_s and i + 1 < len(splits):
                     res.scores, res.losses = [], []
                     res.skipped = (
                         f"time budget: stopped after {i + 1} of {len(splits)} folds, "
