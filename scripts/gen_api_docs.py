@@ -6,7 +6,7 @@ One section per documented object (:data:`OBJECTS`): its signature, the summary 
 docstring, its Parameters and Attributes as tables, the contract its module states (for the
 strategy and source protocols), and for card dataclasses every field with its type, default and
 the comment beside it in the source. ``--check`` writes nothing and exits 1 when
-``docs/api.md`` differs from what the code would generate (``tests/test_docs.py`` runs the
+``docs/api.md`` differs from what the code would generate (``tests/project/test_docs.py`` runs the
 same comparison).
 """
 

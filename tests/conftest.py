@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from family_helpers import family  # noqa: F401  (a small real white-box family)
 from pg import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures, see tests/pg.py)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

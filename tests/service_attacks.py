@@ -1,4 +1,4 @@
-"""Hostile payloads for the service tests (tests/test_service_hostile*.py): built, not stored.
+"""Hostile payloads for tests/service/test_service_hostile*.py, built on the fly, not stored.
 
 - :func:`npz_bomb`: a small ``.npz`` whose ``X`` inflates to ``n_bytes`` (zeros, deflated),
   streamed into the zip so building it never holds the inflated array in memory;

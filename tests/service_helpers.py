@@ -1,4 +1,4 @@
-"""Helpers of the service tests (tests/test_service*.py): a real uvicorn server in a thread."""
+"""Helpers of the service tests (tests/service/): a real uvicorn server in a thread."""
 
 from __future__ import annotations
 

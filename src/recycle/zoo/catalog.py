@@ -89,7 +89,7 @@ def _switch_to_wal(cursor: Any) -> None:
     """``PRAGMA journal_mode=WAL``, retried: SQLite does not call the busy handler for it.
 
     Two processes opening a new catalog at once would otherwise see "database is locked" at once
-    instead of waiting their turn (reproduced by tests/test_zoo_crash.py's concurrent workers).
+    instead of waiting their turn (reproduced by tests/zoo/test_zoo_crash.py's concurrent workers).
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     delay = 0.005

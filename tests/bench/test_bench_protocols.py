@@ -98,7 +98,7 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
     import re
     import subprocess
 
-    repo = Path(__file__).parents[1]
+    repo = Path(__file__).resolve().parents[2]
     env = {
         **os.environ, "QUICK": "1", "PROTOCOLS": "text", "JOBS": "2",
         "OUT": str(tmp_path / "out"), "PARTS": str(tmp_path / "parts"), "CLOCK_S": "1",

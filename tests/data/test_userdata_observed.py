@@ -1,6 +1,6 @@
 """Issue #18: each failure observed with a user's own data, as a test (all failed before the fix).
 
-The CLI suite per data kind and the bad-input table are in tests/test_cli_userdata.py.
+The CLI suite per data kind and the bad-input table are in tests/cli/test_cli_userdata.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from recycle.errors import ConfigError, ModelNotFoundError
 from recycle.zoo import ModelCard, Zoo
 
 NAMES = ("digits.mlp-low-classes-0to4", "digits.mlp-high-classes-5to9")
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from recycle.cli import main
 from recycle.cli.demo import _render
 
 #: The quick stream28 zoo is cached across sessions (keyed by its recipe's hash) and shared with
-#: tests/test_bench_protocols.py, so only the first session pays for training it.
+#: tests/bench/test_bench_protocols.py, so only the first session pays for training it.
 STREAM28_CACHE = str(Path.home() / ".cache" / "recycle" / "stream28")
 
 

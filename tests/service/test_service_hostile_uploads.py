@@ -243,7 +243,7 @@ zoo.register(src, card)  # validates in the checker; we are killed meanwhile
 def test_killed_registration_temp_folders_are_cleaned(tmp_path: Path) -> None:
     folder = tmp_path / "zoo"
     zoo = Zoo.open(folder)
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).resolve().parents[1])
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLED_REGISTRATION, str(folder), tests], start_new_session=True
     )

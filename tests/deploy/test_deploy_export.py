@@ -11,7 +11,6 @@ import pytest
 from deploy_helpers import agreement, run_isolated, tabular_zoo
 from recycle.adapt import Recycler
 from recycle.errors import ConfigError, IncompatibleError
-from test_module_mixing import family  # noqa: F401  (the small real MNIST family)
 
 FAST = {"*": {"max_epochs": 15}}
 
@@ -98,7 +97,7 @@ def test_digit_cnn_sources_with_antialiased_downsizing_export(tmp_path: Path) ->
 @pytest.mark.parametrize("strategy", ["module_mixing", "finetune_source"])
 def test_whitebox_family_model_exports_fused_into_one_graph(
     tmp_path: Path,
-    family: dict,  # noqa: F811 (the fixture imported above)
+    family: dict,
     strategy: str,
 ) -> None:
     params = {"*": {"max_epochs": 4, "patience": 4}}

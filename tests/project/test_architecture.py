@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "recycle"
 MAX_LINES = 400
 #: Modules allowed over MAX_LINES while a split is under way (none now); an entry that is no

@@ -84,7 +84,7 @@ time.sleep(600)
 
 
 def test_workers_end_when_their_server_is_killed() -> None:
-    paths = [str(Path(__file__).parent), *sys.path]
+    paths = [str(Path(__file__).resolve().parents[1]), *sys.path]
     server = subprocess.Popen([sys.executable, "-c", ORPHAN, *paths], stdout=subprocess.PIPE)
     try:
         pid = int(server.stdout.readline())  # type: ignore[union-attr]

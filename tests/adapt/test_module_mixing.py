@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from family_helpers import SMALL
 from recycle.adapt.adapters import distance_correlation, loo_1nn_accuracy
-from recycle.adapt.family import FamilyBase, FamilyConfig, FamilySource, pretrain_base, train_source
+from recycle.adapt.family import FamilyBase, FamilySource
 from recycle.adapt.split import stratified_holdout
 from recycle.adapt.strategies import (
     STRATEGIES,
@@ -20,31 +21,7 @@ from recycle.errors import ConfigError, IncompatibleError
 
 WHITEBOX = [n for n in strategy_names() if STRATEGIES[n].access == "white-box"]
 
-SMALL = FamilyConfig(channels=(8, 16))
 FAST = {"max_epochs": 4, "patience": 4}
-
-
-@pytest.fixture(scope="module")
-def family() -> dict:
-    """A small real family: base on digits 0-5, two sources, a target on digits 6-9."""
-    from recycle.datasets import load
-
-    torch.manual_seed(0)
-    ds = load("mnist")
-    X, y = ds.X_train, ds.y_train
-    rng = np.random.default_rng(0)
-    pick = lambda classes, n: rng.permutation(np.flatnonzero(np.isin(y, classes)))[:n]  # noqa: E731
-    b = pick([0, 1, 2, 3, 4, 5], 300)
-    base = pretrain_base(X[b], y[b], SMALL, epochs=2, batch_size=32)
-    sources = []
-    for k, classes in enumerate([[6, 7, 8], [0, 1, 2]]):
-        i = pick(classes, 150)
-        yi = np.searchsorted(classes, y[i])
-        names = [str(c) for c in classes]
-        sources.append(train_source(base, X[i], yi, names, epochs=2, name=f"t.s{k}", lr=1e-2))
-    t = pick([6, 7, 8, 9], 40)
-    te = pick([6, 7, 8, 9], 200)
-    return {"base": base, "sources": sources, "X": X[t], "y": y[t], "Xte": X[te], "yte": y[te]}
 
 
 def test_mixing_weights_are_convex_and_only_new_parts_train(family: dict) -> None:

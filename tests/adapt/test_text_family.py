@@ -255,7 +255,7 @@ def test_lora_ablation_quick_run(
 ) -> None:
     import importlib.util
 
-    path = Path(__file__).parents[1] / "benchmarks" / "lora_ablation.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "lora_ablation.py"
     spec = importlib.util.spec_from_file_location("lora_ablation", path)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)

@@ -11,50 +11,28 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
-from recycle.service import Settings, create_app
-from recycle.service.auth import create_key
-from recycle.zoo import ModelCard, Zoo
+from job_helpers import (
+    CANCEL_WITHIN_S,
+    CAP,
+    GRACE_S,
+    START_S,
+    job_status,
+    register_hang,
+    serve_jobs,
+    submit_job,
+)
 from recycle.zoo.store import pid_alive
-from service_helpers import Served, ServerThread, mlp_model, npz_bytes, wait_until
-
-GRACE_S = 4.0  # test server's job_grace_s: seconds a job may run past its time budget
-CAP = 2  # test server's max_jobs_per_key
-CANCEL_WITHIN_S = 5.0  # what "cancel takes effect within seconds" means here
-START_S = 90.0  # a job's worker process starts (imports torch) within this, even on a busy box
-
-
-def _evil_card(name: str) -> ModelCard:
-    return ModelCard(
-        name=name, modality="tabular", task="feature-extraction",
-        input={"shape": [4], "dtype": "float32", "value_range": [-1, 1]},
-        output={"feature_dim": 6}, license="MIT", provider="acme",
-    )  # fmt: skip
-
-
-def _serve(folder: Path, **overrides: Any) -> tuple[Any, dict[str, str], Any]:
-    zoo = Zoo.open(folder)
-    settings = Settings(
-        zoo=str(folder), job_workers=2, max_jobs_per_key=CAP, job_grace_s=GRACE_S, **overrides
-    )
-    app = create_app(settings, zoo=zoo)
-    db = app.state.service.db
-    keys = {
-        "user": create_key(db, "user", "alice")[0],
-        "capped": create_key(db, "user", "mallory")[0],
-    }
-    return app, keys, zoo
+from service_helpers import Served, ServerThread, mlp_model, wait_until
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECYCLE_EXTRA_ARCH_MODULES", "zoo_evil_archs")  # job workers import evil.*
-        app, keys, zoo = _serve(tmp_path_factory.mktemp("hostile-jobs") / "zoo")
+        app, keys, zoo = serve_jobs(tmp_path_factory.mktemp("hostile-jobs") / "zoo")
         for seed in (1, 2):
             src, card = mlp_model(f"mlp.hostile-{seed}", seed)
             zoo.register(src, card, validate=False)  # trusted test code
@@ -62,35 +40,11 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             yield Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
 
 
-def _register_hang(zoo: Any) -> Any:
-    """A zoo entry whose ``embed`` never returns (registered by trusted test code)."""
-    import zoo_evil_archs  # noqa: F401  (registers evil.* to serialize it)
-    from recycle.sources import TorchSource
-    from recycle.sources.arch import build_architecture
-
-    src = TorchSource(build_architecture("evil.hang"), "tabular:identity", 6)
-    return zoo.register(src, _evil_card("evil.hang"), validate=False)
-
-
 @pytest.fixture
 def hang_id(hostile: Served) -> Iterator[str]:
-    entry = _register_hang(hostile.zoo)
+    entry = register_hang(hostile.zoo)
     yield entry.id
     hostile.zoo.remove(entry.id)
-
-
-def _target(features: int = 64, n: int = 40) -> bytes:
-    rng = np.random.default_rng(0)
-    return npz_bytes(X=rng.uniform(0, 1, (n, features)).astype(np.float32), y=np.arange(n) % 2)
-
-
-def _submit(c: Any, kind: str, params: dict, features: int = 64) -> Any:
-    files = {"data": ("t.npz", _target(features))}
-    return c.post(f"/jobs/{kind}", files=files, data={"params": json.dumps(params)})
-
-
-def _status(c: Any, job_id: str) -> dict[str, Any]:
-    return c.get(f"/jobs/{job_id}").json()  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +69,7 @@ def test_unbounded_job_parameters_are_422_naming_the_field(
 ) -> None:
     with hostile.client("user") as c:
         before = len(hostile.db.list_jobs(owner="alice"))
-        r = _submit(c, "fit", params)
+        r = submit_job(c, "fit", params)
         assert r.status_code == 422, r.text
         assert field in r.json()["detail"]
         assert len(hostile.db.list_jobs(owner="alice")) == before  # nothing was queued
@@ -124,9 +78,9 @@ def test_unbounded_job_parameters_are_422_naming_the_field(
 def test_per_key_cap_is_429_with_the_real_wait(hostile: Served, hang_id: str) -> None:
     params = {"sources": [hang_id], "strategy": "linear_probe", "time_budget": 30}
     with hostile.client("capped") as c:
-        ids = [_submit(c, "fit", params, features=4).json()["id"] for _ in range(CAP)]
+        ids = [submit_job(c, "fit", params, features=4).json()["id"] for _ in range(CAP)]
         try:
-            r = _submit(c, "fit", params, features=4)
+            r = submit_job(c, "fit", params, features=4)
             assert r.status_code == 429, r.text
             wait = int(r.headers["Retry-After"])
             assert 1 < wait <= 30 + GRACE_S + 1  # the earliest end of a job of this key
@@ -135,8 +89,8 @@ def test_per_key_cap_is_429_with_the_real_wait(hostile: Served, hang_id: str) ->
         finally:
             for job_id in ids:
                 c.post(f"/jobs/{job_id}/cancel")
-        wait_until(lambda: all(_status(c, j)["status"] == "cancelled" for j in ids), 30)
-        again = _submit(c, "select", {"sources": [hang_id], "time_budget": 5}, features=4)
+        wait_until(lambda: all(job_status(c, j)["status"] == "cancelled" for j in ids), 30)
+        again = submit_job(c, "select", {"sources": [hang_id], "time_budget": 5}, features=4)
         assert again.status_code == 202, again.text
         c.post(f"/jobs/{again.json()['id']}/cancel")
 
@@ -144,19 +98,19 @@ def test_per_key_cap_is_429_with_the_real_wait(hostile: Served, hang_id: str) ->
 def test_cancel_kills_a_running_job_within_seconds(hostile: Served, hang_id: str) -> None:
     params = {"sources": [hang_id], "strategy": "linear_probe", "time_budget": 600}
     with hostile.client("user") as c:
-        job_id = _submit(c, "fit", params, features=4).json()["id"]
+        job_id = submit_job(c, "fit", params, features=4).json()["id"]
         # the worker process starts a moment before its row says "running": wait for both
         wait_until(
             lambda: (
                 hostile.jobs.worker_pid(job_id) is not None
-                and _status(c, job_id)["status"] == "running"
+                and job_status(c, job_id)["status"] == "running"
             ),
             START_S,
         )
         pid = hostile.jobs.worker_pid(job_id)
         start = time.monotonic()
         assert c.post(f"/jobs/{job_id}/cancel").status_code == 200
-        wait_until(lambda: _status(c, job_id)["status"] == "cancelled", CANCEL_WITHIN_S)
+        wait_until(lambda: job_status(c, job_id)["status"] == "cancelled", CANCEL_WITHIN_S)
         assert time.monotonic() - start < CANCEL_WITHIN_S
         assert not pid_alive(pid)
 
@@ -164,12 +118,14 @@ def test_cancel_kills_a_running_job_within_seconds(hostile: Served, hang_id: str
 def test_time_budget_is_enforced_from_outside(hostile: Served, hang_id: str) -> None:
     budget = 2
     with hostile.client("user") as c:
-        job_id = _submit(c, "select", {"sources": [hang_id], "time_budget": budget}, 4).json()["id"]
+        job_id = submit_job(c, "select", {"sources": [hang_id], "time_budget": budget}, 4).json()[
+            "id"
+        ]
         wait_until(lambda: hostile.jobs.worker_pid(job_id) is not None, START_S)
         pid = hostile.jobs.worker_pid(job_id)
-        took = wait_until(lambda: _status(c, job_id)["status"] == "failed", budget + GRACE_S + 5)
+        took = wait_until(lambda: job_status(c, job_id)["status"] == "failed", budget + GRACE_S + 5)
         assert took >= budget  # not before its budget
-        job = _status(c, job_id)
+        job = job_status(c, job_id)
         assert "time budget" in job["error"]
         assert not pid_alive(pid)
 
@@ -178,13 +134,13 @@ def test_shutdown_does_not_hang_on_a_running_job(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECYCLE_EXTRA_ARCH_MODULES", "zoo_evil_archs")
         folder = tmp_path / "zoo"
-        app, keys, zoo = _serve(folder)
-        entry = _register_hang(zoo)
+        app, keys, zoo = serve_jobs(folder)
+        entry = register_hang(zoo)
         server = ServerThread(app)
         with server:
             served = Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
             with served.client("user") as c:
-                job_id = _submit(c, "select", {"sources": [entry.id]}, 4).json()["id"]
+                job_id = submit_job(c, "select", {"sources": [entry.id]}, 4).json()["id"]
             wait_until(lambda: served.jobs.worker_pid(job_id) is not None, START_S)
             pid = served.jobs.worker_pid(job_id)
             start = time.monotonic()
@@ -195,7 +151,7 @@ def test_shutdown_does_not_hang_on_a_running_job(tmp_path: Path) -> None:
 
 def test_a_failing_entry_is_skipped_with_a_warning(tmp_path: Path) -> None:
     folder = tmp_path / "zoo"
-    app, keys, zoo = _serve(folder)
+    app, keys, zoo = serve_jobs(folder)
     entries = []
     for seed in (1, 2, 3):
         src, card = mlp_model(f"mlp.skip-{seed}", seed)
@@ -207,11 +163,11 @@ def test_a_failing_entry_is_skipped_with_a_warning(tmp_path: Path) -> None:
     with ServerThread(app) as server:
         served = Served(server.url, zoo, app.state.service.db, keys, app.state.service.jobs)
         with served.client("user") as c:
-            r = _submit(c, "select", {"m": 1, "time_budget": 600})  # no sources: every entry
+            r = submit_job(c, "select", {"m": 1, "time_budget": 600})  # no sources: every entry
             assert r.status_code == 202, r.text
             job_id = r.json()["id"]
-            wait_until(lambda: _status(c, job_id)["status"] in ("done", "failed"), 120)
-            job = _status(c, job_id)
+            wait_until(lambda: job_status(c, job_id)["status"] in ("done", "failed"), 120)
+            job = job_status(c, job_id)
     assert job["status"] == "done", job
     warnings = job["result"]["warnings"]
     assert len(warnings) == 1 and broken.id in warnings[0]

@@ -286,7 +286,7 @@ def test_npz_target_with_pickle_is_refused(served: Served, tmp_path: Path) -> No
     assert os.environ.get("RECYCLE_CACHE")  # the conftest isolation is active
 
 
-# -- jobs (quick variant of tests/test_service_flow.py, on SQLite) ------------------------------
+# -- jobs (quick variant of tests/service/test_service_flow.py, on SQLite) ----------------
 
 
 @pytest.fixture(scope="module")

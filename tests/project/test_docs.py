@@ -12,7 +12,7 @@ import typer.main
 from recycle.cli import app, main
 from script_helpers import load_script
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "research/README.md"]
 CLI_DOCS = load_script("gen_cli_docs")
