@@ -52,7 +52,7 @@ from recycle.spec.kernel import median_gamma
 from recycle.zoo import ModelCard, Zoo, spec_index
 
 ROOT = Path(__file__).resolve().parents[1]
-KEEP_IN_STEP = spec_index.after_change  # the per-registration index update
+KEEP_IN_STEP = spec_index.after_register  # the per-registration index update
 OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
 PAIRED = ROOT / "benchmarks" / "results" / "search_zoo_paired.json"
 M = 100  # reduced points per spec
@@ -63,9 +63,13 @@ REPEATS = 3
 #: child as seen by the parent starts at the parent's size, so the child measures itself).
 CLI = (
     "import atexit, resource, sys; from recycle.cli import entry_point; sys.argv[0] = 'recycle'; "
-    "atexit.register(lambda: sys.stderr.write("
-    "f'\\nmaxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')); entry_point()"
+    "u = lambda: resource.getrusage(resource.RUSAGE_SELF); "
+    "atexit.register(lambda: sys.stderr.write(f'\\nmaxrss_kib={u().ru_maxrss} "
+    "cpu_s={u().ru_utime + u().ru_stime}\\n')); entry_point()"
 )
+#: Entries registered one by one with the index kept up to date at the end of a bulk-loaded
+#: size (their time is the per-entry registration cost at that size).
+PROBE = 20
 
 
 def _payload() -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -122,8 +126,8 @@ class Specs:
         return build_spec(self.Xt[rows], m=M, seed=seed)
 
 
-def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one fresh `recycle search` process."""
+def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds of one fresh `recycle search` process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-c", CLI, "search", str(query), "--zoo", str(zoo), "--json"]
     t0 = time.perf_counter()
@@ -131,17 +135,18 @@ def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    return wall, int(proc.stderr.rsplit("maxrss_kib=", 1)[1]) / 1024
+    tail = proc.stderr.rsplit("maxrss_kib=", 1)[1].split()
+    return wall, int(tail[0]) / 1024, float(tail[1].removeprefix("cpu_s="))
 
 
 def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
     """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
     machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
-    times: dict[str, list[tuple[float, float]]] = {str(z): [] for z in zoos}
+    times: dict[str, list[tuple[float, float, float]]] = {str(z): [] for z in zoos}
     for _ in range(rounds):
         for z in zoos:
             times[str(z)].append(_cold_cli(query, z, ROOT / "src"))
-    base = float(np.median([t for t, _ in times[str(zoos[0])]]))
+    base = float(np.median([t[0] for t in times[str(zoos[0])]]))
     spec = Spec.load(query)
     rows = []
     for z in zoos:
@@ -153,11 +158,12 @@ def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 opened.search(spec, top=5)
                 warm.append(time.perf_counter() - t0)
-        median = float(np.median([t for t, _ in times[str(z)]]))
+        median = float(np.median([t[0] for t in times[str(z)]]))
         rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
-                     "cold_cli_peak_rss_mib": max(r for _, r in times[str(z)]),
+                     "cold_cli_peak_rss_mib": max(t[1] for t in times[str(z)]),
+                     "cold_cli_cpu_s": float(np.median([t[2] for t in times[str(z)]])),
                      "warm_search_ms": 1000 * float(np.median(warm)),
-                     "runs_s": [t for t, _ in times[str(z)]]})  # fmt: skip
+                     "runs_s": [t[0] for t in times[str(z)]]})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
     return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
             "load_average": os.getloadavg(), "threads": {k: os.environ.get(k) for k in
@@ -202,18 +208,24 @@ def run(
     rows, registered = [], 0
     for size in sizes:
         bulk = registered >= bulk_from
+        registered_before = registered
         if bulk:  # catalog only, then one catch-up sync (the path taken after a crash)
-            spec_index.after_change = lambda _zoo, _spaces: None
+            spec_index.after_register = lambda _zoo, _row, _spec: None
+        last = size - PROBE if bulk else size
         t0 = time.perf_counter()
-        for i in range(registered, size):
+        for i in range(registered, last):
             zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
-        reg_ms = 1000 * (time.perf_counter() - t0) / max(size - registered, 1)
-        catch_up = None
+        bulk_ms = 1000 * (time.perf_counter() - t0) / max(last - registered, 1)
+        reg_ms, catch_up = bulk_ms, None
         if bulk:
-            spec_index.after_change = KEEP_IN_STEP
+            spec_index.after_register = KEEP_IN_STEP
             t0 = time.perf_counter()
             spec_index.sync(zoo, "input:784")
             catch_up = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(last, size):
+                zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
+            reg_ms = 1000 * (time.perf_counter() - t0) / PROBE
         registered = size
         cold = [_cold_cli(qpath, zoo_dir, ROOT / "src") for _ in range(REPEATS)]
         before = None
@@ -221,22 +233,27 @@ def run(
             before = float(np.median([_cold_cli(qpath, zoo_dir, before_src)[0] for _ in range(2)]))
         fresh = Zoo.open(zoo_dir)
         fresh.search(queries[0], top=5)  # loads the index once, as a server process does
-        times = []
+        times, cpu = [], []
         for _ in range(REPEATS):
             for q in queries:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fresh.search(q, top=5)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
         row = {
             "entries": size,
             "synthetic": True,
             "register_ms_per_entry": reg_ms,
-            "index_per_entry": not bulk,
+            "registered_with_index": size - registered_before if not bulk else PROBE,
+            "bulk_ms_per_entry": bulk_ms if bulk else None,
             "catch_up_sync_s": catch_up,
             "cold_cli_s": float(np.median([c[0] for c in cold])),
+            "cold_cli_cpu_s": float(np.median([c[2] for c in cold])),
             "cold_cli_peak_rss_mib": float(max(c[1] for c in cold)),
             "cold_cli_before_s": before,
             "warm_search_ms": 1000 * float(np.median(times)),
+            "warm_search_cpu_ms": 1000 * float(np.median(cpu)),
+            "load_average": os.getloadavg(),
             "recall_at_10": _recall(fresh, queries),
             "index_bytes": _dir_bytes(spec_index.index_root(fresh)),
         }
