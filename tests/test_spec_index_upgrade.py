@@ -130,3 +130,36 @@ def test_a_format1_index_is_rebuilt_and_gives_the_exact_top5(upgrade: str, tmp_p
     assert fresh.fsck().clean
     fresh.register(mlp_source(), mlp_card("m.new"), spec=_spec(20), validate=False)
     assert _index_ids(fresh) == _catalog_ids(fresh)
+
+
+def test_rebases_read_at_most_spread_over_drift_sets_per_added_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented bound on the bandwidth re-base (recycle.spec.index): with log-gammas
+    within ``spread`` of each other, re-bases read <= spread / GAMMA_DRIFT sets per added spec."""
+    from recycle.spec import index as index_module
+    from recycle.spec.index import EntryInfo, update
+
+    spread, n = 0.5, 150
+    rng = np.random.default_rng(3)
+    log_gammas = np.log(_spec(0).gamma) + rng.uniform(-spread / 2, spread / 2, size=n)
+    reads: list[int] = []
+    real = files.read_sets
+
+    def counted(folder: Path, ids: np.ndarray, sizes: np.ndarray, dim: int) -> np.ndarray:
+        reads.append(len(ids))
+        return real(folder, ids, sizes, dim)
+
+    monkeypatch.setattr(files, "read_sets", counted)
+    gammas = []
+    for i in range(n):
+        spec = _spec(i)
+        spec.gamma = float(np.exp(log_gammas[i]))
+        update(tmp_path, SPACE, [(EntryInfo(f"{i:032x}", f"m{i}", "1.0.0", i), spec)], set(), [i])
+        gammas.append(files.read_manifest(tmp_path)["gamma"])  # type: ignore[index]
+    rebases = len(set(gammas))
+    assert rebases > 2  # the test exercises re-bases (the mean moves early on)
+    assert sum(reads) <= spread / index_module.GAMMA_DRIFT * n
+    final = PersistentIndex.load(tmp_path)
+    assert final is not None
+    assert abs(np.log(final.gamma) - log_gammas.mean()) <= index_module.GAMMA_DRIFT
