@@ -8,18 +8,19 @@ Queries are real specs (``build_spec``, m=100) of 300 MNIST test images of 3 cla
 
 At each size:
 
-- ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry while growing to this
-  size, the persistent spec index kept up to date on every registration (``index_per_entry``);
-  beyond ``--bulk-from`` entries (default 1,000; to fit the run in time) the entries are
-  registered with the per-entry index update switched off and the index catches up in one
-  :func:`recycle.zoo.spec_index.sync` (``catch_up_sync_s``), the path a search takes after a
-  registration whose index update did not run;
-- ``cold_cli_s``: wall time of a fresh ``python -m recycle.cli search QUERY.json --zoo Z --json``
-  process (median of 3; imports included), and its peak resident memory;
+- ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry with the persistent
+  spec index kept up to date on every registration (``registered_with_index`` entries: all
+  of them while growing to this size up to ``--bulk-from`` entries, default 1,000); beyond,
+  to fit the run in time, the entries are first registered with the index step switched off
+  (``bulk_ms_per_entry``), the index catches up in one :func:`recycle.zoo.spec_index.sync`
+  (``catch_up_sync_s``: the path a search takes after registrations whose index step did not
+  run), and the last ``PROBE`` entries are registered with the index kept up to date;
+- ``cold_cli_s`` / ``cold_cli_cpu_s``: wall and CPU time of a fresh ``recycle search QUERY.json
+  --zoo Z --json`` process (median of 3; imports included), and its peak resident memory;
 - ``cold_cli_before_s``: the same with the code before the index (``--before-src``, e.g. a
   checkout of main), which reads and parses every spec blob per query;
-- ``warm_search_ms``: ``Zoo.search(query_spec, top=5)`` in a process that has searched once
-  (median of 5 queries x 3 repeats);
+- ``warm_search_ms`` / ``warm_search_cpu_ms``: ``Zoo.search(query_spec, top=5)`` in a process
+  that has searched once (median of 5 queries x 3 repeats), wall and CPU time;
 - ``recall_at_10``: overlap of the top 10 with exact MMD over every entry (same gamma), when
   the vector pass was used (see the switch rule in :mod:`recycle.spec.index`);
 - ``index_bytes``: size of the index folder.
@@ -54,7 +55,6 @@ from recycle.zoo import ModelCard, Zoo, spec_index
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_IN_STEP = spec_index.after_register  # the per-registration index update
 OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
-PAIRED = ROOT / "benchmarks" / "results" / "search_zoo_paired.json"
 M = 100  # reduced points per spec
 GROUP = 10  # MNIST images averaged into one synthetic reduced point
 QUERIES = 5
@@ -137,37 +137,6 @@ def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float, float]:
         raise RuntimeError(proc.stderr[-2000:])
     tail = proc.stderr.rsplit("maxrss_kib=", 1)[1].split()
     return wall, int(tail[0]) / 1024, float(tail[1].removeprefix("cpu_s="))
-
-
-def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
-    """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
-    machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
-    times: dict[str, list[tuple[float, float, float]]] = {str(z): [] for z in zoos}
-    for _ in range(rounds):
-        for z in zoos:
-            times[str(z)].append(_cold_cli(query, z, ROOT / "src"))
-    base = float(np.median([t[0] for t in times[str(zoos[0])]]))
-    spec = Spec.load(query)
-    rows = []
-    for z in zoos:
-        with Zoo.open(z) as opened:
-            n = opened.stats()["entries"]
-            opened.search(spec, top=5)  # loads the index
-            warm = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                opened.search(spec, top=5)
-                warm.append(time.perf_counter() - t0)
-        median = float(np.median([t[0] for t in times[str(z)]]))
-        rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
-                     "cold_cli_peak_rss_mib": max(t[1] for t in times[str(z)]),
-                     "cold_cli_cpu_s": float(np.median([t[2] for t in times[str(z)]])),
-                     "warm_search_ms": 1000 * float(np.median(warm)),
-                     "runs_s": [t[0] for t in times[str(z)]]})  # fmt: skip
-        print(json.dumps(rows[-1]), flush=True)
-    return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
-            "load_average": os.getloadavg(), "threads": {k: os.environ.get(k) for k in
-            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}  # fmt: skip
 
 
 def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
@@ -282,14 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, help="where the zoo is built (default: temp)")
     parser.add_argument("--plot-only", action="store_true", help="redraw plot and tables from JSON")
-    parser.add_argument("--paired", help="ZOO,ZOO,...: alternate cold CLI runs on existing zoos")
-    parser.add_argument("--query", type=Path, help="query spec of --paired")
-    parser.add_argument("--rounds", type=int, default=2 * REPEATS, help="rounds of --paired")
     args = parser.parse_args(argv)
-    if args.paired:
-        zoos = [Path(z) for z in args.paired.split(",")]
-        PAIRED.write_text(json.dumps(paired(zoos, args.query, args.rounds), indent=1) + "\n")
-        return 0
     if args.plot_only:
         write_docs()
         return 0
