@@ -46,11 +46,17 @@ def _catalog_ids(zoo: Zoo) -> set[str]:
     return {e.id for e in zoo.list(all_versions=True) if e.spec_space == SPACE}
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_registration_reads_no_catalog_row_of_the_space(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     specs = {f"m.{i}": _spec(i) for i in range(6)}
-    zoo = _zoo(str(tmp_path / "zoo"), None, specs)
+    if backend == "sqlite":
+        zoo = _zoo(str(tmp_path / "zoo"), None, specs)
+    else:  # the catalog's timestamps come back from PostgreSQL with a time zone
+        zoo = _zoo(request.getfixturevalue("pg_url"), str(tmp_path / "artifacts"), specs)
     reads = _catalog_reads(monkeypatch)
     for i in range(6, 10):
         specs[f"m.{i}"] = _spec(i)
