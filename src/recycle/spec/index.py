@@ -187,12 +187,13 @@ class PersistentIndex:
                 index.add(np.ascontiguousarray(rff[:, :PREFIX]))
             self._vectors = (key, (which, rff, index))
         which, rff, index = self._vectors[1]
-        if index is None:
+        if index is None:  # every entry (no copy of the vectors)
             short = np.arange(which.size)
+            est = self.self_terms[which] - 2.0 * (rff @ vec[0])
         else:
             _, found = index.search(np.ascontiguousarray(vec[:, :PREFIX]), max(k, SHORTLIST))
             short = np.sort(found[0][found[0] >= 0])
-        est = self.self_terms[which[short]] - 2.0 * (rff[short] @ vec[0])
+            est = self.self_terms[which[short]] - 2.0 * (rff[short] @ vec[0])
         best = np.argpartition(est, k - 1)[:k] if k < est.size else np.arange(est.size)
         return which[short[best]]
 
