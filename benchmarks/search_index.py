@@ -53,9 +53,9 @@ M = 100  # reduced points per entry: 10 atoms x 10 points
 BATCH = 2000  # specs per update (their reduced sets: 627 MB)
 QUERIES = 10
 REPEATS = 3
-CANDIDATES = (64, RERANK, 256)
+CANDIDATES = (16, RERANK, 64)
 #: Shortlists of the two-stage vector pass measured (above recycle.spec.index.TWO_STAGE_MIN).
-SHORTLISTS = (2048, 8192)
+SHORTLISTS = (1024, 2048)
 
 
 def _items(atoms: np.ndarray, pool: np.ndarray, gamma: float, lo: int, hi: int) -> list[Any]:
