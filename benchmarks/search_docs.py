@@ -40,9 +40,9 @@ def _main_rows(index: dict[str, Any], rerank: int, shortlist: int) -> list[dict[
     for the two-stage vector pass, its shortlist)."""
     out = []
     for r in index["rows"]:
-        (c,) = [c for c in r["by_candidates"] if c["candidates"] == rerank
+        out += [{**c, "entries": r["entries"], "load": r["load_average"][0]}
+                for c in r["by_candidates"] if c["candidates"] == rerank
                 and c.get("shortlist") in (None, shortlist)]  # fmt: skip
-        out.append({**c, "entries": r["entries"], "load": r["load_average"][0]})
     return out
 
 
