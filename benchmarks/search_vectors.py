@@ -13,8 +13,10 @@ seeded by the space; here in a memory-mapped ``.npy``) and its exact self-term. 
 real ``build_spec`` of 300 MNIST test images of 3 digits, m = 100), timed end to end:
 
 1. the query's vector; faiss over the first ``PREFIX`` features of every entry
-   (``IndexIVFFlat``, ``IVF_LISTS`` k-means cells, ``nprobe`` probed; ``IndexFlatL2`` below
-   ``IVF_MIN`` entries) keeps a ``shortlist``;
+   (``IndexIVFFlat``, ``IVF_LISTS`` k-means cells, ``nprobe`` probed; a flat index below
+   ``IVF_MIN`` entries) keeps a ``shortlist``: by L2 on the prefixes, or (``--ip``) by inner
+   product of ``[2 (D / P) v_q[:P], -1]`` with ``[v_s[:P], self_s]``, the same estimate as
+   stage 2 from the prefix alone;
 2. the shortlist re-scored on all D features with the exact self-term:
    ``self_s - 2 v_q . v_s`` (the estimate of MMD^2 less the query's own term; ``--l2`` also
    measures plain ``||v_q - v_s||^2``, whose self-term part is noise); the best ``keep`` go on;
@@ -166,13 +168,24 @@ class Cascade:
     basis: RffBasis
     pool: np.ndarray
     gamma: float
+    #: first stage by inner product with the exact self-term (else L2 on the prefixes)
+    ip: bool
+
+    def _first_query(self, v: np.ndarray) -> np.ndarray:
+        """The first stage's query: the prefix (L2), or ``[2 (D / P) v[:P], -1]`` against
+        ``[v_s[:P], self_s]`` (inner product = minus the estimated MMD^2 less the query's term:
+        a prefix's dot product estimates P / D of the cross term)."""
+        if not self.ip:
+            return np.ascontiguousarray(v[None, :PREFIX])
+        scaled = 2.0 * (self.basis.features / PREFIX) * v[:PREFIX]
+        return np.append(scaled, np.float32(-1.0))[None, :].astype(np.float32)
 
     def search(
         self, q: Spec, shortlist: int, keep: int, l2: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """The 10 best entries by exact MMD^2, and the ``keep`` entries stage 2 passed on."""
         v = self.basis.embed(q.Z, q.beta)
-        _, found = self.first.search(np.ascontiguousarray(v[None, :PREFIX]), shortlist)
+        _, found = self.first.search(self._first_query(v), shortlist)
         short = np.sort(found[0][found[0] >= 0])  # sorted rows read the memory map in order
         V = self.vectors[short]
         own = np.einsum("ij,ij->i", V, V) if l2 else self.self_terms[short]  # v_s . v_s: noise
@@ -188,7 +201,13 @@ class Cascade:
         return kept[np.argsort(mmd2, kind="stable")[:10]], kept
 
 
-def build(n: int, base: Setup, basis: RffBasis, workdir: Path) -> tuple[Cascade, float]:
+def _first_vectors(vectors: np.ndarray, terms: np.ndarray, ip: bool) -> np.ndarray:
+    """What the first stage indexes of these entries: the prefixes, with the self-terms (ip)."""
+    prefix = np.asarray(vectors[:, :PREFIX], dtype=np.float32)
+    return np.ascontiguousarray(np.hstack([prefix, terms[:, None]]) if ip else prefix, np.float32)
+
+
+def build(n: int, base: Setup, basis: RffBasis, workdir: Path, ip: bool) -> tuple[Cascade, float]:
     """The entries' vectors (a ``.npy`` in ``workdir``), self-terms and first-stage index."""
     import faiss
 
@@ -202,16 +221,20 @@ def build(n: int, base: Setup, basis: RffBasis, workdir: Path) -> tuple[Cascade,
     for s in range(0, n, CHUNK):
         vectors[s : s + CHUNK] = atom_vec[atoms[s : s + CHUNK]].mean(axis=1)
     vectors.flush()
+    terms = base.self_terms(atoms)
+    dim = PREFIX + 1 if ip else PREFIX
+    metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
+    flat = faiss.IndexFlatIP(dim) if ip else faiss.IndexFlatL2(dim)
     if n >= IVF_MIN:
-        first = faiss.IndexIVFFlat(faiss.IndexFlatL2(PREFIX), PREFIX, IVF_LISTS)
-        first.train(np.ascontiguousarray(vectors[:TRAIN, :PREFIX]))
+        first = faiss.IndexIVFFlat(flat, dim, IVF_LISTS, metric)
+        first.train(_first_vectors(vectors[:TRAIN], terms[:TRAIN], ip))
     else:
-        first = faiss.IndexFlatL2(PREFIX)
+        first = flat
     for s in range(0, n, CHUNK):
-        first.add(np.ascontiguousarray(vectors[s : s + CHUNK, :PREFIX]))
+        first.add(_first_vectors(vectors[s : s + CHUNK], terms[s : s + CHUNK], ip))
     del vectors
-    cascade = Cascade(np.load(path, mmap_mode="r"), base.self_terms(atoms), first, atoms,
-                      basis, base.pool, base.gamma)  # fmt: skip
+    cascade = Cascade(np.load(path, mmap_mode="r"), terms, first, atoms, basis, base.pool,
+                      base.gamma, ip)  # fmt: skip
     return cascade, time.perf_counter() - t0
 
 
@@ -222,13 +245,14 @@ def run(
     shortlists: tuple[int, ...] = SHORTLIST,
     keeps: tuple[int, ...] = KEEP,
     l2: bool = False,
+    ip: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
     base = setup(seed)
     basis = RffBasis.draw(SPACE, 784, base.gamma, FEATURES)
     rows = []
     for n in sizes:
-        cascade, build_s = build(n, base, basis, workdir)
+        cascade, build_s = build(n, base, basis, workdir, ip)
         tops = [base.exact_top10(q, cascade.atoms, cascade.self_terms) for q in base.queries]
         ivf = n >= IVF_MIN
         for nprobe in nprobes if ivf else [0]:
@@ -243,8 +267,9 @@ def run(
                 kept = sum(len(t & set(f[1].tolist())) for t, f in zip(tops, found, strict=True))
                 row = {
                     "entries": n, "synthetic": True, "features": FEATURES, "prefix": PREFIX,
-                    "first_stage": f"IVFFlat nlist={IVF_LISTS} nprobe={nprobe}" if ivf
-                    else "FlatL2", "shortlist": shortlist, "keep": keep,
+                    "first_stage": (f"IVFFlat nlist={IVF_LISTS} nprobe={nprobe}" if ivf
+                                    else "Flat") + (" IP, exact self-term" if ip else " L2"),
+                    "shortlist": shortlist, "keep": keep,
                     "stage2": "L2" if plain else "exact self-term",
                     "recall_at_10": hits / (10 * QUERIES), "kept_recall": kept / (10 * QUERIES),
                     **stats, "build_s": build_s, "vectors_gib": n * FEATURES * 4 / 2**30,
@@ -271,12 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shortlist", default="1024,4096", help="kept by the first stage")
     parser.add_argument("--keep", default="32,64", help="scored exactly")
     parser.add_argument("--l2", action="store_true", help="also stage 2 by plain L2")
+    parser.add_argument("--ip", action="store_true", help="first stage: IP with self-terms")
+    parser.add_argument("--append", action="store_true", help="add the rows to the JSON's")
     parser.add_argument("--workdir", type=Path, default=Path("."), help="for the vectors")
     parser.add_argument("--quick", action="store_true", help="10,000 entries; no file written")
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else list(_ints(args.sizes))
     result = run(sizes, args.workdir, _ints(args.nprobe), _ints(args.shortlist),
-                 _ints(args.keep), args.l2)  # fmt: skip
+                 _ints(args.keep), args.l2, args.ip)  # fmt: skip
+    if args.append and OUT.exists():
+        result["rows"] = json.loads(OUT.read_text())["rows"] + result["rows"]
     if not args.quick:
         OUT.write_text(json.dumps(result, indent=1) + "\n")
         write_docs()
