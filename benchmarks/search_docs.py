@@ -76,6 +76,13 @@ def readme_block(
             f"| {1000 * r['cold_cli_cpu_s']:.0f} | {1000 * r['cold_cli_s']:.0f} "
             f"({r['load_average'][0]:.0f}) |"
         )
+    if zoo:
+        r = zoo["rows"][-1]
+        lines.append(
+            f"| {r['entries']:,} | warm `Zoo.search` (index loaded) | {_fmt(r['recall_at_10'])} "
+            f"| {r['warm_search_cpu_ms']:.0f} | {r['warm_search_ms']:.0f} "
+            f"({r['load_average'][0]:.0f}) |"
+        )
     for r in _main_rows(index, rerank, shortlist) if index else []:
         lines.append(
             f"| {r['entries']:,} | warm, vector pass + exact MMD of the best {rerank} "
@@ -129,9 +136,12 @@ def _vector_lines(vectors: dict[str, Any]) -> list[str]:
     lines = [
         "", f"## The vector path at 1,000,000: a three-stage cascade ({vectors['note']})", "",
         f"Per query, timed end to end: the query's feature vector; faiss over the first "
-        f"features of every entry keeps a shortlist; the shortlist re-scored on all 1,024 "
-        f"features, with the entry's exact self-term (`self_s - 2 v_q.v_s`) or plain L2, "
-        f"keeps `keep`; their exact MMD from their reduced sets picks the top 10. "
+        f"features of every entry keeps a shortlist (by L2 on the prefixes, or by inner product "
+        f"with the entry's exact self-term appended: `self_s - 2 (D/P) v_q[:P].v_s[:P]`); the "
+        f"shortlist re-scored on all 1,024 features, with the exact self-term "
+        f"(`self_s - 2 v_q.v_s`) or plain L2, keeps `keep`; their exact MMD from their reduced "
+        f"sets picks the top 10. This cascade lives in `benchmarks/search_vectors.py`; a zoo's "
+        f"index (`recycle.spec.index`) scans its prefixes flat, without inverted lists. "
         f"{vectors['queries']} real queries x {vectors['repeats']}, one thread; `kept recall` "
         "is the share of the exact top 10 among the entries stage 2 kept.", "",
         "| specs | first stage | shortlist | stage 2 | keep | recall@10 | kept recall | CPU ms "
