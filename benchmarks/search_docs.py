@@ -214,7 +214,7 @@ def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
     if zoo:
         n = [r["entries"] for r in zoo["rows"]]
         ax.plot(n, [1000 * r["cold_cli_cpu_s"] for r in zoo["rows"]], "v-",
@@ -235,7 +235,7 @@ def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
     ax.set_yscale("log")
     ax.set_xlabel("specs in the zoo (synthetic, 784-d, m=100)")
     ax.set_ylabel("milliseconds per search")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
