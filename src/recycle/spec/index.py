@@ -1,11 +1,9 @@
 """A persistent spec index: the specs of one space on disk, searched without parsing JSON.
 
-What :class:`~recycle.spec.search.SpecIndex` builds in memory from a list of specs on every call,
-this keeps in a folder (layout and crash safety in :mod:`recycle.spec.index_files`). Per entry
-the index holds what a search scans: a random-Fourier-feature vector (:mod:`recycle.spec.rff`),
-its self-term at the index's common bandwidth, its weights and its ids; each entry's reduced set
-lies in its own file beside it and is read only when that entry is scored exactly. Opening an
-index reads one small JSON manifest and maps the segments.
+What :class:`~recycle.spec.search.SpecIndex` builds in memory per call, this keeps in a folder
+(layout, crash safety: :mod:`recycle.spec.index_files`): per entry a random-Fourier-feature
+vector (:mod:`recycle.spec.rff`), its self-term at the index's bandwidth, weights and ids; each
+reduced set in its own file, read only when that entry is scored exactly.
 
 Which path a query takes (:meth:`PersistentIndex.rank`), the switch rule:
 
@@ -16,26 +14,18 @@ Which path a query takes (:meth:`PersistentIndex.rank`), the switch rule:
   vector and its exact self-term (``self_s - 2 v_q . v_s``, one scan of N x 4 KiB; above
   :data:`TWO_STAGE_MIN` specs a faiss scan of their first :data:`PREFIX` features first keeps
   :data:`SHORTLIST`) and only the best ``candidates`` (default :data:`RERANK`) are re-scored
-  by exact MMD, reading only their sets.
-  Only those carry scores (``SearchResult.n_exact``); ``benchmarks/search_zoo.py`` measures
-  recall@10 against exact search.
+  by exact MMD, reading only their sets; only those carry scores (``SearchResult.n_exact``).
 
 Both take the thread limit of :mod:`recycle.spec.threads` (``RECYCLE_SEARCH_THREADS``, default 1).
 
 Common bandwidth: every score uses the index's ``gamma``, the geometric mean of its specs' gammas
-when it was last re-based. Adding or dropping specs moves that mean only a little; when it moves
-by more than :data:`GAMMA_DRIFT` (log scale) the whole index is re-based (self-terms and feature
-vectors recomputed from the sets), so scores always use a bandwidth within 5 % of the current
-geometric mean. When it happens, and what it costs: each update compares the mean of the live
-specs' log-gammas (kept in the segments' entry arrays; no set file read) with the index's; only
-a re-base reads every set file (N x m x dim x 4 bytes: 31 GB at 100,000 specs of m=100 at
-784-d). It is rare and bounded: if the log-gammas added since the last re-base lie within
-``spread`` of the mean it was based on, k additions to N specs move that mean by at most
-``k * spread / (N + k)``, so a re-base needs ``k > GAMMA_DRIFT * N / spread`` additions and
-reads, averaged over them, at most ``spread / GAMMA_DRIFT`` set files per added spec (10 for
-gammas within a factor 1.65; ``tests/test_spec_index_upgrade.py`` checks the bound), however
-large the index. Specs of a new scale (data in 0-255 rather than [0, 1]: gammas 65,000x off)
-make re-bases frequent while they shift the mean: keep such spaces apart.
+at the last re-base. An update re-bases when the live specs' mean log-gamma (kept in the
+segments' entry arrays) moves by more than :data:`GAMMA_DRIFT`: self-terms and vectors are
+recomputed from every set file (31 GB at 100,000 specs of m=100 at 784-d). Bound: with added
+log-gammas within ``spread`` of the base mean, k additions to N specs move it by at most
+``k * spread / (N + k)``, so re-bases read on average at most ``spread / GAMMA_DRIFT`` set
+files per added spec (tests/test_spec_index_upgrade.py). Specs on a new scale (0-255 pixels:
+gammas 65,000x off) make re-bases frequent: keep such spaces apart.
 
 Examples
 --------
@@ -167,13 +157,10 @@ class PersistentIndex:
 
     def _vector_pass(self, vec: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
         """Positions of the ``k`` entries of ``mask`` with the smallest estimated MMD^2 to the
-        query whose feature vector is ``vec``.
-
-        The estimate is ``self_s - 2 v_q . v_s`` (less the query's own term, which ranks
-        nothing): the exact stored self-term, and the feature vectors only for the cross term,
-        which halves the noise of ``||v_q - v_s||^2``. Up to :data:`TWO_STAGE_MIN` entries it is
-        computed for all of them; beyond, a faiss flat scan of their first :data:`PREFIX`
-        features (a quarter of the bytes) keeps :data:`SHORTLIST` first.
+        query whose feature vector is ``vec``: ``self_s - 2 v_q . v_s`` (less the query's own
+        term), the exact self-term and the vectors only for the cross term (less noise than
+        ``||v_q - v_s||^2``). Above :data:`TWO_STAGE_MIN` entries a faiss flat scan of their
+        first :data:`PREFIX` features (a quarter of the bytes) keeps :data:`SHORTLIST` first.
         """
         import faiss
 
