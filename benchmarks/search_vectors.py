@@ -29,7 +29,8 @@ the ``keep`` entries stage 2 passed on (what stage 3 can at best find). Threads:
 ``RECYCLE_SEARCH_THREADS`` (default 1) for faiss and BLAS, as in a zoo search.
 
 Run: ``nice .venv/bin/python benchmarks/search_vectors.py [--sizes 100000,1000000]
-[--nprobe 16,32] [--shortlist 1024,4096] [--keep 32,64] [--workdir DIR]``; writes
+[--nprobe 16,32] [--shortlist 1024,4096] [--keep 32,64] [--ip] [--l2] [--append]
+[--workdir DIR]``; writes
 ``benchmarks/results/search_vectors.json`` and regenerates the docs
 (``benchmarks/search_docs.py``). 1,000,000 entries need 4 GiB of disk for the vectors and
 ~6 GiB of memory.
