@@ -31,19 +31,19 @@ import json
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _timing import time_queries
 from search_docs import write_docs
-from search_vectors import POINTS_PER_ATOM, _atom_sums, _entries, _pool
+from search_vectors import POINTS_PER_ATOM, Setup, _entries, setup
 
-from recycle import datasets
-from recycle.spec import Spec, build_spec
+from recycle.spec import Spec
 from recycle.spec import index as index_module
 from recycle.spec import index_files as files
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
-from recycle.spec.kernel import gaussian, median_gamma
 from recycle.spec.rff import FEATURES, RffBasis
 from recycle.spec.threads import search_threads
 
@@ -53,9 +53,9 @@ M = 100  # reduced points per entry: 10 atoms x 10 points
 BATCH = 2000  # specs per update (their reduced sets: 627 MB)
 QUERIES = 10
 REPEATS = 3
-CANDIDATES = (64, RERANK, 256)
+CANDIDATES = (16, RERANK, 64)
 #: Shortlists of the two-stage vector pass measured (above recycle.spec.index.TWO_STAGE_MIN).
-SHORTLISTS = (2048, 8192)
+SHORTLISTS = (1024, 2048)
 
 
 def _items(atoms: np.ndarray, pool: np.ndarray, gamma: float, lo: int, hi: int) -> list[Any]:
@@ -116,19 +116,6 @@ def build_direct(
     return time.perf_counter() - t0
 
 
-def _exact_top10(
-    q: Spec, atoms: np.ndarray, pool: np.ndarray, S: np.ndarray, gamma: float
-) -> set[int]:
-    Kq = gaussian(q.Z.astype(np.float64), pool.astype(np.float64), gamma)
-    c = (q.beta @ Kq).reshape(-1, POINTS_PER_ATOM).sum(axis=1)
-    self_terms = np.empty(len(atoms))
-    for s in range(0, len(atoms), 10_000):
-        a = atoms[s : s + 10_000]
-        self_terms[s : s + 10_000] = S[a[:, :, None], a[:, None, :]].sum(axis=(1, 2)) / M**2
-    exact = -2.0 * c[atoms].sum(axis=1) / M + self_terms  # MMD^2 less the query's own term
-    return set(np.argpartition(exact, 10)[:10].tolist())
-
-
 def _zoo_overhead(queries: list[Spec], workdir: Path) -> float:
     """Median ms a real 10-entry zoo's ``Zoo.search`` spends outside ``rank`` (the catalog
     check and the fetch of the top entries)."""
@@ -154,32 +141,12 @@ def _zoo_overhead(queries: list[Spec], workdir: Path) -> float:
     return 1000 * float(np.median(extra))
 
 
-def _setup(seed: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, list[Spec], Any]:
-    """Atom pool, each atom's digit, gamma, atom x atom kernel sums, queries, the rng."""
-    data = datasets.load("mnist")
-    X = data.X_train.reshape(len(data.X_train), -1).astype(np.float32) / 255.0
-    Xt = data.X_test.reshape(len(data.X_test), -1).astype(np.float32) / 255.0
-    rng = np.random.default_rng(seed)
-    pool, digit = _pool(X, np.asarray(data.y_train), rng)
-    gamma = median_gamma(pool)
-    S = np.zeros((len(digit), len(digit)))
-    for s in range(0, pool.shape[0], 2000):
-        S[s // POINTS_PER_ATOM : (s + 2000) // POINTS_PER_ATOM] = _atom_sums(
-            gaussian(pool[s : s + 2000], pool, gamma)
-        )
-    queries = []
-    for q in range(QUERIES):
-        ds = rng.choice(10, 3, replace=False)
-        rows = rng.choice(np.flatnonzero(np.isin(data.y_test, ds)), 300, replace=False)
-        queries.append(build_spec(Xt[rows], m=M, seed=q, gamma=gamma))
-    return pool, digit, gamma, S, queries, rng
-
-
 def check(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     """Index ``n`` entries both ways; the largest differences of their vectors, self-terms and
     search results (exact scan and vector path)."""
-    pool, digit, gamma, S, queries, rng = _setup(seed)
-    atoms = _entries(n, digit, rng)
+    base = setup(seed)
+    pool, gamma, S, queries = base.pool, base.gamma, base.S, base.queries
+    atoms = _entries(n, base.digit, base.rng)
     with (
         tempfile.TemporaryDirectory(dir=workdir) as a,
         tempfile.TemporaryDirectory(dir=workdir) as b,
@@ -205,65 +172,53 @@ def check(n: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def _timed(index: PersistentIndex, q: Spec, c: int) -> tuple[Any, float, float]:
-    w0, c0 = time.perf_counter(), time.process_time()
-    res = index.rank(q, candidates=c)
-    return res, time.perf_counter() - w0, time.process_time() - c0
-
-
 def run(sizes: list[int], workdir: Path, seed: int = 0) -> dict[str, Any]:
     default_shortlist = index_module.SHORTLIST
-    pool, digit, gamma, S, queries, rng = _setup(seed)
+    base = setup(seed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        overhead = _zoo_overhead(queries, Path(tmp))
+        overhead = _zoo_overhead(base.queries, Path(tmp))
     print(f"Zoo.search outside rank: {overhead:.1f} ms", flush=True)
     rows_out = []
     for n in sizes:
-        atoms = _entries(n, digit, rng)
+        atoms = _entries(n, base.digit, base.rng)
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            folder = Path(tmp)
-            build_s = build_direct(folder, atoms, pool, gamma, S)
-            seg_bytes = sum(f.stat().st_size for p in folder.glob("seg-*") for f in p.iterdir())
-            set_bytes = sum(f.stat().st_size for f in folder.glob("sets/*/*.npy"))
-            t0 = time.perf_counter()
-            index = PersistentIndex.load(folder)
-            assert index is not None and len(index) == n
-            index.rank(queries[0])  # builds the faiss index of the vectors once
-            load_s = time.perf_counter() - t0
-            by_c = []
-            tops = [_exact_top10(q, atoms, pool, S, gamma) for q in queries]
-            two_stage = n > index_module.TWO_STAGE_MIN
-            for c, short in [(c, sl) for sl in (SHORTLISTS if two_stage else [0])
-                             for c in CANDIDATES]:  # fmt: skip
-                index_module.SHORTLIST = short or index_module.SHORTLIST
-                index._vectors = None  # rebuilt for the setting
-                index.rank(queries[0])
-                first, again, cpu, hits = [], [], [], 0
-                for q, top in zip(queries, tops, strict=True):
-                    for r in range(REPEATS):
-                        res, wall, used = _timed(index, q, c)
-                        (first if r == 0 else again).append(wall)
-                        cpu.append(used)
-                    hits += len(top & {int(i) for i in res.order[:10]})
-                by_c.append({"candidates": c, "shortlist": short or None,
-                             "recall_at_10": hits / (10 * QUERIES),
-                             "first_ms_median": 1000 * float(np.median(first)),
-                             "again_ms_median": 1000 * float(np.median(again)),
-                             "again_ms_max": 1000 * float(np.max(again)),
-                             "cpu_ms_median": 1000 * float(np.median(cpu))})  # fmt: skip
-                print(json.dumps(by_c[-1]), flush=True)
-            index_module.SHORTLIST = default_shortlist
-            row = {"entries": n, "synthetic": True, "m": M, "dim": 784, "build_s": build_s,
-                   "segments_mb": seg_bytes / 1e6, "sets_gb": set_bytes / 1e9,
-                   "load_s": load_s, "load_average": os.getloadavg(),
-                   "by_candidates": by_c}  # fmt: skip
-            print(json.dumps(row), flush=True)
-            rows_out.append(row)
-            del index
-    return {"benchmark": "search_index", "rows": rows_out, "queries": QUERIES,
+            rows_out.append(_measure(Path(tmp), atoms, base))
+    index_module.SHORTLIST = default_shortlist
+    return {"benchmark": "search_index", "rows": rows_out, "queries": len(base.queries),
             "zoo_overhead_ms": overhead, "repeats": REPEATS, "threads": search_threads(),
             "cpus": os.cpu_count(),
             "note": "entries are SYNTHETIC unions of MNIST atoms (see docstring)"}  # fmt: skip
+
+
+def _measure(folder: Path, atoms: np.ndarray, base: Setup) -> dict[str, Any]:
+    """Build an index of ``atoms`` in ``folder``; time and score every setting on it."""
+    n = len(atoms)
+    build_s = build_direct(folder, atoms, base.pool, base.gamma, base.S)
+    seg_bytes = sum(f.stat().st_size for p in folder.glob("seg-*") for f in p.iterdir())
+    set_bytes = sum(f.stat().st_size for f in folder.glob("sets/*/*.npy"))
+    t0 = time.perf_counter()
+    index = PersistentIndex.load(folder)
+    assert index is not None and len(index) == n
+    index.rank(base.queries[0])  # builds the faiss index of the vectors once
+    load_s = time.perf_counter() - t0
+    terms = base.self_terms(atoms)
+    tops = [base.exact_top10(q, atoms, terms) for q in base.queries]
+    two_stage = n > index_module.TWO_STAGE_MIN
+    by_c = []
+    for c, short in [(c, sl) for sl in (SHORTLISTS if two_stage else [0]) for c in CANDIDATES]:
+        index_module.SHORTLIST = short or index_module.SHORTLIST
+        index._vectors = None  # rebuilt for the setting
+        index.rank(base.queries[0])
+        found, stats = time_queries(partial(index.rank, candidates=c), base.queries, REPEATS)
+        hits = sum(len(t & set(r.order[:10].tolist())) for t, r in zip(tops, found, strict=True))
+        by_c.append({"candidates": c, "shortlist": short or None,
+                     "recall_at_10": hits / (10 * len(base.queries)), **stats})  # fmt: skip
+        print(json.dumps(by_c[-1]), flush=True)
+    row = {"entries": n, "synthetic": True, "m": M, "dim": 784, "build_s": build_s,
+           "segments_mb": seg_bytes / 1e6, "sets_gb": set_bytes / 1e9, "load_s": load_s,
+           "load_average": os.getloadavg(), "by_candidates": by_c}  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:

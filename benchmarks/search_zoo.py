@@ -8,18 +8,19 @@ Queries are real specs (``build_spec``, m=100) of 300 MNIST test images of 3 cla
 
 At each size:
 
-- ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry while growing to this
-  size, the persistent spec index kept up to date on every registration (``index_per_entry``);
-  beyond ``--bulk-from`` entries (default 1,000; to fit the run in time) the entries are
-  registered with the per-entry index update switched off and the index catches up in one
-  :func:`recycle.zoo.spec_index.sync` (``catch_up_sync_s``), the path a search takes after a
-  registration whose index update did not run;
-- ``cold_cli_s``: wall time of a fresh ``python -m recycle.cli search QUERY.json --zoo Z --json``
-  process (median of 3; imports included), and its peak resident memory;
+- ``register_ms_per_entry``: wall time of ``Zoo.register_files`` per entry with the persistent
+  spec index kept up to date on every registration (``registered_with_index`` entries: all
+  of them while growing to this size up to ``--bulk-from`` entries, default 1,000); beyond,
+  to fit the run in time, the entries are first registered with the index step switched off
+  (``bulk_ms_per_entry``), the index catches up in one :func:`recycle.zoo.spec_index.sync`
+  (``catch_up_sync_s``: the path a search takes after registrations whose index step did not
+  run), and the last ``PROBE`` entries are registered with the index kept up to date;
+- ``cold_cli_s`` / ``cold_cli_cpu_s``: wall and CPU time of a fresh ``recycle search QUERY.json
+  --zoo Z --json`` process (median of 3; imports included), and its peak resident memory;
 - ``cold_cli_before_s``: the same with the code before the index (``--before-src``, e.g. a
   checkout of main), which reads and parses every spec blob per query;
-- ``warm_search_ms``: ``Zoo.search(query_spec, top=5)`` in a process that has searched once
-  (median of 5 queries x 3 repeats);
+- ``warm_search_ms`` / ``warm_search_cpu_ms``: ``Zoo.search(query_spec, top=5)`` in a process
+  that has searched once (median of 5 queries x 3 repeats), wall and CPU time;
 - ``recall_at_10``: overlap of the top 10 with exact MMD over every entry (same gamma), when
   the vector pass was used (see the switch rule in :mod:`recycle.spec.index`);
 - ``index_bytes``: size of the index folder.
@@ -52,20 +53,25 @@ from recycle.spec.kernel import median_gamma
 from recycle.zoo import ModelCard, Zoo, spec_index
 
 ROOT = Path(__file__).resolve().parents[1]
-KEEP_IN_STEP = spec_index.after_change  # the per-registration index update
+KEEP_IN_STEP = spec_index.after_register  # the per-registration index update
 OUT = ROOT / "benchmarks" / "results" / "search_zoo.json"
-PAIRED = ROOT / "benchmarks" / "results" / "search_zoo_paired.json"
 M = 100  # reduced points per spec
 GROUP = 10  # MNIST images averaged into one synthetic reduced point
 QUERIES = 5
 REPEATS = 3
-#: The CLI in a fresh process that reports its own peak RSS on exit (ru_maxrss of a forked
-#: child as seen by the parent starts at the parent's size, so the child measures itself).
+#: The CLI in a fresh process that reports on exit its peak resident memory (VmHWM of its own
+#: address space: ru_maxrss is not usable, Linux carries the parent's high-water mark across
+#: the fork and exec of subprocess) and its CPU time.
 CLI = (
-    "import atexit, resource, sys; from recycle.cli import entry_point; sys.argv[0] = 'recycle'; "
-    "atexit.register(lambda: sys.stderr.write("
-    "f'\\nmaxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')); entry_point()"
+    "import atexit, re, resource, sys; from recycle.cli import entry_point; "
+    "sys.argv[0] = 'recycle'; u = lambda: resource.getrusage(resource.RUSAGE_SELF); "
+    "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+    "atexit.register(lambda: sys.stderr.write(f'\\nmaxrss_kib={hwm()} "
+    "cpu_s={u().ru_utime + u().ru_stime}\\n')); entry_point()"
 )
+#: Entries registered one by one with the index kept up to date at the end of a bulk-loaded
+#: size (their time is the per-entry registration cost at that size).
+PROBE = 20
 
 
 def _payload() -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -122,8 +128,8 @@ class Specs:
         return build_spec(self.Xt[rows], m=M, seed=seed)
 
 
-def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one fresh `recycle search` process."""
+def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds of one fresh `recycle search` process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-c", CLI, "search", str(query), "--zoo", str(zoo), "--json"]
     t0 = time.perf_counter()
@@ -131,37 +137,8 @@ def _cold_cli(query: Path, zoo: Path, src: Path) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    return wall, int(proc.stderr.rsplit("maxrss_kib=", 1)[1]) / 1024
-
-
-def paired(zoos: list[Path], query: Path, rounds: int) -> dict[str, Any]:
-    """Cold `recycle search` on each zoo in turn, ``rounds`` times (the load of a shared
-    machine drifts over minutes; alternating keeps the comparison fair); ratios to the first."""
-    times: dict[str, list[tuple[float, float]]] = {str(z): [] for z in zoos}
-    for _ in range(rounds):
-        for z in zoos:
-            times[str(z)].append(_cold_cli(query, z, ROOT / "src"))
-    base = float(np.median([t for t, _ in times[str(zoos[0])]]))
-    spec = Spec.load(query)
-    rows = []
-    for z in zoos:
-        with Zoo.open(z) as opened:
-            n = opened.stats()["entries"]
-            opened.search(spec, top=5)  # loads the index
-            warm = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                opened.search(spec, top=5)
-                warm.append(time.perf_counter() - t0)
-        median = float(np.median([t for t, _ in times[str(z)]]))
-        rows.append({"entries": n, "cold_cli_s": median, "ratio_to_first": median / base,
-                     "cold_cli_peak_rss_mib": max(r for _, r in times[str(z)]),
-                     "warm_search_ms": 1000 * float(np.median(warm)),
-                     "runs_s": [t for t, _ in times[str(z)]]})  # fmt: skip
-        print(json.dumps(rows[-1]), flush=True)
-    return {"benchmark": "search_zoo_paired", "rounds": rounds, "rows": rows,
-            "load_average": os.getloadavg(), "threads": {k: os.environ.get(k) for k in
-            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}  # fmt: skip
+    tail = proc.stderr.rsplit("maxrss_kib=", 1)[1].split()
+    return wall, int(tail[0]) / 1024, float(tail[1].removeprefix("cpu_s="))
 
 
 def _recall(zoo: Zoo, queries: list[Spec]) -> float | None:
@@ -202,18 +179,24 @@ def run(
     rows, registered = [], 0
     for size in sizes:
         bulk = registered >= bulk_from
+        registered_before = registered
         if bulk:  # catalog only, then one catch-up sync (the path taken after a crash)
-            spec_index.after_change = lambda _zoo, _spaces: None
+            spec_index.after_register = lambda _zoo, _row, _spec: None
+        last = size - PROBE if bulk else size
         t0 = time.perf_counter()
-        for i in range(registered, size):
+        for i in range(registered, last):
             zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
-        reg_ms = 1000 * (time.perf_counter() - t0) / max(size - registered, 1)
-        catch_up = None
+        bulk_ms = 1000 * (time.perf_counter() - t0) / max(last - registered, 1)
+        reg_ms, catch_up = bulk_ms, None
         if bulk:
-            spec_index.after_change = KEEP_IN_STEP
+            spec_index.after_register = KEEP_IN_STEP
             t0 = time.perf_counter()
             spec_index.sync(zoo, "input:784")
             catch_up = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(last, size):
+                zoo.register_files(config, files, _card(i), spec=specs.entry(), validate=False)
+            reg_ms = 1000 * (time.perf_counter() - t0) / PROBE
         registered = size
         cold = [_cold_cli(qpath, zoo_dir, ROOT / "src") for _ in range(REPEATS)]
         before = None
@@ -221,22 +204,27 @@ def run(
             before = float(np.median([_cold_cli(qpath, zoo_dir, before_src)[0] for _ in range(2)]))
         fresh = Zoo.open(zoo_dir)
         fresh.search(queries[0], top=5)  # loads the index once, as a server process does
-        times = []
+        times, cpu = [], []
         for _ in range(REPEATS):
             for q in queries:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fresh.search(q, top=5)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
         row = {
             "entries": size,
             "synthetic": True,
             "register_ms_per_entry": reg_ms,
-            "index_per_entry": not bulk,
+            "registered_with_index": size - registered_before if not bulk else PROBE,
+            "bulk_ms_per_entry": bulk_ms if bulk else None,
             "catch_up_sync_s": catch_up,
             "cold_cli_s": float(np.median([c[0] for c in cold])),
+            "cold_cli_cpu_s": float(np.median([c[2] for c in cold])),
             "cold_cli_peak_rss_mib": float(max(c[1] for c in cold)),
             "cold_cli_before_s": before,
             "warm_search_ms": 1000 * float(np.median(times)),
+            "warm_search_cpu_ms": 1000 * float(np.median(cpu)),
+            "load_average": os.getloadavg(),
             "recall_at_10": _recall(fresh, queries),
             "index_bytes": _dir_bytes(spec_index.index_root(fresh)),
         }
@@ -265,14 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, help="where the zoo is built (default: temp)")
     parser.add_argument("--plot-only", action="store_true", help="redraw plot and tables from JSON")
-    parser.add_argument("--paired", help="ZOO,ZOO,...: alternate cold CLI runs on existing zoos")
-    parser.add_argument("--query", type=Path, help="query spec of --paired")
-    parser.add_argument("--rounds", type=int, default=2 * REPEATS, help="rounds of --paired")
     args = parser.parse_args(argv)
-    if args.paired:
-        zoos = [Path(z) for z in args.paired.split(",")]
-        PAIRED.write_text(json.dumps(paired(zoos, args.query, args.rounds), indent=1) + "\n")
-        return 0
     if args.plot_only:
         write_docs()
         return 0

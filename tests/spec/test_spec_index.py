@@ -85,9 +85,9 @@ def test_vector_path_keeps_the_exact_top5(tmp_path: Path) -> None:
         assert [str(index.ids[i]) for i in res.order[:5]] == [infos[i].id for i in exact.order[:5]]
     # a big pool: first a scan of a prefix of the features keeps a shortlist
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(index_module, "TWO_STAGE_MIN", 100)
+        mp.setattr(index_module, "TWO_STAGE_MIN", 50)
         mp.setattr(index_module, "PREFIX", 256)
-        mp.setattr(index_module, "SHORTLIST", 200)
+        mp.setattr(index_module, "SHORTLIST", 60)
         index = PersistentIndex.load(tmp_path)
         assert index is not None
         for q in range(8):

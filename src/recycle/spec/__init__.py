@@ -31,8 +31,9 @@ Which search to use:
   persistent index per space (:mod:`recycle.spec.index`) up to date on every registration and
   removal; per spec it holds a random-Fourier-feature vector (:mod:`recycle.spec.rff`) and a few
   numbers, and each reduced set in its own file. A query scores every spec exactly while they
-  hold at most ``EXACT_WORK`` numbers (~255 specs of m=100 at 784-d); beyond, a faiss pass over
-  the vectors picks the best ``RERANK`` (128) and only their sets are read and scored exactly
+  hold at most ``EXACT_WORK`` numbers (~64 specs of m=100 at 784-d); beyond, each spec's MMD is
+  estimated from its vector and exact self-term (after a faiss pass over the vectors' first
+  features above 16,384 specs), the best ``RERANK`` (32) are read and scored exactly
   (recall@10 against exact search in ``docs/search_zoo.md``). Searches use
   ``RECYCLE_SEARCH_THREADS`` threads (default 1, :mod:`recycle.spec.threads`).
   ``recycle zoo reindex`` rebuilds the index.

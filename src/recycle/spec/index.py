@@ -1,32 +1,31 @@
 """A persistent spec index: the specs of one space on disk, searched without parsing JSON.
 
-What :class:`~recycle.spec.search.SpecIndex` builds in memory from a list of specs on every call,
-this keeps in a folder (layout and crash safety in :mod:`recycle.spec.index_files`). Per entry
-the index holds what a search scans: a random-Fourier-feature vector (:mod:`recycle.spec.rff`),
-its self-term at the index's common bandwidth, its weights and its ids; each entry's reduced set
-lies in its own file beside it and is read only when that entry is scored exactly. Opening an
-index reads one small JSON manifest and maps the segments.
+What :class:`~recycle.spec.search.SpecIndex` builds in memory per call, this keeps in a folder
+(layout, crash safety: :mod:`recycle.spec.index_files`): per entry a random-Fourier-feature
+vector (:mod:`recycle.spec.rff`), its self-term at the index's bandwidth, weights and ids; each
+reduced set in its own file, read only when that entry is scored exactly.
 
 Which path a query takes (:meth:`PersistentIndex.rank`), the switch rule:
 
 - **exact scan** while the searchable specs hold at most :data:`EXACT_WORK` numbers (reduced
-  points x dimension: ~255 specs of m=100 at 784-d, ~2,500 of m=10), or when there are no
+  points x dimension: ~64 specs of m=100 at 784-d, ~640 of m=10), or when there are no
   more than ``candidates`` specs: exact MMD against every one of them (reading their sets);
-- **vector path** beyond that: the query's feature vector is matched against every spec's in a
-  faiss flat index (exact L2 on the vectors, one scan of N x 4 KiB; above
-  :data:`TWO_STAGE_MIN` specs a scan of their first :data:`PREFIX` features first keeps
+- **vector path** beyond that: every spec's MMD^2 to the query is estimated from its feature
+  vector and its exact self-term (``self_s - 2 v_q . v_s``, one scan of N x 4 KiB; above
+  :data:`TWO_STAGE_MIN` specs a faiss scan of their first :data:`PREFIX` features first keeps
   :data:`SHORTLIST`) and only the best ``candidates`` (default :data:`RERANK`) are re-scored
-  by exact MMD, reading only their sets.
-  Only those carry scores (``SearchResult.n_exact``); ``benchmarks/search_zoo.py`` measures
-  recall@10 against exact search.
+  by exact MMD, reading only their sets; only those carry scores (``SearchResult.n_exact``).
 
 Both take the thread limit of :mod:`recycle.spec.threads` (``RECYCLE_SEARCH_THREADS``, default 1).
 
 Common bandwidth: every score uses the index's ``gamma``, the geometric mean of its specs' gammas
-when it was last re-based. Adding or dropping specs moves that mean only a little; when it moves
-by more than :data:`GAMMA_DRIFT` (log scale) the whole index is re-based (self-terms and feature
-vectors recomputed from the sets), so scores always use a bandwidth within 5 % of the current
-geometric mean.
+at the last re-base. An update re-bases when the live specs' mean log-gamma (kept in the
+segments' entry arrays) moves by more than :data:`GAMMA_DRIFT`: self-terms and vectors are
+recomputed from every set file (31 GB at 100,000 specs of m=100 at 784-d). Bound: with added
+log-gammas within ``spread`` of the base mean, k additions to N specs move it by at most
+``k * spread / (N + k)``, so re-bases read on average at most ``spread / GAMMA_DRIFT`` set
+files per added spec (tests/test_spec_index_upgrade.py). Specs on a new scale (0-255 pixels:
+gammas 65,000x off) make re-bases frequent: keep such spaces apart.
 
 Examples
 --------
@@ -62,11 +61,13 @@ from recycle.spec.search import SearchResult, kernel_sums, null_mmd2, scale_note
 from recycle.spec.threads import limited
 
 #: Specs re-scored exactly after the vector pass (all of them when there are no more than this).
-RERANK = 128
-#: Largest exact scan, in numbers read (reduced points x dimension; 80 MB of float32): about
+#: With the exact self-term in the estimate, 32 kept recall@10 at 1.0 over 20,000 synthetic
+#: 784-d specs (16: 0.98; benchmarks/search_index.py); each costs ~0.4 ms of CPU at m=100.
+RERANK = 32
+#: Largest exact scan, in numbers read (reduced points x dimension; 20 MB of float32): about
 #: twice the work of re-scoring RERANK specs of m=100 at 784-d, so an exact scan never costs
-#: much more than the vector path's re-rank (the faiss pass itself is ~40 ms at 100,000 specs).
-EXACT_WORK = 20_000_000
+#: much more than the vector path's re-rank.
+EXACT_WORK = 5_000_000
 #: Specs whose reduced sets are gathered at once for exact scoring (bounds memory).
 SCORE_ENTRIES = 1024
 #: Above this many specs the vector pass has two stages: a scan of the first PREFIX features
@@ -155,11 +156,11 @@ class PersistentIndex:
         return Z, beta.astype(np.float32)
 
     def _vector_pass(self, vec: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-        """Positions of the ``k`` entries of ``mask`` whose feature vectors are nearest ``vec``.
-
-        Up to :data:`TWO_STAGE_MIN` entries: one faiss flat scan of the full vectors. Beyond:
-        a flat scan of their first :data:`PREFIX` features (an unbiased estimate with more
-        noise, a quarter of the bytes) keeps :data:`SHORTLIST`, re-scored on all features.
+        """Positions of the ``k`` entries of ``mask`` with the smallest estimated MMD^2 to the
+        query whose feature vector is ``vec``: ``self_s - 2 v_q . v_s`` (less the query's own
+        term), the exact self-term and the vectors only for the cross term (less noise than
+        ``||v_q - v_s||^2``). Above :data:`TWO_STAGE_MIN` entries a faiss flat scan of their
+        first :data:`PREFIX` features (a quarter of the bytes) keeps :data:`SHORTLIST` first.
         """
         import faiss
 
@@ -167,18 +168,21 @@ class PersistentIndex:
         if self._vectors is None or self._vectors[0] != key:
             which = np.flatnonzero(mask)
             rff = np.concatenate([seg.rff for seg in self.segments])[which]
-            two_stage = which.size > TWO_STAGE_MIN
-            index = faiss.IndexFlatL2(PREFIX if two_stage else rff.shape[1])
-            index.add(np.ascontiguousarray(rff[:, :PREFIX]) if two_stage else rff)
-            self._vectors = (key, (which, rff if two_stage else None, index))
-        which, full, index = self._vectors[1]
-        if full is None:
-            _, found = index.search(vec, k)
-            return which[found[0][found[0] >= 0]]
-        _, short = index.search(np.ascontiguousarray(vec[:, :PREFIX]), max(k, SHORTLIST))
-        short = short[0][short[0] >= 0]
-        dist = np.einsum("ij,ij->i", full[short] - vec, full[short] - vec)
-        return which[short[np.argsort(dist, kind="stable")[:k]]]
+            index = None
+            if which.size > TWO_STAGE_MIN:
+                index = faiss.IndexFlatL2(PREFIX)
+                index.add(np.ascontiguousarray(rff[:, :PREFIX]))
+            self._vectors = (key, (which, rff, index))
+        which, rff, index = self._vectors[1]
+        if index is None:  # every entry (no copy of the vectors)
+            short = np.arange(which.size)
+            est = self.self_terms[which] - 2.0 * (rff @ vec[0])
+        else:
+            _, found = index.search(np.ascontiguousarray(vec[:, :PREFIX]), max(k, SHORTLIST))
+            short = np.sort(found[0][found[0] >= 0])
+            est = self.self_terms[which[short]] - 2.0 * (rff[short] @ vec[0])
+        best = np.argpartition(est, k - 1)[:k] if k < est.size else np.arange(est.size)
+        return which[short[best]]
 
     def rank(
         self,

@@ -235,6 +235,26 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return data
 
 
+def older_format(folder: Path) -> str | None:
+    """The format named by the folder's manifest when it is a readable manifest of another
+    format than :data:`FORMAT` (an index written by an older recycle), else ``None``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / MANIFEST).write_text('{"format": "recycle-spec-index/1"}')
+    >>> older_format(folder)
+    'recycle-spec-index/1'
+    """
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    found = data.get("format") if isinstance(data, dict) else None
+    return str(found) if found is not None and found != FORMAT else None
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """Replace the manifest atomically (temp name, fsync, rename, fsync the folder)."""
     tmp = folder / f"{MANIFEST}.tmp-{uuid.uuid4().hex}"

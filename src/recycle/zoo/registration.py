@@ -210,7 +210,7 @@ def commit(
         raise
     crash_point("after_commit")
     if spec is not None:
-        spec_index.after_change(zoo, {spec.space})
+        spec_index.after_register(zoo, row, spec)
     return row_to_entry(row, card, parents)
 
 

@@ -6,9 +6,12 @@ entries with a spec there and the latest registration time). Every search compar
 catalog's (one aggregate query); when they differ (a registration or removal whose index update
 did not run, e.g. killed right after the catalog commit, or made by another process) the index
 is synchronised first: the ids of the space are read from the catalog, missing specs are added
-from their JSON blobs and extra ones dropped. Registration and removal synchronise the index of
-the spaces they touch right after their catalog transaction; ``fsck`` compares the full id sets
-and ``fsck --repair`` / ``recycle zoo reindex`` rebuild an index from the specs' blobs.
+from their JSON blobs and extra ones dropped. Right after its catalog transaction a registration
+adds its entry alone when the index reflects the catalog as it was without that entry (two
+aggregate queries, no catalog row read: :func:`after_register`), else synchronises in full;
+a removal synchronises the spaces it touches in full. ``fsck`` compares the full id sets and
+``fsck --repair`` / ``recycle zoo reindex`` rebuild an index from the specs' blobs; an index in
+an older format is rebuilt the same way by the first search that finds it.
 
 Where: ``<artifact root>/index/<space>-<hash>/`` for a local artifact store (the content-addressed
 blobs live in two-letter folders beside it), else a local cache folder per store URL (memory maps
@@ -43,7 +46,8 @@ from recycle.zoo.models import EntryRow
 from recycle.zoo.store import crash_point
 
 if TYPE_CHECKING:
-    from recycle.spec.index import PersistentIndex
+    from recycle.spec import Spec
+    from recycle.spec.index import EntryInfo, PersistentIndex
     from recycle.zoo.registry import Zoo
 
 INDEX_DIR = "index"
@@ -86,13 +90,15 @@ def _stamp(value: Any) -> str | None:
     return None if value is None else parse_created(value).isoformat()
 
 
-def fingerprint(zoo: Zoo, space: str) -> list[Any]:
-    """[entries with a spec in ``space``, latest registration time]: one aggregate query."""
+def fingerprint(zoo: Zoo, space: str, without: str | None = None) -> list[Any]:
+    """[entries with a spec in ``space``, latest registration time]: one aggregate query
+    (leaving out the entry ``without``: the catalog as it was before that entry was added)."""
+    where = [EntryRow.spec_space == space]
+    if without is not None:
+        where.append(EntryRow.id != without)
     with zoo.sessions() as s:
         count, latest = s.execute(
-            select(func.count(EntryRow.id), func.max(EntryRow.created)).where(
-                EntryRow.spec_space == space
-            )
+            select(func.count(EntryRow.id), func.max(EntryRow.created)).where(*where)
         ).one()
     return [int(count), _stamp(latest)]
 
@@ -186,6 +192,45 @@ def current(zoo: Zoo, space: str) -> tuple[PersistentIndex, np.ndarray] | None:
     return zoo.spec_indexes[space]
 
 
+def after_register(zoo: Zoo, row: EntryRow, spec: Spec) -> None:
+    """Add the entry just committed (``row``) to its space's index, reading no catalog row.
+
+    Two aggregate queries decide: when the index reflects the catalog as it was without
+    ``entry`` (its fingerprint equals :func:`fingerprint` leaving ``entry`` out), the entry is
+    added alone and the index claims the catalog's fingerprint with it; when the index already
+    reflects the catalog (another process synchronised it), nothing is done. Otherwise (a
+    crashed or concurrent change the index has not seen, a damaged or old-format index) the
+    index is synchronised in full (:func:`sync`, which reads every catalog row of the space).
+    """
+    from recycle.spec.index import EntryInfo
+
+    entry = EntryInfo(row.id, row.name, row.version, parse_created(row.created).timestamp())
+    if not _added_alone(zoo, entry, spec):
+        sync(zoo, spec.space)
+    zoo.spec_indexes.pop(spec.space, None)
+
+
+def _added_alone(zoo: Zoo, entry: EntryInfo, spec: Spec) -> bool:
+    """The incremental step of :func:`after_register`; False when a full sync is needed."""
+    from recycle.spec.index import update
+    from recycle.spec.index_files import read_manifest
+
+    folder = folder_for(zoo, spec.space)
+    with _locked(folder):
+        try:
+            manifest = read_manifest(folder)
+        except SpecError:
+            return False
+        seen = [0, None] if manifest is None else manifest.get("fingerprint")
+        now = fingerprint(zoo, spec.space)
+        if seen == now:
+            return True
+        if seen != fingerprint(zoo, spec.space, without=entry.id):
+            return False
+        update(folder, spec.space, [(entry, spec)], set(), now, crash_point)
+        return True
+
+
 def after_change(zoo: Zoo, spaces: set[str | None]) -> None:
     """Synchronise the indexes of ``spaces`` after a registration or removal committed."""
     for space in sorted(s for s in spaces if s):
@@ -210,7 +255,10 @@ def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
         folders.pop(folder.name, None)
         rows, _ = _catalog(zoo, space)
         index = _load(folder)
-        if index is None:
+        old = index_files.older_format(folder)
+        if old is not None:
+            problem = f"in the older format {old!r} (the next search or --repair rebuilds it)"
+        elif index is None:
             problem = "missing or unreadable"
         else:
             have = set(index.ids[index.searchable].tolist())
