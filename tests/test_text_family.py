@@ -271,3 +271,20 @@ def test_lora_ablation_quick_run(
     table = bench.render(rows, {"test": 40})
     assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
     assert "4/class" in table
+
+
+def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
+    library: dict[str, Any],
+) -> None:
+    """Reproduces #22: the library's base entry (no head) was selected with the adapters, so
+    auto found "not family sources" and skipped every white-box strategy; now it skips the base
+    entry, scores module mixing on the adapters and fits its choice on adapters only."""
+    X, y, _, _ = _rt_shots(8)
+    rec = Recycler(
+        Zoo.open(library["zoo"]), strategy="auto", m=2, strategies=["mcw"], seed=0,
+        time_budget=1e9, strategy_params={"module_mixing": {"max_epochs": 1}},
+    ).fit(X, y)  # fmt: skip
+    cv = rec.report_["cv"]
+    assert len(cv["module_mixing@m=2"]["per_fold"]) == 6, cv["module_mixing@m=2"]
+    assert not any("white-box" in n for n in rec.report_.get("notes", []))
+    assert not any(".base@" in s.source_id for s in rec.strategy_.sources)
