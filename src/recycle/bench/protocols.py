@@ -260,7 +260,7 @@ def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Result
         return results
     if opts.checkpoint is None:  # the LoRA rows join the rows above through the checkpoint
         raise ConfigError("text_fewshot's LoRA methods need a checkpoint file.")
-    zoo = tf.lora_pool(opts.cache_dir)
+    zoo = tf.lora_pool(opts.cache_dir, opts.quick)
     resumed = replace(opts, resume=True)
     meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list()]}
     out = _run("text_fewshot", [], targets, lora, resumed, progress, meta, pool=zoo)

@@ -88,18 +88,19 @@ def is_lora(method: Method) -> bool:
     return method.name in LORA_METHODS
 
 
-def lora_pool(cache_dir: str | None = None, progress: Any = None) -> Any:
-    """The zoo of the full text LoRA library (built, or loaded from the per-source cache,
-    at ``<cache>/text_fewshot_zoo``; ``<cache>``: ``cache_dir`` or ``$RECYCLE_CACHE``)."""
+def lora_pool(cache_dir: str | None = None, quick: bool = False, progress: Any = None) -> Any:
+    """The zoo of the text LoRA library (``quick``: the 3-source one), built or loaded from the
+    per-source cache, at ``<cache>/text_fewshot_zoo[_quick]``; ``<cache>``: ``cache_dir`` or
+    ``$RECYCLE_CACHE``."""
     import os
     from pathlib import Path
 
-    from recycle.bench.text_library import build_text_library
+    from recycle.bench.text_library import TextLibraryRecipe, build_text_library
     from recycle.zoo import Zoo
 
     root = Path(cache_dir or os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
-    zoo = Zoo.open(root / "text_fewshot_zoo")
-    build_text_library(zoo, progress=progress)
+    zoo = Zoo.open(root / f"text_fewshot_zoo{'_quick' if quick else ''}")
+    build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
     return zoo
 
 
@@ -231,6 +232,8 @@ def over_targets_table(results: Any) -> str:
     ...     res.add(Row("fo", "auto", "auto", 8, b, 3.0, 10, seed))
     >>> print(over_targets_table(res).splitlines()[-1])
     | auto | 73.0 ± 4.2 | 10 | 2.0 |
+    >>> print(over_targets_table(Results("t", res.rows[:2])).splitlines()[-1])
+    | auto | 70.0 (1 seed) | 10 | 2.0 |
     """
     shots = results.shots()
     lines = [
@@ -241,7 +244,10 @@ def over_targets_table(results: Any) -> str:
         cells = []
         for k in shots:
             per_seed = list(_seed_means(results, (method,), k)[method].values())
-            std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
+            if len(per_seed) == 1:  # no spread to show: say it is one seed
+                cells.append(f"{100 * per_seed[0]:.1f} (1 seed)")
+                continue
+            std = float(np.std(per_seed, ddof=1)) if per_seed else 0.0
             cells.append(f"{100 * np.mean(per_seed):.1f} ± {100 * std:.1f}" if per_seed else "–")
         rows = [r for r in results.rows if r.method == method]
         params = np.mean([r.trainable_params for r in rows])
