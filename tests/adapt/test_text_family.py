@@ -29,6 +29,7 @@ from recycle.adapt.family.source import (
     deserialize_family,
     serialize_family,
 )
+from recycle.bench.results import Results
 from recycle.bench.text_library import HELD_OUT, QUICK_TASKS, SOURCE_TASKS, TARGETS
 from recycle.cli import main
 from recycle.errors import IntegrityError, ValidationError
@@ -271,3 +272,44 @@ def test_lora_ablation_quick_run(
     table = bench.render(rows, {"test": 40})
     assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
     assert "4/class" in table
+
+
+def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
+    library: dict[str, Any],
+) -> None:
+    """Reproduces #22: the library's base entry (no head) was selected with the adapters, so
+    auto found "not family sources" and skipped every white-box strategy; now it skips the base
+    entry, scores module mixing on the adapters and fits its choice on adapters only."""
+    X, y, _, _ = _rt_shots(8)
+    rec = Recycler(
+        Zoo.open(library["zoo"]), strategy="auto", m=2, strategies=["mcw"], seed=0,
+        time_budget=1e9, strategy_params={"module_mixing": {"max_epochs": 1}},
+    ).fit(X, y)  # fmt: skip
+    cv = rec.report_["cv"]
+    assert len(cv["module_mixing@m=2"]["per_fold"]) == 6, cv["module_mixing@m=2"]
+    assert not any("white-box" in n for n in rec.report_.get("notes", []))
+    assert not any(".base@" in s.source_id for s in rec.strategy_.sources)
+
+
+def test_text_fewshot_runs_lora_strategies_on_the_library_beside_the_baselines(
+    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """text_fewshot's LoRA methods run on the text LoRA library (here the quick one, from the
+    fixture's cache) while the other methods keep the protocol's encoder pool; both land in one
+    results file."""
+    from recycle.bench.protocols import run_protocol
+
+    monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
+    checkpoint = tmp_path / "rows.json"
+    res = run_protocol(
+        "text_fewshot", quick=True, seeds=1, methods=("tfidf_logreg", "lorahub_m3"),
+        checkpoint=str(checkpoint),
+    )  # fmt: skip
+    by = {r.method: r for r in res.rows}
+    assert sorted(by) == ["lorahub_m3", "tfidf_logreg"] and not res.meta["failures"]
+    adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
+    assert set(by["lorahub_m3"].extra["selected"]) == adapters  # m=3 of 3, never the base
+    assert by["lorahub_m3"].extra["strategy"] == "lorahub"
+    assert by["lorahub_m3"].target == by["tfidf_logreg"].target
+    assert "minilm_l6.onnx" in res.meta["sources"] and len(res.meta["lora_pool"]) == 4
+    assert len(Results.load(checkpoint).rows) == 2

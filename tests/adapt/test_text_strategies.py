@@ -133,3 +133,30 @@ def test_auto_on_text_is_guarded_by_the_stronger_no_source_baseline(fortunes) ->
             or (name == guard["reference"] and guard.get("flagged"))
         )
         assert accuracy >= base.score(fortunes.X_test, fortunes.y_test) - 0.02 or said
+
+
+def test_auto_cross_validation_embeds_each_text_once(fortunes, monkeypatch) -> None:
+    """Reproduces #22: auto's frozen-MiniLM reference re-embedded the texts of every fold (the
+    feature cache keys a whole input, and each fold is a new one): 16 texts were embedded ~6
+    times over. Now each distinct text is embedded once per cross-validation."""
+    from recycle.adapt import auto
+    from recycle.adapt.strategies import minilm_probe
+
+    embedded: list[int] = []
+    real_embed = minilm_probe.embed
+
+    def counting(source, X):
+        embedded.append(len(X))
+        return real_embed(source, X)
+
+    monkeypatch.setattr(minilm_probe, "embed", counting)
+    X, y = fortunes.X_train, fortunes.y_train
+    choice = auto.choose([], X, y, [], {}, m_selected=0, references=TEXT_REFERENCES)
+    scored = {r.key: r.scores for r in choice.cv}
+    assert len(scored["minilm_logreg"]) == 6  # 3 folds x 2 repeats all ran
+    assert sum(embedded) == len(set(X))
+    direct = MiniLMLogReg().fit(X[:10], y[:10]).predict_proba(X[10:])
+    with minilm_probe.embeddings_reused():
+        MiniLMLogReg().fit(X[10:], y[10:])  # the memo holds other texts first
+        again = MiniLMLogReg().fit(X[:10], y[:10]).predict_proba(X[10:])
+    np.testing.assert_allclose(again, direct, atol=1e-6)

@@ -280,7 +280,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             )  # fmt: skip
             name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
             notes += choice.notes
-            sources = ranked[:m_used]
+            sources = auto.candidate_sources(name, ranked, m_used)
         else:
             name = self.strategy
             cls = get_strategy(name)

@@ -253,7 +253,20 @@ def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Result
     if opts.quick:
         methods = [_quick_method(m) for m in methods]
     meta = {**_meta(opts), "shots_are": "per class"}
-    return _run("text_fewshot", sources, targets, methods, opts, progress, meta)
+    lora = [m for m in methods if tf.is_lora(m)]
+    plain = [m for m in methods if not tf.is_lora(m)]
+    results = _run("text_fewshot", sources, targets, plain, opts, progress, meta)
+    if not lora:
+        return results
+    if opts.checkpoint is None:  # the LoRA rows join the rows above through the checkpoint
+        raise ConfigError("text_fewshot's LoRA methods need a checkpoint file.")
+    zoo = tf.lora_pool(opts.cache_dir, opts.quick)
+    resumed = replace(opts, resume=True)
+    meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list()]}
+    out = _run("text_fewshot", [], targets, lora, resumed, progress, meta, pool=zoo)
+    out.meta["sources"] = results.meta["sources"]
+    out.meta["failures"] = results.meta["failures"] + out.meta["failures"]
+    return out
 
 
 PROTOCOLS: dict[str, Callable[[Options, ProgressCallback | None], Results]] = {

@@ -13,13 +13,19 @@ tested on :data:`TEST_PER_CLASS` held-out texts per class, one target per seed.
 Pool: the ``text`` protocol's sources (two MiniLM encoders, three TF-IDF text classifiers on
 speeches, debates and review-vs-plot). Methods (:func:`fewshot_methods`): the no-source
 baselines (TF-IDF + LR, frozen MiniLM + LR, SetFit), the recycling strategies, and ``auto``;
-any other registered strategy is added by name (``--methods lora_mixing,...``), so strategies
+any other registered strategy is added by name (``--methods finetune,...``), so strategies
 that land later need no code change here.
+
+The LoRA strategies (:data:`LORA_METHODS`) run on the text LoRA library instead
+(:mod:`recycle.bench.text_library`: 31 LoRA adapters on all-MiniLM-L6-v2, none trained on a
+target's texts), registered into a zoo under the cache (:func:`lora_pool`).
 
 Examples
 --------
->>> [m.name for m in fewshot_methods(("tfidf_logreg", "mcw"))]
-['tfidf_logreg', 'mcw']
+>>> [m.name for m in fewshot_methods(("tfidf_logreg", "mcw", "lorahub_m3"))]
+['tfidf_logreg', 'mcw', 'lorahub_m3']
+>>> [m.name for m in fewshot_methods() if is_lora(m)]
+['module_mixing_lora_m3', 'lorahub_m3', 'finetune_source_lora']
 >>> fewshot_methods(("nope",))
 Traceback (most recent call last):
 ...
@@ -62,7 +68,40 @@ DEFAULT_METHODS: dict[str, dict[str, Any]] = {
     "stacking_m3": {"strategy": "stacking", "m": 3},
     "auto": {"strategy": "auto", "m": "auto", "time_budget": AUTO_BUDGET},
 }
+#: Training epochs of the LoRA strategies' adapters, mixing weights and head (early stopping
+#: on a validation split as everywhere).
+LORA_EPOCHS = 10
+#: The strategies on the text LoRA library (the pool of these methods), by protocol name.
+LORA_METHODS: dict[str, dict[str, Any]] = {
+    "module_mixing_lora_m3": {"strategy": "module_mixing", "m": 3,
+                              "strategy_params": {"module_mixing": {"max_epochs": LORA_EPOCHS}}},
+    "lorahub_m3": {"strategy": "lorahub", "m": 3},
+    "finetune_source_lora": {"strategy": "finetune_source", "m": 1,
+                             "strategy_params": {"finetune_source": {"max_epochs": LORA_EPOCHS}}},
+}  # fmt: skip
+DEFAULT_METHODS.update(LORA_METHODS)
 QUICK_METHODS = ("tfidf_logreg", "minilm_logreg", "auto")
+
+
+def is_lora(method: Method) -> bool:
+    """Whether ``method`` runs on the LoRA library (:data:`LORA_METHODS`)."""
+    return method.name in LORA_METHODS
+
+
+def lora_pool(cache_dir: str | None = None, quick: bool = False, progress: Any = None) -> Any:
+    """The zoo of the text LoRA library (``quick``: the 3-source one), built or loaded from the
+    per-source cache, at ``<cache>/text_fewshot_zoo[_quick]``; ``<cache>``: ``cache_dir`` or
+    ``$RECYCLE_CACHE``."""
+    import os
+    from pathlib import Path
+
+    from recycle.bench.text_library import TextLibraryRecipe, build_text_library
+    from recycle.zoo import Zoo
+
+    root = Path(cache_dir or os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
+    zoo = Zoo.open(root / f"text_fewshot_zoo{'_quick' if quick else ''}")
+    build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
+    return zoo
 
 
 def fewshot_methods(names: tuple[str, ...] | None = None) -> list[Method]:
@@ -193,6 +232,8 @@ def over_targets_table(results: Any) -> str:
     ...     res.add(Row("fo", "auto", "auto", 8, b, 3.0, 10, seed))
     >>> print(over_targets_table(res).splitlines()[-1])
     | auto | 73.0 ± 4.2 | 10 | 2.0 |
+    >>> print(over_targets_table(Results("t", res.rows[:2])).splitlines()[-1])
+    | auto | 70.0 (1 seed) | 10 | 2.0 |
     """
     shots = results.shots()
     lines = [
@@ -203,7 +244,10 @@ def over_targets_table(results: Any) -> str:
         cells = []
         for k in shots:
             per_seed = list(_seed_means(results, (method,), k)[method].values())
-            std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
+            if len(per_seed) == 1:  # no spread to show: say it is one seed
+                cells.append(f"{100 * per_seed[0]:.1f} (1 seed)")
+                continue
+            std = float(np.std(per_seed, ddof=1)) if per_seed else 0.0
             cells.append(f"{100 * np.mean(per_seed):.1f} ± {100 * std:.1f}" if per_seed else "–")
         rows = [r for r in results.rows if r.method == method]
         params = np.mean([r.trainable_params for r in rows])

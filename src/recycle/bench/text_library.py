@@ -14,6 +14,11 @@ fortune categories and ChatterBot topics in :data:`HELD_OUT`.
 Cached per source under ``$RECYCLE_CACHE/textlora/<key>`` (``<key>``: a hash of the recipe and
 the base's weights), each source written when trained, so an interrupted build resumes.
 
+Measured build (2026-12-03, one thread, ``nice -n 10`` on a shared 2-core machine): 21 sources
+in 389 s CPU / 563 s wall at load 3-6 (19-54 s CPU per fortunes, Rotten Tomatoes or debates
+source, 1-5 s per small ChatterBot topic), the other 10 in an earlier sitting at ~30 s CPU
+each: about 11.5 CPU-minutes for all 31.
+
 Examples
 --------
 >>> len(SOURCE_TASKS) >= 30, len(TextLibraryRecipe(quick=True).tasks)

@@ -23,6 +23,7 @@ from recycle.adapt.auto.choose import Choice, choose
 from recycle.adapt.auto.cv import (
     PROBA_FLOOR,
     CVResult,
+    candidate_sources,
     cross_validate,
     cv_splits,
     fit_and_score,
@@ -75,6 +76,7 @@ __all__ = [
     "auto_pool",
     "candidate_key",
     "candidate_ms",
+    "candidate_sources",
     "choose",
     "cross_validate",
     "cv_splits",

@@ -30,6 +30,7 @@ from recycle.adapt.auto.plan import (
 from recycle.adapt.base import Features
 from recycle.adapt.registry import StrategyParams, check_params, get_strategy, reads_sources
 from recycle.adapt.split import n_folds
+from recycle.adapt.strategies.minilm_probe import embeddings_reused
 from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
 
@@ -83,10 +84,11 @@ def choose(
         references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
         candidates = plan(list(no_source), 0, [0], cost, references, no_source)
     k = n_folds(y, cv)
-    rows = cross_validate(
-        candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
-        budget_s=budget_s, params=params, progress=progress, references=references,
-    )  # fmt: skip
+    with embeddings_reused():  # frozen MiniLM embeds each text once, not once per fold
+        rows = cross_validate(
+            candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
+            budget_s=budget_s, params=params, progress=progress, references=references,
+        )  # fmt: skip
     notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
     guard = guard_decision(
         {r.key: r.scores for r in rows if r.scores},

@@ -25,6 +25,7 @@ import numpy as np
 
 from recycle.adapt.auto.plan import CHEAP_COST, REFERENCE, REFERENCES, candidate_key
 from recycle.adapt.base import Features, take
+from recycle.adapt.family.source import family_sources
 from recycle.adapt.registry import StrategyParams, build, get_strategy
 from recycle.adapt.split import stratified_folds
 from recycle.errors import RecycleError
@@ -87,6 +88,21 @@ def cv_splits(y: np.ndarray, k: int, repeats: int, seed: int) -> list[tuple[Any,
     return stratified_folds(y, k, repeats=repeats, seed=seed)
 
 
+def candidate_sources(name: str, ranked: list[SourceModel], m: int) -> list[SourceModel]:
+    """The sources candidate ``(name, m)`` is fitted on: the first ``m`` of ``ranked``; for a
+    white-box strategy the first ``m`` adapters (a family's base entry skipped); none at m=0.
+
+    >>> from recycle.sources import builtin
+    >>> [s.source_id for s in candidate_sources("mcw", [builtin("minilm_l6.onnx")], 1)]
+    ['minilm_l6.onnx']
+    """
+    if not m:
+        return []
+    if getattr(get_strategy(name), "access", "black-box") == "white-box":
+        return family_sources(ranked, m)
+    return list(ranked[:m])
+
+
 def fit_and_score(
     name: str,
     srcs: list[SourceModel],
@@ -140,7 +156,7 @@ def cross_validate(
             res.skipped = f"time budget: {spent:.1f}s spent of {budget_s:.0f}s"
             done += len(splits)
             continue
-        srcs = ranked[:m] if m else []
+        srcs = candidate_sources(name, ranked, m)
         t0 = time.perf_counter()
         try:
             for i, (tr, te) in enumerate(splits):

@@ -6,7 +6,12 @@
 - text targets: the same black-box strategies plus SetFit (:data:`AUTO_TEXT`), guarded by the
   better of TF-IDF + logistic regression and logistic regression on frozen all-MiniLM-L6-v2
   (:data:`TEXT_REFERENCES`): at a few dozen texts both beat the small network on hashed words,
-  and a recycled model that does not beat them is no gain to the user.
+  and a recycled model that does not beat them is no gain to the user; with LoRA adapters of
+  one text base selected (the text library), also the white-box strategies on them.
+
+A family's base entry (no head, no classes) may be selected with its adapters: white-box
+strategies take their base from the adapters (:func:`family_sources`), so it is left out of
+the check (it used to make auto skip every white-box strategy).
 
 Examples
 --------
@@ -31,7 +36,7 @@ from recycle.adapt.auto.plan import (
     TEXT_REFERENCES,
     WHITEBOX_REFERENCE,
 )
-from recycle.adapt.family.source import whitebox_problem
+from recycle.adapt.family.source import family_sources, whitebox_problem
 from recycle.adapt.registry import strategy_names
 from recycle.sources.base import SourceModel
 
@@ -55,17 +60,17 @@ def auto_pool(
     """
     names = list(strategies or AUTO_STRATEGIES)
     registered = strategy_names()
-    if modality == "text":
-        if strategies is None:
-            names += [n for n in AUTO_TEXT if n in registered]
-        return AutoPool(names, TEXT_REFERENCES)
-    pool = AutoPool(names, (REFERENCE,))
+    text = modality == "text"
+    if text and strategies is None:
+        names += [n for n in AUTO_TEXT if n in registered]
+    pool = AutoPool(names, TEXT_REFERENCES if text else (REFERENCE,))
     whitebox = [n for n in AUTO_WHITEBOX if n in registered and n not in names]
-    if selected and whitebox and all(s.access == "white-box" for s in selected):
-        problem = whitebox_problem(list(selected))
+    adapters = family_sources(selected, len(selected))
+    if adapters and whitebox and all(s.access == "white-box" for s in adapters):
+        problem = whitebox_problem(adapters)
         if problem is None:
             pool.names += whitebox
-            if WHITEBOX_REFERENCE in registered:
+            if WHITEBOX_REFERENCE in registered and not text:
                 pool.references = (WHITEBOX_REFERENCE, REFERENCE)
         else:
             pool.notes.append(f"auto skipped white-box strategies: {problem}")
