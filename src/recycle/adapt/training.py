@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -53,13 +53,15 @@ def param_groups(params: Sequence[nn.Parameter] | Sequence[ParamGroup]) -> list[
     >>> param_groups([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.01}])[0]["lr"]
     0.1
     """
-    raw = [dict(g) for g in params] if params and isinstance(params[0], Mapping) else [
-        {"params": list(params)}]  # fmt: skip
+    if params and isinstance(params[0], Mapping):
+        raw = [dict(cast(ParamGroup, g)) for g in params]
+    else:
+        raw = [{"params": list(params)}]
     groups = []
     for group in raw:
-        group["params"] = [p for p in group["params"] if p.requires_grad]
-        if group["params"]:
-            groups.append(group)
+        kept = [p for p in cast(list[nn.Parameter], group["params"]) if p.requires_grad]
+        if kept:
+            groups.append({**group, "params": kept})
     return groups
 
 

@@ -32,12 +32,14 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from recycle.sources.torch_source import TorchSource
 
 #: The image backbone, a builtin source (ASSETS.md).
 IMAGE_BACKBONE = "effnet_lite0.imagenet"
@@ -109,12 +111,12 @@ def image_tunable(image_size: int | None = None) -> Tunable:
     builtin's policy) as a :class:`Tunable`."""
     from recycle.sources import builtin
 
-    src = builtin(IMAGE_BACKBONE, image_size=image_size)
+    src = cast(TorchSource, builtin(IMAGE_BACKBONE, image_size=image_size))
     model = copy.deepcopy(src.module)
     pre = src.preprocess
 
     def prepare(X: Any) -> torch.Tensor:
-        return pre(pre.check(X))
+        return cast(torch.Tensor, pre(pre.check(X)))  # an image preprocessing: one tensor
 
     units = _image_units(model.net)
     return Tunable("image", model, units, int(src.feature_dim), prepare, augment_images)

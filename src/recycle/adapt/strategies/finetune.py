@@ -339,6 +339,9 @@ class ScaledHead(nn.Module):
     epoch on Rotten Tomatoes at 16 per class; 0.9 with one scale).
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, dim: int, n_classes: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
