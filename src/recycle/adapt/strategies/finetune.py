@@ -21,11 +21,12 @@ Settings left as ``None`` (``schedule``, ``augment``) are chosen by validation a
 three candidates: the head alone (stage 0), and gradual unfreezing from that head without then
 with augmentation. The candidate with the lowest hold-out loss (ties: higher accuracy) is
 kept, and stages stop on the hold-out loss (Hugging Face's Trainer's default). A gradual run
-is skipped when the time spent plus the longest run so far would pass
-``max_seconds``, and every stage stops at that deadline (``tried_`` lists what ran,
-``skipped_`` what did not). The kept model is the one trained on the non-held-out rows (no
-refit). Without a hold-out (a class with one row) nothing is chosen: ``DEFAULT_SETTING`` fills
-in what is not set, trained without early stopping.
+is skipped when the time spent plus the longest run so far would pass ``max_seconds``, and
+every stage stops at that deadline (``tried_`` lists what ran, ``skipped_`` what did not). A
+kept unfrozen model is the one trained on the non-held-out rows (no refit); a kept head alone
+is refitted on every row (a logistic regression: milliseconds). Without a hold-out (a class
+with one row) nothing is chosen: ``DEFAULT_SETTING`` fills in what is not set, trained
+without early stopping.
 
 The saved state is the head and the units that were trained (safetensors in a model folder);
 loading rebuilds the pre-trained backbone and puts them back. No ONNX export (a one-line
@@ -237,6 +238,8 @@ class Finetune(Strategy):
             longest = max(longest, time.monotonic() - began)
         self.tried_ = [c["setting"] | c["score"] for c in cands]
         best = max(cands, key=_key)  # the first candidate is never skipped
+        if best["top"] == 0 and len(va):  # the head alone: refit on every row (milliseconds)
+            best["head"] = linear_probe(F, y, len(self.classes_), self.seed)
         self.setting_, self.head_, self.units_trained_ = best["setting"], best["head"], best["top"]
         self.tunable_ = best["tunable"]
         self.tunable_.freeze_all_but(0)
