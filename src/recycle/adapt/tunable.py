@@ -14,6 +14,8 @@ that prepares raw inputs, and the augmentation applied to a training batch.
   pooling). Units: the embeddings and the six transformer layers. Augmentation:
   :func:`drop_tokens`.
 
+The classification head on top is a :class:`ScaledHead`, started from :func:`linear_probe`.
+
 Batch-norm statistics stay frozen while training (:meth:`Tunable.train`): the batches of a
 few-shot target are too small to estimate them.
 
@@ -39,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recycle.adapt._linear import apply_scaler, fit_logreg, fit_scaler
 from recycle.sources.torch_source import TorchSource
 
 #: The image backbone, a builtin source (ASSETS.md).
@@ -189,6 +192,44 @@ def drop_tokens(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor
         out[i, 0, : len(ids)] = ids
         out[i, 1, : len(ids)] = 1
     return out
+
+
+class ScaledHead(nn.Module):
+    """The classification head: features centred and divided by one fixed scale, then a linear
+    layer (the trainable part).
+
+    One scale for every feature (the mean of their standard deviations), not one per feature:
+    MiniLM has near-constant features, and dividing those by their near-zero deviation made the
+    slightest drift of the unfrozen backbone explode the logits (hold-out loss 141 after one
+    epoch on Rotten Tomatoes at 16 per class; 0.9 with one scale).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.linear = nn.Linear(dim, n_classes)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.linear((f - self.mean) / self.std)  # type: ignore[no-any-return]
+
+
+def linear_probe(F: torch.Tensor, y: np.ndarray, n_classes: int, seed: int) -> ScaledHead:
+    """Stage 0: a logistic regression on centred, scaled frozen features, as a
+    :class:`ScaledHead` (the head fine-tuning starts from: LP-FT, Kumar et al. 2022)."""
+    scaler = fit_scaler(F.numpy().astype(np.float64))
+    scaler["std"] = np.full_like(scaler["std"], scaler["std"].mean())
+    lr = fit_logreg(apply_scaler(scaler, F.numpy().astype(np.float64)), y, n_classes, seed=seed)
+    head = ScaledHead(F.shape[1], n_classes)
+    with torch.no_grad():
+        head.mean.copy_(torch.as_tensor(scaler["mean"]))
+        head.std.copy_(torch.as_tensor(scaler["std"]))
+        head.linear.weight.copy_(torch.as_tensor(lr["W"]))
+        head.linear.bias.copy_(torch.as_tensor(lr["b"]))
+    return head
 
 
 def n_params(modules: list[nn.Module]) -> int:

@@ -53,12 +53,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from recycle.adapt._linear import apply_scaler, fit_logreg, fit_scaler
 from recycle.adapt.base import Strategy
 from recycle.adapt.registry import register_strategy
 from recycle.adapt.split import stratified_holdout
 from recycle.adapt.training import fit_loop
-from recycle.adapt.tunable import Tunable, image_tunable, n_params, text_tunable
+from recycle.adapt.tunable import (
+    ScaledHead,
+    Tunable,
+    image_tunable,
+    linear_probe,
+    n_params,
+    text_tunable,
+)
 from recycle.data import infer_modality
 from recycle.errors import ConfigError, DataError
 from recycle.progress import ProgressCallback
@@ -330,44 +336,6 @@ def _candidate(schedule: str, augment: bool, score: dict[str, Any], tunable: Tun
                head: ScaledHead, top: int) -> dict[str, Any]:  # fmt: skip
     return {"setting": {"schedule": schedule, "augment": augment}, "score": score,
             "tunable": tunable, "head": head, "top": top}  # fmt: skip
-
-
-class ScaledHead(nn.Module):
-    """The classification head: features centred and divided by one fixed scale, then a linear
-    layer (the trainable part).
-
-    One scale for every feature (the mean of their standard deviations), not one per feature:
-    MiniLM has near-constant features, and dividing those by their near-zero deviation made the
-    slightest drift of the unfrozen backbone explode the logits (hold-out loss 141 after one
-    epoch on Rotten Tomatoes at 16 per class; 0.9 with one scale).
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, dim: int, n_classes: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-        self.linear = nn.Linear(dim, n_classes)
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.linear((f - self.mean) / self.std)  # type: ignore[no-any-return]
-
-
-def linear_probe(F: torch.Tensor, y: np.ndarray, n_classes: int, seed: int) -> ScaledHead:
-    """Stage 0: a logistic regression on centred, scaled frozen features, as a
-    :class:`ScaledHead` (the head fine-tuning starts from: LP-FT, Kumar et al. 2022)."""
-    scaler = fit_scaler(F.numpy().astype(np.float64))
-    scaler["std"] = np.full_like(scaler["std"], scaler["std"].mean())
-    lr = fit_logreg(apply_scaler(scaler, F.numpy().astype(np.float64)), y, n_classes, seed=seed)
-    head = ScaledHead(F.shape[1], n_classes)
-    with torch.no_grad():
-        head.mean.copy_(torch.as_tensor(scaler["mean"]))
-        head.std.copy_(torch.as_tensor(scaler["std"]))
-        head.linear.weight.copy_(torch.as_tensor(lr["W"]))
-        head.linear.bias.copy_(torch.as_tensor(lr["b"]))
-    return head
 
 
 def _score(head: nn.Module, F: torch.Tensor, y: np.ndarray) -> dict[str, Any]:
