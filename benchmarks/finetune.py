@@ -91,6 +91,7 @@ def render() -> str:
     ]
     if TEXT.exists():
         text = _text_results()
+        seeds = {r.seed for r in text.rows}
         parts += [
             "## text_fewshot (all targets)",
             "",
@@ -100,8 +101,9 @@ def render() -> str:
             "",
             over_targets_table(text),
             "",
-            "With one seed the ± is 0.0 (no spread measured). `minilm_logreg`'s fit seconds are "
-            "with the frozen MiniLM's features cached (7.1 s uncached in docs/text_fewshot.md).",
+            ("With one seed the ± is 0.0 (no spread measured). " if len(seeds) == 1 else "")
+            + "`minilm_logreg`'s fit seconds are with the frozen MiniLM's features cached "
+            "(7.1 s uncached in docs/text_fewshot.md).",
             "",
             "finetune against the others, in points (shots per class), and the setting "
             "validation kept:",
