@@ -39,8 +39,8 @@ def test_documented_star_max_epochs_reaches_the_whitebox_strategies(
 def test_every_training_strategy_takes_max_epochs_under_one_name() -> None:
     takers = [n for n in strategy_names() if "max_epochs" in strategy_params(n)]
     assert takers == [
-        "feature_mixing", "independent", "setfit", "finetune_source", "independent_adapters",
-        "module_mixing",
+        "feature_mixing", "finetune", "independent", "setfit", "finetune_source",
+        "independent_adapters", "module_mixing",
     ]  # fmt: skip
     for name in takers:
         assert build(name, [], 0, {"*": {"max_epochs": 7}}).get_params()["max_epochs"] == 7

@@ -104,6 +104,7 @@ def test_loop_without_validation_runs_every_epoch() -> None:
         lambda xb, yb: torch.nn.functional.cross_entropy(head(xb), yb),
         head, X, y, epochs=4,
     )  # fmt: skip
-    assert log == {"epochs": 4, "best_epoch": 4, "val_accuracy": None}
+    assert log == {"epochs": 4, "best_epoch": 4, "val_accuracy": None, "val_loss": None,
+                   "out_of_time": False}  # fmt: skip
     with pytest.raises(ConfigError, match="monitor"):
         fit_loop([], lambda a, b: a, head, X, y, monitor="f1")  # type: ignore[arg-type]

@@ -68,8 +68,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
     ----------
     zoo : Zoo, str or list of SourceModel
         The zoo (or its location), or a plain list of sources. Only the no-source strategies
-        (``"independent"``, ``"tfidf_logreg"``, ``"minilm_logreg"``, ``"setfit"``) work without
-        one (None).
+        (``"independent"``, ``"tfidf_logreg"``, ``"minilm_logreg"``, ``"setfit"``,
+        ``"finetune"``) work without one (None).
     m : int or "auto", default "auto"
         Sources to use; "auto" takes the selection's choice (and auto also tries 1 and 5).
     selection_score : str, default "knn"

@@ -92,7 +92,8 @@ def realzoo_targets(quick: bool, seeds: int) -> list[Target]:
 
 
 def realzoo_methods() -> list[Method]:
-    """The realzoo protocol's methods (black-box only: the sources are not one family)."""
+    """The realzoo protocol's methods (black-box only: the sources are not one family), and
+    ``finetune`` (EfficientNet-Lite0 fine-tuned on the target; no source)."""
     return [
         Method("independent", {"strategy": "independent", "m": 1}),
         Method("linear_probe_m1", {"strategy": "linear_probe", "m": 1}),
@@ -101,4 +102,5 @@ def realzoo_methods() -> list[Method]:
         Method("mcw_knn_m3", {"strategy": "mcw", "m": 3, "selection_score": "knn"}),
         Method("stacking_m3", {"strategy": "stacking", "m": 3}),
         Method("auto", {"strategy": "auto", "m": "auto"}),
+        Method("finetune", {"strategy": "finetune"}),
     ]

@@ -4,7 +4,8 @@ Black-box (sources are only ``embed`` calls): ``feature_mixing``, ``mcw``, ``lin
 ``stacking``, ``averaging``, ``feature_augment``, and ``spec_weighted`` (reuse without labels,
 built by :mod:`recycle.tabular.reuse`). No source (target data only): ``independent`` (a small
 network), ``no_source`` (gradient boosting or logistic regression on the raw table), and on text
-``tfidf_logreg``, ``minilm_logreg`` (frozen all-MiniLM-L6-v2) and ``setfit``. White-box
+``tfidf_logreg``, ``minilm_logreg`` (frozen all-MiniLM-L6-v2) and ``setfit``; on images and
+texts ``finetune`` (EfficientNet-Lite0 or all-MiniLM-L6-v2, gradual unfreezing). White-box
 (family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
 ``finetune_source``, ``lorahub``. :data:`STRATEGIES` maps each name to its class; parameters
 are checked by :mod:`recycle.adapt.registry`.
@@ -22,6 +23,7 @@ from recycle.adapt.registry import STRATEGIES, get_strategy, strategy_names
 from recycle.adapt.strategies.averaging import Averaging
 from recycle.adapt.strategies.feature_augment import FeatureAugment
 from recycle.adapt.strategies.feature_mixing import FeatureMixing
+from recycle.adapt.strategies.finetune import Finetune
 from recycle.adapt.strategies.finetune_source import FinetuneSource
 from recycle.adapt.strategies.independent import Independent
 from recycle.adapt.strategies.independent_adapters import IndependentAdapters
@@ -42,6 +44,7 @@ __all__ = [
     "Averaging",
     "FeatureAugment",
     "FeatureMixing",
+    "Finetune",
     "FinetuneSource",
     "Independent",
     "IndependentAdapters",
