@@ -261,14 +261,15 @@ class Recycler(ClassifierMixin, BaseEstimator):
         cv_rows: list[auto.CVResult] = []
         guard: auto.GuardDecision | None = None
         m_used = len(selected)
-        if fallback:
-            name, sources = auto.TABULAR_REFERENCE, []
+        if fallback:  # auto with no usable source: it scores the no-source kinds only
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
-        elif self.strategy == "auto":
+        if self.strategy == "auto":
             plan = auto.auto_pool(self.strategies, selected, infer_modality(X))
-            if pool is not zoo:  # a named table (the tabular market): its no-source model guards
+            if pool is not zoo:  # a named table (the tabular market): its no-source models guard
                 plan.references = tuple(
-                    auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
+                    k
+                    for r in plan.references
+                    for k in (auto.TABULAR_REFERENCES if r == auto.REFERENCE else (r,))
                 )
             notes += plan.notes
             choice = auto.choose(
