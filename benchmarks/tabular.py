@@ -10,7 +10,9 @@ the same zoo, then writes:
    related table) for ``auto`` and the best strategy;
 4. every ``auto`` fit more than 2 points below the best no-source model of its (target, seed),
    and whether its ``report_`` flagged the choice;
-5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source.
+5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source
+   and vs the ``learnware`` package's AveragingReuser and JobSelectorReuser on the same rows
+   and sources (``benchmarks/tabular_learnware.py``).
 
 Usage::
 
@@ -32,6 +34,16 @@ import numpy as np
 NO_SOURCE = ("gb", "logreg")
 #: auto's no-source references on named tables (the same two models as gb and logreg).
 KINDS = ("gradient_boosting", "logistic_regression")
+#: How the reuse-without-labels table compares with the learnware package.
+LEARNWARE_NOTE = (
+    "Best single source: picked with hindsight on the test labels (no user without labels can "
+    "do that). `learnware averaging` / `learnware JobSelector`: the `learnware` package "
+    "(0.4.0.post1)'s AveragingReuser (vote_by_prob) and JobSelectorReuser on the same rows and "
+    "the same sources, each source's RKME table spec built by the package from its provider's "
+    "rows with the package's defaults (gamma 0.1); JobSelector herds 200 points (its default "
+    "1,000 is cubic in time: > 10 min per table here). Both sources of a table were trained on "
+    "the same provider rows, so their specs are alike and job selection has little to go on.\n"
+)
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
 
@@ -127,6 +139,7 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
 def reuse_table(zoo_path: str) -> str:
     """``recycle reuse`` on each table's user rows (no labels) vs each single source."""
     import pandas as pd
+    from tabular_learnware import learnware_accuracies
 
     from recycle.tabular.reuse import reuse
     from recycle.tabular.zoo import TABLES, provider_split
@@ -134,7 +147,8 @@ def reuse_table(zoo_path: str) -> str:
 
     zoo = Zoo.open(zoo_path, create=False)
     lines = ["| table | rows | recycle reuse | its sources | best single source (acc) | "
-             "hgb alone | logreg alone |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "hgb alone | logreg alone | learnware averaging | learnware JobSelector |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in TABLES:
         ds = provider_split(t)
         frame = pd.DataFrame(ds.X_test, columns=ds.feature_names)
@@ -145,11 +159,13 @@ def reuse_table(zoo_path: str) -> str:
         for kind in ("hgb", "logreg"):
             src = zoo.load(f"{kind}.{t.name}")
             singles[kind] = float(np.mean(src.predict_proba(ds.X_test).argmax(1) == ds.y_test))
-        used = ", ".join(s["name"] for s in rec.report_["sources"])
+        used = [s["name"] for s in rec.report_["sources"]]
         best = max(singles, key=lambda k: singles[k])
-        lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {used} | "
+        lw = learnware_accuracies(zoo, t, used)
+        lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {', '.join(used)} | "
                      f"{best}.{t.name} ({100 * singles[best]:.1f}) | {100 * singles['hgb']:.1f} | "
-                     f"{100 * singles['logreg']:.1f} |")  # fmt: skip
+                     f"{100 * singles['logreg']:.1f} | {100 * lw['averaging']:.1f} | "
+                     f"{100 * lw['job_selector']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -202,7 +218,8 @@ def main() -> None:
         start = time.perf_counter()
         table = reuse_table(args.zoo)
         parts += ["\n## Reuse without labels (`recycle reuse`, whole user split, no labels)\n",
-                  table, f"\n({time.perf_counter() - start:.0f} s for all tables.)"]  # fmt: skip
+                  LEARNWARE_NOTE, table,
+                  f"\n({time.perf_counter() - start:.0f} s for all tables.)"]  # fmt: skip
     Path(args.out).write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}")
 
