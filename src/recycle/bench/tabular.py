@@ -14,7 +14,7 @@ rows (25/50/100/250) and their test rows from a table's *user* split, which no s
 
 Methods: the no-source models (``gb``, ``logreg``: scikit-learn with defaults on the user's
 rows; ``no_source``: the better of the two by one 3-fold CV), each strategy that can use the
-column-mapped sources, and ``auto`` (guarded by both kinds, scored on its own folds).
+column-mapped sources, and ``auto`` (guarded by ``no_source``, both kinds scored beside it).
 
 Examples
 --------
