@@ -270,7 +270,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 plan.references = tuple(
                     auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
                 )
-                baselines = auto.TABULAR_REFERENCES
+                baselines = auto.TABULAR_BASELINES
             notes += plan.notes
             choice = auto.choose(
                 plan.names, X, y, ranked, feats, m_selected=len(selected),

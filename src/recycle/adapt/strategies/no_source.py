@@ -7,10 +7,10 @@ no source is usable, and auto's reference on named tables. The fitted estimator 
 skops bytes (never pickle) and loaded back through the allow-list of
 :mod:`recycle.sources.sklearn_source`.
 
-Each kind alone is a strategy too (``gradient_boosting``, ``logistic_regression``): they are
-auto's two references on named tables, so that auto's own repeated cross-validation, not the
-single 3-fold choice inside ``no_source``, picks the kind, and ``report_`` names the other kind
-when the choice does not clearly beat it.
+Each kind alone is a strategy too (``gradient_boosting``, ``logistic_regression``): on named
+tables auto scores both beside its reference ``no_source`` and names in ``report_`` the kind
+its choice does not clearly beat (the single 3-fold choice inside ``no_source`` may pick the
+kind that does worse on new data).
 
 Examples
 --------
