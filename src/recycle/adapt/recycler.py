@@ -265,18 +265,16 @@ class Recycler(ClassifierMixin, BaseEstimator):
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         if self.strategy == "auto":
             plan = auto.auto_pool(self.strategies, selected, infer_modality(X))
-            baselines: tuple[str, ...] = ()
+            baselines = auto.TABULAR_BASELINES if pool is not zoo else ()
             if pool is not zoo:  # a named table (the tabular market): its no-source model guards
                 plan.references = tuple(
                     auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
                 )
-                baselines = auto.TABULAR_BASELINES
             notes += plan.notes
             choice = auto.choose(
                 plan.names, X, y, ranked, feats, m_selected=len(selected),
                 m_fixed=self.m != "auto", references=plan.references, baselines=baselines,
-                seed=self.seed, cv=self.cv,
-                repeats=self.cv_repeats,
+                seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
                 params=self.strategy_params, progress=self.progress,
             )  # fmt: skip
