@@ -10,7 +10,10 @@ the same zoo, then writes:
    related table) for ``auto`` and the best strategy;
 4. every ``auto`` fit more than 2 points below the best no-source model of its (target, seed),
    and whether its ``report_`` flagged the choice;
-5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source.
+5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source
+   and vs the ``learnware`` package's AveragingReuser and JobSelectorReuser on the same rows
+   and sources (``benchmarks/tabular_learnware.py``), and on a user whose rows mix three
+   providers' kinds of rows.
 
 Usage::
 
@@ -30,6 +33,27 @@ from typing import Any
 import numpy as np
 
 NO_SOURCE = ("gb", "logreg")
+#: auto's no-source references on named tables (the same two models as gb and logreg).
+KINDS = ("gradient_boosting", "logistic_regression")  # in the order of NO_SOURCE
+#: How the reuse-without-labels table compares with the learnware package.
+LEARNWARE_NOTE = (
+    "Best single source: picked with hindsight on the test labels (no user without labels can "
+    "do that). `learnware averaging` / `learnware JobSelector`: the `learnware` package "
+    "(0.4.0.post1)'s AveragingReuser (vote_by_prob) and JobSelectorReuser on the same rows and "
+    "the same sources, each source's RKME table spec built by the package from its provider's "
+    "rows with the package's defaults (gamma 0.1); JobSelector herds 200 points (its default "
+    "1,000 is cubic in time: > 10 min per table here). Both sources of a table were trained on "
+    "the same provider rows, so their specs are alike and job selection has little to go on.\n"
+)
+#: The mixed-provider case (``benchmarks/tabular_learnware.py``).
+MIXED_NOTE = (
+    "Where per-row weighting can matter: spam7's provider rows cut by k-means into 3 providers "
+    "(standardised log1p features), each training gradient boosting on its own rows; the user "
+    "holds spam7's user split, rows of all three kinds mixed, and no labels. `oracle routing` "
+    "sends each row to the provider of its own cluster (what a perfect job selector would "
+    "do); `recycle spec_weighted` is what `recycle reuse` fits, with recycle's specs; the "
+    "learnware reusers use the package's specs (defaults, herding 200).\n"
+)
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
 
@@ -100,27 +124,36 @@ def kind_table(rows: list[dict[str, Any]]) -> str:
 
 
 def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
-    """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed)."""
-    lines = ["| target | rows | seed | auto | best no-source | auto chose | flagged |",
+    """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed), and
+    whether ``report_`` said so: it named that better kind (the same model) in
+    ``guard["close_to"]``, or flagged a recycled choice whose margin over its reference (that
+    kind, or ``no_source``, which picks a kind) was under 2 SE."""
+    lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
-    n = flagged = 0
+    n = said = 0
     for (t, s, seed), g in sorted(_by(rows).items()):
         if "auto" not in g or not all(m in g for m in NO_SOURCE):
             continue
-        best = max(g[m]["accuracy"] for m in NO_SOURCE)
-        a = g["auto"]
-        if a["accuracy"] < best - MARGIN:
+        better = max(NO_SOURCE, key=lambda m: g[m]["accuracy"])
+        a, kind = g["auto"], KINDS[NO_SOURCE.index(better)]
+        if a["accuracy"] < g[better]["accuracy"] - MARGIN:
             n += 1
-            flagged += bool(a.get("flagged"))
-            flag = "yes" if a.get("flagged") else "no"
-            lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | {100 * best:.1f} "
-                         f"| {a.get('strategy')} | {flag} |")  # fmt: skip
-    return "\n".join(lines), n, flagged
+            named = kind in (a.get("close_to") or ())
+            flagged = bool(a.get("flagged")) and a.get("reference") in (kind, "no_source")
+            said += named or flagged
+            what = (f"close to {kind}" if named else "flagged vs " + kind if flagged
+                    else "nothing" if not a.get("close_to") else
+                    "close to " + ", ".join(a["close_to"]) + " only")  # fmt: skip
+            lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | "
+                         f"{better} {100 * g[better]['accuracy']:.1f} | {a.get('strategy')} | "
+                         f"{what} |")  # fmt: skip
+    return "\n".join(lines), n, said
 
 
 def reuse_table(zoo_path: str) -> str:
     """``recycle reuse`` on each table's user rows (no labels) vs each single source."""
     import pandas as pd
+    from tabular_learnware import learnware_accuracies
 
     from recycle.tabular.reuse import reuse
     from recycle.tabular.zoo import TABLES, provider_split
@@ -128,7 +161,8 @@ def reuse_table(zoo_path: str) -> str:
 
     zoo = Zoo.open(zoo_path, create=False)
     lines = ["| table | rows | recycle reuse | its sources | best single source (acc) | "
-             "hgb alone | logreg alone |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "hgb alone | logreg alone | learnware averaging | learnware JobSelector |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in TABLES:
         ds = provider_split(t)
         frame = pd.DataFrame(ds.X_test, columns=ds.feature_names)
@@ -139,11 +173,13 @@ def reuse_table(zoo_path: str) -> str:
         for kind in ("hgb", "logreg"):
             src = zoo.load(f"{kind}.{t.name}")
             singles[kind] = float(np.mean(src.predict_proba(ds.X_test).argmax(1) == ds.y_test))
-        used = ", ".join(s["name"] for s in rec.report_["sources"])
+        used = [s["name"] for s in rec.report_["sources"]]
         best = max(singles, key=lambda k: singles[k])
-        lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {used} | "
+        lw = learnware_accuracies(zoo, t, used)
+        lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {', '.join(used)} | "
                      f"{best}.{t.name} ({100 * singles[best]:.1f}) | {100 * singles['hgb']:.1f} | "
-                     f"{100 * singles['logreg']:.1f} |")  # fmt: skip
+                     f"{100 * singles['logreg']:.1f} | {100 * lw['learnware averaging']:.1f} | "
+                     f"{100 * lw['learnware JobSelector']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -179,7 +215,9 @@ def main() -> None:
         f"({len(rows)} fits, seeds {seeds}, {len(data['meta'].get('failures', []))} failed "
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
-        "`no_source`: the better of the two by CV (what `auto` falls back to). Kinds of user: "
+        "`no_source`: the better of the two by one 3-fold CV, `auto`'s reference (what it falls "
+        "back to); both kinds are scored beside it on auto's folds and named in `report_` when "
+        "auto's choice does not clearly beat them. Kinds of user: "
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
         "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
         "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
@@ -189,13 +227,25 @@ def main() -> None:
         gain_table(rows),
         "\n## Per kind of user (mean over tables and seeds)\n", kind_table(rows),
         f"\n## Where `auto` loses: fits > 2 points below the better of gb/logreg ({n_loss}, "
-        f"{n_flag} flagged in `report_`)\n", losses,
+        f"{n_flag} of them said in `report_`)\n", losses,
     ]  # fmt: skip
     if args.zoo:
         start = time.perf_counter()
         table = reuse_table(args.zoo)
         parts += ["\n## Reuse without labels (`recycle reuse`, whole user split, no labels)\n",
-                  table, f"\n({time.perf_counter() - start:.0f} s for all tables.)"]  # fmt: skip
+                  LEARNWARE_NOTE, table,
+                  f"\n({time.perf_counter() - start:.0f} s for all tables.)"]  # fmt: skip
+        from tabular_learnware import mixed_providers
+
+        start = time.perf_counter()
+        mixed = mixed_providers()
+        parts += ["\n## Reuse without labels, providers of different kinds of rows\n",
+                  MIXED_NOTE, "| method | accuracy |", "|---|---|"]  # fmt: skip
+        parts += [f"| {k} | {100 * v:.1f} |" for k, v in mixed.items() if "rows" not in k
+                  and "seconds" not in k]  # fmt: skip
+        rows_of = ", ".join(f"{int(v)}" for k, v in mixed.items() if k.startswith("user rows"))
+        parts.append(f"\n(User rows per provider's kind: {rows_of}; "
+                     f"{time.perf_counter() - start:.0f} s.)")  # fmt: skip
     Path(args.out).write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}")
 

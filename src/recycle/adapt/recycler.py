@@ -261,11 +261,11 @@ class Recycler(ClassifierMixin, BaseEstimator):
         cv_rows: list[auto.CVResult] = []
         guard: auto.GuardDecision | None = None
         m_used = len(selected)
-        if fallback:
-            name, sources = auto.TABULAR_REFERENCE, []
+        if fallback:  # auto with no usable source: it scores the no-source models only
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
-        elif self.strategy == "auto":
+        if self.strategy == "auto":
             plan = auto.auto_pool(self.strategies, selected, infer_modality(X))
+            baselines = auto.TABULAR_BASELINES if pool is not zoo else ()
             if pool is not zoo:  # a named table (the tabular market): its no-source model guards
                 plan.references = tuple(
                     auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
@@ -273,8 +273,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
             notes += plan.notes
             choice = auto.choose(
                 plan.names, X, y, ranked, feats, m_selected=len(selected),
-                m_fixed=self.m != "auto", references=plan.references, seed=self.seed, cv=self.cv,
-                repeats=self.cv_repeats,
+                m_fixed=self.m != "auto", references=plan.references, baselines=baselines,
+                seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
                 budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
                 params=self.strategy_params, progress=self.progress,
             )  # fmt: skip

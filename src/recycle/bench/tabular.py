@@ -13,8 +13,8 @@ rows (25/50/100/250) and their test rows from a table's *user* split, which no s
   mlc_churn's sources only: other columns, same question).
 
 Methods: the no-source models (``gb``, ``logreg``: scikit-learn with defaults on the user's
-rows; ``no_source``: the better of the two by CV, what auto falls back to), each strategy that
-can use the column-mapped sources, and ``auto``.
+rows; ``no_source``: the better of the two by one 3-fold CV), each strategy that can use the
+column-mapped sources, and ``auto`` (guarded by ``no_source``, both kinds scored beside it).
 
 Examples
 --------

@@ -56,6 +56,7 @@ def choose(
     m_selected: int,
     m_fixed: bool = False,
     references: tuple[str, ...] = (REFERENCE,),
+    baselines: tuple[str, ...] = (),
     seed: int = 0,
     cv: int = 3,
     repeats: int = 2,
@@ -71,6 +72,8 @@ def choose(
     ``features``: their train features by source id; ``m_selected``: the selection's m;
     ``m_fixed``: the user fixed m, so only ``m_selected`` is tried; ``references``: the
     no-source baselines the guard compares with (the best-scoring one is its reference);
+    ``baselines``: more no-source models scored beside them, only named in the guard's
+    ``close_to`` when the choice does not clearly beat them;
     ``params``: strategy parameters, checked first (a typo is a ConfigError, not a candidate
     skipped). Without sources only the references and the no-source ``names`` are scored.
     """
@@ -79,15 +82,16 @@ def choose(
     no_source = tuple(n for n in names if not reads_sources(n))
     if ranked:
         ms = candidate_ms(m_selected, len(ranked), m_fixed)
-        candidates = plan(names, m_selected, ms, cost, references, no_source)
+        candidates = plan(names, m_selected, ms, cost, references + baselines, no_source)
     else:
         references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
-        candidates = plan(list(no_source), 0, [0], cost, references, no_source)
+        candidates = plan(list(no_source), 0, [0], cost, references + baselines, no_source)
     k = n_folds(y, cv)
     with embeddings_reused():  # frozen MiniLM embeds each text once, not once per fold
         rows = cross_validate(
             candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
-            budget_s=budget_s, params=params, progress=progress, references=references,
+            budget_s=budget_s, params=params, progress=progress,
+            references=references + baselines,
         )  # fmt: skip
     notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
     guard = guard_decision(
@@ -96,6 +100,7 @@ def choose(
         losses={r.key: r.losses for r in rows if r.losses},
         default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
         folds=k,
+        baselines=baselines,
     )
     chosen = next(r for r in rows if r.key == guard.use)
     if guard.triggered or guard.flagged:

@@ -161,6 +161,7 @@ def guard_decision(
     default: str | list[str] | None = None,
     folds: int | None = None,
     se_factor: float = GUARD_SE_FACTOR,
+    baselines: tuple[str, ...] = (),
 ) -> GuardDecision:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
@@ -197,6 +198,11 @@ def guard_decision(
 
     ``reference`` defaults to :data:`~recycle.adapt.auto.plan.REFERENCE`.
 
+    ``baselines``: more scored no-source models that are neither candidates nor references,
+    only checked for ``close_to`` (on named tables: gradient boosting and logistic regression
+    alone, beside the reference ``no_source`` that picks one of them by an inner CV; as
+    references, the better-scoring of the two would be a winner's-curse-inflated bar).
+
     Returns a :class:`GuardDecision`; its ``close_to`` names every scored baseline besides the
     reference that the chosen candidate does not beat by more than :data:`FLAG_SE_FACTOR`
     paired standard errors (on text, where the reference is frozen MiniLM, TF-IDF may do as
@@ -207,10 +213,10 @@ def guard_decision(
     >>> d.use, d.reference, d.close_to
     ('minilm_logreg', 'minilm_logreg', {'tfidf_logreg': 0.01})
     """
-    decision = _decide(scores, reference, losses, default, folds, se_factor)
-    baselines = [reference] if isinstance(reference, str) else list(reference)
+    others = {k: v for k, v in scores.items() if k not in baselines}
+    decision = _decide(others, reference, losses, default, folds, se_factor)
     close = {}
-    for b in baselines:
+    for b in [*([reference] if isinstance(reference, str) else reference), *baselines]:
         if b in (decision.use, decision.reference) or not scores.get(b):
             continue  # a choice close to the reference itself is ``flagged``
         a_b = np.asarray(scores[decision.use], float), np.asarray(scores[b], float)

@@ -43,16 +43,41 @@ from recycle.sources.base import SourceModel
 
 REDUCERS = ("ica", "pca")
 ICA_MAX_ITER = 400  # FastICA iterations (it converges in far fewer on our sizes)
+#: A direction of the centred source features whose standard deviation is below this fraction
+#: of the features' largest magnitude is float32 rounding, not signal: whitening it to unit
+#: variance would blow rounding up by ~1e7 (or divide by zero), so it is not a component.
+RANK_RTOL = 1e-5
+
+
+def numerical_rank(F: np.ndarray) -> int:
+    """How many directions of the centred ``F`` vary by more than :data:`RANK_RTOL` of its
+    scale: 1 for a two-class source's probabilities (the columns sum to 1), 0 for constant
+    outputs.
+
+    >>> p = np.linspace(0.1, 0.9, 20)
+    >>> numerical_rank(np.c_[p, 1 - p]), numerical_rank(np.full((20, 2), 0.5))
+    (1, 0)
+    """
+    F = np.asarray(F, dtype=np.float64)
+    scale = float(np.abs(F).max(initial=0.0))
+    if scale == 0.0 or len(F) < 2:
+        return 0
+    sd = np.linalg.svd(F - F.mean(axis=0), compute_uv=False) / np.sqrt(len(F))
+    return int(np.sum(sd > RANK_RTOL * scale))
 
 
 def fit_reducer(F: np.ndarray, k: int, method: str, seed: int) -> dict[str, np.ndarray]:
     """Fit a linear reduction of ``F`` to ``k`` unit-variance components: ``(F - mean) @ P.T``.
 
-    Fewer than ``k`` components are fitted when ``F`` has fewer rows or columns; the missing
-    rows of ``P`` are zero (those outputs are constant 0).
+    At most :func:`numerical_rank` components are fitted (fewer than ``k`` when ``F`` has fewer
+    rows, columns or independent directions: two-class probabilities have one); the missing
+    rows of ``P`` are zero (those outputs are constant 0), and constant features give none.
     """
     n, d = F.shape
-    r = max(1, min(k, d, n - 1))
+    r = min(k, d, n - 1, numerical_rank(F))
+    if r < 1:
+        zeros = np.zeros((k, d), dtype=np.float32)
+        return {"mean": F.mean(axis=0).astype(np.float32), "components": zeros}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)

@@ -7,6 +7,11 @@ no source is usable, and auto's reference on named tables. The fitted estimator 
 skops bytes (never pickle) and loaded back through the allow-list of
 :mod:`recycle.sources.sklearn_source`.
 
+Each kind alone is a strategy too (``gradient_boosting``, ``logistic_regression``): on named
+tables auto scores both beside its reference ``no_source`` and names in ``report_`` the kind
+its choice does not clearly beat (the single 3-fold choice inside ``no_source`` may pick the
+kind that does worse on new data).
+
 Examples
 --------
 >>> import numpy as np
@@ -83,6 +88,8 @@ class NoSource(Strategy):
     name: ClassVar[str] = "no_source"
     uses_sources: ClassVar[bool] = False
     relative_cost: ClassVar[float] = 3.0
+    #: The model kind, or None: chosen by CV on the target (:func:`choose_kind`).
+    kind: ClassVar[str | None] = None
 
     def __init__(self, sources: list[SourceModel] | None = None, seed: int = 0) -> None:
         self.sources = sources
@@ -90,7 +97,10 @@ class NoSource(Strategy):
 
     def _fit(self, X: Any, y: np.ndarray, feats: list[np.ndarray]) -> None:
         X = np.asarray(X, dtype=np.float64)
-        self.chosen_, self.cv_scores_ = choose_kind(X, y, self.seed)
+        if self.kind is None:
+            self.chosen_, self.cv_scores_ = choose_kind(X, y, self.seed)
+        else:
+            self.chosen_, self.cv_scores_ = self.kind, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model_ = candidates(self.seed)[self.chosen_].fit(X, y)
@@ -114,6 +124,38 @@ class NoSource(Strategy):
         self.chosen_ = str(config["chosen"])
         self.cv_scores_ = dict(config.get("cv_scores", {}))
         self.model_ = load_skops(np.asarray(tensors["model_skops"], dtype=np.uint8).tobytes())
+
+
+@register_strategy
+class GradientBoosting(NoSource):
+    """scikit-learn's ``HistGradientBoostingClassifier`` (defaults) on the raw table; no source.
+
+    Parameters
+    ----------
+    sources : list of SourceModel, optional
+        Ignored (the strategy reads no source).
+    seed : int, default 0
+    """
+
+    name: ClassVar[str] = "gradient_boosting"
+    relative_cost: ClassVar[float] = 2.0
+    kind: ClassVar[str | None] = "gradient_boosting"
+
+
+@register_strategy
+class LogisticRegressionModel(NoSource):
+    """A standardised logistic regression on the raw table; no source.
+
+    Parameters
+    ----------
+    sources : list of SourceModel, optional
+        Ignored (the strategy reads no source).
+    seed : int, default 0
+    """
+
+    name: ClassVar[str] = "logistic_regression"
+    relative_cost: ClassVar[float] = 1.0
+    kind: ClassVar[str | None] = "logistic_regression"
 
 
 def _n_params(model: Any) -> int:
