@@ -182,6 +182,8 @@ def render(records: list[dict[str, Any]], summary: dict[str, Any], verified: boo
     for protocol, n in sorted(summary["rows"].items()):
         same = summary["identical"].get(protocol, 0)
         lines.append(f"| {protocol} | {n} | {same} | {n - same} |")
+    if not records:
+        return "\n".join([*lines, "", "Every row is identical (fit_seconds aside)."]) + "\n"
     lines += ["", "| cause | rows |", "|---|---|"]
     lines += [f"| {c} | {n} |" for c, n in sorted(summary["causes"].items())]
     new = ", ".join(f"`{f}`" for f in sorted(summary["new_fields"])) or "none"
