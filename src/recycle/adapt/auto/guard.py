@@ -208,14 +208,14 @@ def guard_decision(
     ('minilm_logreg', 'minilm_logreg', {'tfidf_logreg': 0.01})
     """
     arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
-    baselines = [reference] if isinstance(reference, str) else list(reference)
-    if not any(b in arrays for b in baselines):
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    if not any(b in arrays for b in refs):
         raise ConfigError(f"guard_decision needs scores of the reference {reference!r}.")
     defaults = [default] if isinstance(default, str) else list(default or [])
     losses = {k: v for k, v in (losses or {}).items() if v}
-    decision = _decide(arrays, baselines, losses, defaults, folds, se_factor)
+    decision = _decide(arrays, refs, losses, defaults, folds, se_factor)
     close = {}
-    for b in baselines:
+    for b in refs:
         if b in (decision.use, decision.reference) or b not in arrays:
             continue  # a choice close to the reference itself is ``flagged``
         diff, se = _paired(arrays[decision.use], arrays[b])
@@ -226,21 +226,21 @@ def guard_decision(
 
 def _decide(
     arrays: dict[str, np.ndarray],
-    baselines: list[str],
+    refs: list[str],
     losses: dict[str, list[float]],
     defaults: list[str],
     folds: int | None,
     se_factor: float,
 ) -> GuardDecision:
     """:func:`guard_decision` without ``close_to``, on its checked, normalised arguments."""
-    others = [k for k in arrays if k not in baselines]
+    others = [k for k in arrays if k not in refs]
     keys = list(arrays)
 
     def rank(k: str) -> tuple[float, float, int]:
         loss = _mean(losses[k]) if k in losses else 0.0
         return (_mean(arrays[k]), -loss, -keys.index(k))
 
-    scored = [b for b in baselines if b in arrays]
+    scored = [b for b in refs if b in arrays]
     reference = max(scored, key=rank)
     out: dict[str, Any] = {"se_factor": se_factor, "reference": reference}
     if len(scored) > 1:
