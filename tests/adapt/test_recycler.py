@@ -170,6 +170,17 @@ def test_guard_keeps_the_default_unless_a_challenger_beats_it_beyond_noise() -> 
     assert guard_decision({"independent": ref, "mcw@m=3": mcw, "s": lucky}).use == "s"
 
 
+def test_tied_default_keys_go_to_the_earlier_candidate_whatever_the_default_order() -> None:
+    """Equal accuracy and log-loss: the candidate listed first in ``scores`` (auto's plan order)
+    is the default, as for every other tie; the order of ``default`` itself does not count
+    (before, a reused local name made it count, and a reversed list picked m=3 here)."""
+    ref, mcw = [0.50, 0.60, 0.55, 0.50], [0.80, 0.85, 0.83, 0.81]
+    scores = {"independent": ref, "mcw@m=1": mcw, "mcw@m=3": mcw}
+    for default in (["mcw@m=1", "mcw@m=3"], ["mcw@m=3", "mcw@m=1"]):
+        out = guard_decision(scores, default=default)
+        assert (out.use, out.default, out.challenger) == ("mcw@m=1", None, None)
+
+
 def test_guard_compares_with_the_best_of_several_no_source_baselines() -> None:
     weak = [0.35, 0.30, 0.40, 0.35]  # new adapters on a base that never saw the domain
     scratch = [0.85, 0.80, 0.85, 0.90]  # a small network trained from scratch

@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import pickle
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -51,9 +52,11 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with contextlib.redirect_stdout(buf):
         code = main(argv)
     out.write_text(buf.getvalue())
-    again = io.StringIO()
+    again, said = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(again):
         code_again = main(argv)
+    with contextlib.redirect_stdout(said):  # the sentence a person reads, without --json
+        code_said = main(argv[:-1])
     mp.undo()
     return {
         "zoo": zoo,
@@ -61,6 +64,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "code": code,
         "summary": json.loads(buf.getvalue()),
         "again": (code_again, json.loads(again.getvalue())),
+        "said": (code_said, " ".join(said.getvalue().split())),
     }
 
 
@@ -93,6 +97,12 @@ def test_quick_library_is_registered_with_specs_and_cached(library: dict[str, An
     code, again = library["again"]
     assert code == 0 and again["registered"] == [] and again["trained"] == []
     assert again["present"] == names
+    code, said = library["said"]
+    head = f"Text LoRA library at {summary['location']} ({prefix}): 0 registered, "
+    assert code == 0 and said.startswith(head), said
+    assert re.fullmatch(
+        rf".*: 0 registered, {len(names)} already there, 0 trained \(\d+ s\)\.", said
+    )
     zoo = Zoo.open(library["zoo"])
     entries = {e.name: e for e in zoo.list()}
     assert set(entries) == set(names)

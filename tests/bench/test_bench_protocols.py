@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recycle.adapt.strategies import Independent
 from recycle.bench.protocols import run_protocol
 from recycle.bench.results import Results
 from recycle.cli import main
@@ -88,7 +89,13 @@ def test_text_quick_runs_every_baseline_on_raw_text() -> None:
     # with 100 snippets k-NN selection finds a sentence encoder, which beats target-only TF-IDF
     assert probe.extra["selected"][0].startswith(("minilm", "paraphrase_minilm"))
     assert probe.accuracy > _mean(res, "tfidf_logreg", most)
-    assert _mean(res, "independent", most) > 0.5  # the hashed bag-of-words MLP runs on text
+    # independent is the small network on the raw texts (hashed bag of words), not on a source's
+    # embeddings: the same network as Independent fitted on any two-class texts
+    bow = Independent(max_epochs=1).fit(["good", "bad", "fine", "awful"], np.array([0, 1, 0, 1]))
+    rows = [r for r in res.rows if r.method == "independent"]
+    assert {(r.extra["strategy"], r.trainable_params) for r in rows} == {
+        ("independent", bow.trainable_params_)
+    }
 
 
 @pytest.mark.slow

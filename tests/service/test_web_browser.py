@@ -29,6 +29,10 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+from selenium import webdriver  # the dev extra, installed with pytest by `make test`
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from image_helpers import save_digit
 from web_helpers import Site, digits_csv, model_files, register_api, serve
@@ -50,10 +54,6 @@ pytestmark = [
         "chromium-driver; scripts/setup.sh does it)",
     ),
 ]
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 

@@ -64,7 +64,8 @@ def test_builtin_names_and_errors() -> None:
 
 
 def test_effnet_classifies_sample_photos() -> None:
-    skdata = pytest.importorskip("skimage.data")
+    import skimage.data as skdata  # the dev extra's sample photos (installed by `make test`)
+
     src = builtin("effnet_lite0.imagenet")
     assert isinstance(src, ClassifierSource) and isinstance(src, WhiteBoxSource)
     assert src.feature_dim == 1280 and len(src.source_classes) == 1000

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,10 @@ def test_build_demo_registers_the_tabular_zoo_once(
     argv = ["zoo", "build-demo", "--modality", "tabular", "--quick", "--zoo", str(market["zoo"])]
     code, out, _ = _run(capsys, [*argv, "--json"])
     assert code == 0 and json.loads(out)["registered"] == []
+    code, out, _ = _run(capsys, argv)
+    said = " ".join(out.split())
+    assert code == 0 and said.startswith(f"Tabular demo zoo at {market['zoo']}: 0 registered, 2 ")
+    assert re.fullmatch(r".*: 0 registered, 2 already there \(\d+ s\)\.", said), said
 
 
 def test_reuse_without_labels_predicts_each_table_from_its_own_source(

@@ -5,6 +5,7 @@ The logic lives in :mod:`recycle.bench.demo`; this module only renders its resul
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ import typer
 from recycle.cli.app import JsonOption, ZooOption, app, zoo_app, zoo_location
 from recycle.cli.render import console, print_json, print_table, rich_progress
 from recycle.errors import ConfigError
+from recycle.progress import ProgressCallback
 
 QuickOption = Annotated[
     bool,
@@ -49,60 +51,52 @@ def build_demo(
     json_out: JsonOption = False,
 ) -> None:
     """Train (cached) and register the demo zoo: stream28 sources + real pre-trained models."""
-    from recycle.bench.demo import DemoConfig, build_demo_zoo
-
     if modality not in MODALITIES:
         raise ConfigError(f"--modality must be one of {', '.join(MODALITIES)}; got {modality!r}.")
-    if modality == "tabular":
-        _build_tabular(quick, zoo, json_out)
-        return
+    build = {"image": _build_image, "text": _build_text, "tabular": _build_tabular}[modality]
     opened = _open(zoo)
-    if modality == "text":
-        _build_text(opened, quick, json_out)
-        return
     with rich_progress(enabled=not json_out) as progress:
-        summary = build_demo_zoo(opened, DemoConfig(quick=quick), progress)
+        where, summary = build(opened, quick, progress)
     if json_out:
-        print_json(summary.to_dict())
+        print_json(summary)
         return
+    trained = f", {len(summary['trained'])} trained" if "trained" in summary else ""
     console.print(
-        f"Demo zoo at {summary.location}: {len(summary.registered)} registered, "
-        f"{len(summary.present)} already there ({summary.seconds:.0f} s)."
+        f"{where}: {len(summary['registered'])} registered, {len(summary['present'])} already "
+        f"there{trained} ({summary['seconds']:.0f} s)."
     )
 
 
-def _build_tabular(quick: bool, zoo: str | None, json_out: bool) -> None:
-    import time
+# Each builder returns the summary's opening words and the summary (what --json prints).
+def _build_image(
+    zoo: Any, quick: bool, progress: ProgressCallback | None
+) -> tuple[str, dict[str, Any]]:
+    from recycle.bench.demo import DemoConfig, build_demo_zoo
 
+    summary = build_demo_zoo(zoo, DemoConfig(quick=quick), progress)
+    return f"Demo zoo at {summary.location}", summary.to_dict()
+
+
+def _build_tabular(
+    zoo: Any, quick: bool, progress: ProgressCallback | None
+) -> tuple[str, dict[str, Any]]:
     from recycle.tabular.zoo import build_tabular_zoo
 
-    opened, start = _open(zoo), time.perf_counter()
-    with rich_progress(enabled=not json_out) as progress:
-        registered, present = build_tabular_zoo(opened, quick=quick, progress=progress)
-    seconds = time.perf_counter() - start
-    if json_out:
-        print_json({"location": str(opened.location), "registered": registered,
-                    "present": present, "seconds": round(seconds, 3)})  # fmt: skip
-        return
-    console.print(
-        f"Tabular demo zoo at {opened.location}: {len(registered)} registered, "
-        f"{len(present)} already there ({seconds:.0f} s)."
-    )
+    start = time.perf_counter()
+    registered, present = build_tabular_zoo(zoo, quick=quick, progress=progress)
+    seconds = round(time.perf_counter() - start, 3)
+    summary = {"location": str(zoo.location), "registered": registered, "present": present,
+               "seconds": seconds}  # fmt: skip
+    return f"Tabular demo zoo at {zoo.location}", summary
 
 
-def _build_text(zoo: Any, quick: bool, json_out: bool) -> None:
+def _build_text(
+    zoo: Any, quick: bool, progress: ProgressCallback | None
+) -> tuple[str, dict[str, Any]]:
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
 
-    with rich_progress(enabled=not json_out) as progress:
-        summary = build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
-    if json_out:
-        print_json(summary.to_dict())
-        return
-    console.print(
-        f"Text LoRA library at {summary.location} ({summary.prefix}): "
-        f"{len(summary.registered)} registered, {len(summary.present)} already there, "
-        f"{len(summary.trained)} trained ({summary.seconds:.0f} s)."
-    )
+    summary = build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
+    return f"Text LoRA library at {summary.location} ({summary.prefix})", summary.to_dict()
 
 
 @app.command()

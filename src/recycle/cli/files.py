@@ -93,6 +93,19 @@ def print_warnings(messages: list[str]) -> None:
         typer.echo(f"Warning: {msg}", err=True)
 
 
+def print_saved(folder: Path, report: dict[str, Any], json_out: bool, warned: list[str]) -> bool:
+    """After a command saved a model folder: with ``--json``, print its report with ``out`` and
+    return True (nothing more to render); else print the ``warned`` messages and return False.
+    """
+    if json_out:
+        from recycle.cli.render import print_json
+
+        print_json({"out": str(folder), **report})
+        return True
+    print_warnings(warned)
+    return False
+
+
 def _named(zoo: Zoo) -> list[Any]:
     """The zoo's tabular entries whose cards name their input columns."""
     return [e for e in zoo.list(modality="tabular") if e.card.input.columns]

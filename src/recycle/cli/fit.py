@@ -27,6 +27,7 @@ from recycle.cli.files import (
     check_out_file,
     collected_warnings,
     open_zoo,
+    print_saved,
     print_warnings,
     write_file,
 )
@@ -66,7 +67,7 @@ def fit_command(
     from recycle.adapt import Recycler
     from recycle.adapt.persist import check_writable
     from recycle.adapt.registry import reads_sources, strategy_names
-    from recycle.cli.render import print_json, print_table, rich_progress
+    from recycle.cli.render import print_table, rich_progress
     from recycle.data import load_target, table_columns
 
     m_value = parse_m(m)
@@ -86,10 +87,8 @@ def fit_command(
         ).fit(target.features(), y)  # fmt: skip
         folder = rec.save(out, overwrite=force)
     rep = rec.report_
-    if json_out:
-        print_json({"out": str(folder), **rep})
+    if print_saved(folder, rep, json_out, caught):
         return
-    print_warnings(caught)
     rows = [[s["rank"], s["name"], s.get("version") or "", s["score"]] for s in rep["sources"]]
     if rows:
         print_table(

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from recycle.cli.app import JsonOption, ZooOption, app
-from recycle.cli.files import ForceOption, collected_warnings, open_zoo, print_warnings
+from recycle.cli.files import ForceOption, collected_warnings, open_zoo, print_saved
 
 
 @app.command("reuse")
@@ -36,7 +36,7 @@ def reuse_command(
     by name, then by type and distribution.
     """
     from recycle.adapt.persist import check_writable
-    from recycle.cli.render import print_json, print_table
+    from recycle.cli.render import print_table
     from recycle.errors import DataError
     from recycle.inputs import load_inputs
     from recycle.tabular.reuse import parse_classes, reuse
@@ -53,10 +53,8 @@ def reuse_command(
         rec = reuse(open_zoo(zoo), rows.X, names)
         folder = rec.save(out, overwrite=force)
     rep = rec.report_
-    if json_out:
-        print_json({"out": str(folder), **rep})
+    if print_saved(folder, rep, json_out, caught):
         return
-    print_warnings(caught)
     weights = rep["mean_row_weights"]
     table = [
         [s["name"], s.get("version") or "", w] for s, w in zip(rep["sources"], weights, strict=True)

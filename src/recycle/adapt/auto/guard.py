@@ -213,41 +213,41 @@ def guard_decision(
     >>> d.use, d.reference, d.close_to
     ('minilm_logreg', 'minilm_logreg', {'tfidf_logreg': 0.01})
     """
-    others = {k: v for k, v in scores.items() if k not in baselines}
-    decision = _decide(others, reference, losses, default, folds, se_factor)
+    arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    if not any(b in arrays for b in refs):
+        raise ConfigError(f"guard_decision needs scores of the reference {reference!r}.")
+    defaults = [default] if isinstance(default, str) else list(default or [])
+    losses = {k: v for k, v in (losses or {}).items() if v}
+    candidates = {k: v for k, v in arrays.items() if k not in baselines}
+    decision = _decide(candidates, refs, losses, defaults, folds, se_factor)
     close = {}
-    for b in [*([reference] if isinstance(reference, str) else reference), *baselines]:
-        if b in (decision.use, decision.reference) or not scores.get(b):
+    for b in [*refs, *baselines]:
+        if b in (decision.use, decision.reference) or b not in arrays:
             continue  # a choice close to the reference itself is ``flagged``
-        a_b = np.asarray(scores[decision.use], float), np.asarray(scores[b], float)
-        diff, se = _paired(*a_b)
+        diff, se = _paired(arrays[decision.use], arrays[b])
         if diff <= FLAG_SE_FACTOR * se:
             close[b] = round(diff, 4)
     return replace(decision, close_to=close or None)
 
 
 def _decide(
-    scores: dict[str, list[float]],
-    reference: str | tuple[str, ...] = REFERENCE,
-    losses: dict[str, list[float]] | None = None,
-    default: str | list[str] | None = None,
-    folds: int | None = None,
-    se_factor: float = GUARD_SE_FACTOR,
+    arrays: dict[str, np.ndarray],
+    refs: list[str],
+    losses: dict[str, list[float]],
+    defaults: list[str],
+    folds: int | None,
+    se_factor: float,
 ) -> GuardDecision:
-    """:func:`guard_decision` without ``close_to``."""
-    losses = {k: v for k, v in (losses or {}).items() if v}
-    arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
-    baselines = [reference] if isinstance(reference, str) else list(reference)
-    others = [k for k in arrays if k not in baselines]
+    """:func:`guard_decision` without ``close_to``, on its checked, normalised arguments."""
+    others = [k for k in arrays if k not in refs]
     keys = list(arrays)
 
     def rank(k: str) -> tuple[float, float, int]:
         loss = _mean(losses[k]) if k in losses else 0.0
         return (_mean(arrays[k]), -loss, -keys.index(k))
 
-    scored = [b for b in baselines if b in arrays]
-    if not scored:
-        raise ConfigError(f"guard_decision needs scores of the reference {reference!r}.")
+    scored = [b for b in refs if b in arrays]
     reference = max(scored, key=rank)
     out: dict[str, Any] = {"se_factor": se_factor, "reference": reference}
     if len(scored) > 1:
@@ -256,8 +256,7 @@ def _decide(
         return GuardDecision(**out, use=reference, best=None, triggered=False,
                              reason="no recycled strategy could be scored")  # fmt: skip
     best = max(others, key=rank)
-    keys = [default] if isinstance(default, str) else list(default or [])
-    default_key = max((k for k in keys if k in others), key=rank, default=None)
+    default_key = max((k for k in defaults if k in others), key=rank, default=None)
     if default_key is not None and default_key != best:
         out["default"], out["challenger"] = default_key, best
         if not _compare(best, default_key, arrays, losses, folds, se_factor).beats:
