@@ -24,7 +24,7 @@ segments' entry arrays) moves by more than :data:`GAMMA_DRIFT`: self-terms and v
 recomputed from every set file (31 GB at 100,000 specs of m=100 at 784-d). Bound: with added
 log-gammas within ``spread`` of the base mean, k additions to N specs move it by at most
 ``k * spread / (N + k)``, so re-bases read on average at most ``spread / GAMMA_DRIFT`` set
-files per added spec (tests/test_spec_index_upgrade.py). Specs on a new scale (0-255 pixels:
+files per added spec (tests/spec/test_spec_index_upgrade.py). Specs on a new scale (0-255 pixels:
 gammas 65,000x off) make re-bases frequent: keep such spaces apart.
 
 Examples
