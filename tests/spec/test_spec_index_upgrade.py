@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_spec_index import _exact_top, _spec, _zoo
 
 from recycle.spec import index_files as files
 from recycle.spec import rank
 from recycle.spec.index import PersistentIndex
 from recycle.zoo import Zoo, spec_index
-from test_spec_index import _exact_top, _spec, _zoo
 from zoo_helpers import mlp_card, mlp_source
 
 SPACE = "input:8"
