@@ -98,7 +98,7 @@ def lora_pool(cache_dir: str | None = None, quick: bool = False, progress: Any =
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
     from recycle.zoo import Zoo
 
-    root = Path(cache_dir or os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
+    root = Path(cache_dir or os.environ.get("RECYCLE_CACHE") or Path.home() / ".cache/recycle")
     zoo = Zoo.open(root / f"text_fewshot_zoo{'_quick' if quick else ''}")
     build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
     return zoo
