@@ -24,6 +24,8 @@ from zoo_helpers import TESTS_DIR, mlp_card, mlp_source
 DIM = 8
 CENTRES = np.random.default_rng(7).normal(size=(40, DIM)) * 2.0
 
+HERE = Path(__file__).resolve().parent  # this module, imported by the crash child
+
 
 def _spec(i: int, seed: int = 0) -> Spec:
     """A spec of 60 rows around centre ``i % 40`` (specs of one centre are near-duplicates)."""
@@ -192,7 +194,7 @@ def test_register_remove_and_new_versions_keep_index_and_catalog_equal(tmp_path:
 
 def _register_in_child(location: str, artifacts: str, name: str, crash_at: str) -> int:
     code = (
-        "import sys; sys.path.insert(0, sys.argv[4]);"
+        "import sys; sys.path[:0] = sys.argv[4:6];"
         "from recycle.zoo import Zoo; from zoo_helpers import mlp_card, mlp_source;"
         "from test_spec_index import _spec;"
         "zoo = Zoo.open(sys.argv[1], artifacts=sys.argv[2] or None);"
@@ -200,7 +202,7 @@ def _register_in_child(location: str, artifacts: str, name: str, crash_at: str) 
     )
     env = {**os.environ, "RECYCLE_TEST_CRASH_AT": crash_at, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", code, location, artifacts, name, str(TESTS_DIR)],
+        [sys.executable, "-c", code, location, artifacts, name, str(TESTS_DIR), str(HERE)],
         env=env, capture_output=True, timeout=300,
     )  # fmt: skip
     return proc.returncode
