@@ -4,19 +4,13 @@ named the no-source kind that won on the test rows."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+from script_helpers import load_script
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("tabular_bench", ROOT / "benchmarks/tabular.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tabular", "benchmarks")
 
 
 def _rows(target: str, gb: float, logreg: float, auto: dict[str, Any]) -> list[dict[str, Any]]:
