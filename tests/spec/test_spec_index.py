@@ -102,7 +102,7 @@ def test_vector_path_keeps_the_exact_top5(tmp_path: Path) -> None:
 
 
 def test_search_reads_only_the_candidates_sets_and_merges_never_copy_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, set_reads: list[int]
 ) -> None:
     """The per-entry index is the feature vector and a few numbers; reduced sets stay in their
     own files, read only for the specs scored exactly and never rewritten by merges."""
@@ -121,16 +121,9 @@ def test_search_reads_only_the_candidates_sets_and_merges_never_copy_them(
     np.testing.assert_array_equal(np.load(first), specs[0].Z.astype(np.float32))
     index = PersistentIndex.load(tmp_path)
     assert index is not None
-    read: list[int] = []
-    real = files.read_sets
-
-    def counted(folder: Path, ids: np.ndarray, sizes: np.ndarray, dim: int) -> np.ndarray:
-        read.append(len(ids))
-        return real(folder, ids, sizes, dim)
-
-    monkeypatch.setattr(files, "read_sets", counted)
+    set_reads.clear()  # only the search's reads
     res = index.rank(_spec(3, seed=2), candidates=40, exact_work=0)
-    assert sum(read) == res.n_exact == 40
+    assert sum(set_reads) == res.n_exact == 40
 
 
 def test_dropped_sets_are_deleted_and_stray_ones_found_by_fsck(tmp_path: Path) -> None:
