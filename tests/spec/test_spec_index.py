@@ -15,8 +15,8 @@ import pytest
 
 from recycle.cli import main
 from recycle.spec import Spec, build_spec, rank
-from recycle.spec import index as index_module
 from recycle.spec import index_files as files
+from recycle.spec.cascade import Stages
 from recycle.spec.index import RERANK, EntryInfo, PersistentIndex, update
 from recycle.zoo import Zoo, spec_index
 from zoo_helpers import TESTS_DIR, mlp_card, mlp_source
@@ -85,20 +85,17 @@ def test_vector_path_keeps_the_exact_top5(tmp_path: Path) -> None:
         assert res.n_exact == RERANK  # the vector pass ran
         exact = rank(query, specs, gamma=index.gamma)
         assert [str(index.ids[i]) for i in res.order[:5]] == [infos[i].id for i in exact.order[:5]]
-    # a big pool: first a scan of a prefix of the features keeps a shortlist
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(index_module, "TWO_STAGE_MIN", 50)
-        mp.setattr(index_module, "PREFIX", 256)
-        mp.setattr(index_module, "SHORTLIST", 60)
-        index = PersistentIndex.load(tmp_path)
-        assert index is not None
-        for q in range(8):
-            query = _spec(q, seed=2)
-            res = index.rank(query, exact_work=0)
-            assert index._vectors is not None and index._vectors[1][2].d == 256  # two stages
-            exact = rank(query, specs, gamma=index.gamma)
-            top = [infos[i].id for i in exact.order[:5]]
-            assert [str(index.ids[i]) for i in res.order[:5]] == top
+    # a big pool: first the prefix stage keeps a shortlist, re-scored on all features
+    stages = Stages(one_stage_max=50, prefix=256, shortlist=60)
+    index = PersistentIndex.load(tmp_path)
+    assert index is not None
+    for q in range(8):
+        query = _spec(q, seed=2)
+        res = index.rank(query, exact_work=0, stages=stages)
+        assert ("prefix", index.segments[0].name, 256) in index.cache  # two stages ran
+        exact = rank(query, specs, gamma=index.gamma)
+        top = [infos[i].id for i in exact.order[:5]]
+        assert [str(index.ids[i]) for i in res.order[:5]] == top
 
 
 def test_search_reads_only_the_candidates_sets_and_merges_never_copy_them(

@@ -5,16 +5,10 @@ What :class:`~recycle.spec.search.SpecIndex` builds in memory per call, this kee
 vector (:mod:`recycle.spec.rff`), its self-term at the index's bandwidth, weights and ids; each
 reduced set in its own file, read only when that entry is scored exactly.
 
-Which path a query takes (:meth:`PersistentIndex.rank`), the switch rule:
-
-- **exact scan** while the searchable specs hold at most :data:`EXACT_WORK` numbers (reduced
-  points x dimension: ~64 specs of m=100 at 784-d, ~640 of m=10), or when there are no
-  more than ``candidates`` specs: exact MMD against every one of them (reading their sets);
-- **vector path** beyond that: every spec's MMD^2 to the query is estimated from its feature
-  vector and its exact self-term (``self_s - 2 v_q . v_s``, one scan of N x 4 KiB; above
-  :data:`TWO_STAGE_MIN` specs a faiss scan of their first :data:`PREFIX` features first keeps
-  :data:`SHORTLIST`) and only the best ``candidates`` (default :data:`RERANK`) are re-scored
-  by exact MMD, reading only their sets; only those carry scores (``SearchResult.n_exact``).
+Which path a query takes (exact scan, one or two vector stages, IVF lists from 200,000 specs)
+and the score every stage ranks by: :mod:`recycle.spec.cascade`. Reduced sets are read through
+``PersistentIndex.read_sets`` (default: the set files, :func:`recycle.spec.index_files.read_sets`;
+benchmarks may generate them instead), only for the specs scored exactly.
 
 Both take the thread limit of :mod:`recycle.spec.threads` (``RECYCLE_SEARCH_THREADS``, default 1).
 
@@ -54,28 +48,13 @@ import numpy as np
 
 from recycle.errors import IncompatibleError, SpecError
 from recycle.spec import index_files as files
+from recycle.spec.cascade import EXACT_WORK, RERANK, SCORE_ENTRIES, Stages
+from recycle.spec.cascade import rank as cascade_rank
 from recycle.spec.format import Spec, parse_space
-from recycle.spec.kernel import gaussian
 from recycle.spec.rff import FEATURES, RffBasis
-from recycle.spec.search import SearchResult, kernel_sums, null_mmd2, scale_notes, self_terms
+from recycle.spec.search import SearchResult, self_terms
 from recycle.spec.threads import limited
 
-#: Specs re-scored exactly after the vector pass (all of them when there are no more than this).
-#: With the exact self-term in the estimate, 32 kept recall@10 at 1.0 over 20,000 synthetic
-#: 784-d specs (16: 0.98; benchmarks/search_index.py); each costs ~0.4 ms of CPU at m=100.
-RERANK = 32
-#: Largest exact scan, in numbers read (reduced points x dimension; 20 MB of float32): about
-#: twice the work of re-scoring RERANK specs of m=100 at 784-d, so an exact scan never costs
-#: much more than the vector path's re-rank.
-EXACT_WORK = 5_000_000
-#: Specs whose reduced sets are gathered at once for exact scoring (bounds memory).
-SCORE_ENTRIES = 1024
-#: Above this many specs the vector pass has two stages: a scan of the first PREFIX features
-#: (a quarter of the bytes: the scan is memory-bound, ~75 ms for 100,000 x 1,024 under load)
-#: keeps SHORTLIST specs, whose full vectors pick the ``candidates`` scored exactly.
-TWO_STAGE_MIN = 16_384
-PREFIX = 256
-SHORTLIST = 2048
 #: Re-base the index when the geometric mean of its gammas moves by more than this (log scale).
 GAMMA_DRIFT = 0.05
 #: Share of dropped entries above which all segments are rewritten without them.
@@ -118,9 +97,15 @@ class PersistentIndex:
             [np.full(len(s.entries["ids"]), i) for i, s in enumerate(segments)] or [np.array([])]
         ).astype(np.int64)
         self.row_of = np.concatenate([s.offsets for s in segments] or [np.zeros(0)]).astype(int)
+        self.entry_row = np.concatenate(  # row of each entry in its segment's ``rff``
+            [np.arange(len(s.entries["ids"])) for s in segments] or [np.zeros(0, np.int64)]
+        ).astype(np.int64)
         self.searchable = ~np.isin(self.ids, list(manifest.get("dropped", [])))
         self._basis: RffBasis | None = None
-        self._vectors: tuple[bytes, tuple[np.ndarray, Any, Any]] | None = None
+        #: reads reduced sets ``(folder, ids, sizes, dim) -> stacked float32``; None: the files
+        self.read_sets: Callable[[Path, np.ndarray, np.ndarray, int], np.ndarray] | None = None
+        #: what searches keep between calls (contiguous vectors, loaded IVF lists)
+        self.cache: dict[Any, Any] = {}
 
     @classmethod
     def load(cls, folder: Path) -> PersistentIndex | None:
@@ -145,44 +130,20 @@ class PersistentIndex:
             self._basis = RffBasis.draw(self.space, dim, self.gamma, self.manifest["features"])
         return self._basis
 
-    def _rows(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reduced sets (read from their files) and weights of ``entries`` (positions),
+    def rows(self, entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reduced sets (through :attr:`read_sets`) and weights of ``entries`` (positions),
         stacked in that order."""
-        Z = files.read_sets(self.folder, self.ids[entries], self.sizes[entries], self.dim)
+        read = self.read_sets or files.read_sets
+        Z = read(self.folder, self.ids[entries], self.sizes[entries], self.dim)
         beta = np.concatenate([
             self.segments[self.seg_of[e]].beta[self.row_of[e] : self.row_of[e] + self.sizes[e]]
             for e in entries
         ])  # fmt: skip
         return Z, beta.astype(np.float32)
 
-    def _vector_pass(self, vec: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-        """Positions of the ``k`` entries of ``mask`` with the smallest estimated MMD^2 to the
-        query whose feature vector is ``vec``: ``self_s - 2 v_q . v_s`` (less the query's own
-        term), the exact self-term and the vectors only for the cross term (less noise than
-        ``||v_q - v_s||^2``). Above :data:`TWO_STAGE_MIN` entries a faiss flat scan of their
-        first :data:`PREFIX` features (a quarter of the bytes) keeps :data:`SHORTLIST` first.
-        """
-        import faiss
-
-        key = np.packbits(mask).tobytes()
-        if self._vectors is None or self._vectors[0] != key:
-            which = np.flatnonzero(mask)
-            rff = np.concatenate([seg.rff for seg in self.segments])[which]
-            index = None
-            if which.size > TWO_STAGE_MIN:
-                index = faiss.IndexFlatL2(PREFIX)
-                index.add(np.ascontiguousarray(rff[:, :PREFIX]))
-            self._vectors = (key, (which, rff, index))
-        which, rff, index = self._vectors[1]
-        if index is None:  # every entry (no copy of the vectors)
-            short = np.arange(which.size)
-            est = self.self_terms[which] - 2.0 * (rff @ vec[0])
-        else:
-            _, found = index.search(np.ascontiguousarray(vec[:, :PREFIX]), max(k, SHORTLIST))
-            short = np.sort(found[0][found[0] >= 0])
-            est = self.self_terms[which[short]] - 2.0 * (rff[short] @ vec[0])
-        best = np.argpartition(est, k - 1)[:k] if k < est.size else np.arange(est.size)
-        return which[short[best]]
+    def ivf_list(self, s: int) -> Any:
+        """Segment ``s``'s IVF list, or None where it has none."""
+        return None
 
     def rank(
         self,
@@ -190,6 +151,7 @@ class PersistentIndex:
         among: np.ndarray | None = None,
         candidates: int = RERANK,
         exact_work: int = EXACT_WORK,
+        stages: Stages | None = None,
     ) -> SearchResult:
         """The closest specs to ``query``, best first; ``order`` holds positions in ``ids``.
 
@@ -203,7 +165,9 @@ class PersistentIndex:
             Specs scored exactly after the vector pass.
         exact_work : int
             Largest exact scan (reduced points x dimension of all searchable specs); above it,
-            and with more than ``candidates`` specs, the vector pass picks who is scored.
+            and with more than ``candidates`` specs, the vector stages pick who is scored.
+        stages : Stages, optional
+            Sizes of the vector stages (default :class:`recycle.spec.cascade.Stages`).
 
         Returns
         -------
@@ -217,34 +181,7 @@ class PersistentIndex:
             )
         mask = self.searchable if among is None else (self.searchable & among)
         with limited():
-            return self._rank(query, mask, candidates, exact_work)
-
-    def _rank(
-        self, query: Spec, mask: np.ndarray, candidates: int, exact_work: int
-    ) -> SearchResult:
-        pool = np.flatnonzero(mask)
-        if pool.size > candidates and int(self.sizes[pool].sum()) * self.dim > exact_work:
-            pool = self._vector_pass(
-                self.basis.embed(query.Z, query.beta)[None, :], mask, candidates
-            )
-        Zq = query.Z.astype(np.float64)
-        qq = float(query.beta @ gaussian(Zq, Zq, self.gamma) @ query.beta)
-        cross = np.zeros(pool.size)
-        qz = query.Z.astype(np.float32)
-        qn, qb = np.einsum("ij,ij->i", qz, qz), query.beta.astype(np.float32)
-        for start in range(0, pool.size, SCORE_ENTRIES):  # bounded memory for exact-all runs
-            part = pool[start : start + SCORE_ENTRIES]
-            Zc, bc = self._rows(part)
-            per_point = kernel_sums(qz, qn, qb, Zc, np.einsum("ij,ij->i", Zc, Zc), self.gamma)
-            blocks = files.starts(self.sizes[part])
-            cross[start : start + SCORE_ENTRIES] = np.add.reduceat(per_point * bc, blocks)
-        mmd2 = np.maximum(qq - 2.0 * cross + self.self_terms[pool], 0.0)
-        null = null_mmd2(query, qq, cross, self.self_terms[pool], self.n[pool], self.residual[pool])
-        order = np.argsort(mmd2, kind="stable")
-        notes = scale_notes(query.gamma, self.gamma)
-        return SearchResult(
-            pool[order], mmd2[order], null[order], self.gamma, self.space, notes, int(pool.size)
-        )
+            return cascade_rank(self, query, mask, candidates, exact_work, stages)
 
 
 def _terms_and_vectors(

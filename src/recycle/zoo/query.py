@@ -130,7 +130,7 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
 def ranked(zoo: Zoo, query: Any, top: int) -> tuple[list[SearchHit], Any]:
     """The ``top`` hits for a query spec and the index's :class:`~recycle.spec.SearchResult`
     (``None`` when no entry has a spec in the query's space), from the persistent index."""
-    from recycle.spec.index import RERANK
+    from recycle.spec.cascade import RERANK
     from recycle.zoo import spec_index
 
     found = spec_index.current(zoo, query.space)
