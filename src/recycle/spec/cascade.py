@@ -99,7 +99,7 @@ def _prefix_stage(
     for s, seg in enumerate(index.segments):
         count = len(seg.entries["ids"])
         lists = index.ivf_list(s) if use_ivf else None
-        if lists is not None:
+        if lists is not None and lists.prefix == p:
             rows, score = lists.search(scale * vec[:p], stages.shortlist, stages.nprobe)
         else:
             rows = np.arange(count)

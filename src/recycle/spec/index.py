@@ -48,6 +48,7 @@ import numpy as np
 
 from recycle.errors import IncompatibleError, SpecError
 from recycle.spec import index_files as files
+from recycle.spec import ivf
 from recycle.spec.cascade import EXACT_WORK, RERANK, SCORE_ENTRIES, Stages
 from recycle.spec.cascade import rank as cascade_rank
 from recycle.spec.format import Spec, parse_space
@@ -141,9 +142,14 @@ class PersistentIndex:
         ])  # fmt: skip
         return Z, beta.astype(np.float32)
 
-    def ivf_list(self, s: int) -> Any:
-        """Segment ``s``'s IVF list, or None where it has none."""
-        return None
+    def ivf_list(self, s: int) -> ivf.IvfList | None:
+        """Segment ``s``'s IVF list (:mod:`recycle.spec.ivf`), or None where it has no usable
+        one; loaded once."""
+        seg = self.segments[s]
+        key = ("ivf", seg.name)
+        if key not in self.cache:
+            self.cache[key] = ivf.read(self.folder / seg.name, len(seg.entries["ids"]))
+        return self.cache[key]  # type: ignore[no-any-return]
 
     def rank(
         self,
@@ -274,7 +280,8 @@ def update(
     as big as the one before (so there are O(log n) segments and each spec is copied O(log n)
     times); all segments are rewritten when more than :data:`PURGE_FRACTION` of the entries are
     dropped, or re-based when the geometric mean of the gammas drifts (:data:`GAMMA_DRIFT`).
-    ``checkpoint(name)`` is called between the steps (crash tests).
+    Segments of at least :func:`recycle.spec.ivf.segment_min` entries get an IVF list before
+    the manifest names them. ``checkpoint(name)`` is called between the steps (crash tests).
     """
     folder.mkdir(parents=True, exist_ok=True)
     for _, spec in add:
@@ -311,6 +318,9 @@ def update(
         dropped -= gone
         names[-2:] = [merged]
         segs[-2:] = [files.read_segment(folder, merged)]
+    for name, seg in zip(names, segs, strict=True):  # big segments get IVF lists
+        if ivf.needs(folder / name, len(seg.entries["ids"])):
+            ivf.write(folder / name, seg.rff, seg.entries["self_terms"], checkpoint)
     if checkpoint is not None:
         checkpoint("index_segments")
     manifest = {

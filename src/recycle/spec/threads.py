@@ -5,7 +5,8 @@ vectors); on a shared or busy machine extra threads mostly wait for cores, and w
 a search measured ~3x slower than with one under load (benchmarks/search_zoo.py, 2 CPUs). So
 searches run with ``RECYCLE_SEARCH_THREADS`` threads, default :data:`DEFAULT_THREADS` (1); a
 dedicated server with idle cores may raise it. The limit holds only inside :func:`limited`
-(BLAS through threadpoolctl; faiss's OpenMP pool is set for the call and put back after).
+(BLAS through threadpoolctl; faiss's OpenMP pool, when faiss is loaded, is set for the call and
+put back after).
 
 Examples
 --------
@@ -16,8 +17,10 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -53,16 +56,28 @@ def _controller() -> Any:
 
 
 @contextmanager
-def limited(threads: int | None = None) -> Iterator[None]:
-    """Run the block with at most ``threads`` (default :func:`search_threads`) BLAS and faiss
-    threads."""
+def faiss_threads(threads: int | None = None) -> Iterator[None]:
+    """Run the block with faiss's OpenMP pool at ``threads`` (default :func:`search_threads`),
+    put back after; imports faiss (callers that use it have)."""
     import faiss
 
     n = search_threads() if threads is None else threads
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
-        with _controller().limit(limits=n, user_api="blas"):
-            yield
+        yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+@contextmanager
+def limited(threads: int | None = None) -> Iterator[None]:
+    """Run the block with at most ``threads`` (default :func:`search_threads`) BLAS threads, and
+    faiss threads when faiss is loaded (it is imported only by the IVF path, which sets its own
+    limit: :func:`faiss_threads`; a cold search does not pay for importing it)."""
+    n = search_threads() if threads is None else threads
+    with contextlib.ExitStack() as stack:
+        if "faiss" in sys.modules:
+            stack.enter_context(faiss_threads(n))
+        stack.enter_context(_controller().limit(limits=n, user_api="blas"))
+        yield

@@ -10,7 +10,8 @@ from their JSON blobs and extra ones dropped. Right after its catalog transactio
 adds its entry alone when the index reflects the catalog as it was without that entry (two
 aggregate queries, no catalog row read: :func:`after_register`), else synchronises in full;
 a removal synchronises the spaces it touches in full. ``fsck`` compares the full id sets and
-``fsck --repair`` / ``recycle zoo reindex`` rebuild an index from the specs' blobs; an index in
+``fsck --repair`` / ``recycle zoo reindex`` rebuild an index from the specs' blobs (its big
+segments' IVF lists too, :mod:`recycle.spec.ivf`: fsck names missing or stale ones); an index in
 an older format is rebuilt the same way by the first search that finds it.
 
 Where: ``<artifact root>/index/<space>-<hash>/`` for a local artifact store (the content-addressed
@@ -246,7 +247,7 @@ def spaces(zoo: Zoo) -> set[str]:
 
 def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
     """Add index problems (one line per space) to ``report``; rebuild them with ``repair``."""
-    from recycle.spec import index_files
+    from recycle.spec import index_files, ivf
 
     root = index_root(zoo)
     folders = {p.name: p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
@@ -266,9 +267,12 @@ def check(zoo: Zoo, report: FsckReport, repair: bool = False) -> FsckReport:
             stored = dict(zip(index.ids.tolist(), index.sizes.tolist(), strict=True))
             bad, stray = index_files.check_sets(folder, stored, index.dim)
             junk = len(index_files.garbage(folder, index.manifest)) + len(stray)
+            lists = sum(ivf.needs(folder / seg["name"], int(seg["entries"]))
+                        for seg in index.manifest["segments"])  # fmt: skip
             problem = ", ".join(
                 f"{n} {what}" for n, what in ((lost, "specs missing"), (extra, "specs extra"),
                                               (bad, "reduced sets missing or short"),
+                                              (lists, "IVF lists missing or stale"),
                                               (junk, "leftover files")) if n
             )  # fmt: skip
         if problem:
