@@ -216,11 +216,11 @@ def _rebased(
     return terms, vectors
 
 
-def _write_new(
+def _new_segment(
     folder: Path, items: Sequence[tuple[EntryInfo, Spec]], gamma: float, basis: RffBasis
-) -> str:
-    """The set files of ``items``, then a segment holding them (self-terms and vectors at
-    ``gamma``)."""
+) -> files.Segment:
+    """The set files of ``items`` (written), and a segment holding them in memory (self-terms
+    and vectors at ``gamma``; unnamed until :func:`recycle.spec.index_files.write_segment`)."""
     Z = np.concatenate([s.Z for _, s in items]).astype(np.float32)
     beta = np.concatenate([s.beta for _, s in items]).astype(np.float32)
     entries: dict[str, Any] = {
@@ -236,15 +236,16 @@ def _write_new(
     files.write_sets(folder, entries["ids"], (s.Z for _, s in items))
     sizes = np.asarray(entries["sizes"], dtype=np.int64)
     entries["self_terms"], rff = _terms_and_vectors(Z, beta, sizes, gamma, basis)
-    return files.write_segment(folder, beta, entries, rff)
+    typed = {k: np.asarray(entries[k], dtype=dt) for k, dt in files.ENTRY_FIELDS.items()}
+    return files.Segment("", beta, rff, typed)
 
 
-def _merge(
+def _merged(
     folder: Path, segs: list[files.Segment], dropped: set[str], gamma: float | None,
     basis: RffBasis | None,
-) -> str:  # fmt: skip
-    """One segment with the live entries of ``segs``; self-terms and vectors recomputed from
-    the sets when re-basing (``gamma`` given), else copied."""
+) -> files.Segment:  # fmt: skip
+    """One segment (in memory, unnamed) with the live entries of ``segs``; self-terms and
+    vectors recomputed from the sets when re-basing (``gamma`` given), else copied."""
     keeps = [~np.isin(s.entries["ids"], list(dropped)) for s in segs]
     entries = {k: np.concatenate([s.entries[k][kp] for s, kp in zip(segs, keeps, strict=True)])
                for k in files.ENTRY_FIELDS}  # fmt: skip
@@ -262,7 +263,7 @@ def _merge(
         entries["self_terms"], rff = _rebased(
             folder, entries["ids"], sizes, beta, gamma, basis, dim
         )
-    return files.write_segment(folder, beta, entries, rff)
+    return files.Segment("", beta, rff, entries)
 
 
 def update(
@@ -278,8 +279,9 @@ def update(
 
     New specs go into a new segment; the last segments are merged while the newest is at least
     as big as the one before (so there are O(log n) segments and each spec is copied O(log n)
-    times); all segments are rewritten when more than :data:`PURGE_FRACTION` of the entries are
-    dropped, or re-based when the geometric mean of the gammas drifts (:data:`GAMMA_DRIFT`).
+    times), in memory, so an update writes (and fsyncs) one new segment, not every step; all
+    segments are rewritten when more than :data:`PURGE_FRACTION` of the entries are dropped,
+    or re-based when the geometric mean of the gammas drifts (:data:`GAMMA_DRIFT`).
     Segments of at least :func:`recycle.spec.ivf.segment_min` entries get an IVF list before
     the manifest names them. ``checkpoint(name)`` is called between the steps (crash tests).
     """
@@ -301,26 +303,25 @@ def update(
     if rebase and all_logs.size:
         gamma = float(np.exp(all_logs.mean()))
     basis = RffBasis.draw(space, parse_space(space)[1], gamma, features)
-    names = [s.name for s in segs]
     n_stored = sum(len(s.entries["ids"]) for s in segs)
     if segs and len(dropped) == n_stored:  # every stored spec dropped: start empty
-        names, segs, dropped = [], [], set()
+        segs, dropped = [], set()
     elif segs and (rebase or len(dropped) > PURGE_FRACTION * n_stored):
-        names = [_merge(folder, segs, dropped, gamma if rebase else None, basis)]
-        segs = [files.read_segment(folder, names[0])]
+        segs = [_merged(folder, segs, dropped, gamma if rebase else None, basis)]
         dropped = set()
     if add:
-        names.append(_write_new(folder, add, gamma, basis))
-        segs.append(files.read_segment(folder, names[-1]))
+        segs.append(_new_segment(folder, add, gamma, basis))
     while len(segs) >= 2 and len(segs[-1].entries["ids"]) >= len(segs[-2].entries["ids"]):
-        merged = _merge(folder, segs[-2:], dropped, None, None)
         gone = set(segs[-2].entries["ids"]) | set(segs[-1].entries["ids"])
+        segs[-2:] = [_merged(folder, segs[-2:], dropped, None, None)]  # in memory: one write
         dropped -= gone
-        names[-2:] = [merged]
-        segs[-2:] = [files.read_segment(folder, merged)]
-    for name, seg in zip(names, segs, strict=True):  # big segments get IVF lists
-        if ivf.needs(folder / name, len(seg.entries["ids"])):
+    names = []
+    for seg in segs:  # new segments are written once, whatever merges made them
+        name = seg.name or files.write_segment(folder, seg.beta, seg.entries, seg.rff, False)
+        if ivf.needs(folder / name, len(seg.entries["ids"])):  # big segments get IVF lists
             ivf.write(folder / name, seg.rff, seg.entries["self_terms"], checkpoint)
+        names.append(name)
+    files.sync_dir(folder)  # every new segment's rename is durable before the manifest's
     if checkpoint is not None:
         checkpoint("index_segments")
     manifest = {

@@ -94,7 +94,8 @@ def starts(sizes: np.ndarray) -> np.ndarray:
     return np.cumsum(sizes) - sizes
 
 
-def _fsync_dir(path: Path) -> None:
+def sync_dir(path: Path) -> None:
+    """fsync a folder (its entries: renames and new files in it are durable after)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -125,7 +126,7 @@ def write_sets(folder: Path, ids: Iterable[str], sets: Iterable[np.ndarray]) -> 
         os.replace(tmp, path)
         touched.add(path.parent)
     for parent in sorted(touched):
-        _fsync_dir(parent)
+        sync_dir(parent)
 
 
 def read_sets(folder: Path, ids: Iterable[str], sizes: np.ndarray, dim: int) -> np.ndarray:
@@ -176,8 +177,13 @@ def check_sets(folder: Path, stored: dict[str, int], dim: int) -> tuple[int, lis
     return bad, stray
 
 
-def write_segment(folder: Path, beta: np.ndarray, entries: dict[str, Any], rff: np.ndarray) -> str:
-    """Write a complete segment (temp folder, fsync, rename); return its name ``seg-<hex>``."""
+def write_segment(
+    folder: Path, beta: np.ndarray, entries: dict[str, Any], rff: np.ndarray, sync: bool = True
+) -> str:
+    """Write a complete segment (temp folder, fsync, rename); return its name ``seg-<hex>``.
+
+    With ``sync=False`` the caller fsyncs ``folder`` (:func:`sync_dir`) before any manifest
+    names the segment (one fsync for the segments of one update)."""
     sizes = np.asarray(entries["sizes"], dtype=np.int64)
     if int(sizes.sum()) != beta.shape[0] or rff.shape[0] != len(entries["ids"]):
         raise SpecError("Inconsistent segment arrays; this is a bug in recycle.spec.index.")
@@ -191,10 +197,11 @@ def write_segment(folder: Path, beta: np.ndarray, entries: dict[str, Any], rff: 
         np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: keys vs allow_pickle
         f.flush()
         os.fsync(f.fileno())
-    _fsync_dir(tmp)
+    sync_dir(tmp)
     name = f"seg-{token}"
     os.rename(tmp, folder / name)
-    _fsync_dir(folder)
+    if sync:
+        sync_dir(folder)
     return name
 
 
@@ -263,7 +270,7 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, folder / MANIFEST)
-    _fsync_dir(folder)
+    sync_dir(folder)
 
 
 def garbage(folder: Path, manifest: dict[str, Any] | None) -> list[Path]:
