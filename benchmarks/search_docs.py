@@ -1,10 +1,10 @@
 """The generated pages of the search benchmarks: ``docs/search_zoo.md``, ``docs/search_zoo.png``
 and the README's search table (between ``<!-- search:start -->`` and ``<!-- search:end -->``).
 
-Reads ``benchmarks/results/``: ``search_index.json`` (warm search in an index of 10,000 and
-100,000 specs, ``benchmarks/search_index.py``), ``search_vectors.json`` (the vector path at
-1,000,000, ``benchmarks/search_vectors.py``) and ``search_zoo.json`` (the whole zoo path: cold
-``recycle search``, registration, ``benchmarks/search_zoo.py``).
+Reads ``benchmarks/results/``: ``search_index.json`` (warm search in an index of 100,000 specs,
+the cascade, and 1,000,000, its IVF lists: ``benchmarks/search_index.py``) and
+``search_zoo.json`` (the whole zoo path: cold ``recycle search``, registration, warm
+``Zoo.search``: ``benchmarks/search_zoo.py``).
 
 Run: ``python benchmarks/search_docs.py`` (the benchmarks call it after writing their JSON).
 """
@@ -35,36 +35,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
-def _main_rows(index: dict[str, Any], rerank: int, shortlist: int) -> list[dict[str, Any]]:
-    """One row per size of search_index.json at the library's defaults (re-ranked specs and,
-    for the two-stage vector pass, its shortlist)."""
+def _main_rows(index: dict[str, Any], rerank: int, nprobe: int) -> list[dict[str, Any]]:
+    """One row per size of search_index.json at the library's defaults (re-ranked specs, IVF
+    cells probed)."""
     out = []
     for r in index["rows"]:
-        out += [{**c, "entries": r["entries"], "load": r["load_average"][0]}
+        out += [{**c, "entries": r["entries"], "path": r["path"], "load": r["load_average"][0]}
                 for c in r["by_candidates"] if c["candidates"] == rerank
-                and c.get("shortlist") in (None, shortlist)]  # fmt: skip
+                and c.get("nprobe", nprobe) == nprobe]  # fmt: skip
     return out
 
 
-def _best_vector_row(vectors: dict[str, Any]) -> dict[str, Any]:
-    """The fastest (CPU) setting of the largest size with recall@10 >= 0.95, else the one
-    with the best recall."""
-    big = [r for r in vectors["rows"] if r["entries"] == max(x["entries"] for x in vectors["rows"])]
-    good = [r for r in big if r["recall_at_10"] >= 0.95]
-    if good:
-        return min(good, key=lambda r: r["cpu_ms_median"])
-    return max(big, key=lambda r: (r["recall_at_10"], -r["cpu_ms_median"]))
-
-
-def _cascade(r: dict[str, Any]) -> str:
-    return (f"{r['first_stage']} on {r['prefix']} features keeps {r['shortlist']}; "
-            f"{r['stage2']} keeps {r['keep']}; exact MMD")  # fmt: skip
-
-
 def readme_block(
-    index: dict[str, Any] | None, vectors: dict[str, Any] | None, zoo: dict[str, Any] | None,
-    rerank: int, shortlist: int,
-) -> str:  # fmt: skip
+    index: dict[str, Any] | None, zoo: dict[str, Any] | None, rerank: int, nprobe: int
+) -> str:
     lines = [
         "| specs (synthetic, 784-d, m=100) | search | recall@10 vs exact | CPU ms "
         "| wall ms (load) |",
@@ -83,18 +67,11 @@ def readme_block(
             f"| {r['warm_search_cpu_ms']:.0f} | {r['warm_search_ms']:.0f} "
             f"({r['load_average'][0]:.0f}) |"
         )
-    for r in _main_rows(index, rerank, shortlist) if index else []:
+    for r in _main_rows(index, rerank, nprobe) if index else []:
         lines.append(
-            f"| {r['entries']:,} | warm, vector pass + exact MMD of the best {rerank} "
-            f"| {_fmt(r['recall_at_10'])} | {r['cpu_ms_median']:.0f} "
+            f"| {r['entries']:,} | warm index search: {r['path']}, exact MMD of the best "
+            f"{rerank} | {_fmt(r['recall_at_10'])} | {r['cpu_ms_median']:.0f} "
             f"| {r['again_ms_median']:.0f} ({r['load']:.0f}) |"
-        )
-    if vectors:
-        v = _best_vector_row(vectors)
-        lines.append(
-            f"| {v['entries']:,} | warm cascade: {_cascade(v)} | {_fmt(v['recall_at_10'])} "
-            f"| {v['cpu_ms_median']:.0f} | {v['again_ms_median']:.0f} "
-            f"({v['load_average'][0]:.0f}) |"
         )
     return "\n".join(lines)
 
@@ -132,83 +109,77 @@ def _zoo_lines(zoo: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _vector_lines(vectors: dict[str, Any]) -> list[str]:
-    lines = [
-        "", f"## The vector path at 1,000,000: a three-stage cascade ({vectors['note']})", "",
-        f"Per query, timed end to end: the query's feature vector; faiss over the first "
-        f"features of every entry keeps a shortlist (by L2 on the prefixes, or by inner product "
-        f"with the entry's exact self-term appended: `self_s - 2 (D/P) v_q[:P].v_s[:P]`); the "
-        f"shortlist re-scored on all 1,024 features, with the exact self-term "
-        f"(`self_s - 2 v_q.v_s`) or plain L2, keeps `keep`; their exact MMD from their reduced "
-        f"sets picks the top 10. This cascade lives in `benchmarks/search_vectors.py`; a zoo's "
-        f"index (`recycle.spec.index`) scans its prefixes flat, without inverted lists. "
-        f"{vectors['queries']} real queries x {vectors['repeats']}, one thread; `kept recall` "
-        "is the share of the exact top 10 among the entries stage 2 kept.", "",
-        "| specs | first stage | shortlist | stage 2 | keep | recall@10 | kept recall | CPU ms "
-        "| wall ms, repeat (max) | wall ms, first | load | build (s) | peak RSS (GiB) |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
-    for r in vectors["rows"]:
-        lines.append(
-            f"| {r['entries']:,} | {r['first_stage']} on {r['prefix']} features "
-            f"| {r['shortlist']} | {r['stage2']} | {r['keep']} | {_fmt(r['recall_at_10'])} "
-            f"| {_fmt(r['kept_recall'])} | {r['cpu_ms_median']:.1f} "
-            f"| {r['again_ms_median']:.1f} ({r['again_ms_max']:.0f}) "
-            f"| {r['first_ms_median']:.1f} | {r['load_average'][0]:.1f} | {r['build_s']:.0f} "
-            f"| {r['peak_rss_gib']:.2f} |"
-        )
-    return lines
-
-
 def _index_lines(index: dict[str, Any]) -> list[str]:
     lines = [
-        "", f"## Warm search in the index ({index['note']})", "",
-        f"`PersistentIndex.rank` on an index loaded once, one thread "
+        "", f"## Warm search in the index at 100,000 and 1,000,000 specs ({index['note']})", "",
+        f"`PersistentIndex.rank` with the library's defaults on an index loaded once, one thread "
         f"(`RECYCLE_SEARCH_THREADS={index['threads']}`), {index['queries']} real MNIST "
-        f"queries x {index['repeats']}; CPU ms is the process time of one search (the wall "
-        f"time on an idle core), wall ms the median of the repeats (sets in the page cache) "
-        f"and of the first search of each query. `Zoo.search` adds "
-        f"{index['zoo_overhead_ms']:.1f} ms outside `rank` (catalog check, top entries).", "",
-        "| specs | re-ranked | shortlist | recall@10 | CPU ms | wall ms, repeat (max) "
-        "| wall ms, first | load | index build (s) | segments (MB) | reduced sets (GB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"queries x {index['repeats']}; recall@10 against exact search over all entries. CPU "
+        f"ms is the process time of one search (the wall time on an idle core), wall ms the "
+        f"median of the repeats and of the first search of each query. `Zoo.search` adds "
+        f"{index['zoo_overhead_ms']:.1f} ms outside `rank` (catalog check, top entries). Build: "
+        f"vectors, segments and IVF lists, one thread; peak RSS of the benchmark process.", "",
+        "| specs | path | segments | re-ranked | IVF cells probed | recall@10 | CPU ms "
+        "| wall ms, repeat (max) | wall ms, first | load | build (s) | segments (GB) "
+        "| peak RSS (GiB) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for r in index["rows"]:
         for c in r["by_candidates"]:
+            probed = c["nprobe"] if r["path"] == "IVF lists" else "-"
             lines.append(
-                f"| {r['entries']:,} | {c['candidates']} | {_fmt(c.get('shortlist'))} "
-                f"| {_fmt(c['recall_at_10'])} "
-                f"| {c['cpu_ms_median']:.0f} | {c['again_ms_median']:.0f} "
-                f"({c['again_ms_max']:.0f}) | {c['first_ms_median']:.0f} "
-                f"| {r['load_average'][0]:.1f} | {r['build_s']:.0f} | {r['segments_mb']:.0f} "
-                f"| {r['sets_gb']:.2f} |"
+                f"| {r['entries']:,} | {r['path']} | {r['segments']} | {c['candidates']} "
+                f"| {probed} | {_fmt(c['recall_at_10'])} | {c['cpu_ms_median']:.1f} "
+                f"| {c['again_ms_median']:.1f} ({c['again_ms_max']:.0f}) "
+                f"| {c['first_ms_median']:.0f} | {r['load_average'][0]:.1f} "
+                f"| {r['build_s']:.0f} | {r['segments_gb']:.2f} | {r['peak_rss_gib']:.2f} |"
             )
     if index.get("check"):
         ch = index["check"]
         lines += [
             "",
-            f"Index built with the index's writers from atom sums, checked against "
-            f"`update()` on {ch['entries']:,} entries: same top 10 in {ch['same_top10']} "
-            f"searches, vectors within {ch['vector_max_abs_diff']:.1g}, self-terms "
-            f"within {ch['self_term_max_rel_diff']:.1g} (relative); `update()` took "
-            f"{ch['update_s']:.0f} s, the direct build {ch['direct_s']:.0f} s.",
+            f"Index written directly from atom sums, checked against `update()` on "
+            f"{ch['entries']:,} entries: same top 10 in {ch['same_top10']} of "
+            f"{ch['searches']} searches (exact scan and vector stages), vectors within "
+            f"{ch['vector_max_abs_diff']:.1g}, self-terms within "
+            f"{ch['self_term_max_rel_diff']:.1g} (relative); `update()` took "
+            f"{ch['update_s']:.1f} s, the direct build {ch['direct_s']:.1f} s.",
         ]
     return lines
 
 
-def page(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
-         zoo: dict[str, Any] | None) -> str:  # fmt: skip
+PATHS = [
+    "", "## Which path serves which size", "",
+    "- `recycle.spec.rank(query, specs)`: a list of specs in memory (a study, a few hundred); "
+    "exact, with a PCA prefilter past 50,000 reduced points.",
+    "- A zoo (`Zoo.search`, `recycle search`, the service) keeps a persistent index per space "
+    "(`recycle.spec.index`); how it ranks is `recycle.spec.cascade`, every stage by the same "
+    "score, `self_s - 2 v_q . v_s` (the spec's exact self-term and its random-feature vector):",
+    "  - up to ~64 specs of m=100 at 784-d (5M numbers): exact MMD against every spec;",
+    "  - up to 16,384 specs: the score on all 1,024 features, then exact MMD of the best 32;",
+    "  - above: the score on the first 256 features keeps 2,048, re-scored on all 1,024, then "
+    "exact MMD of the best 32;",
+    "  - from 200,000 specs: that first stage probes 32 of up to 1,024 faiss IVF cells of each "
+    "segment of at least 16,384 specs (`recycle.spec.ivf`, built when the segment is written; "
+    "sphere padding makes the L2 cells rank by the score); `recycle zoo fsck` reports missing "
+    "lists, `fsck --repair` and `recycle zoo reindex` rebuild them.",
+    "- pgvector (the issue's other vector index, for PostgreSQL catalogs) is not in this "
+    "machine's Debian sources; the index lives beside the artifact store whatever the catalog.",
+]  # fmt: skip
+
+
+def page(index: dict[str, Any] | None, zoo: dict[str, Any] | None) -> str:
     """The Markdown of docs/search_zoo.md."""
     lines = ["# Spec search at zoo scale (generated by benchmarks/search_docs.py; do not edit)", "",
              "![search time against zoo size](search_zoo.png)"]  # fmt: skip
+    lines += PATHS
     lines += _zoo_lines(zoo) if zoo else []
     lines += _index_lines(index) if index else []
-    lines += _vector_lines(vectors) if vectors else []
     return "\n".join(lines) + "\n"
 
 
-def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
-         zoo: dict[str, Any] | None, rerank: int, shortlist: int, path: Path) -> None:  # fmt: skip
+def plot(index: dict[str, Any] | None, zoo: dict[str, Any] | None, rerank: int, nprobe: int,
+         path: Path) -> None:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,14 +193,14 @@ def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
         ax.plot(n, [r["warm_search_cpu_ms"] for r in zoo["rows"]], "^-",
                 label="warm Zoo.search, CPU time")  # fmt: skip
     if index:
-        rows = _main_rows(index, rerank, shortlist)
+        rows = _main_rows(index, rerank, nprobe)
         n = [r["entries"] for r in rows]
         ax.plot(n, [r["cpu_ms_median"] for r in rows], "o-", label="warm index search, CPU time")
         ax.plot(n, [r["again_ms_median"] for r in rows], "o--", label="warm index search, wall")
-    if vectors:
-        v = _best_vector_row(vectors)
-        ax.plot([v["entries"]], [v["cpu_ms_median"]], "s",
-                label=f"cascade, CPU time (recall@10 {v['recall_at_10']:.2f})")  # fmt: skip
+        for r in rows:
+            ax.annotate(f"{r['path']}, recall@10 {r['recall_at_10']:.2f}",
+                        (r["entries"], r["cpu_ms_median"]), fontsize="x-small",
+                        textcoords="offset points", xytext=(-60, -12))  # fmt: skip
     ax.axhline(TARGET_MS, color="grey", lw=0.8, ls="-.", label="100 ms target (warm)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -244,15 +215,15 @@ def plot(index: dict[str, Any] | None, vectors: dict[str, Any] | None,
 
 def write_docs() -> None:
     """Regenerate the page, the plot and the README's search table from the results."""
-    from recycle.spec.index import RERANK, SHORTLIST
+    from recycle.spec.cascade import RERANK, Stages
 
-    index, vectors = _load("search_index.json"), _load("search_vectors.json")
-    zoo = _load("search_zoo.json")
-    plot(index, vectors, zoo, RERANK, SHORTLIST, PLOT)
-    TABLES.write_text(page(index, vectors, zoo))
-    if index or vectors or zoo:
+    index, zoo = _load("search_index.json"), _load("search_zoo.json")
+    nprobe = Stages().nprobe
+    plot(index, zoo, RERANK, nprobe, PLOT)
+    TABLES.write_text(page(index, zoo))
+    if index or zoo:
         text = README.read_text()
-        table = readme_block(index, vectors, zoo, RERANK, SHORTLIST)
+        table = readme_block(index, zoo, RERANK, nprobe)
         block = f"<!-- search:start -->\n{table}\n<!-- search:end -->"
         new = re.sub(r"<!-- search:start -->.*?<!-- search:end -->", block, text, flags=re.S)
         README.write_text(new)
