@@ -111,7 +111,8 @@ def _zoo_lines(zoo: dict[str, Any]) -> list[str]:
 
 def _index_lines(index: dict[str, Any]) -> list[str]:
     lines = [
-        "", f"## Warm search in the index at 100,000 and 1,000,000 specs ({index['note']})", "",
+        "", "## Warm search in the index at 100,000 and 1,000,000 specs", "",
+        f"The {index['note']}. "
         f"`PersistentIndex.rank` with the library's defaults on an index loaded once, one thread "
         f"(`RECYCLE_SEARCH_THREADS={index['threads']}`), {index['queries']} real MNIST "
         f"queries x {index['repeats']}; recall@10 against exact search over all entries. CPU "

@@ -216,8 +216,8 @@ def run(sizes: list[int], workdir: Path, seed: int = 0) -> dict[str, Any]:
     return {"benchmark": "search_index", "rows": rows, "queries": len(base.queries),
             "zoo_overhead_ms": overhead, "repeats": REPEATS, "threads": search_threads(),
             "cpus": os.cpu_count(), "seed": seed,
-            "note": "entries are SYNTHETIC unions of MNIST atoms, reduced sets generated from "
-                    "the entry ids (benchmarks/_atoms.py)"}  # fmt: skip
+            "note": "entries are SYNTHETIC unions of MNIST atoms, their reduced sets generated "
+                    "from the entry ids (benchmarks/_atoms.py)"}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

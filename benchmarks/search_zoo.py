@@ -22,7 +22,7 @@ At each size:
 - ``warm_search_ms`` / ``warm_search_cpu_ms``: ``Zoo.search(query_spec, top=5)`` in a process
   that has searched once (median of 5 queries x 3 repeats), wall and CPU time;
 - ``recall_at_10``: overlap of the top 10 with exact MMD over every entry (same gamma), when
-  the vector pass was used (see the switch rule in :mod:`recycle.spec.index`);
+  the vector stages were used (see :mod:`recycle.spec.cascade`);
 - ``index_bytes``: size of the index folder.
 
 Run: ``nice .venv/bin/python benchmarks/search_zoo.py [--sizes 10,1000,10000] [--quick]``;
@@ -48,7 +48,7 @@ from search_docs import write_docs
 
 from recycle import datasets
 from recycle.spec import Spec, build_spec
-from recycle.spec.index import RERANK
+from recycle.spec.cascade import RERANK
 from recycle.spec.kernel import median_gamma
 from recycle.zoo import ModelCard, Zoo, spec_index
 

@@ -30,13 +30,15 @@ Which search to use:
 - a zoo (``Zoo.search``, ``recycle search``, the service's ``POST /specs/search``): the zoo keeps a
   persistent index per space (:mod:`recycle.spec.index`) up to date on every registration and
   removal; per spec it holds a random-Fourier-feature vector (:mod:`recycle.spec.rff`) and a few
-  numbers, and each reduced set in its own file. A query scores every spec exactly while they
-  hold at most ``EXACT_WORK`` numbers (~64 specs of m=100 at 784-d); beyond, each spec's MMD is
-  estimated from its vector and exact self-term (after a faiss pass over the vectors' first
-  features above 16,384 specs), the best ``RERANK`` (32) are read and scored exactly
-  (recall@10 against exact search in ``docs/search_zoo.md``). Searches use
-  ``RECYCLE_SEARCH_THREADS`` threads (default 1, :mod:`recycle.spec.threads`).
-  ``recycle zoo reindex`` rebuilds the index.
+  numbers, and each reduced set in its own file. How a query is ranked
+  (:mod:`recycle.spec.cascade`), every stage by ``self_s - 2 v_q . v_s`` (exact self-term):
+  exact MMD against every spec while they hold at most ``EXACT_WORK`` numbers (~64 specs of
+  m=100 at 784-d); up to 16,384 specs the score on all 1,024 features; above, on the first 256
+  features first (2,048 kept, re-scored on all); from 200,000 specs that first stage probes the
+  faiss IVF lists of the index's big segments (:mod:`recycle.spec.ivf`); the best ``RERANK``
+  (32) are read and scored exactly (recall@10 against exact search in ``docs/search_zoo.md``).
+  Searches use ``RECYCLE_SEARCH_THREADS`` threads (default 1, :mod:`recycle.spec.threads`).
+  ``recycle zoo reindex`` rebuilds the index (and its IVF lists).
 - a list of specs in memory (a few hundred, e.g. a study): :func:`rank` (exact; past 50,000
   reduced points a PCA prefilter then exact re-ranking, :mod:`recycle.spec.prefilter`); reuse
   one :class:`SpecIndex` for many queries.

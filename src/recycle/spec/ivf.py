@@ -7,8 +7,8 @@ cells are L2 cells, but the cascade ranks by ``self_s - 2 (D / P) q_P . s_P``, n
 ``sqrt(self_s - ||s_P||^2 + C)`` (``C`` makes it real for every entry of the segment) and the
 query ``y = (D / P) q_P`` a 0, so ``||y - s'||^2 = ||y||^2 + C + self_s - 2 y . s_P``: the
 score plus a constant, and faiss's nearest entries are the best scored (:meth:`IvfList.search`
-returns the score itself, comparable across segments). Without the padding recall@10 at
-1,000,000 specs was 0.88; with it 0.98 (benchmarks/search_index.py).
+returns the score itself, comparable across segments). With it recall@10 at 1,000,000
+synthetic specs is 0.98 (benchmarks/search_index.py, docs/search_zoo.md).
 
 A segment gets its list when it is written with at least :func:`segment_min` entries (16,384,
 or ``$RECYCLE_INDEX_IVF_ENTRIES``): ``ivf.npz`` in the segment's folder holds the serialised
