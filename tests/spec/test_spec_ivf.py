@@ -86,6 +86,11 @@ def test_ivf_lists_follow_register_remove_and_are_rebuilt_by_fsck(
     assert zoo.fsck().stale_indexes == ["input:8: 1 IVF lists missing or stale"]
     zoo.fsck(repair=True)
     assert zoo.fsck().clean and set(_lists(folder).values()) == {None}
+    name = next(iter(_lists(folder)))
+    (folder / name / f"{ivf.FILE}.tmp-0").write_bytes(b"half")  # a list write cut short
+    assert zoo.fsck().stale_indexes == ["input:8: 1 leftover files"]
+    zoo.fsck(repair=True)
+    assert zoo.fsck().clean
 
 
 def test_sigkill_while_a_list_is_written_then_fsck_repair(

@@ -274,14 +274,15 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def garbage(folder: Path, manifest: dict[str, Any] | None) -> list[Path]:
-    """Paths in ``folder`` that the manifest does not use (dead segments, temp leftovers; set
-    files are checked by :func:`stray_sets`)."""
+    """Paths in ``folder`` that the manifest does not use (dead segments, temp leftovers, also
+    inside live segments; set files are checked by :func:`check_sets`)."""
     live = {s["name"] for s in (manifest or {}).get("segments", [])}
     out = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name in (MANIFEST, "lock", SETS) or path.name in live:
-            continue
-        out.append(path)
+        if path.name in live:  # a list added to a live segment may leave a temp file there
+            out += [p for p in sorted(path.iterdir()) if ".tmp-" in p.name]
+        elif path.name not in (MANIFEST, "lock", SETS):
+            out.append(path)
     return out
 
 
