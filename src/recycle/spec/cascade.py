@@ -92,7 +92,10 @@ def _prefix(index: PersistentIndex, s: int, p: int) -> np.ndarray:
 def _prefix_stage(
     index: PersistentIndex, vec: np.ndarray, mask: np.ndarray, stages: Stages
 ) -> np.ndarray:
-    """Positions of the ``stages.shortlist`` masked entries with the best prefix score."""
+    """Positions of the ``stages.shortlist`` masked entries with the best prefix score.
+
+    An IVF list returns its segment's best ``shortlist`` entries before the mask is applied,
+    so entries outside the mask (dropped, older versions) shorten that segment's share."""
     p, scale = stages.prefix, index.basis.features / stages.prefix
     use_ivf = int(mask.sum()) >= stages.ivf_min
     pos_all, score_all = [], []
