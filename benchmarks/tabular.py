@@ -56,6 +56,8 @@ MIXED_NOTE = (
 )
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
+#: report_ warns when a no-source model's risk bound exceeds this (recycle.adapt.auto.risk).
+RISK_LIMIT = 0.02
 
 
 def _by(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, dict[str, Any]]]:
@@ -123,11 +125,29 @@ def kind_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def risk_over(row: dict[str, Any]) -> list[str]:
+    """The no-source models whose risk bound in an auto row's guard exceeds RISK_LIMIT."""
+    return [k for k, v in (row.get("risk") or {}).items() if v > RISK_LIMIT]
+
+
+def risk_summary(rows: list[dict[str, Any]]) -> str:
+    """How often auto's risk warning fired, per number of labelled rows."""
+    auto = [r for r in rows if r["method"] == "auto"]
+    shots = sorted({r["shots"] for r in auto})
+    cells = [f"{sum(bool(risk_over(r)) for r in auto if r['shots'] == s)}/"
+             f"{sum(r['shots'] == s for r in auto)} at {s} rows" for s in shots]  # fmt: skip
+    fired = sum(bool(risk_over(r)) for r in auto)
+    return (f"The risk warning (a no-source model's one-sided 95% upper bound over auto's "
+            f"choice > 2 points) fired on {fired} of {len(auto)} auto fits: "
+            + ", ".join(cells) + ".\n")  # fmt: skip
+
+
 def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
     """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed), and
     whether ``report_`` said so: it named that better kind (the same model) in
     ``guard["close_to"]``, or flagged a recycled choice whose margin over its reference (that
-    kind, or ``no_source``, which picks a kind) was under 2 SE."""
+    kind, or ``no_source``, which picks a kind) was under 2 SE, or warned that the risk bound
+    (``guard["risk"]``) of that kind or of ``no_source`` exceeds RISK_LIMIT."""
     lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     n = said = 0
@@ -140,8 +160,10 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
             n += 1
             named = kind in (a.get("close_to") or ())
             flagged = bool(a.get("flagged")) and a.get("reference") in (kind, "no_source")
-            said += named or flagged
+            warned = [k for k in (kind, "no_source") if k in risk_over(a)]
+            said += named or flagged or bool(warned)
             what = (f"close to {kind}" if named else "flagged vs " + kind if flagged
+                    else f"risk > 2 points vs {warned[0]}" if warned
                     else "nothing" if not a.get("close_to") else
                     "close to " + ", ".join(a["close_to"]) + " only")  # fmt: skip
             lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | "
@@ -227,7 +249,7 @@ def main() -> None:
         gain_table(rows),
         "\n## Per kind of user (mean over tables and seeds)\n", kind_table(rows),
         f"\n## Where `auto` loses: fits > 2 points below the better of gb/logreg ({n_loss}, "
-        f"{n_flag} of them said in `report_`)\n", losses,
+        f"{n_flag} of them said in `report_`)\n", losses, "\n" + risk_summary(rows),
     ]  # fmt: skip
     if args.zoo:
         start = time.perf_counter()
