@@ -7,8 +7,10 @@ of the table (the seeded stratified train split of :func:`recycle.datasets.load`
 rows are what users and benchmarks see), wraps it as a black-box
 :class:`~recycle.sources.SklearnSource` (probabilities over its own classes), and gives it a
 card naming its columns with their types and units, and an RKME spec of the provider rows in
-the table's own column space. :func:`build_tabular_zoo` registers them (skops files, never
-pickle), skipping entries already there; trained models and specs are cached on disk.
+the table's own column space, scaled (:mod:`recycle.spec.scaled`: also built in a per-column
+quantile space, which reuse without labels compares rows in). :func:`build_tabular_zoo`
+registers them (skops files, never pickle), skipping entries already there; trained models and
+specs are cached on disk.
 
 Examples
 --------
@@ -39,7 +41,8 @@ KINDS = {"hgb": "HistGradientBoostingClassifier", "logreg": "StandardScaler + Lo
 #: Reduced points of a provider's spec (at most a tenth of its rows, see build_spec's privacy note).
 SPEC_M = 100
 #: Version of the recipe below; part of the cache key (bump it when training changes).
-RECIPE_VERSION = 1
+#: 2: specs are scaled (recycle.spec.scaled: also in a per-column quantile space).
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
 def train_source(t: Table, kind: str, seed: int = 0) -> tuple[Any, Any, Any]:
     """``(source, card, spec)`` of ``kind`` trained on the provider rows of ``t``."""
     from recycle.sources import SklearnSource
-    from recycle.spec import build_spec
+    from recycle.spec.scaled import build_scaled_spec
 
     ds = provider_split(t)
     model = estimator(kind, seed).fit(ds.X_train, ds.y_train)
@@ -148,7 +151,7 @@ def train_source(t: Table, kind: str, seed: int = 0) -> tuple[Any, Any, Any]:
     source = SklearnSource(model, source_id=f"{kind}.{t.name}@1.0.0",
                            source_classes=[str(c) for c in ds.classes])  # fmt: skip
     m = min(SPEC_M, len(ds.y_train) // 10)
-    spec = build_spec(ds.X_train, m=m, seed=seed)
+    spec = build_scaled_spec(ds.X_train, m=m, seed=seed)
     return source, card_for(t, kind, ds, accuracy), spec
 
 
