@@ -16,7 +16,7 @@ class _Const:
     """A source that always says the same probabilities over ["no", "yes"]."""
 
     modality, access, feature_dim = "tabular", "black-box", 2
-    source_classes = ["no", "yes"]
+    source_classes = ("no", "yes")
 
     def __init__(self, sid: str, p: list[float]) -> None:
         self.source_id, self.p = sid, np.asarray(p)
