@@ -92,8 +92,33 @@ def convert(estimator: Any, n_features: int, proba: bool, what: str) -> onnx.Mod
         ) from exc
 
 
+def lightgbm_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
+    """A LightGBM source's graph (``onnxmltools``) and the name of its probabilities output."""
+    try:
+        from onnxmltools import convert_lightgbm
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError as exc:
+        raise IncompatibleError(
+            f"source {source.source_id!r}: exporting a LightGBM source needs onnxmltools, "
+            "which is not installed (pip install onnxmltools)"
+        ) from exc
+    try:  # not run by the tests: onnxmltools is not in the set-up
+        model = convert_lightgbm(
+            source.booster, initial_types=[("input", FloatTensorType([None, n_features]))],
+            target_opset=OPSET, zipmap=False,
+        )  # fmt: skip
+    except Exception as exc:  # onnxmltools raises many kinds for unsupported models
+        raise IncompatibleError(
+            f"source {source.source_id!r}: onnxmltools cannot convert it "
+            f"({str(exc).splitlines()[0][:200]})"
+        ) from exc
+    return model, model.graph.output[-1].name
+
+
 def sklearn_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
-    """A scikit-learn source's graph and the name of its features output."""
+    """A scikit-learn (or LightGBM) source's graph and the name of its features output."""
+    if hasattr(source, "booster"):  # recycle.sources.lightgbm_source.LightGBMSource
+        return lightgbm_part(source, n_features)
     proba = source.method == "predict_proba"
     model = convert(source.estimator, n_features, proba, f"source {source.source_id!r}")
     outputs = [o.name for o in model.graph.output]
