@@ -61,3 +61,25 @@ def test_choose_on_a_real_table_warns_exactly_when_a_bound_exceeds_the_limit() -
     assert set(risk) == ({TABULAR_REFERENCE, *TABULAR_BASELINES} - {c.guard.use})
     warned = [n for n in c.notes if "upper bound from cross-validation" in n]
     assert bool(warned) == any(v > RISK_LIMIT for v in risk.values())
+
+
+def test_bench_counts_a_loss_as_said_by_the_risk_of_the_winning_kind() -> None:
+    from script_helpers import load_script
+
+    bench = load_script("tabular", "benchmarks")
+    base = {"shots": 25, "seed": 0}
+
+    def fit(target: str, risk: dict[str, float]) -> list[dict[str, object]]:
+        return [
+            {**base, "target": target, "method": "gb", "accuracy": 0.90},
+            {**base, "target": target, "method": "logreg", "accuracy": 0.70},
+            {**base, "target": target, "method": "auto", "accuracy": 0.80, "strategy": "mcw",
+             "risk": risk},
+        ]  # fmt: skip
+
+    rows = [*fit("a", {"gradient_boosting": 0.05}), *fit("b", {"logistic_regression": 0.05}),
+            *fit("c", {"gradient_boosting": 0.01})]  # fmt: skip
+    table, losses, said = bench.auto_losses(rows)
+    assert (losses, said) == (3, 1)  # only the bound of the kind that won on test counts
+    assert "risk > 2 points vs gradient_boosting" in table
+    assert "fired on 2/3 losses" in bench.risk_summary(rows)  # any bound over 2 points
