@@ -246,6 +246,7 @@ def main() -> None:
         f"({len(rows)} fits, seeds {seeds}, {len(data['meta'].get('failures', []))} failed "
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
+        "`lgbm`: LightGBM 4.7.0 defaults on them (shown beside; not one of auto's models); "
         "`no_source`: the better of the two by one 3-fold CV, `auto`'s reference (what it falls "
         "back to); both kinds are scored beside it on auto's folds and named in `report_` when "
         "auto's choice does not clearly beat them. Kinds of user: "
