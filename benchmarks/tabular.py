@@ -56,6 +56,8 @@ MIXED_NOTE = (
 )
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
+#: report_ warns when a no-source model's risk bound exceeds this (recycle.adapt.auto.risk).
+RISK_LIMIT = 0.02
 
 
 def _by(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, dict[str, Any]]]:
@@ -123,11 +125,38 @@ def kind_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def risk_over(row: dict[str, Any]) -> list[str]:
+    """The no-source models whose risk bound in an auto row's guard exceeds RISK_LIMIT."""
+    return [k for k, v in (row.get("risk") or {}).items() if v > RISK_LIMIT]
+
+
+def risk_summary(rows: list[dict[str, Any]]) -> str:
+    """How often auto's risk warning fired, per number of labelled rows, on the fits that were
+    > MARGIN below the better of gb/logreg on test (losses) and on the others."""
+    cells = []
+    for s in sorted({r["shots"] for r in rows if r["method"] == "auto"}):
+        fired = [0, 0, 0, 0]  # losses, of them warned, others, of them warned
+        for (_, n, _), g in _by(rows).items():
+            if n != s or "auto" not in g or not all(m in g for m in NO_SOURCE):
+                continue
+            best = max(g[m]["accuracy"] for m in NO_SOURCE)
+            i = 0 if g["auto"]["accuracy"] < best - MARGIN else 2
+            fired[i] += 1
+            fired[i + 1] += bool(risk_over(g["auto"]))
+        cells.append(f"{fired[1]}/{fired[0]} losses and {fired[3]}/{fired[2]} other fits at "
+                     f"{s} rows")  # fmt: skip
+    return ("The risk warning (a no-source model's one-sided 95% upper bound over auto's "
+            "choice > 2 points) fired on " + ", ".join(cells) + ". It is wide at every size "
+            "(paired CV folds of a few dozen rows): it fires on most fits, losses or not, so it "
+            "says 'the data cannot tell', not 'this fit is bad'.\n")  # fmt: skip
+
+
 def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
     """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed), and
     whether ``report_`` said so: it named that better kind (the same model) in
     ``guard["close_to"]``, or flagged a recycled choice whose margin over its reference (that
-    kind, or ``no_source``, which picks a kind) was under 2 SE."""
+    kind, or ``no_source``, which picks a kind) was under 2 SE, or warned that the risk bound
+    (``guard["risk"]``) of that kind or of ``no_source`` exceeds RISK_LIMIT."""
     lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     n = said = 0
@@ -140,8 +169,10 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
             n += 1
             named = kind in (a.get("close_to") or ())
             flagged = bool(a.get("flagged")) and a.get("reference") in (kind, "no_source")
-            said += named or flagged
+            warned = [k for k in (kind, "no_source") if k in risk_over(a)]
+            said += named or flagged or bool(warned)
             what = (f"close to {kind}" if named else "flagged vs " + kind if flagged
+                    else f"risk > 2 points vs {warned[0]}" if warned
                     else "nothing" if not a.get("close_to") else
                     "close to " + ", ".join(a["close_to"]) + " only")  # fmt: skip
             lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | "
@@ -215,6 +246,7 @@ def main() -> None:
         f"({len(rows)} fits, seeds {seeds}, {len(data['meta'].get('failures', []))} failed "
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
+        "`lgbm`: LightGBM 4.7.0 defaults on them (shown beside; not one of auto's models); "
         "`no_source`: the better of the two by one 3-fold CV, `auto`'s reference (what it falls "
         "back to); both kinds are scored beside it on auto's folds and named in `report_` when "
         "auto's choice does not clearly beat them. Kinds of user: "
@@ -227,7 +259,7 @@ def main() -> None:
         gain_table(rows),
         "\n## Per kind of user (mean over tables and seeds)\n", kind_table(rows),
         f"\n## Where `auto` loses: fits > 2 points below the better of gb/logreg ({n_loss}, "
-        f"{n_flag} of them said in `report_`)\n", losses,
+        f"{n_flag} of them said in `report_`)\n", losses, "\n" + risk_summary(rows),
     ]  # fmt: skip
     if args.zoo:
         start = time.perf_counter()

@@ -133,7 +133,7 @@ def mixed_providers(seed: int = 0) -> dict[str, float]:
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     from recycle.adapt.strategies.spec_weighted import SpecWeighted
-    from recycle.spec import build_spec
+    from recycle.spec.scaled import build_scaled_spec
     from recycle.tabular.zoo import SPEC_M, provider_split, table
 
     lw = _learnware()
@@ -149,7 +149,7 @@ def mixed_providers(seed: int = 0) -> dict[str, float]:
         rows = group == i
         model = HistGradientBoostingClassifier(random_state=seed).fit(X[rows], y[rows])
         providers.append(_Provider(i, model, classes))
-        ours.append(build_spec(X[rows], m=min(SPEC_M, int(rows.sum()) // 10), seed=seed))
+        ours.append(build_scaled_spec(X[rows], m=min(SPEC_M, int(rows.sum()) // 10), seed=seed))
         theirs.append(lw[3].generate_rkme_table_spec(X=X[rows]))
 
     named = {p.source_id: p.predict_proba for p in providers}

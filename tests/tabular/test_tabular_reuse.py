@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_cli
 from recycle.adapt import Recycler
 from recycle.cli import main
 from recycle.tabular.reuse import reuse
@@ -38,12 +39,6 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def _run(capsys: pytest.CaptureFixture, argv: list[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_build_demo_registers_the_tabular_zoo_once(
     market: dict[str, Path], capsys: pytest.CaptureFixture
 ) -> None:
@@ -54,9 +49,9 @@ def test_build_demo_registers_the_tabular_zoo_once(
     assert card.input.column_types[card.input.columns.index("international_plan=yes")] == "binary"
     assert zoo.get("hgb.wa_churn").spec_space == "input:40"
     argv = ["zoo", "build-demo", "--modality", "tabular", "--quick", "--zoo", str(market["zoo"])]
-    code, out, _ = _run(capsys, [*argv, "--json"])
+    code, out, _ = run_cli(capsys, [*argv, "--json"])
     assert code == 0 and json.loads(out)["registered"] == []
-    code, out, _ = _run(capsys, argv)
+    code, out, _ = run_cli(capsys, argv)
     said = " ".join(out.split())
     assert code == 0 and said.startswith(f"Tabular demo zoo at {market['zoo']}: 0 registered, 2 ")
     assert re.fullmatch(r".*: 0 registered, 2 already there \(\d+ s\)\.", said), said
@@ -68,7 +63,7 @@ def test_reuse_without_labels_predicts_each_table_from_its_own_source(
     root, zoo = market["root"], str(market["zoo"])
     for name, classes in (("mlc_churn", "no,yes"), ("wa_churn", "No,Yes")):
         out = root / f"model_{name}"
-        code, text, err = _run(
+        code, text, err = run_cli(
             capsys, ["reuse", str(root / f"{name}_new.csv"), "--classes", classes,
                      "--out", str(out), "--zoo", zoo, "--json"],
         )  # fmt: skip
@@ -76,7 +71,7 @@ def test_reuse_without_labels_predicts_each_table_from_its_own_source(
         report = json.loads(text)
         assert [s["name"] for s in report["sources"]] == [f"hgb.{name}"]
         assert report["trainable_params"] == 0 and report["n_train"] == 0
-        code, text, err = _run(
+        code, text, err = run_cli(
             capsys, ["evaluate", str(out), str(root / f"{name}_labelled.csv"), "--zoo", zoo,
                      "--json"],
         )  # fmt: skip
@@ -111,7 +106,7 @@ def test_reuse_errors_are_one_line_exit_2(
     extra = [a.format(root=root) for a in args]
     if "--zoo" not in extra:
         extra += ["--zoo", str(market["zoo"])]
-    code, _, err = _run(capsys, argv + extra)
+    code, _, err = run_cli(capsys, argv + extra)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert not (root / "bad").exists() and not (root / "nozoo").exists()
@@ -122,7 +117,7 @@ def test_reuse_refuses_a_table_no_source_can_read(
 ) -> None:
     other = tmp_path / "other.csv"
     pd.DataFrame({"height_cm": [170.0, 180.5], "weight_kg": [60.2, 80.1]}).to_csv(other)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, ["reuse", str(other), "--classes", "no,yes", "--out", str(tmp_path / "m"),
                  "--zoo", str(market["zoo"])],
     )  # fmt: skip

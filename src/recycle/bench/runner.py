@@ -97,6 +97,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "guard": bool((report.get("guard") or {}).get("triggered", False)),
             "flagged": bool((report.get("guard") or {}).get("flagged", False)),
             "close_to": sorted((report.get("guard") or {}).get("close_to") or {}),
+            "risk": (report.get("guard") or {}).get("risk") or {},
             **(_cv_extra(report) if report.get("cv") else {}),
         },
     )

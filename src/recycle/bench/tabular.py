@@ -13,13 +13,14 @@ rows (25/50/100/250) and their test rows from a table's *user* split, which no s
   mlc_churn's sources only: other columns, same question).
 
 Methods: the no-source models (``gb``, ``logreg``: scikit-learn with defaults on the user's
-rows; ``no_source``: the better of the two by one 3-fold CV), each strategy that can use the
-column-mapped sources, and ``auto`` (guarded by ``no_source``, both kinds scored beside it).
+rows; ``lgbm``: LightGBM with defaults, shown only; ``no_source``: the better of gb and logreg
+by one 3-fold CV), each strategy that can use the column-mapped sources, and ``auto`` (guarded
+by ``no_source``, both kinds scored beside it).
 
 Examples
 --------
 >>> [m.name for m in tabular_methods()][:3]
-['gb', 'logreg', 'no_source']
+['gb', 'logreg', 'lgbm']
 """
 
 from __future__ import annotations
@@ -57,11 +58,18 @@ def _logreg(seed: int, pool: Any) -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
 
 
+def _lgbm(seed: int, pool: Any) -> Any:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(random_state=seed, n_jobs=1, verbose=-1)
+
+
 def tabular_methods() -> list[Method]:
     """No-source baselines, the strategies that use column-mapped sources, and auto."""
     return [
         Method("gb", {"m": 0}, factory=_gb),
         Method("logreg", {"m": 0}, factory=_logreg),
+        Method("lgbm", {"m": 0}, factory=_lgbm),
         Method("no_source", {"strategy": "no_source", "m": 1}),
         Method("stacking", {"strategy": "stacking", "m": "auto"}),
         Method("mcw", {"strategy": "mcw", "m": "auto"}),

@@ -111,12 +111,14 @@ def _named(zoo: Zoo) -> list[Any]:
     return [e for e in zoo.list(modality="tabular") if e.card.input.columns]
 
 
-def card_schema(data: str, zoo: Zoo | None) -> dict[str, Any] | None:
+def card_schema(data: str, zoo: Zoo | None, keep_extra: bool = False) -> dict[str, Any] | None:
     """The schema a table DATA is read with when the ``zoo``'s cards name columns
     (``input.columns``): the first list of names the table has all of; extra columns are
-    dropped with a warning. None for other data, when no card names columns, or when the
-    table has no card's full list (then it is read whole and :mod:`recycle.tabular` maps its
-    columns to the sources')."""
+    dropped with a warning, or with ``keep_extra`` (``fit``, ``select``: a user's own columns
+    can help beside the sources' outputs) kept: None is returned for such a superset, as when
+    the table has no card's full list, so the table is read whole and :mod:`recycle.tabular`
+    maps its columns to the sources' by name. None for other data and when no card names
+    columns."""
     from recycle.data import table_columns
     from recycle.schema import align_columns
 
@@ -127,7 +129,7 @@ def card_schema(data: str, zoo: Zoo | None) -> dict[str, Any] | None:
     if not lists:
         return None
     usable = [cols for cols in lists if set(columns) >= set(cols)]
-    if not usable:
+    if not usable or (keep_extra and set(columns) > set(usable[0])):
         return None
     chosen = align_columns(columns, list(usable[0]), Path(data).name)
     return {"modality": "tabular", "n_features": len(chosen), "columns": chosen}

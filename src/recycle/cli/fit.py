@@ -77,7 +77,7 @@ def fit_command(
         table_columns(data)  # a missing file is named before the zoo
         no_source = strategy in strategy_names() and not reads_sources(strategy)
         opened = None if no_source else open_zoo(zoo)  # a bad name: Recycler's error
-        schema = card_schema(data, opened)
+        schema = card_schema(data, opened, keep_extra=True)
         target = load_target(data, schema=schema, skip_bad=skip_bad_images)
         y = target.labels()
         rec = Recycler(

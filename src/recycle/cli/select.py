@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import warnings
+from typing import Annotated, Any
 
 import typer
 
@@ -15,7 +16,7 @@ from recycle.cli.files import (
     open_zoo,
     print_warnings,
 )
-from recycle.errors import ConfigError
+from recycle.errors import ConfigError, IncompatibleError
 
 SCORE_NAMES = ("knn", "logme", "leep", "nce", "hscore", "gbc", "linear")
 
@@ -35,17 +36,29 @@ def select_command(
     """Rank the zoo's sources for the labelled target DATA and choose the subset to recycle."""
     from recycle.cli.render import print_json, print_table, rich_progress
     from recycle.data import load_target
+    from recycle.schema import learn_schema
     from recycle.select import select_sources
+    from recycle.tabular.market import market_pool
 
     if score not in SCORE_NAMES:
         raise ConfigError(f"Unknown --score {score!r}; valid scores are {', '.join(SCORE_NAMES)}.")
     m_value = parse_m(m)
     opened = open_zoo(zoo)
     with collected_warnings() as caught, rich_progress(enabled=not json_out) as progress:
-        schema = card_schema(data, opened)
+        schema = card_schema(data, opened, keep_extra=True)
         target = load_target(data, schema=schema)
+        pool: Any = opened
+        left_out: list[str] = []
+        if schema is None and target.columns:  # named columns, read whole: map them by name
+            pool, left_out = market_pool(opened, learn_schema(target.features())[1], target.X)
+        if isinstance(pool, list) and not pool:
+            raise IncompatibleError(
+                f"No source in the zoo is usable for this table ({'; '.join(left_out)})."
+            )
+        if left_out:
+            warnings.warn(f"Sources left out: {'; '.join(left_out)}.", UserWarning, stacklevel=1)
         sel = select_sources(
-            opened, target.X, target.y, score=score, m=m_value, top=top, progress=progress,
+            pool, target.X, target.y, score=score, m=m_value, top=top, progress=progress,
             candidates=card_candidates(schema, opened), cache=cache,
         )  # fmt: skip
     print_warnings(caught)

@@ -48,6 +48,7 @@ import torch
 from onnx import TensorProto, helper
 
 from recycle.deploy.licences import licence_view
+from recycle.deploy.sklearn_parts import OPSET, mapped_part, sklearn_head, sklearn_part
 from recycle.deploy.text_export import (
     TEXT_INPUTS,
     text_source_part,
@@ -63,10 +64,6 @@ from recycle.deploy.torch_parts import (
 )
 from recycle.errors import ConfigError, IncompatibleError, StorageError
 
-#: The ONNX opset of every part (torch's exporter and skl2onnx both produce it).
-OPSET = 18
-#: Opset of the ``ai.onnx.ml`` domain that skl2onnx uses for some estimators.
-ML_OPSET = 3
 #: Format name and version written into the ``recycle`` metadata property.
 FORMAT = "recycle.onnx"
 FORMAT_VERSION = 1
@@ -103,58 +100,6 @@ def _torch_part(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: 
     return onnx.load_from_string(buf.getvalue())
 
 
-def _sklearn_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
-
-    try:
-        model = convert_sklearn(
-            source.estimator,
-            initial_types=[("input", FloatTensorType([None, n_features]))],
-            target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
-            options={id(source.estimator): {"zipmap": False}}
-            if source.method == "predict_proba"
-            else None,
-        )
-    except Exception as exc:  # skl2onnx raises many kinds for unsupported estimators
-        raise IncompatibleError(
-            f"source {source.source_id!r}: skl2onnx cannot convert "
-            f"{type(source.estimator).__name__} ({str(exc).splitlines()[0][:200]})"
-        ) from exc
-    outputs = [o.name for o in model.graph.output]
-    out = outputs[-1] if source.method == "predict_proba" else outputs[0]
-    return model, out
-
-
-def _mapped_part(source: Any, n_features: int) -> tuple[onnx.ModelProto, str]:
-    """A column-mapped tabular source: ``input @ M + c`` builds the source's columns from the
-    user's (``M`` picks the matched ones, ``c`` holds the imputed values), then its skl2onnx
-    graph."""
-    inner = source.inner
-    if source_module(inner, [len(source.column_map.source_columns)]) is not None:
-        raise IncompatibleError(f"source {source.source_id!r}: only scikit-learn sources map")
-    cmap, where = source.column_map, {c: i for i, c in enumerate(source.user_columns)}
-    M = np.zeros((n_features, len(cmap.source_columns)), dtype=np.float32)
-    c = np.zeros(len(cmap.source_columns), dtype=np.float32)
-    for j, (col, value) in enumerate(zip(cmap.taken_from, cmap.fill, strict=True)):
-        if col is None:
-            c[j] = value
-        else:
-            M[where[col], j] = 1.0
-    model, out = _sklearn_part(inner, len(cmap.source_columns))
-    graph = model.graph
-    for node in graph.node:
-        node.input[:] = ["mapped" if n == "input" else n for n in node.input]
-    graph.node.insert(0, helper.make_node("Add", ["mapped_raw", "map_c"], ["mapped"]))
-    graph.node.insert(0, helper.make_node("MatMul", ["input", "map_M"], ["mapped_raw"]))
-    graph.initializer.extend([onnx.numpy_helper.from_array(M, "map_M"),
-                              onnx.numpy_helper.from_array(c, "map_c")])  # fmt: skip
-    graph.input[0].CopyFrom(
-        helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, n_features])
-    )
-    return model, out
-
-
 def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str]]:
     """One ``(model, features output name)`` per source; IncompatibleError naming all failures."""
     parts: list[tuple[onnx.ModelProto, str] | None] = []
@@ -163,14 +108,14 @@ def _source_parts(rec: Any, shape: list[int]) -> list[tuple[onnx.ModelProto, str
     for src in model_sources(rec):
         try:
             if getattr(src, "column_map", None) is not None:  # recycle.tabular's MappedSource
-                parts.append(_mapped_part(src, int(np.prod(shape))))
+                parts.append(mapped_part(src, int(np.prod(shape))))
                 continue
             if not shape:
                 parts.append(text_source_part(src, OPSET))
                 continue
             module = source_module(src, shape)
             if module is None:
-                parts.append(_sklearn_part(src, int(np.prod(shape))))
+                parts.append(sklearn_part(src, int(np.prod(shape))))
             else:
                 part = _torch_part(module, (x,), ["input"], "features", f"source {src.source_id!r}")
                 parts.append((part, "features"))
@@ -280,7 +225,8 @@ def build_onnx(rec: Any, tokenizer: str = "tokenizer.json") -> onnx.ModelProto:
         A source or the strategy has no graph form; the message names each.
     """
     shape = input_shape(rec)
-    head = head_module(rec.strategy_)  # first: a text model without sources fails here
+    if sklearn_head(rec.strategy_, shape) is None:
+        head = head_module(rec.strategy_)  # first: a text model without sources fails here
     feats = tuple(torch.zeros(2, int(s.feature_dim)) for s in model_sources(rec))
     names = [f"f{i}" for i in range(len(feats))]
     schema: dict[str, Any] = {"dtype": "float32", "shape": ["n", *shape]}
@@ -296,7 +242,9 @@ def build_onnx(rec: Any, tokenizer: str = "tokenizer.json") -> onnx.ModelProto:
                       modality="text", preprocess=pid, tokenizer=tokenizer)  # fmt: skip
     parts = _source_parts(rec, shape)
     what = f"strategy {rec.strategy_.name!r}"
-    head_model = _torch_part(head, (*x, *feats), names, "probabilities", what)
+    head_model = sklearn_head(rec.strategy_, shape)  # a no-source model: its skl2onnx graph
+    if head_model is None:
+        head_model = _torch_part(head, (*x, *feats), names, "probabilities", what)
     classes = [c.item() if isinstance(c, np.generic) else c for c in rec.classes_.tolist()]
     model = _join(parts, head_model, inputs, len(classes))
     sources = source_records(rec)

@@ -161,7 +161,8 @@ class _SourceFeatures(nn.Module):
 def source_module(source: Any, input_shape: Sequence[int]) -> nn.Module | None:
     """Raw input -> ``(N, feature_dim)`` features of ``source`` as a torch module.
 
-    Returns None for a scikit-learn source (exported through skl2onnx instead) and raises
+    Returns None for a scikit-learn or LightGBM source (exported through skl2onnx or
+    onnxmltools instead) and raises
     :class:`IncompatibleError` for a source with no graph form (remote, text, ONNX).
     """
     if hasattr(source, "adapter_state") and hasattr(source, "base"):  # a family source
@@ -173,6 +174,8 @@ def source_module(source: Any, input_shape: Sequence[int]) -> nn.Module | None:
                 f"scikit-learn source {source.source_id!r} reads preprocessing "
                 f"{source.preprocess_id!r}; only 'tabular:identity' is exportable"
             )
+        return None
+    if hasattr(source, "booster"):  # a LightGBM source: exported through onnxmltools
         return None
     module = getattr(source, "module", None)
     if isinstance(module, nn.Module) and hasattr(source, "preprocess_id"):

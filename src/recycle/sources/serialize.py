@@ -197,6 +197,7 @@ def _file(files: Mapping[str, Path], name: str) -> Path:
 LAYERED_FORMATS: dict[str, str] = {
     "recycled": "recycle.adapt.recycled_entry:load_recycled_source",
     "family": "recycle.adapt.family.source:deserialize_family",
+    "lightgbm": "recycle.sources.lightgbm_source:from_artifact",
 }
 
 

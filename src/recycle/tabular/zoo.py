@@ -7,8 +7,10 @@ of the table (the seeded stratified train split of :func:`recycle.datasets.load`
 rows are what users and benchmarks see), wraps it as a black-box
 :class:`~recycle.sources.SklearnSource` (probabilities over its own classes), and gives it a
 card naming its columns with their types and units, and an RKME spec of the provider rows in
-the table's own column space. :func:`build_tabular_zoo` registers them (skops files, never
-pickle), skipping entries already there; trained models and specs are cached on disk.
+the table's own column space, scaled (:mod:`recycle.spec.scaled`: also built in a per-column
+quantile space, which reuse without labels compares rows in). :func:`build_tabular_zoo`
+registers them (skops files, never pickle), skipping entries already there; trained models and
+specs are cached on disk.
 
 Examples
 --------
@@ -35,11 +37,15 @@ from recycle.progress import ProgressCallback, track
 from recycle.tabular.columns import column_type
 
 #: Model kinds a provider trains: card name prefix -> description.
-KINDS = {"hgb": "HistGradientBoostingClassifier", "logreg": "StandardScaler + LogisticRegression"}
+KINDS = {"hgb": "HistGradientBoostingClassifier", "logreg": "StandardScaler + LogisticRegression",
+         "lgbm": "LightGBM LGBMClassifier"}  # fmt: skip
+#: Kinds stored as LightGBM's own text model (recycle.sources.lightgbm_source), not skops.
+LIGHTGBM_KINDS = ("lgbm",)
 #: Reduced points of a provider's spec (at most a tenth of its rows, see build_spec's privacy note).
 SPEC_M = 100
 #: Version of the recipe below; part of the cache key (bump it when training changes).
-RECIPE_VERSION = 1
+#: 2: specs are scaled (recycle.spec.scaled: also in a per-column quantile space).
+RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,10 @@ def estimator(kind: str, seed: int = 0) -> Any:
         return HistGradientBoostingClassifier(random_state=seed)
     if kind == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    if kind == "lgbm":
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(random_state=seed, n_jobs=1, verbose=-1)
     raise ConfigError(f"Unknown model kind {kind!r}; valid: {', '.join(KINDS)}.")
 
 
@@ -139,17 +149,27 @@ def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
 
 def train_source(t: Table, kind: str, seed: int = 0) -> tuple[Any, Any, Any]:
     """``(source, card, spec)`` of ``kind`` trained on the provider rows of ``t``."""
-    from recycle.sources import SklearnSource
-    from recycle.spec import build_spec
+    from recycle.spec.scaled import build_scaled_spec
 
     ds = provider_split(t)
     model = estimator(kind, seed).fit(ds.X_train, ds.y_train)
     accuracy = float(np.mean(model.predict(ds.X_test) == ds.y_test))
-    source = SklearnSource(model, source_id=f"{kind}.{t.name}@1.0.0",
-                           source_classes=[str(c) for c in ds.classes])  # fmt: skip
+    source = _wrap(kind, model, f"{kind}.{t.name}@1.0.0", [str(c) for c in ds.classes])
     m = min(SPEC_M, len(ds.y_train) // 10)
-    spec = build_spec(ds.X_train, m=m, seed=seed)
+    spec = build_scaled_spec(ds.X_train, m=m, seed=seed)
     return source, card_for(t, kind, ds, accuracy), spec
+
+
+def _wrap(kind: str, model: Any, source_id: str, classes: list[str]) -> Any:
+    """The trained ``model`` of ``kind`` as a source."""
+    if kind in LIGHTGBM_KINDS:
+        from recycle.sources.lightgbm_source import LightGBMSource
+
+        return LightGBMSource(model.booster_ if hasattr(model, "booster_") else model, source_id,
+                              classes)  # fmt: skip
+    from recycle.sources import SklearnSource
+
+    return SklearnSource(model, source_id=source_id, source_classes=classes)
 
 
 def _cache_dir(cache_dir: str | Path | None) -> Path:
@@ -167,24 +187,36 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def cached_source(t: Table, kind: str, cache_dir: str | Path | None = None) -> tuple[Any, ...]:
-    """:func:`train_source`, cached as skops + JSON files under ``cache_dir``."""
+    """:func:`train_source`, cached as skops (LightGBM: its text model) + JSON files under
+    ``cache_dir``."""
     import skops.io
 
     from recycle.sources import SklearnSource
+    from recycle.sources.lightgbm_source import MODEL_FILE, from_artifact
     from recycle.sources.sklearn_source import load_skops
     from recycle.spec import Spec
     from recycle.zoo import ModelCard
 
     folder = _cache_dir(cache_dir)
-    paths = [folder / f"{kind}.{t.name}.{ext}" for ext in ("skops", "card.json", "spec.json")]
+    lgbm = kind in LIGHTGBM_KINDS
+    model_ext = MODEL_FILE.removeprefix("model.") if lgbm else "skops"
+    paths = [folder / f"{kind}.{t.name}.{ext}" for ext in (model_ext, "card.json", "spec.json")]
     if all(p.is_file() for p in paths):
         card = ModelCard.from_json(paths[1].read_bytes())
-        model = load_skops(paths[0].read_bytes())
-        source = SklearnSource(model, source_id=f"{card.name}@1.0.0",
-                               source_classes=card.output.source_classes)  # fmt: skip
+        sid, classes = f"{card.name}@1.0.0", list(card.output.source_classes or [])
+        source: Any
+        if lgbm:
+            config = {"source_id": sid, "source_classes": classes,
+                      "n_features": len(card.input.columns or [])}  # fmt: skip
+            source = from_artifact(config, {MODEL_FILE: paths[0].read_bytes()}, {})
+        else:
+            source = SklearnSource(load_skops(paths[0].read_bytes()), source_id=sid,
+                                   source_classes=classes)  # fmt: skip
         return source, card, Spec.from_json(paths[2].read_bytes())
     source, card, spec = train_source(t, kind)
-    _write(paths[0], skops.io.dumps(source.estimator))
+    _write(
+        paths[0], source.to_artifact()[1][MODEL_FILE] if lgbm else skops.io.dumps(source.estimator)
+    )
     _write(paths[1], card.to_json().encode())
     _write(paths[2], spec.to_json().encode())
     return source, card, spec

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from recycle.adapt.auto.plan import REFERENCE
+from recycle.adapt.auto.risk import risk_bounds
 from recycle.errors import ConfigError
 
 #: The recycled candidate must beat independent by more than this many standard errors of the
@@ -74,6 +75,9 @@ class GuardDecision:
     #: Each other scored no-source baseline that the chosen candidate does not beat by more than
     #: FLAG_SE_FACTOR paired standard errors, with the mean accuracy difference (chosen - it).
     close_to: dict[str, float] | None = None
+    #: One-sided 95 % upper bound of (no-source model - chosen) accuracy for every other scored
+    #: no-source model (:func:`~recycle.adapt.auto.risk.risk_bounds`; needs ``folds``).
+    risk: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the fields that are set (None ones left out)."""
@@ -203,6 +207,10 @@ def guard_decision(
     alone, beside the reference ``no_source`` that picks one of them by an inner CV; as
     references, the better-scoring of the two would be a winner's-curse-inflated bar).
 
+    With ``folds``, ``risk`` bounds how far below each other scored no-source model (the
+    references and ``baselines``) the choice may be on new data
+    (:func:`~recycle.adapt.auto.risk.risk_bounds`).
+
     Returns a :class:`GuardDecision`; its ``close_to`` names every scored baseline besides the
     reference that the chosen candidate does not beat by more than :data:`FLAG_SE_FACTOR`
     paired standard errors (on text, where the reference is frozen MiniLM, TF-IDF may do as
@@ -228,7 +236,8 @@ def guard_decision(
         diff, se = _paired(arrays[decision.use], arrays[b])
         if diff <= FLAG_SE_FACTOR * se:
             close[b] = round(diff, 4)
-    return replace(decision, close_to=close or None)
+    risk = risk_bounds(arrays, decision.use, [*refs, *baselines], folds) if folds else None
+    return replace(decision, close_to=close or None, risk=risk or None)
 
 
 def _decide(

@@ -11,8 +11,11 @@ feeds (imputed ones left out), divided by the density the spec gives
 its own points (so ``r_k(x)`` is ~1 for a row as typical as the provider's data, whatever the
 space's dimension); the row's weights are ``r_k(x) / sum_k r_k(x)`` (equal when every ``r`` is
 0). The prediction is the weighted mean of the sources' own probabilities, their classes put
-in the user's class order. There is nothing to fit: the estimator is built by
-:meth:`SpecWeighted.from_specs`; ``fit(X, y)`` refuses (with labels, use ``Recycler.fit``).
+in the user's class order. A scaled spec (:mod:`recycle.spec.scaled`, what the tabular zoo
+builds) is used in its per-column quantile space: rows are mapped through its quantile map
+before the densities, so a heavy-tailed column does not set the bandwidth. There is nothing to
+fit: the estimator is built by :meth:`SpecWeighted.from_specs`; ``fit(X, y)`` refuses (with
+labels, use ``Recycler.fit``).
 
 Examples
 --------
@@ -42,6 +45,7 @@ from recycle.adapt.base import Strategy
 from recycle.adapt.registry import register_strategy
 from recycle.errors import ConfigError
 from recycle.sources.base import SourceModel
+from recycle.spec.scaled import scaled_part, to_quantiles
 
 #: Rows per block when computing kernel densities (bounds memory: rows x reduced points).
 BLOCK = 4096
@@ -115,6 +119,10 @@ class SpecWeighted(Strategy):
         arrays: dict[str, np.ndarray] = {}
         for k, (src, spec) in enumerate(zip(sources, specs, strict=True)):
             get: Any = spec.get if isinstance(spec, dict) else lambda a, s=spec: getattr(s, a)
+            scaled = scaled_part(spec)  # a scaled spec: compare rows in its quantile space
+            if scaled is not None:
+                get = scaled.get
+                arrays[f"s{k}.knots"] = scaled["knots"]
             Z = np.asarray(get("Z"), dtype=np.float64)
             Z = Z[:, observed(src, Z.shape[1])]
             beta = np.asarray(get("beta"), dtype=np.float64)
@@ -144,6 +152,8 @@ class SpecWeighted(Strategy):
             gamma, self_density = self.arrays_[f"s{k}.scale"]
             Z = self.arrays_[f"s{k}.Z"]
             A = source_input(src, X)
+            if f"s{k}.knots" in self.arrays_:
+                A = to_quantiles(self.arrays_[f"s{k}.knots"], A)
             d = _density(A[:, observed(src, A.shape[1])], Z,
                          self.arrays_[f"s{k}.beta"], float(gamma))  # fmt: skip
             ratios.append(d / max(float(self_density), 1e-300))

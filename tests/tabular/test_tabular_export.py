@@ -1,0 +1,75 @@
+"""ONNX export of HistGradientBoosting sources and of the no-source models (issue #23).
+
+On the code before this change every one of these failed: skl2onnx 1.20.0 writes Python bools
+into an ints attribute of the tree ensemble, which onnx 1.23 refuses, and the no-source
+strategies had no graph form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+
+from recycle.adapt import Recycler
+from recycle.deploy.sklearn_parts import _as_ints, bools_as_ints
+from recycle.tabular.zoo import build_tabular_zoo, provider_split, table
+from recycle.zoo import Zoo
+
+#: Agreement required between the ONNX file and the Recycler's own probabilities.
+TOLERANCE = 1e-4
+
+
+def _rows(name: str, n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+    """``n`` labelled rows of table ``name``'s user split and the rest (unlabelled)."""
+    ds = provider_split(table(name))
+    frame = pd.DataFrame(ds.X_test, columns=ds.feature_names)
+    order = np.random.default_rng(seed).permutation(len(frame))
+    return frame.iloc[order[:n]], ds.y_test[order[:n]], frame.iloc[order[n:]]
+
+
+def _exported(rec: Recycler, path: Any, X_new: pd.DataFrame) -> float:
+    """Largest difference between the exported file's probabilities and ``rec``'s."""
+    rec.export(path)
+    session = ort.InferenceSession(str(path))
+    p = session.run(["probabilities"], {"input": X_new.to_numpy(np.float32)})[0]
+    return float(np.abs(p - rec.predict_proba(X_new)).max())
+
+
+@pytest.fixture(scope="module")
+def hgb_zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    root = tmp_path_factory.mktemp("hgbzoo")
+    zoo = Zoo.open(root / "zoo")
+    build_tabular_zoo(zoo, tables=["mlc_churn"], kinds=["hgb"], cache_dir=root / "cache")
+    return zoo
+
+
+@pytest.mark.parametrize("strategy", ["stacking", "mcw"])
+def test_recycled_model_on_a_histgb_source_exports(
+    hgb_zoo: Zoo, strategy: str, tmp_path: Any
+) -> None:
+    X, y, X_new = _rows("mlc_churn")
+    rec = Recycler(hgb_zoo, strategy=strategy).fit(X, y)
+    assert [s["name"] for s in rec.report_["sources"]] == ["hgb.mlc_churn"]
+    assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
+
+
+@pytest.mark.parametrize("strategy", ["gradient_boosting", "logistic_regression", "no_source"])
+def test_no_source_models_export(strategy: str, tmp_path: Any) -> None:
+    X, y, X_new = _rows("credit_data")
+    rec = Recycler(None, strategy=strategy).fit(X, y)
+    assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
+
+
+def test_only_bool_lists_are_converted_and_the_patch_is_undone() -> None:
+    from skl2onnx.common._container import ModelComponentContainer
+
+    before = ModelComponentContainer.add_node
+    with bools_as_ints():
+        assert ModelComponentContainer.add_node is not before
+    assert ModelComponentContainer.add_node is before
+    assert _as_ints([True, False, 2]) == [1, 0, 2]
+    assert _as_ints(np.array([0.5, 1.5])).tolist() == [0.5, 1.5]  # floats untouched
