@@ -87,6 +87,26 @@ def test_task_lists_keep_targets_unseen() -> None:
     assert TARGETS[0].classes == ("fresh", "rotten")
 
 
+def test_text_fewshot_targets_share_no_text_with_the_lora_sources() -> None:
+    """#22: text_fewshot's fortunes target was politics/science, which the library's sources
+    train on (177 of its 500 test quotes were source training texts), and the review-vs-plot
+    source read reviews of the Rotten Tomatoes target's half. No text that a target's rows read
+    (labelled shots of every seed and shots count, test texts) is a source's training text."""
+    from recycle.bench.text_fewshot import SHOTS_PER_CLASS, fewshot_targets
+    from recycle.bench.text_library import HELD_OUT_PER_CLASS, TextLibraryRecipe, task_data
+
+    recipe = TextLibraryRecipe()
+    trained: set[str] = set()
+    for k, task in enumerate(recipe.tasks):
+        texts, *_ = task_data(task, recipe.per_class, recipe.seed + k, HELD_OUT_PER_CLASS)
+        trained |= {" ".join(t.split()) for t in texts}
+    read: dict[str, set[str]] = {}
+    for t in fewshot_targets(SHOTS_PER_CLASS, 3):
+        read.setdefault(t.name, set()).update(" ".join(x.split()) for x in [*t.X_train, *t.X_test])
+    assert len(read) == 2 and all(len(texts) > 250 for texts in read.values())
+    assert {name: len(texts & trained) for name, texts in read.items()} == dict.fromkeys(read, 0)
+
+
 def test_quick_library_is_registered_with_specs_and_cached(library: dict[str, Any]) -> None:
     assert library["code"] == 0
     summary = library["summary"]

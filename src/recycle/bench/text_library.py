@@ -8,7 +8,7 @@ in the zoo's text space (``minilm_l6.onnx:384``). The base is registered once; e
 entry holds only its peft adapter and head (a ~150 kB safetensors file).
 
 Held out for targets (:data:`TARGETS`), never seen by a source: Rotten Tomatoes fresh/rotten
-(the plot-vs-review source reads only the training split's reviews, without their labels), the
+(the plot-vs-review source reads only reviews of the source half, without their labels), the
 fortune categories and ChatterBot topics in :data:`HELD_OUT`.
 
 Cached per source under ``$RECYCLE_CACHE/textlora/<key>`` (``<key>``: a hash of the recipe and
@@ -55,7 +55,7 @@ from recycle.bench.zoo_builder import atomic_write
 from recycle.errors import ConfigError, ModelNotFoundError
 from recycle.progress import ProgressCallback
 
-CACHE_VERSION = 1  # bump when the build changes
+CACHE_VERSION = 2  # bump when the build changes (2: rt-plot reviews from the source half)
 HELD_OUT_PER_CLASS = 50  # texts per class (not trained on) to report each source's accuracy
 QUICK_HELD_OUT = 10  # the same in the quick library
 SPACE = "minilm_l6.onnx:384"  # the zoo's text space (recycle.spec.spaces)
