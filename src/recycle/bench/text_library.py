@@ -286,7 +286,7 @@ def text_card(
     what = (
         "shared base: all-MiniLM-L6-v2"
         if task is None
-        else f"LoRA adapter (r={source.adapter_config.r}, query/value) + head for "  # type: ignore[union-attr]
+        else f"{_adapter_words(source.adapter_config)} + head for "  # type: ignore[union-attr]
         f"{task.corpus} {'/'.join(task.classes)}"
     )
     return ModelCard(
@@ -301,6 +301,13 @@ def text_card(
                        "license": "research use (mixed sources)"},
         metrics={} if accuracy is None else {"held_out_accuracy": round(accuracy, 4)},
     )  # fmt: skip
+
+
+def _adapter_words(spec: Any) -> str:
+    """``LoRA adapter (r=4, query/value)`` or ``IA3 adapter (query/value)``."""
+    if hasattr(spec, "r"):
+        return f"LoRA adapter (r={spec.r}, query/value)"
+    return "IA3 adapter (query/value)"
 
 
 def _register(zoo: Any, source: Any, card: Any, spec: Any, summary: TextLibrarySummary) -> Any:
