@@ -20,7 +20,7 @@ from recycle.adapt.registry import build
 from recycle.adapt.strategies import Finetune
 from recycle.adapt.training import fit_loop
 from recycle.adapt.tunable import augment_images, drop_tokens, image_tunable, text_tunable
-from recycle.bench.text_fewshot import fewshot_targets
+from recycle.bench.text_fewshot import FORTUNE_TARGET, fewshot_targets
 from recycle.errors import ConfigError, DataError, IncompatibleError
 
 #: Two quick epochs per stage: enough to move the weights, cheap on a CPU.
@@ -29,8 +29,8 @@ QUICK = {"max_epochs": 2, "patience": 2}
 
 @pytest.fixture(scope="module")
 def fortunes():
-    """Fortunes politics vs science at 8 quotes per class (seed 0) and 100 test quotes."""
-    (t,) = fewshot_targets((8,), 1, test_per_class=50, only=("fortunes_politics_science",))
+    """Fortunes food vs sports at 8 quotes per class (seed 0) and 100 test quotes."""
+    (t,) = fewshot_targets((8,), 1, test_per_class=50, only=(FORTUNE_TARGET,))
     return t
 
 

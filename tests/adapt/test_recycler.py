@@ -47,7 +47,10 @@ def digit_zoo(tmp_path_factory: pytest.TempPathFactory) -> str:
         ({"m": 0}, "The 'm' parameter of Recycler must be an int >= 1 or 'auto'. Got 0 instead."),
         ({"strategy": "magic"}, "The 'strategy' parameter of Recycler must be 'auto' or a"),
         ({"cv": 1}, "The 'cv' parameter of Recycler must be an int >= 2. Got 1 instead."),
-        ({"time_budget": 0}, "The 'time_budget' parameter of Recycler must be a float > 0."),
+        (
+            {"time_budget": 0},
+            "The 'time_budget' parameter of Recycler must be a float > 0 or None.",
+        ),
     ],
 )
 def test_parameter_validation(params: dict, message: str) -> None:

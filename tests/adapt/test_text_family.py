@@ -87,6 +87,26 @@ def test_task_lists_keep_targets_unseen() -> None:
     assert TARGETS[0].classes == ("fresh", "rotten")
 
 
+def test_text_fewshot_targets_share_no_text_with_the_lora_sources() -> None:
+    """#22: text_fewshot's fortunes target was politics/science, which the library's sources
+    train on (177 of its 500 test quotes were source training texts), and the review-vs-plot
+    source read reviews of the Rotten Tomatoes target's half. No text that a target's rows read
+    (labelled shots of every seed and shots count, test texts) is a source's training text."""
+    from recycle.bench.text_fewshot import SHOTS_PER_CLASS, fewshot_targets
+    from recycle.bench.text_library import HELD_OUT_PER_CLASS, TextLibraryRecipe, task_data
+
+    recipe = TextLibraryRecipe()
+    trained: set[str] = set()
+    for k, task in enumerate(recipe.tasks):
+        texts, *_ = task_data(task, recipe.per_class, recipe.seed + k, HELD_OUT_PER_CLASS)
+        trained |= {" ".join(t.split()) for t in texts}
+    read: dict[str, set[str]] = {}
+    for t in fewshot_targets(SHOTS_PER_CLASS, 3):
+        read.setdefault(t.name, set()).update(" ".join(x.split()) for x in [*t.X_train, *t.X_test])
+    assert len(read) == 2 and all(len(texts) > 250 for texts in read.values())
+    assert {name: len(texts & trained) for name, texts in read.items()} == dict.fromkeys(read, 0)
+
+
 def test_quick_library_is_registered_with_specs_and_cached(library: dict[str, Any]) -> None:
     assert library["code"] == 0
     summary = library["summary"]
@@ -115,7 +135,9 @@ def test_quick_library_is_registered_with_specs_and_cached(library: dict[str, An
     assert entries[names[0]].size_bytes > 80_000_000
     # each source learned its own task: held-out texts of that task, well above chance
     acc = summary["held_out_accuracy"]
-    assert acc["chatterbot.ai-coding"] > 0.7 and acc["rt-plot.plot-review"] > 0.6
+    # rt-plot: above chance (1 epoch on 24 reviews per class, 20 held-out texts: 0.6 since its
+    # reviews come from the source half, 0.7 before; the full library's 0.87 on 100, was 0.77)
+    assert acc["chatterbot.ai-coding"] > 0.7 and acc["rt-plot.plot-review"] > 0.5
 
 
 def test_lora_source_round_trips_through_the_zoo_and_peft(library: dict[str, Any]) -> None:
@@ -296,9 +318,58 @@ def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
         time_budget=1e9, strategy_params={"module_mixing": {"max_epochs": 1}},
     ).fit(X, y)  # fmt: skip
     cv = rec.report_["cv"]
-    assert len(cv["module_mixing@m=2"]["per_fold"]) == 6, cv["module_mixing@m=2"]
+    # one repeat of the 3-fold on a text LoRA library (recycle.adapt.auto.fidelity)
+    assert len(cv["module_mixing@m=2"]["per_fold"]) == 3, cv["module_mixing@m=2"]
     assert not any("white-box" in n for n in rec.report_.get("notes", []))
     assert not any(".base@" in s.source_id for s in rec.strategy_.sources)
+
+
+def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
+    library: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22: on the text LoRA library auto also cross-validates lorahub and finetune_source
+    beside module mixing, each at low fidelity (3 epochs, 12 LoraHub evaluations, one repeat
+    of the 3-fold), leaves SetFit out and says so, and refits its choice with the user's
+    settings (full fidelity). Before, auto scored module mixing alone, at full fidelity."""
+    from recycle.adapt import recycler as recycler_module
+    from recycle.adapt.auto import cv as cv_module
+    from recycle.adapt.auto import pool as pool_module
+
+    built: dict[str, list[Any]] = {"cv": [], "refit": []}
+
+    def spy(kind: str, real: Any) -> Any:
+        def wrapper(name: str, *args: Any, **kwargs: Any) -> Any:
+            est = real(name, *args, **kwargs)
+            built[kind].append((name, est))
+            return est
+
+        return wrapper
+
+    monkeypatch.setattr(cv_module, "build", spy("cv", cv_module.build))
+    monkeypatch.setattr(recycler_module, "build", spy("refit", recycler_module.build))
+    X, y, _, _ = _rt_shots(8)
+    rec = Recycler(Zoo.open(library["zoo"]), m=2, seed=0, time_budget=1e9).fit(X, y)
+    cv = rec.report_["cv"]
+    lora = {"module_mixing@m=2", "lorahub@m=2", "finetune_source@m=2"}
+    assert lora <= set(cv), sorted(cv)
+    assert "setfit" not in cv and any("setfit" in w for w in rec.report_["warnings"])
+    assert {len(row["per_fold"]) for row in cv.values()} == {3}  # one repeat, same folds
+    scored = {name: est for name, est in built["cv"]}
+    assert scored["module_mixing"].max_epochs == scored["finetune_source"].max_epochs == 3
+    assert scored["lorahub"].max_evals == 12 and scored["lorahub"].n_evals_ <= 12
+    (name, final), *_ = built["refit"]
+    if name in ("module_mixing", "finetune_source"):  # the choice is refitted at full fidelity
+        assert final.max_epochs == 30
+    elif name == "lorahub":
+        assert final.max_evals == 40
+    # a selection of the library's base entry alone still offers the LoRA strategies
+    zoo = Zoo.open(library["zoo"])
+    prefix = library["summary"]["prefix"]
+    base = [zoo.load(f"{prefix}.base")]
+    adapters = [zoo.load(f"{prefix}.{t.name}") for t in QUICK_TASKS]
+    alone = pool_module.auto_pool(None, base, "text", [*base, *adapters])
+    assert {"module_mixing", "lorahub", "finetune_source"} <= set(alone.names), alone.notes
+    assert (alone.repeats, alone.budget_s) == (1, 150.0)
 
 
 def test_text_fewshot_runs_lora_strategies_on_the_library_beside_the_baselines(

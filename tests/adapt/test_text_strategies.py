@@ -1,6 +1,6 @@
 """The no-source text strategies (TF-IDF, frozen MiniLM, SetFit) and auto on text.
 
-Real data: Debian fortunes (politics vs science) and Rotten Tomatoes; the real
+Real data: Debian fortunes (food vs sports) and Rotten Tomatoes; the real
 all-MiniLM-L6-v2 from its offline package.
 """
 
@@ -19,15 +19,15 @@ from sklearn.linear_model import LogisticRegression
 from recycle.adapt import Recycler
 from recycle.adapt.auto import TEXT_REFERENCES
 from recycle.adapt.strategies import LinearProbe, MiniLMLogReg, TfidfLogReg
-from recycle.bench.text_fewshot import fewshot_targets
+from recycle.bench.text_fewshot import FORTUNE_PAIR, FORTUNE_TARGET, fewshot_targets
 from recycle.cli import main
 from recycle.sources import builtin
 
 
 @pytest.fixture(scope="module")
 def fortunes():
-    """Fortunes politics vs science at 8 quotes per class (seed 0) and 100 test quotes."""
-    (t,) = fewshot_targets((8,), 1, test_per_class=50, only=("fortunes_politics_science",))
+    """Fortunes food vs sports at 8 quotes per class (seed 0) and 100 test quotes."""
+    (t,) = fewshot_targets((8,), 1, test_per_class=50, only=(FORTUNE_TARGET,))
     return t
 
 
@@ -93,7 +93,7 @@ def test_cli_fits_predicts_and_evaluates_a_text_csv_with_tfidf_without_a_zoo(
     fortunes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    names = np.array(["politics", "science"])
+    names = np.array(FORTUNE_PAIR)
     pd.DataFrame({"text": fortunes.X_train, "label": names[fortunes.y_train]}).to_csv(
         "train.csv", index=False
     )

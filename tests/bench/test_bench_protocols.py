@@ -138,19 +138,19 @@ def test_bench_sh_quick_merges_shards_and_logs_its_wall_time(tmp_path: Path) -> 
 
 
 def test_text_fewshot_quick_guards_auto_with_the_no_source_text_baselines() -> None:
-    from recycle.bench.text_fewshot import render_markdown
+    from recycle.bench.text_fewshot import FORTUNE_TARGET, render_markdown
 
     res = run_protocol("text_fewshot", quick=True, seeds=1)
     assert not res.meta["failures"]
-    assert res.methods() == ["tfidf_logreg", "minilm_logreg", "auto"]
-    assert {(r.target, r.shots) for r in res.rows} == {("fortunes_politics_science", 8)}
+    assert res.methods() == ["tfidf_logreg", "minilm_logreg", "auto_encoders"]
+    assert {(r.target, r.shots) for r in res.rows} == {(FORTUNE_TARGET, 8)}
     rows = {r.method: r for r in res.rows}
-    auto = rows["auto"]
+    auto = rows["auto_encoders"]
     assert auto.extra["reference"] in ("tfidf_logreg", "minilm_logreg")
     assert {"tfidf_logreg", "minilm_logreg"} <= set(auto.extra["cv"])
     best = max(rows["tfidf_logreg"].accuracy, rows["minilm_logreg"].accuracy)
     said = auto.extra["flagged"] or auto.extra["close_to"]
     assert auto.accuracy >= best - 0.02 or said
     page = render_markdown(res)
-    assert "| auto | " in page and "| 8/class |" in page
+    assert "| auto_encoders | " in page and "| 8/class |" in page
     assert "below TF-IDF + LR on" in page

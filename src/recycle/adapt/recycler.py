@@ -79,23 +79,26 @@ class Recycler(ClassifierMixin, BaseEstimator):
     strategy : str, default "auto"
         A name in :data:`recycle.adapt.STRATEGIES` or "auto".
     seed : int, default 0
-    cv, cv_repeats : int, default 3, 2
-        Folds and repeats of auto's repeated stratified cross-validation.
+    cv, cv_repeats : int, default 3 and None
+        Folds and repeats of auto's repeated stratified cross-validation (None: 2; 1 on a text
+        LoRA library, :mod:`recycle.adapt.auto.fidelity`).
     candidates : list of str, optional
         Restrict the selection to these zoo entries (names, ids or source ids).
     strategies : list of str, optional
         Strategies auto may choose from (default: every black-box strategy, plus module mixing
-        when the sources are white-box, plus "setfit" on text). The no-source baselines are
+        when the sources are white-box (on a text LoRA library also lorahub and finetune_source,
+        scored at low fidelity), plus "setfit" on other text). The no-source baselines are
         always included: "independent", and "independent_adapters" when the sources are
         white-box; on text "tfidf_logreg" and "minilm_logreg" instead (see
         :mod:`recycle.adapt.auto.pool`).
-    time_budget : float, default 60.0
-        Seconds the whole fit should take with ``strategy="auto"``: cross-validation may use
-        :data:`AUTO_CV_SHARE` of it (minus the selection's time); candidates that would overrun
-        are skipped and reported (the no-source baselines always run). The budget is wall-clock
-        time, so which candidates are skipped depends on the machine and its load (measured:
-        3 of 180 stream28 fits changed their candidate set between two runs); for choices that
-        reproduce anywhere, pass a budget no fit reaches (``1e9``) and pay for every candidate.
+    time_budget : float, optional
+        Seconds (None: 60; 150 on a text LoRA library) the whole fit should take with
+        ``strategy="auto"``: cross-validation may use :data:`AUTO_CV_SHARE` of it (minus the
+        selection's time); candidates that would overrun are skipped and reported (the
+        no-source baselines always run). The budget is wall-clock time, so which candidates are
+        skipped depends on the machine and its load (measured: 3 of 180 stream28 fits changed
+        their candidate set between two runs); for choices that reproduce anywhere, pass a
+        budget no fit reaches (``1e9``) and pay for every candidate.
     strategy_params : dict, optional
         ``{strategy_name: {param: value}}``; the key ``"*"`` applies to every strategy that takes
         the parameter (e.g. ``{"*": {"max_epochs": 20}}``). Unknown strategies, unknown
@@ -129,8 +132,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
         "strategy": "'auto' or a strategy name",
         "seed": "an int >= 0",
         "cv": "an int >= 2",
-        "cv_repeats": "an int >= 1",
-        "time_budget": "a float > 0",
+        "cv_repeats": "an int >= 1 or None",
+        "time_budget": "a float > 0 or None",
     }
 
     def __init__(
@@ -141,10 +144,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
         strategy: str = "auto",
         seed: int = 0,
         cv: int = 3,
-        cv_repeats: int = 2,
+        cv_repeats: int | None = None,
         candidates: list[str] | None = None,
         strategies: list[str] | None = None,
-        time_budget: float = 60.0,
+        time_budget: float | None = None,
         strategy_params: dict[str, dict[str, Any]] | None = None,
         backend: str | None = None,
         cache: Any = None,
@@ -180,6 +183,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
 
     # -- validation ----------------------------------------------------------------------------
     def _validate(self) -> None:
+        reps, budget = self.cv_repeats, self.time_budget
         ok = {
             "m": self.m == "auto" or (_is_int(self.m) and int(self.m) >= 1),
             "selection_score": isinstance(self.selection_score, str) and bool(self.selection_score),
@@ -187,8 +191,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
             and (self.strategy == "auto" or self.strategy in strategy_names()),
             "seed": _is_int(self.seed) and self.seed >= 0,
             "cv": _is_int(self.cv) and self.cv >= 2,
-            "cv_repeats": _is_int(self.cv_repeats) and self.cv_repeats >= 1,
-            "time_budget": isinstance(self.time_budget, int | float) and self.time_budget > 0,
+            "cv_repeats": reps is None or (_is_int(reps) and reps >= 1),
+            "time_budget": budget is None or (isinstance(budget, int | float) and budget > 0),
         }
         for name, good in ok.items():
             if not good:
@@ -264,19 +268,16 @@ class Recycler(ClassifierMixin, BaseEstimator):
         if fallback:  # auto with no usable source: it scores the no-source models only
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         if self.strategy == "auto":
-            plan = auto.auto_pool(self.strategies, selected, infer_modality(X))
-            baselines = auto.TABULAR_BASELINES if pool is not zoo else ()
-            if pool is not zoo:  # a named table (the tabular market): its no-source model guards
-                plan.references = tuple(
-                    auto.TABULAR_REFERENCE if r == auto.REFERENCE else r for r in plan.references
-                )
+            named = pool is not zoo  # a named table (the tabular market)
+            plan = auto.auto_pool(self.strategies, selected, infer_modality(X), ranked, named)
             notes += plan.notes
+            budget = (self.time_budget or plan.budget_s) * AUTO_CV_SHARE
             choice = auto.choose(
                 plan.names, X, y, ranked, feats, m_selected=len(selected),
-                m_fixed=self.m != "auto", references=plan.references, baselines=baselines,
-                seed=self.seed, cv=self.cv, repeats=self.cv_repeats,
-                budget_s=self.time_budget * AUTO_CV_SHARE - (time.perf_counter() - self._start),
-                params=self.strategy_params, progress=self.progress,
+                m_fixed=self.m != "auto", references=plan.references, baselines=plan.baselines,
+                seed=self.seed, cv=self.cv, repeats=self.cv_repeats or plan.repeats,
+                budget_s=budget - (time.perf_counter() - self._start), params=self.strategy_params,
+                cv_params=plan.cv_params, progress=self.progress,
             )  # fmt: skip
             name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
             notes += choice.notes
@@ -307,7 +308,6 @@ class Recycler(ClassifierMixin, BaseEstimator):
         self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],
         guard: auto.GuardDecision | None, notes: list[str], zoo: Any, n: int,
     ) -> dict[str, Any]:  # fmt: skip
-        used = source_records(sel, sources, zoo)
         est = self.strategy_
         extra: dict[str, Any] = {}
         for attr in ("mixing_weights_", "source_weights_"):
@@ -321,7 +321,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             "score": self.selection_score,
             "seed": self.seed,
             "zoo": getattr(zoo, "location", None) if zoo is not None else None,
-            "sources": used,
+            "sources": source_records(sel, sources, zoo),
             "ranking": [] if sel is None else [r.to_dict() for r in sel.ranking[:20]],
             "m_selected": None if sel is None else sel.m,
             "cv": {r.key: r.to_dict() for r in cv_rows},

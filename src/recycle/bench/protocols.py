@@ -244,7 +244,7 @@ def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Result
     sources = tf.quick_sources() if opts.quick else text_sources()
     shots = opts.shots or (tf.QUICK_SHOTS if opts.quick else tf.SHOTS_PER_CLASS)
     test = tf.QUICK_TEST_PER_CLASS if opts.quick else tf.TEST_PER_CLASS
-    only = (f"fortunes_{tf.FORTUNE_PAIR[0]}_{tf.FORTUNE_PAIR[1]}",) if opts.quick else None
+    only = (tf.FORTUNE_TARGET,) if opts.quick else None
     targets = tf.fewshot_targets(shots, opts.seeds, test, only)
     if opts.max_targets:
         names = list(dict.fromkeys(t.name for t in targets))[: opts.max_targets]

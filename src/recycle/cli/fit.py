@@ -44,13 +44,14 @@ def fit_command(
     score: Annotated[str, typer.Option("--score", help="Transferability score.")] = "knn",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     time_budget: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--time-budget",
-            help="Seconds an auto fit should take; recycled candidates that would overrun are "
-            "skipped (the no-source baselines always run, so it can take longer).",
+            help="Seconds an auto fit should take (default 60; 150 on a text LoRA library); "
+            "recycled candidates that would overrun are skipped (the no-source baselines always "
+            "run, so it can take longer).",
         ),
-    ] = 60.0,
+    ] = None,
     max_epochs: Annotated[
         int | None, typer.Option("--max-epochs", help="Cap on training epochs of torch strategies.")
     ] = None,

@@ -1,7 +1,8 @@
 """``strategy="auto"``: choose a strategy (and m) by repeated stratified cross-validation.
 
 Three steps, one module each, after :mod:`~recycle.adapt.auto.pool` has named the candidate
-strategies and the no-source references for the target's modality:
+strategies and the no-source references for the target's modality (on a text LoRA library also
+the LoRA strategies, cross-validated at low fidelity: :mod:`~recycle.adapt.auto.fidelity`):
 
 - :mod:`~recycle.adapt.auto.plan`: which candidates ``(strategy, m)`` run, in which order;
 - :mod:`~recycle.adapt.auto.cv`: every candidate scored on the same repeated stratified folds
@@ -28,6 +29,12 @@ from recycle.adapt.auto.cv import (
     cv_splits,
     fit_and_score,
     fold_scores,
+)
+from recycle.adapt.auto.fidelity import (
+    AUTO_TEXT_WHITEBOX,
+    LORA_BUDGET,
+    LORA_REPEATS,
+    LOW_FIDELITY,
 )
 from recycle.adapt.auto.guard import (
     FLAG_SE_FACTOR,
@@ -59,11 +66,15 @@ __all__ = [
     "AUTO_MAX_M",
     "AUTO_STRATEGIES",
     "AUTO_TEXT",
+    "AUTO_TEXT_WHITEBOX",
     "AUTO_WHITEBOX",
     "CHEAP_COST",
     "DEFAULT_STRATEGY",
     "FLAG_SE_FACTOR",
     "GUARD_SE_FACTOR",
+    "LORA_BUDGET",
+    "LORA_REPEATS",
+    "LOW_FIDELITY",
     "PROBA_FLOOR",
     "REFERENCE",
     "REFERENCES",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from recycle.adapt.auto.cv import CVResult, cross_validate
+from recycle.adapt.auto.fidelity import cv_params as low_fidelity
 from recycle.adapt.auto.guard import FLAG_SE_FACTOR, GuardDecision, guard_decision
 from recycle.adapt.auto.plan import (
     DEFAULT_STRATEGY,
@@ -63,6 +64,7 @@ def choose(
     repeats: int = 2,
     budget_s: float = 60.0,
     params: StrategyParams | None = None,
+    cv_params: StrategyParams | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
     """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
@@ -77,6 +79,9 @@ def choose(
     ``close_to`` when the choice does not clearly beat them;
     ``params``: strategy parameters, checked first (a typo is a ConfigError, not a candidate
     skipped). Without sources only the references and the no-source ``names`` are scored.
+    ``cv_params``: cheaper settings for the cross-validation only, where ``params`` sets
+    nothing (:func:`~recycle.adapt.auto.fidelity.cv_params`); the choice is then fitted with
+    ``params`` alone, at full fidelity.
     """
     check_params(params)
     cost = {n: get_strategy(n).relative_cost for n in names}
@@ -91,7 +96,7 @@ def choose(
     with embeddings_reused():  # frozen MiniLM embeds each text once, not once per fold
         rows = cross_validate(
             candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
-            budget_s=budget_s, params=params, progress=progress,
+            budget_s=budget_s, params=low_fidelity(params, cv_params or {}), progress=progress,
             references=references + baselines,
         )  # fmt: skip
     notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]

@@ -21,18 +21,32 @@ Examples
 (('tfidf_logreg', 'minilm_logreg'), 'setfit')
 >>> auto_pool(None, [], "tabular").references
 ('independent',)
+>>> auto_pool(None, [], "tabular", named_table=True).references
+('no_source',)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from recycle.adapt.auto.fidelity import (
+    AUTO_TEXT_WHITEBOX,
+    DEFAULT_BUDGET,
+    DEFAULT_REPEATS,
+    LORA_BUDGET,
+    LORA_REPEATS,
+    LOW_FIDELITY,
+    SETFIT_NOTE,
+)
 from recycle.adapt.auto.plan import (
     AUTO_STRATEGIES,
     AUTO_TEXT,
     AUTO_WHITEBOX,
     REFERENCE,
+    TABULAR_BASELINES,
+    TABULAR_REFERENCE,
     TEXT_REFERENCES,
     WHITEBOX_REFERENCE,
 )
@@ -48,30 +62,51 @@ class AutoPool:
     names: list[str]  # candidate strategies besides the references
     references: tuple[str, ...]  # no-source baselines; the best-scoring one guards the choice
     notes: list[str] = field(default_factory=list)  # why a kind of strategy was left out
+    baselines: tuple[str, ...] = ()  # scored beside the references, only named in close_to
+    budget_s: float = DEFAULT_BUDGET  # default time budget of the whole fit
+    repeats: int = DEFAULT_REPEATS  # default repeats of the k-fold
+    cv_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # CV-only settings
 
 
 def auto_pool(
-    strategies: Sequence[str] | None, selected: Sequence[SourceModel], modality: str
+    strategies: Sequence[str] | None,
+    selected: Sequence[SourceModel],
+    modality: str,
+    ranked: Sequence[SourceModel] = (),
+    named_table: bool = False,
 ) -> AutoPool:
-    """auto's candidates for a target of ``modality`` with the ``selected`` sources.
+    """auto's candidates for a target of ``modality`` with the ``selected`` sources (the first
+    of ``ranked``, the selection's whole ranking, best first).
 
     ``strategies``: the user's restriction (``Recycler(strategies=...)``), else the defaults
-    above; the references are added whatever it says.
+    above; the references are added whatever it says. ``named_table``: the target is a table
+    with named columns (the tabular market).
     """
     names = list(strategies or AUTO_STRATEGIES)
     registered = strategy_names()
     text = modality == "text"
-    if text and strategies is None:
-        names += [n for n in AUTO_TEXT if n in registered]
     pool = AutoPool(names, TEXT_REFERENCES if text else (REFERENCE,))
-    whitebox = [n for n in AUTO_WHITEBOX if n in registered and n not in names]
-    adapters = family_sources(selected, len(selected))
+    adapters = family_sources(list(ranked) or selected, max(1, len(selected))) if selected else []
+    wanted = AUTO_TEXT_WHITEBOX if text else AUTO_WHITEBOX
+    whitebox = [n for n in wanted if n in registered and n not in names]
+    lora = False
     if adapters and whitebox and all(s.access == "white-box" for s in adapters):
         problem = whitebox_problem(adapters)
         if problem is None:
             pool.names += whitebox
+            lora = text
             if WHITEBOX_REFERENCE in registered and not text:
                 pool.references = (WHITEBOX_REFERENCE, REFERENCE)
         else:
             pool.notes.append(f"auto skipped white-box strategies: {problem}")
+    if lora:
+        pool.budget_s, pool.repeats, pool.cv_params = LORA_BUDGET, LORA_REPEATS, LOW_FIDELITY
+        if strategies is None:
+            pool.notes.append(SETFIT_NOTE)
+    elif text and strategies is None:
+        pool.names += [n for n in AUTO_TEXT if n in registered]
+    if named_table:
+        refs = pool.references
+        pool.references = tuple(TABULAR_REFERENCE if r == REFERENCE else r for r in refs)
+        pool.baselines = TABULAR_BASELINES
     return pool

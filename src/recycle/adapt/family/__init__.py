@@ -1,4 +1,4 @@
-"""White-box families: one frozen base network plus per-task EFT / LoRA adapters.
+"""White-box families: one frozen base network plus per-task EFT / LoRA / IA3 adapters.
 
 Examples
 --------
@@ -8,7 +8,9 @@ Examples
 """
 
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
-from recycle.adapt.family.layers import AdaptedLayer, EFTAdapter, LoRAAdapter
+from recycle.adapt.family.ia3_config import IA3Spec
+from recycle.adapt.family.layers import AdaptedLayer, EFTAdapter, IA3Adapter, LoRAAdapter
+from recycle.adapt.family.lora_config import LoraSpec
 from recycle.adapt.family.model import FamilyBase, FamilyNet, base_fingerprint, to_tensor
 from recycle.adapt.family.source import (
     FamilyBaseSource,
@@ -30,7 +32,10 @@ __all__ = [
     "FamilyConfig",
     "FamilyNet",
     "FamilySource",
+    "IA3Adapter",
+    "IA3Spec",
     "LoRAAdapter",
+    "LoraSpec",
     "base_fingerprint",
     "check_same_base",
     "deserialize_family",

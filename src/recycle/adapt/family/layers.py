@@ -4,6 +4,8 @@
   conv with ``a`` channels per group plus a grouped 1x1 conv with ``b`` channels per group,
   ``delta = W_s * H + W_d * H``; both convs start at zero, so a new adapter is the identity.
 - :class:`LoRAAdapter`: ``delta = (alpha / r) B A x`` on a linear layer's input, ``B = 0`` at init.
+- :class:`IA3Adapter`: ``delta = out * (l - 1)``, IA3's rescaling of a linear layer's output,
+  ``l = 1`` at init.
 - :class:`AdaptedLayer`: holds the frozen ``base_layer`` and named adapters; its output is
   ``base_layer(x) + sum_i w_i * adapter_i(x, base_layer(x))`` over the *active* adapters, with
   weights ``w_i`` set by the owner (1.0 for a single source; softmax weights for module mixing).
@@ -97,6 +99,27 @@ class LoRAAdapter(nn.Module):
     def forward(self, x: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
         """Return the additive update for input ``x`` (``out`` is unused)."""
         return self.lora_B(self.lora_A(x)) * self.scale
+
+
+class IA3Adapter(nn.Module):
+    """IA3 adapter of a linear layer: rescales its output, ``out * l``, as the additive update
+    ``out * (l - 1)`` (``l`` one at init: adds nothing), stored as peft's ``ia3_l`` of shape
+    ``[out_features, 1]``.
+
+    Examples
+    --------
+    >>> a = IA3Adapter(3)
+    >>> a(None, torch.ones(1, 3)).abs().sum().item()
+    0.0
+    """
+
+    def __init__(self, out_features: int) -> None:
+        super().__init__()
+        self.ia3_l = nn.Parameter(torch.ones(out_features, 1))
+
+    def forward(self, x: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+        """Return the additive update for base output ``out`` (``x`` is unused)."""
+        return out * (self.ia3_l.flatten() - 1.0)
 
 
 class AdaptedLayer(nn.Module):

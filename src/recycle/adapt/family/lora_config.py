@@ -112,32 +112,14 @@ class LoraSpec:
             "base_model_name_or_path": None,
         }
 
+    def tensor_shapes(self, dim: int) -> dict[str, tuple[int, ...]]:
+        """The tensors of one adapted ``dim x dim`` projection, by peft's suffix."""
+        return {"lora_A.weight": (self.r, dim), "lora_B.weight": (dim, self.r)}
+
     @classmethod
     def from_peft(cls, config: Any) -> LoraSpec:
         """Check a stored peft config against :data:`ALLOWED_KEYS`; ValidationError if it fails."""
-        if not isinstance(config, dict):
-            raise ValidationError(
-                f"The peft adapter config must be a JSON object; got {type(config).__name__}."
-            )
-        unknown = sorted(set(config) - set(ALLOWED_KEYS))
-        if unknown:
-            raise ValidationError(
-                f"The peft adapter config has unknown key(s) {unknown}; allowed: "
-                f"{ALLOWED_KEYS}. Save the adapter with LoraSpec.to_peft()."
-            )
-        for key, value in config.items():
-            if not _allowed(key, value):
-                accepted = ALLOWED_VALUES.get(key) or [t.__name__ for t in ALLOWED_TYPES[key]]
-                raise ValidationError(
-                    f"The peft adapter config has {key}={value!r}; recycle accepts {accepted}. "
-                    "Re-save the adapter with those settings."
-                )
-        targets = sorted(config.get("target_modules") or [])
-        if targets != sorted(TARGET_MODULES):
-            raise ValidationError(
-                f"The peft adapter targets {targets}; a text family adapts exactly "
-                f"{list(TARGET_MODULES)}; train it with target_modules={list(TARGET_MODULES)}."
-            )
+        check_peft(config, ALLOWED_VALUES, ALLOWED_TYPES, "LoraSpec")
         if "r" not in config or "lora_alpha" not in config:
             raise ValidationError("The peft adapter config needs 'r' and 'lora_alpha'.")
         try:
@@ -150,9 +132,54 @@ class LoraSpec:
             raise ValidationError(f"The peft adapter config is invalid: {exc}") from None
 
 
-def _allowed(key: str, value: Any) -> bool:
+def check_peft(
+    config: Any,
+    values: dict[str, tuple[Any, ...]],
+    types: dict[str, tuple[type, ...]],
+    spec: str,
+) -> None:
+    """The checker of every stored peft config of a text family (LoRA, IA3): a JSON object
+    whose keys are all in ``values`` (keys with fixed values) or ``types`` (keys of any value of
+    these types) and whose ``target_modules`` are exactly :data:`TARGET_MODULES`; else a
+    ValidationError naming the key and the fix (``spec``: the class whose ``to_peft`` writes a
+    valid config).
+
+    >>> check_peft({"peft_type": "IA3"}, ALLOWED_VALUES, ALLOWED_TYPES, "LoraSpec")
+    Traceback (most recent call last):
+    ...
+    recycle.errors.ValidationError: The peft adapter config has peft_type='IA3'; ...
+    """
+    if not isinstance(config, dict):
+        raise ValidationError(
+            f"The peft adapter config must be a JSON object; got {type(config).__name__}."
+        )
+    allowed = sorted({*values, *types})
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            f"The peft adapter config has unknown key(s) {unknown}; allowed: "
+            f"{allowed}. Save the adapter with {spec}.to_peft()."
+        )
+    for key, value in config.items():
+        if not _allowed(key, value, values, types):
+            accepted = values.get(key) or [t.__name__ for t in types[key]]
+            raise ValidationError(
+                f"The peft adapter config has {key}={value!r}; recycle accepts {accepted}. "
+                "Re-save the adapter with those settings."
+            )
+    targets = sorted(config.get("target_modules") or [])
+    if targets != sorted(TARGET_MODULES):
+        raise ValidationError(
+            f"The peft adapter targets {targets}; a text family adapts exactly "
+            f"{list(TARGET_MODULES)}; train it with target_modules={list(TARGET_MODULES)}."
+        )
+
+
+def _allowed(
+    key: str, value: Any, values: dict[str, tuple[Any, ...]], types: dict[str, tuple[type, ...]]
+) -> bool:
     """Whether ``value`` is one recycle accepts for ``key`` (bools are not ints here)."""
-    if key in ALLOWED_VALUES:
-        return any(type(value) is type(v) and value == v for v in ALLOWED_VALUES[key])
-    types = ALLOWED_TYPES[key]
-    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+    if key in values:
+        return any(type(value) is type(v) and value == v for v in values[key])
+    kinds = types[key]
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))

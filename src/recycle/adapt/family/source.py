@@ -31,6 +31,7 @@ from torch import nn
 
 from recycle.adapt.family import text_store
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
+from recycle.adapt.family.ia3_config import IA3Spec
 from recycle.adapt.family.lora_config import LoraSpec
 from recycle.adapt.family.model import (
     FamilyBase,
@@ -97,7 +98,7 @@ class FamilySource:
         adapter_state: Mapping[str, torch.Tensor],
         head_state: Mapping[str, torch.Tensor],
         classes: Sequence[str],
-        adapter_config: AdapterConfig | LoraSpec | None = None,
+        adapter_config: AdapterConfig | LoraSpec | IA3Spec | None = None,
         name: str = "family.source",
         base_id: str | None = None,
     ) -> None:
@@ -181,6 +182,12 @@ def check_same_base(sources: Sequence[object]) -> FamilyBase:
         raise IncompatibleError(
             f"White-box mixing needs family sources (base + adapters); {bad} are not. "
             "Use a black-box strategy (feature_mixing, mcw, ...) for them."
+        )
+    kinds = sorted({type(s.adapter_config).__name__ for s in sources})  # type: ignore[attr-defined]
+    if len(kinds) > 1:
+        raise IncompatibleError(
+            f"White-box mixing needs one adapter kind; the sources mix {kinds}. Select sources "
+            "of one kind (LoRA or IA3) or use a black-box strategy."
         )
     prints = {s.fingerprint for s in sources}  # type: ignore[attr-defined]
     if len(prints) > 1:

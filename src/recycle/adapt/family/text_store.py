@@ -5,8 +5,10 @@
   :data:`~recycle.adapt.family.text.BERT_KEYS`) and ``max_length``;
 - source entry (architecture ``family.lora``): ``adapter_model.safetensors`` holding the LoRA
   tensors under peft's own names (``base_model.model.encoder.layer.0.attention.self.query.
-  lora_A.weight``, ...), ``head.safetensors`` (``weight``, ``bias``), and in the JSON config the
-  peft ``LoraConfig`` (checked by :meth:`~recycle.adapt.family.lora_config.LoraSpec.from_peft`).
+  lora_A.weight``, ...; IA3: ``...query.ia3_l``), ``head.safetensors`` (``weight``, ``bias``),
+  and in the JSON config the peft ``LoraConfig`` or ``IA3Config`` (checked by
+  :meth:`~recycle.adapt.family.lora_config.LoraSpec.from_peft` or
+  :meth:`~recycle.adapt.family.ia3_config.IA3Spec.from_peft`, one checker).
 
 Every tensor file is read with safetensors (no pickle) and must hold exactly the tensors, shapes
 and dtypes the config implies, else :class:`~recycle.errors.ValidationError` names the first
@@ -31,6 +33,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from recycle.adapt.family.ia3_config import IA3Spec
 from recycle.adapt.family.lora_config import LoraSpec
 from recycle.adapt.family.text import MAX_LENGTH, TextBase, build_text_base
 from recycle.errors import ValidationError
@@ -41,10 +44,13 @@ WEIGHTS = "weights.safetensors"
 TOKENIZER = "tokenizer.json"
 ADAPTER = "adapter_model.safetensors"  # peft's file name
 HEAD = "head.safetensors"
-_SITE = re.compile(r"^layer(\d+)_(query|value)\.(lora_[AB]\.weight)$")
+_SITE = re.compile(r"^layer(\d+)_(query|value)\.(lora_[AB]\.weight|ia3_l)$")
 _PEFT = re.compile(
-    r"^base_model\.model\.encoder\.layer\.(\d+)\.attention\.self\.(query|value)\.(lora_[AB]\.weight)$"
+    r"^base_model\.model\.encoder\.layer\.(\d+)\.attention\.self\.(query|value)\."
+    r"(lora_[AB]\.weight|ia3_l)$"
 )
+#: The adapter kinds of a text family by peft_type (one per family).
+SPECS: dict[str, type[LoraSpec] | type[IA3Spec]] = {"LORA": LoraSpec, "IA3": IA3Spec}
 
 
 def peft_key(key: str) -> str:
@@ -62,7 +68,8 @@ def site_key(key: str) -> str:
     if m is None:
         raise ValidationError(
             f"The adapter file holds tensor {key!r}, which is not a LoRA weight of MiniLM's "
-            "query/value projections; save the adapter with recycle or peft's LoRA on those."
+            "query/value projections (nor an IA3 scale); save the adapter with recycle or "
+            "peft's LoRA or IA3 on those."
         )
     i, t, rest = m.groups()
     return f"layer{i}_{t}.{rest}"
@@ -134,29 +141,44 @@ def load_base(config: Mapping[str, Any], files: Mapping[str, Path | bytes]) -> T
 def adapter_files(
     adapter_state: Mapping[str, torch.Tensor],
     head_state: Mapping[str, torch.Tensor],
-    spec: LoraSpec,
+    spec: LoraSpec | IA3Spec,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """``(config part, files)`` of a LoRA source: peft-named adapter tensors and the head."""
+    """``(config part, files)`` of a LoRA (or IA3) source: peft-named adapter tensors, head."""
     adapter = {peft_key(k): v.contiguous() for k, v in adapter_state.items()}
     head = {k: v.contiguous() for k, v in head_state.items()}
     return {"peft_config": spec.to_peft()}, {ADAPTER: st_save(adapter), HEAD: st_save(head)}
 
 
-def expected_adapter(base: TextBase, spec: LoraSpec) -> dict[str, torch.Size]:
-    """Names and shapes of one LoRA adapter set on ``base`` (adapter-set keys)."""
-    d = base.feature_dim
-    out: dict[str, torch.Size] = {}
-    for site, _ in base.adapter_sites():
-        out[f"{site}.lora_A.weight"] = torch.Size([spec.r, d])
-        out[f"{site}.lora_B.weight"] = torch.Size([d, spec.r])
-    return out
+def expected_adapter(base: TextBase, spec: LoraSpec | IA3Spec) -> dict[str, torch.Size]:
+    """Names and shapes of one LoRA (or IA3) adapter set on ``base`` (adapter-set keys)."""
+    shapes = spec.tensor_shapes(base.feature_dim)
+    return {
+        f"{site}.{suffix}": torch.Size(shape)
+        for site, _ in base.adapter_sites()
+        for suffix, shape in shapes.items()
+    }
+
+
+def peft_spec(config: Any) -> LoraSpec | IA3Spec:
+    """The checked adapter spec of a stored peft config, by its ``peft_type`` (:data:`SPECS`).
+
+    >>> type(peft_spec(IA3Spec().to_peft())).__name__
+    'IA3Spec'
+    """
+    kind = config.get("peft_type") if isinstance(config, dict) else None
+    if kind not in SPECS:
+        raise ValidationError(
+            f"The peft adapter config has peft_type={kind!r}; a text family accepts "
+            f"{sorted(SPECS)}."
+        )
+    return SPECS[kind].from_peft(config)
 
 
 def load_adapter(
     config: Mapping[str, Any], files: Mapping[str, Path | bytes], base: TextBase, n_classes: int
-) -> tuple[LoraSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The checked ``(spec, adapter_state, head_state)`` of a LoRA source entry on ``base``."""
-    spec = LoraSpec.from_peft(config.get("peft_config"))
+) -> tuple[LoraSpec | IA3Spec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The checked ``(spec, adapter_state, head_state)`` of a LoRA or IA3 entry on ``base``."""
+    spec = peft_spec(config.get("peft_config"))
     for name in (ADAPTER, HEAD):
         if name not in files:
             raise ValidationError(f"The LoRA entry lacks {name!r}; got {sorted(files)}.")

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from recycle.adapt.family.config import AdapterConfig, FamilyConfig
+from recycle.adapt.family.ia3_config import IA3Spec
 from recycle.adapt.family.lora_config import LoraSpec
 from recycle.adapt.family.model import FamilyBase, FamilyNet, to_tensor
 from recycle.adapt.family.source import FamilySource
@@ -103,7 +104,7 @@ def train_source(
     y: np.ndarray,
     classes: Sequence[str],
     *,
-    adapter_config: AdapterConfig | LoraSpec | None = None,
+    adapter_config: AdapterConfig | LoraSpec | IA3Spec | None = None,
     name: str = "family.source",
     epochs: int = 5,
     batch_size: int = 64,
