@@ -48,8 +48,12 @@ def search_threads(environ: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
-@functools.cache  # inspecting the loaded libraries takes ~3 ms; done once per process
-def _controller() -> Any:
+#: Packages that load a BLAS or OpenMP library of their own when imported.
+_BLAS_CARRIERS = ("numpy", "scipy", "torch", "faiss", "sklearn", "lightgbm", "xgboost")
+
+
+@functools.cache  # inspecting the loaded libraries takes ~3 ms: done again only when one of
+def _controller(loaded: frozenset[str]) -> Any:  # the packages that bring a BLAS was imported
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -79,5 +83,6 @@ def limited(threads: int | None = None) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if "faiss" in sys.modules:
             stack.enter_context(faiss_threads(n))
-        stack.enter_context(_controller().limit(limits=n, user_api="blas"))
+        loaded = frozenset(m for m in _BLAS_CARRIERS if m in sys.modules)
+        stack.enter_context(_controller(loaded).limit(limits=n, user_api="blas"))
         yield
