@@ -8,8 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
+from recycle.adapt.auto import fidelity
 from recycle.errors import DataError, PayloadTooLargeError
-from recycle.service.job_params import MAX_CV_REPEATS, JobParams
+from recycle.service.job_params import MAX_CV_REPEATS, JobParams, default_job_budget
 from recycle.service.target import check_json_depth, read_target
 from service_attacks import npz_bomb, npz_lying_shape
 from service_helpers import npz_bytes
@@ -63,7 +64,12 @@ def test_object_arrays_are_refused() -> None:
 
 
 def test_job_params_bounds_and_defaults() -> None:
-    assert JobParams.model_validate({}).recycler_kwargs()["time_budget"] == 60.0
+    # no budget or repeats sent: the Recycler's per-path defaults apply (150 s and 1 repeat on a
+    # text LoRA library, 60 s and 2 elsewhere), not a fixed service default
+    kwargs = JobParams.model_validate({}).recycler_kwargs()
+    assert "time_budget" not in kwargs and "cv_repeats" not in kwargs
+    assert default_job_budget() == max(fidelity.DEFAULT_BUDGET, fidelity.LORA_BUDGET)
+    assert JobParams(time_budget=5).recycler_kwargs()["time_budget"] == 5
     assert JobParams(cv_repeats=MAX_CV_REPEATS).cv_repeats == MAX_CV_REPEATS
     with pytest.raises(ValueError, match="cv_repeats"):
         JobParams(cv_repeats=MAX_CV_REPEATS + 1)

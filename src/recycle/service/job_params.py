@@ -32,7 +32,6 @@ MAX_CV = 10  # folds
 MAX_CV_REPEATS = 10  # repeats of the folds (each repeat refits every candidate)
 MAX_STRATEGIES = 32  # candidate strategies of an "auto" fit
 MAX_TIME_BUDGET_S = 3600.0  # seconds; the server kills a job at its budget plus a grace
-DEFAULT_TIME_BUDGET_S = 60.0  # Recycler's own default
 MAX_PARAM_NUMBER = 100_000  # largest number in strategy_params (epochs, widths, ...)
 MAX_PARAM_LIST = 64  # longest list in strategy_params
 
@@ -82,9 +81,11 @@ class JobParams(BaseModel):
     #: Candidates of an "auto" fit.
     strategies: list[str] | None = Field(None, min_length=1, max_length=MAX_STRATEGIES)
     cv: int = Field(3, ge=2, le=MAX_CV)
-    cv_repeats: int = Field(2, ge=1, le=MAX_CV_REPEATS)
-    #: Seconds the job may take; it is stopped from outside shortly after.
-    time_budget: float = Field(DEFAULT_TIME_BUDGET_S, gt=0, le=MAX_TIME_BUDGET_S)
+    #: Repeats of the folds; default the path's own (1 on a text LoRA library, else 2).
+    cv_repeats: int | None = Field(None, ge=1, le=MAX_CV_REPEATS)
+    #: Seconds the job may take; it is stopped from outside shortly after. Default the path's own
+    #: (``Recycler``'s auto budget; the job's wall is then :func:`default_job_budget`).
+    time_budget: float | None = Field(None, gt=0, le=MAX_TIME_BUDGET_S)
     #: ``{strategy: {parameter: value}}``; parameters the strategy does not take are refused.
     strategy_params: dict[str, dict[str, Scalar | list[Scalar]]] | None = None
 
@@ -143,6 +144,16 @@ class JobParams(BaseModel):
         if self.top is not None:
             kw["top"] = self.top
         return kw
+
+
+def default_job_budget() -> float:
+    """Seconds a job without a ``time_budget`` may take: the longest of auto's per-path
+    default budgets (:mod:`recycle.adapt.auto.fidelity`), since the path is known only once
+    the job has selected its sources."""
+    _adapt()
+    from recycle.adapt.auto import fidelity
+
+    return max(fidelity.DEFAULT_BUDGET, fidelity.LORA_BUDGET)
 
 
 EXPORT_TIME_BUDGET_S = 300.0  # an export traces each source once: minutes at most

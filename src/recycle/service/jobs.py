@@ -32,7 +32,7 @@ from recycle.errors import DataError, ModelNotFoundError, RateLimitError
 from recycle.service.auth import KeyInfo
 from recycle.service.db import ServiceDB
 from recycle.service.errors import scrub
-from recycle.service.job_params import ExportParams, JobParams
+from recycle.service.job_params import ExportParams, JobParams, default_job_budget
 from recycle.service.job_runs import start_run
 from recycle.service.sandbox import Limits, zoo_address
 
@@ -112,7 +112,8 @@ class JobManager:
             model_dir = self.result_file(str(model_job), key, "fit").parent / "model"
         for entry_id in getattr(params, "sources", None) or []:
             self.zoo.get(entry_id)  # 404 now for an unknown id, not a failed job later
-        wall = min(params.time_budget + self.settings.job_grace_s, self.settings.job_max_seconds)
+        budget = params.time_budget if params.time_budget is not None else default_job_budget()
+        wall = min(budget + self.settings.job_grace_s, self.settings.job_max_seconds)
         job_id = uuid.uuid4().hex
         with self._lock:
             self._check_cap(key)
