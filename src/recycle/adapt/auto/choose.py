@@ -124,7 +124,7 @@ def choose(
             f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
             "on new data"
         )
-    risk = risk_note(guard.risk or {}, guard.use)
+    risk = risk_note(guard.gap_probability or {}, guard.use)
     if risk:
         notes.append(risk)
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)
