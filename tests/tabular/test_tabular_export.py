@@ -73,3 +73,38 @@ def test_only_bool_lists_are_converted_and_the_patch_is_undone() -> None:
     assert ModelComponentContainer.add_node is before
     assert _as_ints([True, False, 2]) == [1, 0, 2]
     assert _as_ints(np.array([0.5, 1.5])).tolist() == [0.5, 1.5]  # floats untouched
+
+
+def test_two_threads_converting_at_once_leave_skl2onnx_unpatched() -> None:
+    """The second thread used to save the first's patch as the "original" and restore it,
+    leaving skl2onnx patched for good; the lock makes it wait for the first instead."""
+    import threading
+
+    from skl2onnx.common._container import ModelComponentContainer
+
+    before = ModelComponentContainer.add_node
+    first_in, release, second_in = threading.Event(), threading.Event(), threading.Event()
+    first_out = threading.Event()
+
+    def first() -> None:
+        with bools_as_ints():
+            first_in.set()
+            release.wait()
+        first_out.set()
+
+    def second() -> None:  # enters while the first converts and leaves after it
+        first_in.wait()
+        with bools_as_ints():
+            second_in.set()
+            first_out.wait()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_in.wait()
+    second_in.wait(0.5)  # the old code let the second thread in at once; now it waits
+    release.set()
+    for t in threads:
+        t.join()
+    assert second_in.is_set()
+    assert ModelComponentContainer.add_node is before
