@@ -47,13 +47,24 @@ def hgb_zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     return zoo
 
 
-@pytest.mark.parametrize("strategy", ["stacking", "mcw"])
+@pytest.mark.parametrize("strategy", ["stacking", "mcw", "feature_augment"])
 def test_recycled_model_on_a_histgb_source_exports(
     hgb_zoo: Zoo, strategy: str, tmp_path: Any
 ) -> None:
     X, y, X_new = _rows("mlc_churn")
     rec = Recycler(hgb_zoo, strategy=strategy).fit(X, y)
     assert [s["name"] for s in rec.report_["sources"]] == ["hgb.mlc_churn"]
+    assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
+
+
+def test_feature_augment_on_a_superset_table_exports(hgb_zoo: Zoo, tmp_path: Any) -> None:
+    """The user's extra columns feed feature_augment's own input, the source reads its own."""
+    X, y, X_new = _rows("mlc_churn")
+    extra = {"survey_score": np.random.default_rng(1).normal(size=len(X) + len(X_new))}
+    X = X.assign(survey_score=extra["survey_score"][: len(X)])
+    X_new = X_new.assign(survey_score=extra["survey_score"][len(X) :])
+    rec = Recycler(hgb_zoo, strategy="feature_augment").fit(X, y)
+    assert rec.strategy_.own_input_.d_in == X.shape[1]
     assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
 
 
