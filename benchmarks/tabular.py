@@ -306,9 +306,9 @@ def main() -> None:
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
         "`lgbm`: LightGBM 4.7.0 defaults on them (shown beside; not one of auto's models); "
-        "`no_source`: the better of the two by one 3-fold CV, `auto`'s reference (what it falls "
-        "back to); both kinds are scored beside it on auto's folds and named in `report_` when "
-        "auto's choice does not clearly beat them. Kinds of user: "
+        "`no_source`: the better of the two by one 3-fold CV (10-fold under 100 rows), `auto`'s "
+        "reference (what it falls back to); both kinds are scored beside it on auto's folds and "
+        "named in `report_` when auto's choice does not clearly beat them. Kinds of user: "
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
         "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
         "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
