@@ -14,7 +14,8 @@ the same zoo, then writes:
 5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source
    and vs the ``learnware`` package's AveragingReuser and JobSelectorReuser on the same rows
    and sources (``benchmarks/tabular_learnware.py``), and on a user whose rows mix three
-   providers' kinds of rows.
+   providers' kinds of rows;
+6. ``Zoo.search`` among those three providers: raw specs vs the scaled re-ranking.
 
 Usage::
 
@@ -55,6 +56,14 @@ MIXED_NOTE = (
     "sends each row to the provider of its own cluster (what a perfect job selector would "
     "do); `recycle spec_weighted` is what `recycle reuse` fits, with recycle's specs; the "
     "learnware reusers use the package's specs (defaults, herding 200).\n"
+)
+#: Zoo.search on the mixed providers (``benchmarks/tabular_learnware.py``).
+SEARCH_NOTE = (
+    "The same three providers registered in a zoo with their scaled specs; each query is a "
+    "handful of user rows of one provider's kind (20 queries per kind, seed 0). Share of "
+    "queries whose top hit is that provider: `raw specs` ranks by the index's MMD on raw "
+    "columns (what `Zoo.search` did), `scaled specs` by the MMD in each provider's quantile "
+    "space (`recycle.zoo.query.rescaled`, what it does now).\n"
 )
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
@@ -344,6 +353,16 @@ def main() -> None:
         rows_of = ", ".join(f"{int(v)}" for k, v in mixed.items() if k.startswith("user rows"))
         parts.append(f"\n(User rows per provider's kind: {rows_of}; "
                      f"{time.perf_counter() - start:.0f} s.)")  # fmt: skip
+        from tabular_learnware import mixed_search
+
+        start = time.perf_counter()
+        parts += ["\n## Search among the mixed providers (`Zoo.search`)\n", SEARCH_NOTE,
+                  "| query rows | raw specs | scaled specs |", "|---|---|---|"]  # fmt: skip
+        for n in (10, 40):
+            found = mixed_search(rows=n)
+            parts.append(f"| {n} | {100 * found['raw specs']:.0f} % | "
+                         f"{100 * found['scaled specs']:.0f} % |")  # fmt: skip
+        parts.append(f"\n({time.perf_counter() - start:.0f} s.)")
     Path(args.out).write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}")
 
