@@ -9,11 +9,13 @@ the same zoo, then writes:
 3. the same per kind of user (held-out rows, held-out table, subset, superset, renamed,
    related table) for ``auto`` and the best strategy;
 4. every ``auto`` fit more than 2 points below the best no-source model of its (target, seed),
-   and whether its ``report_`` flagged the choice;
+   and whether its ``report_`` flagged the choice; the warning's threshold (gap probability)
+   as chosen on seeds 0 and 1, and its precision and recall per size there and on seed 2;
 5. reuse without labels (``recycle reuse``) on each table's user rows vs each single source
    and vs the ``learnware`` package's AveragingReuser and JobSelectorReuser on the same rows
    and sources (``benchmarks/tabular_learnware.py``), and on a user whose rows mix three
-   providers' kinds of rows.
+   providers' kinds of rows;
+6. ``Zoo.search`` among those three providers: raw specs vs the scaled re-ranking.
 
 Usage::
 
@@ -42,8 +44,9 @@ LEARNWARE_NOTE = (
     "(0.4.0.post1)'s AveragingReuser (vote_by_prob) and JobSelectorReuser on the same rows and "
     "the same sources, each source's RKME table spec built by the package from its provider's "
     "rows with the package's defaults (gamma 0.1); JobSelector herds 200 points (its default "
-    "1,000 is cubic in time: > 10 min per table here). Both sources of a table were trained on "
-    "the same provider rows, so their specs are alike and job selection has little to go on.\n"
+    "1,000 is cubic in time: > 10 min per table here). All sources of a table (hgb, lgbm, "
+    "logreg) were trained on the same provider rows, so their specs are alike and job "
+    "selection has little to go on.\n"
 )
 #: The mixed-provider case (``benchmarks/tabular_learnware.py``).
 MIXED_NOTE = (
@@ -54,10 +57,21 @@ MIXED_NOTE = (
     "do); `recycle spec_weighted` is what `recycle reuse` fits, with recycle's specs; the "
     "learnware reusers use the package's specs (defaults, herding 200).\n"
 )
+#: Zoo.search on the mixed providers (``benchmarks/tabular_learnware.py``).
+SEARCH_NOTE = (
+    "The same three providers registered in a zoo with their scaled specs; each query is a "
+    "handful of user rows of one provider's kind (20 queries per kind, seed 0). Share of "
+    "queries whose top hit is that provider: `raw specs` ranks by the index's MMD on raw "
+    "columns (what `Zoo.search` did), `scaled specs` by the MMD in each provider's quantile "
+    "space (`recycle.zoo.query.rescaled`, what it does now).\n"
+)
 #: A fit this far below the reference counts as a loss (2 points).
 MARGIN = 0.02
-#: report_ warns when a no-source model's risk bound exceeds this (recycle.adapt.auto.risk).
-RISK_LIMIT = 0.02
+#: Seeds on which report_'s warning threshold (recycle.adapt.auto.risk.WARN_PROBABILITY) was
+#: chosen; the other seeds are held out for its evaluation.
+SELECTION_SEEDS = (0, 1)
+#: Thresholds of the gap probability compared on the selection seeds.
+GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _by(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, dict[str, Any]]]:
@@ -125,38 +139,97 @@ def kind_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def risk_over(row: dict[str, Any]) -> list[str]:
-    """The no-source models whose risk bound in an auto row's guard exceeds RISK_LIMIT."""
-    return [k for k, v in (row.get("risk") or {}).items() if v > RISK_LIMIT]
+def warned(row: dict[str, Any], threshold: float | None = None) -> list[str]:
+    """The no-source models report_ warns about in an auto row: gap probability (of being
+    more than 2 points better than auto's choice) at least ``threshold`` (default: the
+    library's WARN_PROBABILITY)."""
+    from recycle.adapt.auto.risk import WARN_PROBABILITY
+
+    limit = WARN_PROBABILITY if threshold is None else threshold
+    return [k for k, v in (row.get("gap_probability") or {}).items() if v >= limit]
 
 
-def risk_summary(rows: list[dict[str, Any]]) -> str:
-    """How often auto's risk warning fired, per number of labelled rows, on the fits that were
-    > MARGIN below the better of gb/logreg on test (losses) and on the others."""
-    cells = []
-    for s in sorted({r["shots"] for r in rows if r["method"] == "auto"}):
-        fired = [0, 0, 0, 0]  # losses, of them warned, others, of them warned
-        for (_, n, _), g in _by(rows).items():
-            if n != s or "auto" not in g or not all(m in g for m in NO_SOURCE):
-                continue
+def _outcomes(rows: list[dict[str, Any]]) -> list[tuple[int, int, bool, dict[str, Any]]]:
+    """(shots, seed, lost, auto row) of every auto fit with both no-source kinds beside it."""
+    out = []
+    for (_, n, seed), g in sorted(_by(rows).items()):
+        if "auto" in g and all(m in g for m in NO_SOURCE):
             best = max(g[m]["accuracy"] for m in NO_SOURCE)
-            i = 0 if g["auto"]["accuracy"] < best - MARGIN else 2
-            fired[i] += 1
-            fired[i + 1] += bool(risk_over(g["auto"]))
-        cells.append(f"{fired[1]}/{fired[0]} losses and {fired[3]}/{fired[2]} other fits at "
-                     f"{s} rows")  # fmt: skip
-    return ("The risk warning (a no-source model's one-sided 95% upper bound over auto's "
-            "choice > 2 points) fired on " + ", ".join(cells) + ". It is wide at every size "
-            "(paired CV folds of a few dozen rows): it fires on most fits, losses or not, so it "
-            "says 'the data cannot tell', not 'this fit is bad'.\n")  # fmt: skip
+            out.append((n, seed, g["auto"]["accuracy"] < best - MARGIN, g["auto"]))
+    return out
+
+
+def _counts(fits: list[tuple[int, int, bool, dict[str, Any]]], threshold: float | None
+            ) -> tuple[int, int, int, int]:  # fmt: skip
+    """(losses, losses warned, other fits, other fits warned)."""
+    c = [0, 0, 0, 0]
+    for _, _, lost, row in fits:
+        i = 0 if lost else 2
+        c[i] += 1
+        c[i + 1] += bool(warned(row, threshold))
+    return c[0], c[1], c[2], c[3]
+
+
+def _pr(c: tuple[int, int, int, int]) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the warning as a detector of losses."""
+    fired = c[1] + c[3]
+    precision = c[1] / fired if fired else float("nan")
+    recall = c[1] / c[0] if c[0] else float("nan")
+    f1 = 2 * c[1] / (fired + c[0]) if fired + c[0] else float("nan")
+    return precision, recall, f1
+
+
+def warning_summary(rows: list[dict[str, Any]]) -> str:
+    """The warning's threshold chosen on SELECTION_SEEDS (F1 over all sizes), and its precision
+    and recall per size there and on the held-out seeds."""
+    from recycle.adapt.auto.risk import WARN_PROBABILITY
+
+    fits = _outcomes(rows)
+    pick = [f for f in fits if f[1] in SELECTION_SEEDS]
+    held = [f for f in fits if f[1] not in SELECTION_SEEDS]
+    lines = ["| gap probability >= | losses warned | other fits warned | precision | recall | "
+             "F1 |", "|---|---|---|---|---|---|"]  # fmt: skip
+    f1s = {}
+    for p in GRID:
+        c = _counts(pick, p)
+        precision, recall, f1s[p] = _pr(c)
+        lines.append(f"| {p:g} | {c[1]}/{c[0]} | {c[3]}/{c[2]} | {precision:.2f} | "
+                     f"{recall:.2f} | {f1s[p]:.2f} |")  # fmt: skip
+    best = max(f1s, key=lambda p: (np.nan_to_num(f1s[p], nan=-1.0), -p))
+    text = (f"Choosing the threshold on seeds {list(SELECTION_SEEDS)} ({len(pick)} auto fits, "
+            f"all sizes; F1 of the warning as a detector of fits > 2 points below the better of "
+            f"gb/logreg on test). F1-best: {best:g}; the library warns from "
+            f"{WARN_PROBABILITY:g} (`recycle.adapt.auto.risk.WARN_PROBABILITY`).\n\n")  # fmt: skip
+    text += "\n".join(lines)
+    per = ["| seeds | rows | losses warned | other fits warned | precision | recall |",
+           "|---|---|---|---|---|---|"]  # fmt: skip
+    for label, group in ((f"{list(SELECTION_SEEDS)} (selection)", pick),
+                         (f"{sorted({f[1] for f in held})} (held out)", held)):  # fmt: skip
+        for s in sorted({f[0] for f in group}):
+            c = _counts([f for f in group if f[0] == s], None)
+            precision, recall, _ = _pr(c)
+            per.append(f"| {label} | {s} | {c[1]}/{c[0]} | {c[3]}/{c[2]} | {precision:.2f} | "
+                       f"{recall:.2f} |")  # fmt: skip
+        c = _counts(group, None)
+        precision, recall, _ = _pr(c)
+        per.append(f"| {label} | all | {c[1]}/{c[0]} | {c[3]}/{c[2]} | {precision:.2f} | "
+                   f"{recall:.2f} |")  # fmt: skip
+    close = [sum(bool(f[3].get("close_to")) for f in fits if f[2] == lost) for lost in (1, 0)]
+    losses = sum(f[2] for f in fits)
+    return (text + f"\n\nThe warning at {WARN_PROBABILITY:g}, per size (precision: warned "
+            "fits that were losses; recall: losses warned):\n\n" + "\n".join(per) + "\n\n"
+            "For comparison, `guard[\"close_to\"]` (a no-source kind the choice does not beat "
+            f"by 2 SE, the other way `report_` names a kind) is set on {close[0]} of {losses} "
+            f"losses and {close[1]} of {len(fits) - losses} other fits (all seeds): it names "
+            "most losses because it fires on most fits.\n")  # fmt: skip
 
 
 def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
     """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed), and
     whether ``report_`` said so: it named that better kind (the same model) in
     ``guard["close_to"]``, or flagged a recycled choice whose margin over its reference (that
-    kind, or ``no_source``, which picks a kind) was under 2 SE, or warned that the risk bound
-    (``guard["risk"]``) of that kind or of ``no_source`` exceeds RISK_LIMIT."""
+    kind, or ``no_source``, which picks a kind) was under 2 SE, or warned that that kind or
+    ``no_source`` is likely more than 2 points better (:func:`warned`)."""
     lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     n = said = 0
@@ -169,10 +242,10 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
             n += 1
             named = kind in (a.get("close_to") or ())
             flagged = bool(a.get("flagged")) and a.get("reference") in (kind, "no_source")
-            warned = [k for k in (kind, "no_source") if k in risk_over(a)]
-            said += named or flagged or bool(warned)
+            said_by = [k for k in (kind, "no_source") if k in warned(a)]
+            said += named or flagged or bool(said_by)
             what = (f"close to {kind}" if named else "flagged vs " + kind if flagged
-                    else f"risk > 2 points vs {warned[0]}" if warned
+                    else f"likely > 2 points below {said_by[0]}" if said_by
                     else "nothing" if not a.get("close_to") else
                     "close to " + ", ".join(a["close_to"]) + " only")  # fmt: skip
             lines.append(f"| {t} | {s} | {seed} | {100 * a['accuracy']:.1f} | "
@@ -192,8 +265,8 @@ def reuse_table(zoo_path: str) -> str:
 
     zoo = Zoo.open(zoo_path, create=False)
     lines = ["| table | rows | recycle reuse | its sources | best single source (acc) | "
-             "hgb alone | logreg alone | learnware averaging | learnware JobSelector |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "hgb alone | lgbm alone | logreg alone | learnware averaging | "
+             "learnware JobSelector |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in TABLES:
         ds = provider_split(t)
         frame = pd.DataFrame(ds.X_test, columns=ds.feature_names)
@@ -201,7 +274,7 @@ def reuse_table(zoo_path: str) -> str:
         rec = reuse(zoo, frame, classes)
         acc = float(np.mean(rec.predict(frame) == np.asarray(classes)[ds.y_test]))
         singles = {}
-        for kind in ("hgb", "logreg"):
+        for kind in ("hgb", "lgbm", "logreg"):
             src = zoo.load(f"{kind}.{t.name}")
             singles[kind] = float(np.mean(src.predict_proba(ds.X_test).argmax(1) == ds.y_test))
         used = [s["name"] for s in rec.report_["sources"]]
@@ -209,7 +282,8 @@ def reuse_table(zoo_path: str) -> str:
         lw = learnware_accuracies(zoo, t, used)
         lines.append(f"| {t.name} | {len(frame)} | {100 * acc:.1f} | {', '.join(used)} | "
                      f"{best}.{t.name} ({100 * singles[best]:.1f}) | {100 * singles['hgb']:.1f} | "
-                     f"{100 * singles['logreg']:.1f} | {100 * lw['learnware averaging']:.1f} | "
+                     f"{100 * singles['lgbm']:.1f} | {100 * singles['logreg']:.1f} | "
+                     f"{100 * lw['learnware averaging']:.1f} | "
                      f"{100 * lw['learnware JobSelector']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -247,9 +321,9 @@ def main() -> None:
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
         "`lgbm`: LightGBM 4.7.0 defaults on them (shown beside; not one of auto's models); "
-        "`no_source`: the better of the two by one 3-fold CV, `auto`'s reference (what it falls "
-        "back to); both kinds are scored beside it on auto's folds and named in `report_` when "
-        "auto's choice does not clearly beat them. Kinds of user: "
+        "`no_source`: the better of the two by one 3-fold CV (10-fold under 100 rows), `auto`'s "
+        "reference (what it falls back to); both kinds are scored beside it on auto's folds and "
+        "named in `report_` when auto's choice does not clearly beat them. Kinds of user: "
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
         "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
         "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
@@ -259,7 +333,8 @@ def main() -> None:
         gain_table(rows),
         "\n## Per kind of user (mean over tables and seeds)\n", kind_table(rows),
         f"\n## Where `auto` loses: fits > 2 points below the better of gb/logreg ({n_loss}, "
-        f"{n_flag} of them said in `report_`)\n", losses, "\n" + risk_summary(rows),
+        f"{n_flag} of them said in `report_`)\n", losses,
+        "\n## The warning: does it discriminate?\n", warning_summary(rows),
     ]  # fmt: skip
     if args.zoo:
         start = time.perf_counter()
@@ -278,6 +353,16 @@ def main() -> None:
         rows_of = ", ".join(f"{int(v)}" for k, v in mixed.items() if k.startswith("user rows"))
         parts.append(f"\n(User rows per provider's kind: {rows_of}; "
                      f"{time.perf_counter() - start:.0f} s.)")  # fmt: skip
+        from tabular_learnware import mixed_search
+
+        start = time.perf_counter()
+        parts += ["\n## Search among the mixed providers (`Zoo.search`)\n", SEARCH_NOTE,
+                  "| query rows | raw specs | scaled specs |", "|---|---|---|"]  # fmt: skip
+        for n in (10, 40):
+            found = mixed_search(rows=n)
+            parts.append(f"| {n} | {100 * found['raw specs']:.0f} % | "
+                         f"{100 * found['scaled specs']:.0f} % |")  # fmt: skip
+        parts.append(f"\n({time.perf_counter() - start:.0f} s.)")
     Path(args.out).write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}")
 

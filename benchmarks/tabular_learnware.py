@@ -171,3 +171,56 @@ def mixed_providers(seed: int = 0) -> dict[str, float]:
         {f"user rows of provider {i}": float(np.sum(own == i)) for i in range(MIXED_PROVIDERS)}
     )
     return out
+
+
+def mixed_search(seed: int = 0, rows: int = 40, queries: int = 20) -> dict[str, float]:
+    """``Zoo.search`` on the mixed providers: each query holds ``rows`` user rows of one
+    provider's kind (its k-means cluster); the share of queries whose top hit is that provider,
+    with the raw specs' ranking and with the scaled re-ranking (:func:`recycle.zoo.query.
+    rescaled`), over ``queries`` queries per kind."""
+    import tempfile
+
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from recycle.sources import SklearnSource
+    from recycle.spec import build_spec
+    from recycle.spec.scaled import build_scaled_spec
+    from recycle.tabular.zoo import SPEC_M, card_for, provider_split, table
+    from recycle.zoo import ModelCard, Zoo
+    from recycle.zoo.query import QUERY_M, ranked, search
+
+    t = table(MIXED_TABLE)
+    ds = provider_split(t)
+    X, y = np.asarray(ds.X_train, dtype=np.float64), np.asarray(ds.y_train)
+    X_user = np.asarray(ds.X_test, dtype=np.float64)
+    classes = [str(c) for c in ds.classes]
+    cut = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(),
+                        KMeans(MIXED_PROVIDERS, n_init=10, random_state=seed)).fit(X)  # fmt: skip
+    group = cut.predict(X)
+    zoo = Zoo.open(tempfile.mkdtemp())
+    for i in range(MIXED_PROVIDERS):
+        mine = group == i
+        model = HistGradientBoostingClassifier(random_state=seed).fit(X[mine], y[mine])
+        card = card_for(t, "hgb", ds, 0.0).to_dict()
+        card.update(name=f"provider{i}.{t.name}")
+        zoo.register(SklearnSource(model, source_id=f"provider{i}", source_classes=classes),
+                     ModelCard.from_dict(card),
+                     spec=build_scaled_spec(X[mine], m=min(SPEC_M, int(mine.sum()) // 10),
+                                            seed=seed))  # fmt: skip
+    own = cut.predict(X_user)
+    rng = np.random.default_rng(seed)
+    hits = {"raw specs": 0, "scaled specs": 0}
+    total = 0
+    for i in range(MIXED_PROVIDERS):
+        pool = np.flatnonzero(own == i)
+        for _ in range(queries):
+            Q = X_user[rng.choice(pool, min(rows, len(pool)), replace=False)]
+            query = build_spec(Q, m=max(1, min(QUERY_M, len(Q) // 2)), space=f"input:{Q.shape[1]}")
+            raw = ranked(zoo, query, 1)  # the index's order on the raw specs
+            hits["raw specs"] += raw[0][0].entry.name.startswith(f"provider{i}.")
+            hits["scaled specs"] += search(zoo, Q, top=1)[0].entry.name.startswith(f"provider{i}.")
+            total += 1
+    return {k: v / total for k, v in hits.items()}

@@ -47,13 +47,24 @@ def hgb_zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     return zoo
 
 
-@pytest.mark.parametrize("strategy", ["stacking", "mcw"])
+@pytest.mark.parametrize("strategy", ["stacking", "mcw", "feature_augment"])
 def test_recycled_model_on_a_histgb_source_exports(
     hgb_zoo: Zoo, strategy: str, tmp_path: Any
 ) -> None:
     X, y, X_new = _rows("mlc_churn")
     rec = Recycler(hgb_zoo, strategy=strategy).fit(X, y)
     assert [s["name"] for s in rec.report_["sources"]] == ["hgb.mlc_churn"]
+    assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
+
+
+def test_feature_augment_on_a_superset_table_exports(hgb_zoo: Zoo, tmp_path: Any) -> None:
+    """The user's extra columns feed feature_augment's own input, the source reads its own."""
+    X, y, X_new = _rows("mlc_churn")
+    extra = {"survey_score": np.random.default_rng(1).normal(size=len(X) + len(X_new))}
+    X = X.assign(survey_score=extra["survey_score"][: len(X)])
+    X_new = X_new.assign(survey_score=extra["survey_score"][len(X) :])
+    rec = Recycler(hgb_zoo, strategy="feature_augment").fit(X, y)
+    assert rec.strategy_.own_input_.d_in == X.shape[1]
     assert _exported(rec, tmp_path / "m.onnx", X_new) < TOLERANCE
 
 
@@ -73,3 +84,38 @@ def test_only_bool_lists_are_converted_and_the_patch_is_undone() -> None:
     assert ModelComponentContainer.add_node is before
     assert _as_ints([True, False, 2]) == [1, 0, 2]
     assert _as_ints(np.array([0.5, 1.5])).tolist() == [0.5, 1.5]  # floats untouched
+
+
+def test_two_threads_converting_at_once_leave_skl2onnx_unpatched() -> None:
+    """The second thread used to save the first's patch as the "original" and restore it,
+    leaving skl2onnx patched for good; the lock makes it wait for the first instead."""
+    import threading
+
+    from skl2onnx.common._container import ModelComponentContainer
+
+    before = ModelComponentContainer.add_node
+    first_in, release, second_in = threading.Event(), threading.Event(), threading.Event()
+    first_out = threading.Event()
+
+    def first() -> None:
+        with bools_as_ints():
+            first_in.set()
+            release.wait()
+        first_out.set()
+
+    def second() -> None:  # enters while the first converts and leaves after it
+        first_in.wait()
+        with bools_as_ints():
+            second_in.set()
+            first_out.wait()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_in.wait()
+    second_in.wait(0.5)  # the old code let the second thread in at once; now it waits
+    release.set()
+    for t in threads:
+        t.join()
+    assert second_in.is_set()
+    assert ModelComponentContainer.add_node is before

@@ -111,7 +111,10 @@ def show_command(
 @zoo_app.command("add")
 def add_command(
     model: Annotated[
-        str, typer.Argument(help="builtin:NAME, or a .safetensors (with --arch), .onnx, .skops.")
+        str,
+        typer.Argument(
+            help="builtin:NAME, or a .safetensors (with --arch), .onnx, .skops, LightGBM .txt."
+        ),
     ],
     card: Annotated[
         str | None, typer.Option("--card", help="Model card JSON (optional for builtins).")

@@ -4,7 +4,9 @@ Each part is converted with ``skl2onnx``. skl2onnx 1.20.0 (the newest release) w
 bools into the integer-list attributes of tree ensembles (``HistGradientBoostingClassifier``'s
 ``nodes_missing_value_tracks_true``), which onnx 1.23's ``make_attribute`` refuses ("Expected an
 int, got a boolean"); :func:`bools_as_ints` converts such attributes to ints while a part is
-converted, and nothing else.
+converted, and nothing else. The patch is process-wide (a class attribute), so conversions
+take :data:`_PATCH_LOCK` for its duration: two threads exporting at once used to leave it
+installed for good (the second saved the first's patch as the "original" and restored it).
 
 Examples
 --------
@@ -24,6 +26,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +43,8 @@ OPSET = 18
 ML_OPSET = 3
 #: No-source strategies whose head is one scikit-learn estimator on the raw table (``model_``).
 SKLEARN_HEADS = ("no_source", "gradient_boosting", "logistic_regression")
+#: Held while skl2onnx's ``add_node`` is patched (:func:`bools_as_ints`); re-entrant.
+_PATCH_LOCK = threading.RLock()
 
 
 def _as_ints(value: Any) -> Any:
@@ -57,19 +62,21 @@ def _as_ints(value: Any) -> Any:
 
 @contextlib.contextmanager
 def bools_as_ints() -> Iterator[None]:
-    """While converting, skl2onnx's nodes get bool-list attributes as int lists."""
+    """While converting, skl2onnx's nodes get bool-list attributes as int lists; one thread
+    at a time (:data:`_PATCH_LOCK`), the original ``add_node`` restored on the way out."""
     from skl2onnx.common._container import ModelComponentContainer
 
-    original = ModelComponentContainer.add_node
+    with _PATCH_LOCK:
+        original = ModelComponentContainer.add_node
 
-    def add_node(self: Any, *args: Any, **attrs: Any) -> Any:
-        return original(self, *args, **{k: _as_ints(v) for k, v in attrs.items()})
+        def add_node(self: Any, *args: Any, **attrs: Any) -> Any:
+            return original(self, *args, **{k: _as_ints(v) for k, v in attrs.items()})
 
-    ModelComponentContainer.add_node = add_node  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ModelComponentContainer.add_node = original  # type: ignore[method-assign]
+        ModelComponentContainer.add_node = add_node  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            ModelComponentContainer.add_node = original  # type: ignore[method-assign]
 
 
 def convert(estimator: Any, n_features: int, proba: bool, what: str) -> onnx.ModelProto:

@@ -275,6 +275,22 @@ class OwnInputModule(nn.Module):
         return (t - self.mean[0]) / self.std[0]
 
 
+class FeatureAugmentHead(nn.Module):
+    """feature_augment: the target's own (standardised) input beside each source's per-source
+    probabilities, standardised, then the logistic regression."""
+
+    def __init__(self, strategy: Any) -> None:
+        super().__init__()
+        self.own = OwnInputModule(strategy.own_input_)
+        self.sources = LinearHead("averaging", strategy.arrays_)  # its per-source heads
+        self.arrays = _Arrays(strategy.arrays_)
+
+    def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
+        raw = self.own(x).reshape(x.shape[0], -1)
+        D = torch.cat([raw, *self.sources._per_source(feats)], dim=1)
+        return _logreg(self.arrays, "aug.head", _standard(self.arrays, "aug.scaler", D))
+
+
 class MixNetHead(nn.Module):
     """feature_mixing and independent: own network on the input + reduced source features."""
 
@@ -327,11 +343,13 @@ def head_module(strategy: Any) -> nn.Module:
     name = strategy.name
     if name in ("linear_probe", "averaging", "stacking", "mcw"):
         return LinearHead(name, strategy.arrays_)
+    if name == "feature_augment":
+        return FeatureAugmentHead(strategy)
     if name in MIXNET_STRATEGIES:
         return MixNetHead(strategy)
     if name in ADAPTER_STRATEGIES:
         return AdapterHead(strategy)
     raise IncompatibleError(
         f"strategy {name!r} has no graph form yet; exportable: linear_probe, averaging, "
-        f"stacking, mcw, {', '.join(MIXNET_STRATEGIES + ADAPTER_STRATEGIES)}"
+        f"stacking, mcw, feature_augment, {', '.join(MIXNET_STRATEGIES + ADAPTER_STRATEGIES)}"
     )

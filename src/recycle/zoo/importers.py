@@ -1,5 +1,6 @@
-"""Turning files a provider has (safetensors + architecture JSON, ONNX, skops, a data file)
-into what :meth:`recycle.zoo.Zoo.register_files` takes. Nothing here unpickles or runs a model.
+"""Turning files a provider has (safetensors + architecture JSON, ONNX, skops, LightGBM's
+text model, a data file) into what :meth:`recycle.zoo.Zoo.register_files` takes. Nothing here
+unpickles or runs a model.
 
 Examples
 --------
@@ -62,7 +63,9 @@ def _pick(arch: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, A
 def serialized_from_file(
     path: str | Path, card: ModelCard | None, arch_path: str | Path | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """``(config, files)`` for a model file: ``.safetensors`` (+ ``--arch``), ``.onnx``, ``.skops``.
+    """``(config, files)`` for a model file: ``.safetensors`` (+ ``--arch``), ``.onnx``, ``.skops``,
+    or a LightGBM classifier's text model (``.txt``, ``Booster.save_model``; checked here against
+    the card's classes and ``input.columns``, never unpickled).
 
     Parameters
     ----------
@@ -81,10 +84,10 @@ def serialized_from_file(
             f"Model file {p.name!r} has format {suffix!r}, which is (or may be) a pickle and could "
             "run code when loaded; convert it to .safetensors (+ --arch), .onnx or .skops."
         )
-    if suffix not in (".safetensors", ".onnx", ".skops"):
+    if suffix not in (".safetensors", ".onnx", ".skops", ".txt"):
         raise ConfigError(
-            f"Unsupported model file {p.name!r}; give .safetensors (with --arch), .onnx, .skops "
-            "or builtin:NAME."
+            f"Unsupported model file {p.name!r}; give .safetensors (with --arch), .onnx, .skops, "
+            "a LightGBM text model (.txt) or builtin:NAME."
         )
     if not p.is_file():
         raise ConfigError(f"Model file {str(p)!r} does not exist.")
@@ -108,6 +111,8 @@ def serialized_from_file(
                   "source_classes": card.output.source_classes, "access": card.access,
                   "head": None, **_pick(arch, ARCH_KEYS, "safetensors")}  # fmt: skip
         files = {"weights.safetensors": data}
+    elif suffix == ".txt":
+        config, files = _lightgbm(p.name, data, card, base)
     elif suffix == ".onnx":
         config = {**base, "format": "onnx", "pooling": "mean", **_pick(arch, ONNX_KEYS, "ONNX")}
         files = {"model.onnx": data}
@@ -122,6 +127,25 @@ def serialized_from_file(
             "(e.g. 'tabular:identity', 'image:effnet', 'text:minilm') or 'preprocess' in --arch."
         )
     return config, files
+
+
+def _lightgbm(
+    name: str, data: bytes, card: ModelCard, base: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A LightGBM text model's ``(config, files)``, once the text fits the card."""
+    from recycle.sources.lightgbm_source import MODEL_FILE, check_model_text
+
+    if card.modality != "tabular" or not card.input.columns:
+        raise ConfigError(
+            f"{name}: a LightGBM model is a tabular source; its card needs modality 'tabular' "
+            "and input.columns (the model's columns, in its order)."
+        )
+    classes = list(card.output.source_classes)
+    check_model_text(data, len(classes), len(card.input.columns))
+    config = {**base, "format": "lightgbm", "modality": "tabular", "source_classes": classes,
+              "n_features": len(card.input.columns), "feature_dim": len(classes)}  # fmt: skip
+    config["preprocess"] = config["preprocess"] or "tabular:identity"
+    return config, {MODEL_FILE: data}
 
 
 def spec_from_data(path: str | Path, modality: str, seed: int = 0) -> Any:

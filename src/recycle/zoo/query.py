@@ -8,7 +8,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,7 +124,31 @@ def search(zoo: Zoo, spec_or_data: Any, top: int = 5, space: str | None = None) 
                 return []
             space = spec_mod.choose_space(known, infer_modality(spec_or_data), spec_or_data)
         query = _spec_of_data(spec_mod, spec_or_data, space)
+        if query.space.startswith("input"):  # a table's rows: scaled specs re-rank the hits
+            from recycle.spec.cascade import RERANK
+
+            return rescaled(zoo, ranked(zoo, query, max(top, RERANK))[0], spec_or_data)[:top]
     return ranked(zoo, query, top)[0]
+
+
+def rescaled(zoo: Zoo, hits: list[SearchHit], X: Any) -> list[SearchHit]:
+    """``hits`` re-ranked by :func:`recycle.spec.scaled.scaled_mmd2` of the rows ``X`` when
+    every hit's spec is scaled (``meta["scaled"]``: each column mapped through its provider's
+    quantiles, so a heavy-tailed column no longer sets the kernel's bandwidth); their ``score``
+    is then that squared MMD (``ratio`` and ``related`` stay the raw spec's). Otherwise
+    unchanged: raw and scaled distances are not comparable."""
+    from recycle.spec import Spec
+    from recycle.spec.scaled import scaled_mmd2
+
+    scores = []
+    for hit in hits:
+        sha = hit.entry.spec_sha256
+        value = scaled_mmd2(Spec.from_json(zoo.store.read(sha)), X) if sha else None
+        if value is None:
+            return hits
+        scores.append(value)
+    order = sorted(range(len(hits)), key=lambda i: (scores[i], i))
+    return [replace(hits[i], score=scores[i], rank=pos + 1) for pos, i in enumerate(order)]
 
 
 def ranked(zoo: Zoo, query: Any, top: int) -> tuple[list[SearchHit], Any]:

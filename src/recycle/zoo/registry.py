@@ -381,7 +381,8 @@ class Zoo:
         Data is embedded into ``space`` (default: :func:`recycle.spec.choose_space` among the
         zoo's) and summarised by :func:`recycle.spec.build_spec`; ranking uses the zoo's
         persistent index (:mod:`recycle.spec.index`); a hit's ``score`` is the squared MMD
-        (lower = closer).
+        (lower = closer). A table's rows searched among scaled specs (``meta["scaled"]``) are
+        re-ranked in each spec's quantile space (:func:`recycle.zoo.query.rescaled`).
         """
         from recycle.zoo.query import search
 

@@ -24,6 +24,7 @@ from recycle.adapt.auto.guard import FLAG_SE_FACTOR, GuardDecision, guard_decisi
 from recycle.adapt.auto.plan import (
     DEFAULT_STRATEGY,
     REFERENCE,
+    TABULAR_REFERENCE,
     WHITEBOX_REFERENCE,
     candidate_ms,
     plan,
@@ -31,7 +32,7 @@ from recycle.adapt.auto.plan import (
 from recycle.adapt.auto.risk import risk_note
 from recycle.adapt.base import Features
 from recycle.adapt.registry import StrategyParams, check_params, get_strategy, reads_sources
-from recycle.adapt.split import n_folds
+from recycle.adapt.split import n_folds, small_n_folds
 from recycle.adapt.strategies.minilm_probe import embeddings_reused
 from recycle.progress import ProgressCallback
 from recycle.sources.base import SourceModel
@@ -82,6 +83,10 @@ def choose(
     ``cv_params``: cheaper settings for the cross-validation only, where ``params`` sets
     nothing (:func:`~recycle.adapt.auto.fidelity.cv_params`); the choice is then fitted with
     ``params`` alone, at full fidelity.
+
+    ``cv``: folds; on named tables (``references`` hold ``no_source``) with fewer than
+    :data:`~recycle.adapt.split.SMALL_N_ROWS` rows, at least
+    :data:`~recycle.adapt.split.SMALL_N_FOLDS` (:func:`~recycle.adapt.split.small_n_folds`).
     """
     check_params(params)
     cost = {n: get_strategy(n).relative_cost for n in names}
@@ -92,7 +97,8 @@ def choose(
     else:
         references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
         candidates = plan(list(no_source), 0, [0], cost, references + baselines, no_source)
-    k = n_folds(y, cv)
+    # named tables: more folds under SMALL_N_ROWS rows, so models train on nearly all of them
+    k = small_n_folds(y, cv) if TABULAR_REFERENCE in references else n_folds(y, cv)
     with embeddings_reused():  # frozen MiniLM embeds each text once, not once per fold
         rows = cross_validate(
             candidates, X, y, ranked, features, seed=seed, cv=k, repeats=repeats,
@@ -118,7 +124,7 @@ def choose(
             f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
             "on new data"
         )
-    risk = risk_note(guard.risk or {}, guard.use)
+    risk = risk_note(guard.gap_probability or {}, guard.use)
     if risk:
         notes.append(risk)
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from recycle.adapt.auto.plan import REFERENCE
-from recycle.adapt.auto.risk import risk_bounds
+from recycle.adapt.auto.risk import gap_probabilities, risk_bounds
 from recycle.errors import ConfigError
 
 #: The recycled candidate must beat independent by more than this many standard errors of the
@@ -78,6 +78,9 @@ class GuardDecision:
     #: One-sided 95 % upper bound of (no-source model - chosen) accuracy for every other scored
     #: no-source model (:func:`~recycle.adapt.auto.risk.risk_bounds`; needs ``folds``).
     risk: dict[str, float] | None = None
+    #: Probability that each of them is more than 2 points more accurate than the choice
+    #: (:func:`~recycle.adapt.auto.risk.gap_probability`; needs ``folds``): the warning's basis.
+    gap_probability: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the fields that are set (None ones left out)."""
@@ -209,7 +212,9 @@ def guard_decision(
 
     With ``folds``, ``risk`` bounds how far below each other scored no-source model (the
     references and ``baselines``) the choice may be on new data
-    (:func:`~recycle.adapt.auto.risk.risk_bounds`).
+    (:func:`~recycle.adapt.auto.risk.risk_bounds`), and ``gap_probability`` gives the
+    probability that each is more than 2 points better
+    (:func:`~recycle.adapt.auto.risk.gap_probabilities`).
 
     Returns a :class:`GuardDecision`; its ``close_to`` names every scored baseline besides the
     reference that the chosen candidate does not beat by more than :data:`FLAG_SE_FACTOR`
@@ -236,8 +241,10 @@ def guard_decision(
         diff, se = _paired(arrays[decision.use], arrays[b])
         if diff <= FLAG_SE_FACTOR * se:
             close[b] = round(diff, 4)
-    risk = risk_bounds(arrays, decision.use, [*refs, *baselines], folds) if folds else None
-    return replace(decision, close_to=close or None, risk=risk or None)
+    no_source = [*refs, *baselines]
+    risk = risk_bounds(arrays, decision.use, no_source, folds) if folds else None
+    gap = gap_probabilities(arrays, decision.use, no_source, folds) if folds else None
+    return replace(decision, close_to=close or None, risk=risk or None, gap_probability=gap or None)
 
 
 def _decide(

@@ -37,10 +37,11 @@ from sklearn.preprocessing import StandardScaler
 
 from recycle.adapt.base import Strategy
 from recycle.adapt.registry import register_strategy
-from recycle.adapt.split import n_folds
+from recycle.adapt.split import small_n_folds
 from recycle.sources.base import SourceModel
 
-#: Folds of the choice between the two model kinds (fewer when a class has fewer rows).
+#: Folds of the choice between the two model kinds (fewer when a class has fewer rows; at
+#: least ten under 100 rows: :func:`~recycle.adapt.split.small_n_folds`).
 CHOICE_FOLDS = 3
 #: Iterations of the logistic regression's solver.
 LOGREG_MAX_ITER = 2000
@@ -61,7 +62,7 @@ def choose_kind(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[str, dict[str,
 
     With fewer than two rows in some class no CV is possible: logistic regression.
     """
-    k = n_folds(y, CHOICE_FOLDS)
+    k = small_n_folds(y, CHOICE_FOLDS)
     if k < 2:
         return "logistic_regression", {}
     folds = StratifiedKFold(k, shuffle=True, random_state=seed)
