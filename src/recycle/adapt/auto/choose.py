@@ -65,6 +65,7 @@ def choose(
     budget_s: float = 60.0,
     params: StrategyParams | None = None,
     cv_params: StrategyParams | None = None,
+    m_for: dict[str, int] | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
     """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
@@ -81,14 +82,17 @@ def choose(
     skipped). Without sources only the references and the no-source ``names`` are scored.
     ``cv_params``: cheaper settings for the cross-validation only, where ``params`` sets
     nothing (:func:`~recycle.adapt.auto.fidelity.cv_params`); the choice is then fitted with
-    ``params`` alone, at full fidelity.
+    ``params`` alone, at full fidelity. ``m_for``: the m of these dear strategies instead of
+    the selection's (the LoRA candidates, :func:`~recycle.adapt.auto.fidelity.lora_m`), unless
+    the user fixed m.
     """
     check_params(params)
     cost = {n: get_strategy(n).relative_cost for n in names}
     no_source = tuple(n for n in names if not reads_sources(n))
     if ranked:
         ms = candidate_ms(m_selected, len(ranked), m_fixed)
-        candidates = plan(names, m_selected, ms, cost, references + baselines, no_source)
+        m_for = None if m_fixed else m_for
+        candidates = plan(names, m_selected, ms, cost, references + baselines, no_source, m_for)
     else:
         references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
         candidates = plan(list(no_source), 0, [0], cost, references + baselines, no_source)
