@@ -13,9 +13,10 @@ them cheaply and refits only the one it chooses at full fidelity:
 - :data:`LOW_FIDELITY`: 3 training epochs instead of 30 (with early stopping), 12 LoraHub
   evaluations instead of 40, SetFit's contrastive stage bounded at :data:`SETFIT_CV_SECONDS`
   per fold instead of 120 s; a parameter the user set in ``strategy_params`` is kept as set;
-- :data:`LORA_M`: the LoRA strategies run on the 3 best-ranked adapters (or the selection's m
-  when larger), not at the selection's m, which on the text library was 1 in 13 of 16 fits
-  (mixing a single, often unrelated, adapter);
+- :data:`LORA_M`: the LoRA strategies that mix adapters (:data:`LORA_MIXING`) run on the 3
+  best-ranked adapters (or the selection's m when larger), not at the selection's m, which on
+  the text library was 1 in 13 of 16 fits (mixing a single, often unrelated, adapter);
+  ``finetune_source`` tunes the top adapter alone, at the selection's m;
 - :data:`LORA_REPEATS`: one repeat of the k-fold (3 folds) for every candidate, so all are
   still compared on the same folds;
 - :data:`LORA_BUDGET`: auto's default time budget on this path (the whole fit, of which
@@ -56,6 +57,8 @@ LOW_FIDELITY: dict[str, dict[str, Any]] = {
 LORA_REFERENCES = ("tfidf_logreg", "minilm_logreg", "setfit")
 #: Adapters the LoRA candidates mix (at least; the selection's m when it is larger).
 LORA_M = 3
+#: The LoRA candidates that mix several adapters (finetune_source reads the top one only).
+LORA_MIXING = ("module_mixing", "lorahub")
 #: auto's default time budget (seconds, the whole fit) and k-fold repeats; on a text LoRA
 #: library instead :data:`LORA_BUDGET` and :data:`LORA_REPEATS`.
 DEFAULT_BUDGET = 60.0

@@ -39,6 +39,7 @@ from recycle.adapt.auto.fidelity import (
     DEFAULT_REPEATS,
     LORA_BUDGET,
     LORA_M,
+    LORA_MIXING,
     LORA_REFERENCES,
     LORA_REPEATS,
     LOW_FIDELITY,
@@ -109,7 +110,7 @@ def auto_pool(
     if lora:
         pool.budget_s, pool.repeats, pool.cv_params = LORA_BUDGET, LORA_REPEATS, LOW_FIDELITY
         m = lora_m(len(selected), len(family_sources(list(ranked) or selected, LORA_M)))
-        pool.m_for = {n: m for n in whitebox}
+        pool.m_for = {n: m for n in whitebox if n in LORA_MIXING}
         if strategies is None or "setfit" in strategies:
             pool.references = tuple(r for r in LORA_REFERENCES if r in registered)
             pool.names = [n for n in pool.names if n not in pool.references]
