@@ -359,6 +359,8 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     assert lora <= set(cv), sorted(cv)
     assert cv["setfit"]["mean"] is not None, cv.get("setfit")  # scored, as a reference
     assert set(rec.report_["guard"]["references"]) == {"tfidf_logreg", "minilm_logreg", "setfit"}
+    guard = rec.report_["guard"]  # SetFit is the reference unless another beats it
+    assert guard["reference"] == "setfit" or guard["default_reference"] == "setfit", guard
     assert {len(row["per_fold"]) for row in cv.values()} == {3}  # one repeat, same folds
     scored = {name: est for name, est in built["cv"]}
     assert scored["module_mixing"].max_epochs == scored["finetune_source"].max_epochs == 3
@@ -400,6 +402,7 @@ def test_auto_on_the_lora_library_mixes_three_adapters_when_the_selection_takes_
     adapters = [zoo.load(f"{prefix}.{t.name}") for t in QUICK_TASKS]
     pool = pool_module.auto_pool(None, adapters[:1], "text", [base, *adapters])
     assert pool.m_for == {"module_mixing": 3, "lorahub": 3}  # finetune_source: the top one
+    assert pool.default_reference == "setfit" and "setfit" in pool.references
     cost = {n: 50.0 for n in pool.names}
     planned = plan(pool.names, 1, [1, 3], cost, pool.references, ("setfit",), pool.m_for)
     assert {("lorahub", 3), ("module_mixing", 3), ("finetune_source", 1)} <= set(planned)

@@ -277,7 +277,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 m_fixed=self.m != "auto", references=plan.references, baselines=plan.baselines,
                 seed=self.seed, cv=self.cv, repeats=self.cv_repeats or plan.repeats,
                 budget_s=budget - (time.perf_counter() - self._start), params=self.strategy_params,
-                cv_params=plan.cv_params, m_for=plan.m_for, progress=self.progress,
+                cv_params=plan.cv_params, progress=self.progress, **plan.choose_options(),
             )  # fmt: skip
             name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
             notes += choice.notes

@@ -66,6 +66,7 @@ def choose(
     params: StrategyParams | None = None,
     cv_params: StrategyParams | None = None,
     m_for: dict[str, int] | None = None,
+    default_reference: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
     """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
@@ -84,7 +85,8 @@ def choose(
     nothing (:func:`~recycle.adapt.auto.fidelity.cv_params`); the choice is then fitted with
     ``params`` alone, at full fidelity. ``m_for``: the m of these dear strategies instead of
     the selection's (the LoRA candidates, :func:`~recycle.adapt.auto.fidelity.lora_m`), unless
-    the user fixed m.
+    the user fixed m. ``default_reference``: the reference the guard keeps unless another
+    beats it (:func:`~recycle.adapt.auto.guard.guard_decision`).
     """
     check_params(params)
     cost = {n: get_strategy(n).relative_cost for n in names}
@@ -111,6 +113,7 @@ def choose(
         default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
         folds=k,
         baselines=baselines,
+        default_reference=default_reference,
     )
     chosen = next(r for r in rows if r.key == guard.use)
     if guard.triggered or guard.flagged:

@@ -55,6 +55,11 @@ LOW_FIDELITY: dict[str, dict[str, Any]] = {
 }
 #: The no-source references of auto on a text LoRA library: the text references and SetFit.
 LORA_REFERENCES = ("tfidf_logreg", "minilm_logreg", "setfit")
+#: ... of which SetFit is *the* reference unless another beats it in the CV (corrected SE):
+#: its low-fidelity CV underrates its full fit, and few-shot CV folds of 5-40 texts cannot
+#: rank these models (research/setfit_fidelity.py); SetFit is the few-shot text method a
+#: practitioner picks (Tunstall et al. 2022; issue #22), as MCW is auto's default candidate.
+LORA_DEFAULT_REFERENCE = "setfit"
 #: Adapters the LoRA candidates mix (at least; the selection's m when it is larger).
 LORA_M = 3
 #: The LoRA candidates that mix several adapters (finetune_source reads the top one only).

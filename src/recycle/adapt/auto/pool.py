@@ -38,6 +38,7 @@ from recycle.adapt.auto.fidelity import (
     DEFAULT_BUDGET,
     DEFAULT_REPEATS,
     LORA_BUDGET,
+    LORA_DEFAULT_REFERENCE,
     LORA_M,
     LORA_MIXING,
     LORA_REFERENCES,
@@ -74,6 +75,11 @@ class AutoPool:
     repeats: int = DEFAULT_REPEATS  # default repeats of the k-fold
     cv_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # CV-only settings
     m_for: dict[str, int] = field(default_factory=dict)  # a candidate m other than selection's
+    default_reference: str | None = None  # the reference kept unless another beats it
+
+    def choose_options(self) -> dict[str, Any]:
+        """What :func:`~recycle.adapt.auto.choose` takes from the pool besides its lists."""
+        return {"m_for": self.m_for, "default_reference": self.default_reference}
 
 
 def auto_pool(
@@ -114,6 +120,7 @@ def auto_pool(
         if strategies is None or "setfit" in strategies:
             pool.references = tuple(r for r in LORA_REFERENCES if r in registered)
             pool.names = [n for n in pool.names if n not in pool.references]
+            pool.default_reference = LORA_DEFAULT_REFERENCE
             pool.notes.append(SETFIT_NOTE)
         else:
             pool.notes.append(SETFIT_LEFT_OUT)
