@@ -328,12 +328,14 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     library: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """#22: on the text LoRA library auto also cross-validates lorahub and finetune_source
-    beside module mixing, each at low fidelity (3 epochs, 12 LoraHub evaluations, one repeat
-    of the 3-fold), leaves SetFit out and says so, and refits its choice with the user's
-    settings (full fidelity). Before, auto scored module mixing alone, at full fidelity."""
+    beside module mixing, and SetFit as a no-source reference, each at low fidelity (3 epochs,
+    12 LoraHub evaluations, SetFit's contrastive stage bounded at 30 s, one repeat of the
+    3-fold), and refits its choice with the user's settings (full fidelity). Before, auto left
+    SetFit out of its cross-validation on this path (only named it in a warning)."""
     from recycle.adapt import recycler as recycler_module
     from recycle.adapt.auto import cv as cv_module
     from recycle.adapt.auto import pool as pool_module
+    from recycle.adapt.auto.fidelity import LORA_BUDGET, SETFIT_CV_SECONDS
 
     built: dict[str, list[Any]] = {"cv": [], "refit": []}
 
@@ -348,20 +350,30 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     monkeypatch.setattr(cv_module, "build", spy("cv", cv_module.build))
     monkeypatch.setattr(recycler_module, "build", spy("refit", recycler_module.build))
     X, y, _, _ = _rt_shots(8)
-    rec = Recycler(Zoo.open(library["zoo"]), m=2, seed=0, time_budget=1e9).fit(X, y)
+    params = {"setfit": {"num_iterations": 1}}  # a few contrastive steps: a quick test
+    rec = Recycler(
+        Zoo.open(library["zoo"]), m=2, seed=0, time_budget=1e9, strategy_params=params
+    ).fit(X, y)
     cv = rec.report_["cv"]
     lora = {"module_mixing@m=2", "lorahub@m=2", "finetune_source@m=2"}
     assert lora <= set(cv), sorted(cv)
-    assert "setfit" not in cv and any("setfit" in w for w in rec.report_["warnings"])
+    assert cv["setfit"]["mean"] is not None, cv.get("setfit")  # scored, as a reference
+    assert set(rec.report_["guard"]["references"]) == {"tfidf_logreg", "minilm_logreg", "setfit"}
+    guard = rec.report_["guard"]  # SetFit is the reference unless another beats it
+    assert guard["reference"] == "setfit" or guard["default_reference"] == "setfit", guard
     assert {len(row["per_fold"]) for row in cv.values()} == {3}  # one repeat, same folds
     scored = {name: est for name, est in built["cv"]}
     assert scored["module_mixing"].max_epochs == scored["finetune_source"].max_epochs == 3
     assert scored["lorahub"].max_evals == 12 and scored["lorahub"].n_evals_ <= 12
+    assert scored["setfit"].max_seconds == SETFIT_CV_SECONDS
+    assert scored["setfit"].num_iterations == 1  # the user's setting kept
     (name, final), *_ = built["refit"]
     if name in ("module_mixing", "finetune_source"):  # the choice is refitted at full fidelity
         assert final.max_epochs == 30
     elif name == "lorahub":
         assert final.max_evals == 40
+    elif name == "setfit":
+        assert final.max_seconds == 120.0
     # a selection of the library's base entry alone still offers the LoRA strategies
     zoo = Zoo.open(library["zoo"])
     prefix = library["summary"]["prefix"]
@@ -369,7 +381,52 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     adapters = [zoo.load(f"{prefix}.{t.name}") for t in QUICK_TASKS]
     alone = pool_module.auto_pool(None, base, "text", [*base, *adapters])
     assert {"module_mixing", "lorahub", "finetune_source"} <= set(alone.names), alone.notes
-    assert (alone.repeats, alone.budget_s) == (1, 150.0)
+    assert (alone.repeats, alone.budget_s) == (1, LORA_BUDGET)
+    # restricted strategies without setfit: not scored, and report_ says so
+    mine = pool_module.auto_pool(["mcw"], adapters[:1], "text", [*base, *adapters])
+    assert "setfit" not in mine.references and any("setfit" in n for n in mine.notes)
+
+
+def test_auto_on_the_lora_library_mixes_three_adapters_when_the_selection_takes_one(
+    library: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22: the LoRA candidates ran at the selection's m, which on the text library was 1 in
+    13 of 16 fits (mixing one unrelated adapter); with >= 3 adapters ranked the mixing ones
+    now run at m = 3, and at the user's m when it is fixed."""
+    from recycle.adapt.auto import choose, plan
+    from recycle.adapt.auto import pool as pool_module
+
+    zoo = Zoo.open(library["zoo"])
+    prefix = library["summary"]["prefix"]
+    base = zoo.load(f"{prefix}.base")
+    adapters = [zoo.load(f"{prefix}.{t.name}") for t in QUICK_TASKS]
+    pool = pool_module.auto_pool(None, adapters[:1], "text", [base, *adapters])
+    assert pool.m_for == {"module_mixing": 3, "lorahub": 3}  # finetune_source: the top one
+    assert pool.default_reference == "setfit" and "setfit" in pool.references
+    cost = {n: 50.0 for n in pool.names}
+    planned = plan(pool.names, 1, [1, 3], cost, pool.references, ("setfit",), pool.m_for)
+    assert {("lorahub", 3), ("module_mixing", 3), ("finetune_source", 1)} <= set(planned)
+    assert ("setfit", 0) in planned and ("lorahub", 1) not in planned
+    # choose() passes m_for to the plan, except when the user fixed m
+    from recycle.adapt.auto import CVResult
+
+    choose_module = sys.modules["recycle.adapt.auto.choose"]  # the module, not the function
+
+    seen: list[list[tuple[str, int]]] = []
+
+    def scored(candidates: list[tuple[str, int]], *args: Any, **kwargs: Any) -> list[Any]:
+        seen.append(list(candidates))
+        return [CVResult(n, m, [0.5, 0.5, 0.5], [0.7, 0.7, 0.7]) for n, m in candidates]
+
+    monkeypatch.setattr(choose_module, "cross_validate", scored)
+    X, y, _, _ = _rt_shots(4)
+    ranked = [base, *adapters]
+    for fixed in (False, True):
+        choose(
+            ["lorahub"], X, y, ranked, {}, m_selected=1, m_fixed=fixed,
+            references=("tfidf_logreg",), m_for=pool.m_for,
+        )  # fmt: skip
+    assert seen == [[("tfidf_logreg", 0), ("lorahub", 3)], [("tfidf_logreg", 0), ("lorahub", 1)]]
 
 
 def test_text_fewshot_runs_lora_strategies_on_the_library_beside_the_baselines(

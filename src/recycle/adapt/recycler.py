@@ -86,13 +86,13 @@ class Recycler(ClassifierMixin, BaseEstimator):
         Restrict the selection to these zoo entries (names, ids or source ids).
     strategies : list of str, optional
         Strategies auto may choose from (default: every black-box strategy, plus module mixing
-        when the sources are white-box (on a text LoRA library also lorahub and finetune_source,
-        scored at low fidelity), plus "setfit" on other text). The no-source baselines are
-        always included: "independent", and "independent_adapters" when the sources are
-        white-box; on text "tfidf_logreg" and "minilm_logreg" instead (see
-        :mod:`recycle.adapt.auto.pool`).
+        when the sources are white-box (on a text LoRA library also lorahub and finetune_source
+        at m >= 3, low fidelity), plus "setfit" on text). The no-source baselines are always
+        included: "independent", and "independent_adapters" when the sources are white-box; on
+        text "tfidf_logreg" and "minilm_logreg" instead, and "setfit" on a text LoRA library
+        unless ``strategies`` leaves it out (:mod:`recycle.adapt.auto.pool`).
     time_budget : float, optional
-        Seconds (None: 60; 150 on a text LoRA library) the whole fit should take with
+        Seconds (None: 60; 420 on a text LoRA library) the whole fit should take with
         ``strategy="auto"``: cross-validation may use :data:`AUTO_CV_SHARE` of it (minus the
         selection's time); candidates that would overrun are skipped and reported (the
         no-source baselines always run). The budget is wall-clock time, so which candidates are
@@ -277,7 +277,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 m_fixed=self.m != "auto", references=plan.references, baselines=plan.baselines,
                 seed=self.seed, cv=self.cv, repeats=self.cv_repeats or plan.repeats,
                 budget_s=budget - (time.perf_counter() - self._start), params=self.strategy_params,
-                cv_params=plan.cv_params, progress=self.progress,
+                cv_params=plan.cv_params, progress=self.progress, **plan.choose_options(),
             )  # fmt: skip
             name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
             notes += choice.notes

@@ -22,8 +22,9 @@ that land later need no code change here.
 The LoRA strategies (:data:`LORA_METHODS`) run on the text LoRA library instead
 (:mod:`recycle.bench.text_library`: 31 LoRA adapters on all-MiniLM-L6-v2, none trained on a
 target's texts), registered into a zoo under the cache (:func:`lora_pool`), and so does
-``auto``, with its default time budget (it then also scores the LoRA strategies,
-:mod:`recycle.adapt.auto.fidelity`); ``auto_encoders`` is auto on the encoder pool.
+``auto``, with its default time budget (it then also scores the LoRA strategies, and SetFit
+as its default no-source reference, :mod:`recycle.adapt.auto.fidelity`); ``auto_encoders`` is
+auto on the encoder pool.
 
 Examples
 --------

@@ -66,6 +66,8 @@ def choose(
     budget_s: float = 60.0,
     params: StrategyParams | None = None,
     cv_params: StrategyParams | None = None,
+    m_for: dict[str, int] | None = None,
+    default_reference: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
     """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
@@ -87,13 +89,19 @@ def choose(
     ``cv``: folds; on named tables (``references`` hold ``no_source``) with fewer than
     :data:`~recycle.adapt.split.SMALL_N_ROWS` rows, at least
     :data:`~recycle.adapt.split.SMALL_N_FOLDS` (:func:`~recycle.adapt.split.small_n_folds`).
+
+    ``m_for``: the m of these dear strategies instead of
+    the selection's (the LoRA candidates, :func:`~recycle.adapt.auto.fidelity.lora_m`), unless
+    the user fixed m. ``default_reference``: the reference the guard keeps unless another
+    beats it (:func:`~recycle.adapt.auto.guard.guard_decision`).
     """
     check_params(params)
     cost = {n: get_strategy(n).relative_cost for n in names}
     no_source = tuple(n for n in names if not reads_sources(n))
     if ranked:
         ms = candidate_ms(m_selected, len(ranked), m_fixed)
-        candidates = plan(names, m_selected, ms, cost, references + baselines, no_source)
+        m_for = None if m_fixed else m_for
+        candidates = plan(names, m_selected, ms, cost, references + baselines, no_source, m_for)
     else:
         references = tuple(r for r in references if r != WHITEBOX_REFERENCE) or (REFERENCE,)
         candidates = plan(list(no_source), 0, [0], cost, references + baselines, no_source)
@@ -113,6 +121,7 @@ def choose(
         default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
         folds=k,
         baselines=baselines,
+        default_reference=default_reference,
     )
     chosen = next(r for r in rows if r.key == guard.use)
     if guard.triggered or guard.flagged:

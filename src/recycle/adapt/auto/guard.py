@@ -67,6 +67,8 @@ class GuardDecision:
     flagged: bool = False  # a recycled choice whose accuracy margin is under FLAG_SE_FACTOR SE
     references: dict[str, float] | None = None  # mean accuracy of each scored baseline (>1)
     default: str | None = None  # the default candidate, when a challenger differed from it
+    #: The no-source reference kept unless another beats it (the text LoRA library: setfit).
+    default_reference: str | None = None
     challenger: str | None = None  # the best-ranked recycled candidate, when not the default
     mean_difference: float | None = None  # paired accuracy difference best - reference
     standard_error: float | None = None  # its standard error
@@ -169,6 +171,7 @@ def guard_decision(
     folds: int | None = None,
     se_factor: float = GUARD_SE_FACTOR,
     baselines: tuple[str, ...] = (),
+    default_reference: str | None = None,
 ) -> GuardDecision:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
@@ -205,6 +208,11 @@ def guard_decision(
 
     ``reference`` defaults to :data:`~recycle.adapt.auto.plan.REFERENCE`.
 
+    ``default_reference``: one of the references that is *the* reference unless another
+    reference beats it (with the corrected SE, like the default candidate): on the text LoRA
+    library SetFit, whose low-fidelity CV underrates its full fit
+    (:mod:`~recycle.adapt.auto.fidelity`); otherwise the best-scoring reference is it.
+
     ``baselines``: more scored no-source models that are neither candidates nor references,
     only checked for ``close_to`` (on named tables: gradient boosting and logistic regression
     alone, beside the reference ``no_source`` that picks one of them by an inner CV; as
@@ -225,6 +233,17 @@ def guard_decision(
     ...     0.72], "mcw@m=1": [0.6, 0.62, 0.61]}, ("tfidf_logreg", "minilm_logreg"))
     >>> d.use, d.reference, d.close_to
     ('minilm_logreg', 'minilm_logreg', {'tfidf_logreg': 0.01})
+
+    SetFit as the default reference: frozen MiniLM's higher CV mean is within the noise, so
+    SetFit stays the reference (and, with no recycled candidate beating it, the choice):
+
+    >>> s = {"minilm_logreg": [0.74, 0.5, 0.8], "setfit": [0.68, 0.55, 0.7],
+    ...      "mcw@m=1": [0.5, 0.5, 0.6]}
+    >>> refs = ("minilm_logreg", "setfit")
+    >>> guard_decision(s, refs, folds=3).use
+    'minilm_logreg'
+    >>> guard_decision(s, refs, folds=3, default_reference="setfit").use
+    'setfit'
     """
     arrays = {k: np.asarray(v, dtype=float) for k, v in scores.items() if v}
     refs = [reference] if isinstance(reference, str) else list(reference)
@@ -233,7 +252,7 @@ def guard_decision(
     defaults = [default] if isinstance(default, str) else list(default or [])
     losses = {k: v for k, v in (losses or {}).items() if v}
     candidates = {k: v for k, v in arrays.items() if k not in baselines}
-    decision = _decide(candidates, refs, losses, defaults, folds, se_factor)
+    decision = _decide(candidates, refs, losses, defaults, folds, se_factor, default_reference)
     close = {}
     for b in [*refs, *baselines]:
         if b in (decision.use, decision.reference) or b not in arrays:
@@ -254,6 +273,7 @@ def _decide(
     defaults: list[str],
     folds: int | None,
     se_factor: float,
+    default_reference: str | None = None,
 ) -> GuardDecision:
     """:func:`guard_decision` without ``close_to``, on its checked, normalised arguments."""
     others = [k for k in arrays if k not in refs]
@@ -265,7 +285,12 @@ def _decide(
 
     scored = [b for b in refs if b in arrays]
     reference = max(scored, key=rank)
-    out: dict[str, Any] = {"se_factor": se_factor, "reference": reference}
+    out: dict[str, Any] = {"se_factor": se_factor}
+    if default_reference in scored and default_reference != reference:
+        out["default_reference"] = default_reference
+        if not _compare(reference, default_reference, arrays, losses, folds, se_factor).beats:
+            reference = default_reference
+    out["reference"] = reference
     if len(scored) > 1:
         out["references"] = {b: round(float(arrays[b].mean()), 4) for b in scored}
     if not others:

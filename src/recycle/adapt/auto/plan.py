@@ -85,22 +85,28 @@ def plan(
     cost: dict[str, float],
     references: tuple[str, ...] = (REFERENCE,),
     no_source: tuple[str, ...] = (),
+    m_for: dict[str, int] | None = None,
 ) -> list[tuple[str, int]]:
     """Candidates ``(strategy, m)``: cheap ones (every m) first, then the no-source
-    ``references``, then the dear ones (the selection's m only), cheapest first. The white-box
-    reference gets m=1: it takes its frozen base from the top source and nothing else. The
-    ``no_source`` strategies (reading no source) run once, at m=0.
+    ``references``, then the dear ones (the selection's m only, or ``m_for[name]``), cheapest
+    first. The white-box reference gets m=1: it takes its frozen base from the top source and
+    nothing else. The ``no_source`` strategies (reading no source) run once, at m=0.
 
     >>> plan(["mcw", "setfit"], 3, [1, 3], {"mcw": 2.0, "setfit": 2000.0},
     ...      references=TEXT_REFERENCES, no_source=("setfit",))
     [('mcw', 1), ('mcw', 3), ('tfidf_logreg', 0), ('minilm_logreg', 0), ('setfit', 0)]
+    >>> plan(["mcw", "lorahub"], 1, [1], {"mcw": 2.0, "lorahub": 30.0},
+    ...      references=("tfidf_logreg", "setfit"), m_for={"lorahub": 3})
+    [('mcw', 1), ('tfidf_logreg', 0), ('setfit', 0), ('lorahub', 3)]
     """
     cheap: list[tuple[str, int]] = []
     dear: list[tuple[str, int]] = []
-    for name in sorted((n for n in names if n not in REFERENCES), key=lambda n: cost.get(n, 1.0)):
+    m_for = m_for or {}
+    own = [n for n in names if n not in REFERENCES and n not in references]
+    for name in sorted(own, key=lambda n: cost.get(n, 1.0)):
         if cost.get(name, 1.0) < CHEAP_COST:
             cheap.extend((name, m) for m in ([0] if name in no_source else ms))
         else:
-            dear.append((name, 0 if name in no_source else m_selected))
+            dear.append((name, 0 if name in no_source else m_for.get(name, m_selected)))
     refs = [(r, 1 if r == WHITEBOX_REFERENCE else 0) for r in references]
     return [*cheap, *refs, *dear]

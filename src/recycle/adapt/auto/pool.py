@@ -7,7 +7,9 @@
   better of TF-IDF + logistic regression and logistic regression on frozen all-MiniLM-L6-v2
   (:data:`TEXT_REFERENCES`): at a few dozen texts both beat the small network on hashed words,
   and a recycled model that does not beat them is no gain to the user; with LoRA adapters of
-  one text base selected (the text library), also the white-box strategies on them.
+  one text base selected (the text library), also the white-box strategies on them (on the 3
+  best-ranked adapters), and SetFit becomes a third reference
+  (:mod:`~recycle.adapt.auto.fidelity`).
 
 A family's base entry (no head, no classes) may be selected with its adapters: white-box
 strategies take their base from the adapters (:func:`family_sources`), so it is left out of
@@ -36,9 +38,15 @@ from recycle.adapt.auto.fidelity import (
     DEFAULT_BUDGET,
     DEFAULT_REPEATS,
     LORA_BUDGET,
+    LORA_DEFAULT_REFERENCE,
+    LORA_M,
+    LORA_MIXING,
+    LORA_REFERENCES,
     LORA_REPEATS,
     LOW_FIDELITY,
+    SETFIT_LEFT_OUT,
     SETFIT_NOTE,
+    lora_m,
 )
 from recycle.adapt.auto.plan import (
     AUTO_STRATEGIES,
@@ -66,6 +74,12 @@ class AutoPool:
     budget_s: float = DEFAULT_BUDGET  # default time budget of the whole fit
     repeats: int = DEFAULT_REPEATS  # default repeats of the k-fold
     cv_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # CV-only settings
+    m_for: dict[str, int] = field(default_factory=dict)  # a candidate m other than selection's
+    default_reference: str | None = None  # the reference kept unless another beats it
+
+    def choose_options(self) -> dict[str, Any]:
+        """What :func:`~recycle.adapt.auto.choose` takes from the pool besides its lists."""
+        return {"m_for": self.m_for, "default_reference": self.default_reference}
 
 
 def auto_pool(
@@ -101,8 +115,15 @@ def auto_pool(
             pool.notes.append(f"auto skipped white-box strategies: {problem}")
     if lora:
         pool.budget_s, pool.repeats, pool.cv_params = LORA_BUDGET, LORA_REPEATS, LOW_FIDELITY
-        if strategies is None:
+        m = lora_m(len(selected), len(family_sources(list(ranked) or selected, LORA_M)))
+        pool.m_for = {n: m for n in whitebox if n in LORA_MIXING}
+        if strategies is None or "setfit" in strategies:
+            pool.references = tuple(r for r in LORA_REFERENCES if r in registered)
+            pool.names = [n for n in pool.names if n not in pool.references]
+            pool.default_reference = LORA_DEFAULT_REFERENCE
             pool.notes.append(SETFIT_NOTE)
+        else:
+            pool.notes.append(SETFIT_LEFT_OUT)
     elif text and strategies is None:
         pool.names += [n for n in AUTO_TEXT if n in registered]
     if named_table:
