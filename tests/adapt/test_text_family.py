@@ -268,9 +268,11 @@ def test_lora_ablation_quick_run(
     adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
     assert all(set(r["sources"]) <= adapters and len(r["sources"]) == 2 for r in rows)
     assert by["knn-new"]["trainable_params"] < by["knn+new"]["trainable_params"]
-    table = bench.render(rows, {"test": 40})
+    assert {(r["target"], r["test_texts"]) for r in rows} == {("fortunes_food_sports", 40)}
+    table = bench.render(rows, {"seeds": [0, 1, 2]})
     assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
-    assert "4/class" in table
+    assert "4/class" in table and "(n=1)" in table  # one seed of three, said per cell
+    assert sum("m=2: " in line for line in bench.contrasts(rows)) == 2
 
 
 def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
