@@ -1,22 +1,26 @@
-"""The paper's ablations on the text LoRA library, on Rotten Tomatoes fresh/rotten.
+"""The paper's ablations on the text LoRA library, on the ``text_fewshot`` targets.
 
-For each seed and shots per class, a stratified sample of the Rotten Tomatoes training split is
-the target (the library never saw its labels; its test split is never sampled), and
-``module_mixing`` runs with:
+The targets are the protocol's (:func:`recycle.bench.text_fewshot.fewshot_targets`: Rotten
+Tomatoes fresh/rotten from the half no source saw, and fortunes food vs sports, held out from
+every source; the same labelled draws and test sets as ``benchmarks/text_fewshot.py``), and
+``module_mixing`` runs on the library's adapters with:
 
 - sources chosen by k-NN selection (the paper) or at random among the library's adapters,
 - m = 1, 3, 5 sources,
 - with or without the new trainable adapter (``new_adapter=False``: sites mix the frozen source
   adapters only).
 
-Accuracy is on the first ``--test`` texts of the test split. Results go to a JSON file in the
-benchmark format and a generated markdown table (mean ± std over seeds) in ``docs/``.
+The library is the current version's adapters only (:func:`recycle.bench.text_fewshot.lora_pool`,
+the zoo under ``$RECYCLE_CACHE``, built from the per-source cache). Rows are saved after every
+fit and a rerun fits only what is missing; the page is a generated markdown table (mean ± std
+over seeds, the number of seeds per cell) and the paired contrasts.
 
-    python benchmarks/lora_ablation.py --zoo zoo-text          # full: builds the library first
-    python benchmarks/lora_ablation.py --quick --zoo /tmp/z    # tiny: the quick library
-    python benchmarks/lora_ablation.py --render                # table from the stored JSON
+    nice -n 10 python benchmarks/lora_ablation.py --seeds 0       # seed 0, both targets, 8 and 32
+    python benchmarks/lora_ablation.py --quick --zoo /tmp/z       # tiny: the quick library
+    python benchmarks/lora_ablation.py --render                   # the page from the stored JSON
 
-The full run is 3 seeds x 4 shots x 3 m x 3 variants = 108 fits of MiniLM with LoRA adapters.
+The full run is 3 seeds x 2 targets x 2 shots x 3 m x 3 variants = 108 fits of MiniLM with LoRA
+adapters.
 """
 
 from __future__ import annotations
@@ -34,146 +38,202 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "lora_ablation.json"
 DOC = ROOT / "docs" / "lora_ablation.md"
 VARIANTS = ("knn+new", "random+new", "knn-new")  # selection + with (+) / without (-) new adapter
+#: Paired contrasts of the page: (variant, against, what the difference measures).
+CONTRASTS = (
+    ("knn+new", "random+new", "k-NN selection vs random adapters"),
+    ("knn+new", "knn-new", "with vs without the new adapter"),
+)
 
 
 @dataclass
 class Config:
     """What one run covers."""
 
-    shots: tuple[int, ...] = (8, 16, 32, 64)  # labelled examples per class
+    shots: tuple[int, ...] = (8, 32)  # labelled examples per class
     ms: tuple[int, ...] = (1, 3, 5)
     seeds: tuple[int, ...] = (0, 1, 2)
-    test: int = 500  # test texts (the first of the test split)
-    max_epochs: int = 10
+    targets: tuple[str, ...] = ("rotten_tomatoes", "fortunes_food_sports")
+    test_per_class: int = 250  # the protocol's TEST_PER_CLASS (fewer where a class is small)
+    max_epochs: int = 10  # the protocol's LORA_EPOCHS
     quick: bool = False  # the quick library and a tiny grid (for tests)
-    existing: bool = False  # use the zoo's adapters as they are (e.g. a partly built library)
 
     @classmethod
     def tiny(cls) -> Config:
-        return cls(shots=(4,), ms=(2,), seeds=(0,), test=40, max_epochs=2, quick=True)
+        return cls(shots=(4,), ms=(2,), seeds=(0,), targets=("fortunes_food_sports",),
+                   test_per_class=20, max_epochs=2, quick=True)  # fmt: skip
 
 
-def _sample(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.concatenate(
-        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)]
-    )
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["target"], row["variant"], row["m"], row["shots"], row["seed"])
 
 
-def run(zoo: Any, config: Config, progress: bool = True) -> list[dict[str, Any]]:
-    """All rows of the ablation (benchmark row format plus ``variant`` and ``sources``)."""
-    from recycle import datasets
+def run(
+    zoo: Any, config: Config, progress: bool = True, checkpoint: Path | None = None
+) -> list[dict[str, Any]]:
+    """All rows of the ablation (benchmark row format plus ``variant``, ``sources``,
+    ``library_size`` and ``test_texts``). With ``checkpoint``, its rows are kept (their fits
+    are not run again) and the rows so far are saved there after every fit."""
     from recycle.adapt import Recycler
+    from recycle.bench.text_fewshot import fewshot_targets
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
 
-    if config.existing:  # every adapter entry (one with a parent base) of the zoo
-        adapters = [e.name for e in zoo.list(modality="text") if e.parents]
-    else:
-        summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
-        adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
-    rt = datasets.load("rotten-tomatoes")
-    y_all = np.asarray(rt.y_train)
-    X_test, y_test = list(rt.X_test[: config.test]), np.asarray(rt.y_test[: config.test])
-    rows = []
-    for seed in config.seeds:
-        for shots in config.shots:
-            idx = _sample(y_all, shots, seed)
-            X, y = [rt.X_train[i] for i in idx], y_all[idx]
-            for m in config.ms:
-                for variant in VARIANTS:
-                    rng = np.random.default_rng(1000 * seed + m)
-                    random_pick = [str(n) for n in rng.choice(adapters, m, replace=False)]
-                    params = {"max_epochs": config.max_epochs, "new_adapter": "+new" in variant}
-                    start = time.perf_counter()
-                    rec = Recycler(
-                        zoo, m=m, strategy="module_mixing", seed=seed,
-                        candidates=random_pick if variant.startswith("random") else adapters,
-                        strategy_params={"module_mixing": params},
-                    ).fit(X, y)  # fmt: skip
-                    seconds = time.perf_counter() - start
-                    accuracy = float(np.mean(rec.predict(X_test) == y_test))
-                    rows.append({
-                        "target": "rotten-tomatoes", "method": f"module_mixing {variant}",
-                        "variant": variant, "m": m, "shots": shots, "accuracy": accuracy,
-                        "fit_seconds": round(seconds, 2), "seed": seed,
-                        "trainable_params": int(rec.strategy_.trainable_params_),
-                        "sources": [s.source_id.split("@")[0] for s in rec.strategy_.sources],
-                        "library_size": len(adapters),
-                    })  # fmt: skip
-                    if progress:
-                        print(f"seed {seed} shots {shots} m {m} {variant}: {accuracy:.3f}")
+    summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
+    adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
+    rows: list[dict[str, Any]] = []
+    if checkpoint is not None and checkpoint.exists():
+        rows = json.loads(checkpoint.read_text())["rows"]
+    done = {_key(r) for r in rows}
+    targets = fewshot_targets(config.shots, max(config.seeds) + 1, config.test_per_class,
+                              config.targets)  # fmt: skip
+    for target in (t for t in targets if t.seed in config.seeds):
+        for m in config.ms:
+            for variant in VARIANTS:
+                row = {"target": target.name, "variant": variant, "m": m,
+                       "shots": target.shots, "seed": target.seed}  # fmt: skip
+                if _key(row) in done:
+                    continue
+                rng = np.random.default_rng(1000 * target.seed + m)
+                random_pick = [str(n) for n in rng.choice(adapters, m, replace=False)]
+                params = {"max_epochs": config.max_epochs, "new_adapter": "+new" in variant}
+                start = time.perf_counter()
+                rec = Recycler(
+                    zoo, m=m, strategy="module_mixing", seed=target.seed,
+                    candidates=random_pick if variant.startswith("random") else adapters,
+                    strategy_params={"module_mixing": params},
+                ).fit(target.X_train, target.y_train)  # fmt: skip
+                seconds = time.perf_counter() - start
+                accuracy = float(np.mean(rec.predict(target.X_test) == target.y_test))
+                row.update({
+                    "method": f"module_mixing {variant}", "accuracy": accuracy,
+                    "fit_seconds": round(seconds, 2),
+                    "trainable_params": int(rec.strategy_.trainable_params_),
+                    "sources": [s.source_id.split("@")[0] for s in rec.strategy_.sources],
+                    "library_size": len(adapters), "test_texts": len(target.y_test),
+                })  # fmt: skip
+                rows.append(row)
+                if checkpoint is not None:
+                    payload = {"protocol": "lora_ablation", "config": asdict(config), "rows": rows}
+                    checkpoint.write_text(json.dumps(payload, indent=1) + "\n")
+                if progress:
+                    print(f"{target.name} seed {target.seed} shots {target.shots} m {m} "
+                          f"{variant}: {accuracy:.3f} ({seconds:.0f} s)", flush=True)  # fmt: skip
     return rows
 
 
+def _cell(values: list[float], full: int) -> str:
+    """``mean ± std`` in %, with ``(n=K)`` below ``full`` seeds; ``-`` when empty."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f} (n=1)"
+    few = f" (n={len(values)})" if len(values) < full else ""
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values, ddof=1):.1f}{few}"
+
+
+def contrasts(rows: list[dict[str, Any]]) -> list[str]:
+    """Per contrast and m: the mean paired difference in points over the (target, shots,
+    seed) cells both variants have, and on how many of them the first variant is ahead.
+
+    Examples
+    --------
+    >>> r = [{"target": "t", "variant": v, "m": 1, "shots": 8, "seed": 0, "accuracy": a}
+    ...      for v, a in (("knn+new", 0.7), ("random+new", 0.6), ("knn-new", 0.75))]
+    >>> [line.split(": ")[1] for line in contrasts(r)]
+    ['+10.0 points (ahead on 1 of 1)', '-5.0 points (ahead on 0 of 1)']
+    """
+    acc = {_key(r): r["accuracy"] for r in rows}
+    lines = []
+    for first, second, what in CONTRASTS:
+        for m in sorted({r["m"] for r in rows}):
+            diffs = [
+                acc[k] - acc[(k[0], second, *k[2:])]
+                for k in acc
+                if k[1] == first and k[2] == m and (k[0], second, *k[2:]) in acc
+            ]
+            if diffs:
+                lines.append(
+                    f"- {what} ({first} - {second}), m={m}: {100 * np.mean(diffs):+.1f} points "
+                    f"(ahead on {sum(d > 0 for d in diffs)} of {len(diffs)})"
+                )
+    return lines
+
+
 def render(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
-    """The markdown table: accuracy mean ± std over seeds per shots x m x variant."""
-    shots = sorted({r["shots"] for r in rows})
+    """The page: per target, accuracy mean ± std over seeds per m x variant x shots (the number
+    of seeds where below the config's), then the paired contrasts."""
+    full = len(Config().seeds)  # a full run's seeds
+    sizes = sorted({r["library_size"] for r in rows})
     lines = [
         "# LoRA library ablations (generated by benchmarks/lora_ablation.py)",
         "",
-        "module_mixing on the text LoRA library (MiniLM + one LoRA adapter per source task), "
-        "target Rotten Tomatoes fresh/rotten; test accuracy (%), mean ± std over seeds "
-        f"{sorted({r['seed'] for r in rows})}, {config.get('test')} test texts. "
-        "knn = k-NN selection, random = random adapters; +new / -new = with / without the new "
-        "adapter.",
+        "module_mixing on the text LoRA library (MiniLM + one LoRA adapter per source task) on "
+        "the `text_fewshot` targets (the same labelled draws and test sets); test accuracy "
+        f"(%), mean ± std over the seeds {sorted({r['seed'] for r in rows})} (a cell over fewer "
+        f"than {full} says how many: `(n=1)`). knn = k-NN selection among the library's "
+        "adapters, random = m adapters drawn at random; +new / -new = with / without the new "
+        f"trainable adapter. Library: {', '.join(map(str, sizes))} source adapters. fit s: mean "
+        "fit seconds on 2 shared CPU cores; params: median trainable parameters.",
         "",
-        f"Library: {rows[0]['library_size']} source adapters"
-        + (
-            " (the zoo as it was: possibly a partly built library)"
-            if config.get("existing")
-            else ""
-        )
-        + ".",
-        "",
-        "| m | variant | " + " | ".join(f"{s}/class" for s in shots) + " | fit s | params |",
-        "|---|---|" + "---|" * len(shots) + "---|---|",
     ]
-    for m in sorted({r["m"] for r in rows}):
-        for variant in VARIANTS:
-            sel = [r for r in rows if r["m"] == m and r["variant"] == variant]
-            if not sel:
-                continue
-            cells = []
-            for s in shots:
-                acc = [100 * r["accuracy"] for r in sel if r["shots"] == s]
-                cells.append(f"{np.mean(acc):.1f} ± {np.std(acc):.1f}" if acc else "-")
-            fit = np.mean([r["fit_seconds"] for r in sel])
-            params = int(np.median([r["trainable_params"] for r in sel]))
-            lines.append(
-                f"| {m} | {variant} | " + " | ".join(cells) + f" | {fit:.0f} | {params:,} |"
-            )
+    for target in dict.fromkeys(r["target"] for r in rows):
+        sel_t = [r for r in rows if r["target"] == target]
+        shots = sorted({r["shots"] for r in sel_t})
+        tests = sorted({r.get("test_texts", config.get("test")) for r in sel_t}, key=str)
+        lines += [
+            f"## {target} ({', '.join(map(str, tests))} test texts)",
+            "",
+            "| m | variant | " + " | ".join(f"{s}/class" for s in shots) + " | fit s | params |",
+            "|---|---|" + "---|" * len(shots) + "---|---|",
+        ]
+        for m in sorted({r["m"] for r in sel_t}):
+            for variant in VARIANTS:
+                sel = [r for r in sel_t if r["m"] == m and r["variant"] == variant]
+                if not sel:
+                    continue
+                cells = [_cell([r["accuracy"] for r in sel if r["shots"] == s], full)
+                         for s in shots]  # fmt: skip
+                fit = np.mean([r["fit_seconds"] for r in sel])
+                params = int(np.median([r["trainable_params"] for r in sel]))
+                lines.append(
+                    f"| {m} | {variant} | " + " | ".join(cells) + f" | {fit:.0f} | {params:,} |"
+                )
+        lines.append("")
+    lines += ["## Paired contrasts (both targets, every shots count and seed)", "",
+              *contrasts(rows)]  # fmt: skip
+    notes = config.get("notes") or []
+    if notes:
+        lines += ["", "## Run notes", "", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--zoo", default="zoo-text", help="zoo folder (built if missing)")
+    parser.add_argument("--zoo", help="zoo folder (default: the text_fewshot cache's LoRA zoo)")
     parser.add_argument("--quick", action="store_true", help="tiny grid on the quick library")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--render", action="store_true", help="only rewrite --doc from --out")
-    parser.add_argument(
-        "--existing", action="store_true", help="use the zoo's adapters as they are (no build)"
-    )
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
     parser.add_argument("--shots", type=int, nargs="+", help="override the shots per class")
     parser.add_argument("--ms", type=int, nargs="+", help="override m")
-    parser.add_argument("--test", type=int, help="override the number of test texts")
+    parser.add_argument("--targets", nargs="+", help="override the targets")
+    parser.add_argument("--note", action="append", default=[], help="a run note for the page")
     args = parser.parse_args(argv)
     if not args.render:
         from recycle import Zoo
+        from recycle.bench.text_fewshot import lora_pool
 
         config = Config.tiny() if args.quick else Config()
-        config.existing = args.existing
-        for key in ("seeds", "shots", "ms"):
+        for key in ("seeds", "shots", "ms", "targets"):
             if getattr(args, key):
                 setattr(config, key, tuple(getattr(args, key)))
-        config.test = args.test or config.test
-        rows = run(Zoo.open(args.zoo), config)
-        payload = {"protocol": "lora_ablation", "config": asdict(config), "rows": rows}
+        zoo = Zoo.open(args.zoo) if args.zoo else lora_pool(quick=config.quick)[0]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=1) + "\n")
+        run(zoo, config, checkpoint=args.out)
     payload = json.loads(args.out.read_text())
+    if args.note:  # kept with the rows, so a later render keeps them
+        payload["config"]["notes"] = args.note
+        args.out.write_text(json.dumps(payload, indent=1) + "\n")
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(render(payload["rows"], payload["config"]))
     return 0

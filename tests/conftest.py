@@ -9,6 +9,7 @@ import pytest
 
 from family_helpers import family  # noqa: F401  (a small real white-box family)
 from pg import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures, see tests/pg.py)
+from text_library_helpers import library  # noqa: F401  (the quick text LoRA library)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

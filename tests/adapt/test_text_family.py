@@ -1,14 +1,13 @@
 """The text LoRA family on the real all-MiniLM-L6-v2: library build, zoo round trip, checks.
 
-One quick library (3 source tasks, tiny subsets) is built once through the CLI
-(``recycle zoo build-demo --modality text --quick``) and shared by the tests of this module.
+The quick library (3 source tasks, tiny subsets) is built once per session through the CLI
+(``recycle zoo build-demo --modality text --quick``: the ``library`` fixture of
+``tests/text_library_helpers.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import pickle
 import re
@@ -30,42 +29,10 @@ from recycle.adapt.family.source import (
     deserialize_family,
     serialize_family,
 )
-from recycle.bench.results import Results
 from recycle.bench.text_library import HELD_OUT, QUICK_TASKS, SOURCE_TASKS, TARGETS
-from recycle.cli import main
 from recycle.errors import IntegrityError, ValidationError
 from recycle.zoo import Zoo
 from recycle.zoo.checker import static_check
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The quick text library built by the CLI into a fresh zoo (and its JSON summary)."""
-    root = tmp_path_factory.mktemp("textlib")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RECYCLE_CACHE", str(root / "cache"))
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    zoo = str(root / "zoo")
-    out = root / "summary.json"
-    argv = ["zoo", "build-demo", "--modality", "text", "--quick", "--zoo", zoo, "--json"]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(argv)
-    out.write_text(buf.getvalue())
-    again, said = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(again):
-        code_again = main(argv)
-    with contextlib.redirect_stdout(said):  # the sentence a person reads, without --json
-        code_said = main(argv[:-1])
-    mp.undo()
-    return {
-        "zoo": zoo,
-        "root": root,
-        "code": code,
-        "summary": json.loads(buf.getvalue()),
-        "again": (code_again, json.loads(again.getvalue())),
-        "said": (code_said, " ".join(said.getvalue().split())),
-    }
 
 
 def _rt_shots(per_class: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
@@ -301,9 +268,11 @@ def test_lora_ablation_quick_run(
     adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
     assert all(set(r["sources"]) <= adapters and len(r["sources"]) == 2 for r in rows)
     assert by["knn-new"]["trainable_params"] < by["knn+new"]["trainable_params"]
-    table = bench.render(rows, {"test": 40})
+    assert {(r["target"], r["test_texts"]) for r in rows} == {("fortunes_food_sports", 40)}
+    table = bench.render(rows, {})
     assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
-    assert "4/class" in table
+    assert "4/class" in table and "(n=1)" in table  # one seed of three, said per cell
+    assert sum("m=2: " in line for line in bench.contrasts(rows)) == 2
 
 
 def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
@@ -427,27 +396,3 @@ def test_auto_on_the_lora_library_mixes_three_adapters_when_the_selection_takes_
             references=("tfidf_logreg",), m_for=pool.m_for,
         )  # fmt: skip
     assert seen == [[("tfidf_logreg", 0), ("lorahub", 3)], [("tfidf_logreg", 0), ("lorahub", 1)]]
-
-
-def test_text_fewshot_runs_lora_strategies_on_the_library_beside_the_baselines(
-    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """text_fewshot's LoRA methods run on the text LoRA library (here the quick one, from the
-    fixture's cache) while the other methods keep the protocol's encoder pool; both land in one
-    results file."""
-    from recycle.bench.protocols import run_protocol
-
-    monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
-    checkpoint = tmp_path / "rows.json"
-    res = run_protocol(
-        "text_fewshot", quick=True, seeds=1, methods=("tfidf_logreg", "lorahub_m3"),
-        checkpoint=str(checkpoint),
-    )  # fmt: skip
-    by = {r.method: r for r in res.rows}
-    assert sorted(by) == ["lorahub_m3", "tfidf_logreg"] and not res.meta["failures"]
-    adapters = {f"{library['summary']['prefix']}.{t.name}" for t in QUICK_TASKS}
-    assert set(by["lorahub_m3"].extra["selected"]) == adapters  # m=3 of 3, never the base
-    assert by["lorahub_m3"].extra["strategy"] == "lorahub"
-    assert by["lorahub_m3"].target == by["tfidf_logreg"].target
-    assert "minilm_l6.onnx" in res.meta["sources"] and len(res.meta["lora_pool"]) == 4
-    assert len(Results.load(checkpoint).rows) == 2

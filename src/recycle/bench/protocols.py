@@ -260,9 +260,10 @@ def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Result
         return results
     if opts.checkpoint is None:  # the LoRA rows join the rows above through the checkpoint
         raise ConfigError("text_fewshot's LoRA methods need a checkpoint file.")
-    zoo = tf.lora_pool(opts.cache_dir, opts.quick)
+    zoo, names = tf.lora_pool(opts.cache_dir, opts.quick)
+    lora = [replace(m, params={**m.params, "candidates": names}) for m in lora]
     resumed = replace(opts, resume=True)
-    meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list()]}
+    meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list() if e.name in set(names)]}
     out = _run("text_fewshot", [], targets, lora, resumed, progress, meta, pool=zoo)
     out.meta["sources"] = results.meta["sources"]
     out.meta["failures"] = results.meta["failures"] + out.meta["failures"]

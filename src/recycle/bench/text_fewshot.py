@@ -99,10 +99,17 @@ def is_lora(method: Method) -> bool:
     return method.name in LORA_METHODS
 
 
-def lora_pool(cache_dir: str | None = None, quick: bool = False, progress: Any = None) -> Any:
+def lora_pool(
+    cache_dir: str | None = None, quick: bool = False, progress: Any = None
+) -> tuple[Any, list[str]]:
     """The zoo of the text LoRA library (``quick``: the 3-source one), built or loaded from the
-    per-source cache, at ``<cache>/text_fewshot_zoo[_quick]``; ``<cache>``: ``cache_dir`` or
-    ``$RECYCLE_CACHE``."""
+    per-source cache, at ``<cache>/text_fewshot_zoo[_quick]``, and the names of this library
+    version's entries (its base and adapters); ``<cache>``: ``cache_dir`` or ``$RECYCLE_CACHE``.
+
+    The protocol's methods select among these names only: the zoo keeps the entries of every
+    library version built into that cache (on 2026-12-04 it held versions 1 and 2, each of the
+    31 tasks twice, so m=3 picked one adapter twice and version 1's leaky review-vs-plot
+    adapter was a candidate)."""
     import os
     from pathlib import Path
 
@@ -111,8 +118,8 @@ def lora_pool(cache_dir: str | None = None, quick: bool = False, progress: Any =
 
     root = Path(cache_dir or os.environ.get("RECYCLE_CACHE") or Path.home() / ".cache/recycle")
     zoo = Zoo.open(root / f"text_fewshot_zoo{'_quick' if quick else ''}")
-    build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
-    return zoo
+    summary = build_text_library(zoo, TextLibraryRecipe(quick=quick), progress)
+    return zoo, [*summary.registered, *summary.present]
 
 
 def fewshot_methods(names: tuple[str, ...] | None = None) -> list[Method]:
