@@ -5,8 +5,8 @@ Usage: python scripts/gen_cli_docs.py [--check]
 Walks every command of :data:`recycle.cli.app` (groups included) and writes one section per
 command: its help text, a usage line and a table of its arguments and options with their types,
 defaults and help. ``--check`` writes nothing and exits 1 when ``docs/cli.md`` differs from what
-the app would generate (``tests/project/test_docs.py`` runs the same comparison), so regenerate after
-adding or changing a command.
+the app would generate (``tests/project/test_docs.py`` runs the same comparison), so regenerate
+after adding or changing a command.
 """
 
 from __future__ import annotations
