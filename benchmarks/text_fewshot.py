@@ -8,7 +8,8 @@ Usage::
     .venv/bin/python benchmarks/text_fewshot.py --render --note "..."  # with a run note
 
 Rows are saved after every fit to ``benchmarks/results/text_fewshot.json``; a rerun keeps them
-and fits only what is missing (``--fresh`` starts over). Methods are the protocol's names or
+and fits only what is missing (``--fresh`` starts over); the saved run notes are kept
+(``--note`` replaces them). Methods are the protocol's names or
 any registered strategy name (``src/recycle/bench/text_fewshot.py``). Features of the zoo's
 encoders and of frozen MiniLM are cached under ``$RECYCLE_CACHE``.
 """
@@ -40,6 +41,8 @@ def main() -> None:
     if not args.render:
         if args.fresh and RESULTS.exists():
             RESULTS.unlink()
+        # the run's own meta replaces the saved one: keep the run notes of the rows it keeps
+        notes = Results.load(RESULTS).meta.get("notes") if RESULTS.exists() else None
         methods = tuple(m for m in args.methods.split(",") if m) or None
         shots = tuple(int(s) for s in args.shots.split(",") if s) or None
         with use_cache(FeatureCache()):
@@ -47,6 +50,8 @@ def main() -> None:
                 "text_fewshot", seeds=args.seeds, methods=methods, shots=shots,
                 checkpoint=str(RESULTS), resume=True,
             )  # fmt: skip
+        if notes and not results.meta.get("notes"):
+            results.meta["notes"] = notes
         results.save(RESULTS)
     results = Results.load(RESULTS)
     if args.note:
