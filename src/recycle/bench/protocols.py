@@ -263,7 +263,8 @@ def run_text_fewshot(opts: Options, progress: ProgressCallback | None) -> Result
     zoo, names = tf.lora_pool(opts.cache_dir, opts.quick)
     lora = [replace(m, params={**m.params, "candidates": names}) for m in lora]
     resumed = replace(opts, resume=True)
-    meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list() if e.name in set(names)]}
+    current = set(names)
+    meta = {**results.meta, "lora_pool": [e.ref for e in zoo.list() if e.name in current]}
     out = _run("text_fewshot", [], targets, lora, resumed, progress, meta, pool=zoo)
     out.meta["sources"] = results.meta["sources"]
     out.meta["failures"] = results.meta["failures"] + out.meta["failures"]

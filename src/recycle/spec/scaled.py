@@ -37,6 +37,7 @@ import numpy as np
 
 from recycle.errors import DataError
 from recycle.spec.format import Spec
+from recycle.spec.kernel import gaussian
 from recycle.spec.rkme import as_rows, build_spec
 
 #: Quantile levels of the stored knots: 1 % to 99 % (the extremes would be single rows'
@@ -135,10 +136,8 @@ def scaled_mmd2(spec: Any, X: Any) -> float | None:
         A = A[np.linspace(0, len(A) - 1, MAX_ROWS).astype(int)]
     Q = to_quantiles(part["knots"], A)
     Z, beta, g = part["Z"], part["beta"], part["gamma"]
-
-    def kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        D = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
-        return np.exp(-g * np.maximum(D, 0.0))
-
-    value = kernel(Q, Q).mean() + beta @ kernel(Z, Z) @ beta - 2.0 * kernel(Q, Z).mean(0) @ beta
+    value = (
+        gaussian(Q, Q, g).mean() + beta @ gaussian(Z, Z, g) @ beta
+        - 2.0 * gaussian(Q, Z, g).mean(0) @ beta
+    )  # fmt: skip
     return float(max(value, 0.0))

@@ -61,6 +61,18 @@ def _t_model(no_source: ArrayLike, chosen: ArrayLike, folds: int) -> tuple[float
     return float(diff.mean()), float(np.sqrt((1 / len(diff) + ratio) * diff.var(ddof=1))), len(diff)
 
 
+def _paired_with(
+    scores: Mapping[str, ArrayLike], chosen: str, no_source: Iterable[str]
+) -> list[str]:
+    """The ``no_source`` models (once each, besides ``chosen``) scored on the same folds as
+    ``chosen``: those a paired comparison can be made with."""
+    return [
+        k
+        for k in dict.fromkeys(no_source)
+        if k != chosen and k in scores and np.size(scores[k]) == np.size(scores[chosen])
+    ]
+
+
 def risk_bound(
     no_source: ArrayLike, chosen: ArrayLike, folds: int, level: float = RISK_LEVEL
 ) -> float:
@@ -110,8 +122,7 @@ def gap_probabilities(
     """:func:`gap_probability` of every scored ``no_source`` model (besides ``chosen``)."""
     return {
         k: gap_probability(scores[k], scores[chosen], folds)
-        for k in dict.fromkeys(no_source)
-        if k != chosen and k in scores and np.size(scores[k]) == np.size(scores[chosen])
+        for k in _paired_with(scores, chosen, no_source)
     }
 
 
@@ -122,8 +133,7 @@ def risk_bounds(
     ``chosen``, rounded to 1e-4; models without scores are left out."""
     return {
         k: round(risk_bound(scores[k], scores[chosen], folds), 4)
-        for k in dict.fromkeys(no_source)
-        if k != chosen and k in scores and np.size(scores[k]) == np.size(scores[chosen])
+        for k in _paired_with(scores, chosen, no_source)
     }
 
 
