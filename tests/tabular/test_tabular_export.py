@@ -119,3 +119,15 @@ def test_two_threads_converting_at_once_leave_skl2onnx_unpatched() -> None:
         t.join()
     assert second_in.is_set()
     assert ModelComponentContainer.add_node is before
+
+
+def test_feature_augment_head_holds_each_array_once(hgb_zoo: Zoo) -> None:
+    """The head reads the per-source heads' arrays from its own copy; it used to build a
+    LinearHead("averaging") beside it for them, which stored every array a second time."""
+    from recycle.deploy.torch_parts import head_module
+
+    X, y, _ = _rows("mlc_churn")
+    strategy = Recycler(hgb_zoo, strategy="feature_augment").fit(X, y).strategy_
+    head = head_module(strategy)
+    own = len(list(head.own.buffers()))  # the own input's mean and std
+    assert len(list(head.buffers())) == len(strategy.arrays_) + own

@@ -23,10 +23,8 @@ from recycle.zoo.checker import static_check
 def lgbm_zoo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Zoo, Any]:
     root = tmp_path_factory.mktemp("lgbmzoo")
     zoo = Zoo.open(root / "zoo")
-    registered, _ = build_tabular_zoo(
-        zoo, tables=["mlc_churn"], kinds=["lgbm"], cache_dir=root / "cache"
-    )
-    assert registered == ["lgbm.mlc_churn"]
+    build = build_tabular_zoo(zoo, tables=["mlc_churn"], kinds=["lgbm"], cache_dir=root / "cache")
+    assert build.registered == ["lgbm.mlc_churn"]
     return zoo, root
 
 

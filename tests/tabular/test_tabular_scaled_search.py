@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from recycle.sources import SklearnSource
-from recycle.spec import build_spec
+from recycle.spec import Spec, build_spec
 from recycle.spec.scaled import build_scaled_spec, scaled_mmd2
 from recycle.zoo import ModelCard, Zoo
 from recycle.zoo.query import ranked
@@ -65,3 +66,26 @@ def test_plain_specs_keep_the_index_order(tmp_path: Path) -> None:
     expected = ranked(zoo, build_spec(Q, m=20, space="input:2"), 2)[0]
     assert [h.entry.name for h in hits] == [h.entry.name for h in expected]
     assert scaled_mmd2(build_spec(Q, m=5), Q) is None
+
+
+def test_repeated_searches_read_each_scaled_spec_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-ranking used to read and parse every hit's spec blob on every search; a blob is
+    content-addressed, so its parsed quantile map is kept and later searches read none."""
+    zoo = _zoo(tmp_path, scaled=True)
+    queries = _providers(np.random.default_rng(1), 40)
+    first = {n: [(h.entry.id, h.score, h.rank) for h in zoo.search(Q, top=2)]
+             for n, Q in queries.items()}  # fmt: skip
+    specs = {e.spec_sha256 for e in zoo.list()}
+    reads: list[str] = []
+    real = zoo.store.read
+    monkeypatch.setattr(zoo.store, "read", lambda sha: reads.append(sha) or real(sha))
+    again = {n: [(h.entry.id, h.score, h.rank) for h in zoo.search(Q, top=2)]
+             for n, Q in queries.items()}  # fmt: skip
+    assert again == first  # the same hits, scores and ranks
+    assert not specs & set(reads)  # no spec blob read again
+    for name, Q in queries.items():  # the scores are the spec's own scaled MMD
+        entry = zoo.get(name)
+        spec = Spec.from_json(real(entry.spec_sha256))
+        assert dict((i, s) for i, s, _ in again[name])[entry.id] == scaled_mmd2(spec, Q)

@@ -60,10 +60,12 @@ def build_demo(
     if json_out:
         print_json(summary)
         return
-    trained = f", {len(summary['trained'])} trained" if "trained" in summary else ""
+    more = f", {len(summary['trained'])} trained" if "trained" in summary else ""
+    if summary.get("updated"):  # entries an older recipe made, registered as new versions
+        more += f", {len(summary['updated'])} updated to the current recipe"
     console.print(
         f"{where}: {len(summary['registered'])} registered, {len(summary['present'])} already "
-        f"there{trained} ({summary['seconds']:.0f} s)."
+        f"there{more} ({summary['seconds']:.0f} s)."
     )
 
 
@@ -83,10 +85,10 @@ def _build_tabular(
     from recycle.tabular.zoo import build_tabular_zoo
 
     start = time.perf_counter()
-    registered, present = build_tabular_zoo(zoo, quick=quick, progress=progress)
+    build = build_tabular_zoo(zoo, quick=quick, progress=progress)
     seconds = round(time.perf_counter() - start, 3)
-    summary = {"location": str(zoo.location), "registered": registered, "present": present,
-               "seconds": seconds}  # fmt: skip
+    summary = {"location": str(zoo.location), "registered": build.registered,
+               "updated": build.updated, "present": build.present, "seconds": seconds}  # fmt: skip
     return f"Tabular demo zoo at {zoo.location}", summary
 
 

@@ -209,6 +209,16 @@ def _standard(a: _Arrays, prefix: str, D: torch.Tensor) -> torch.Tensor:
     return (D - a[f"{prefix}.mean"]) / a[f"{prefix}.std"]
 
 
+def per_source_probabilities(a: _Arrays, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Each source's own head on its features: L2-normalised, standardised (``src{i}.scaler``),
+    logistic regression (``src{i}.head``), as ``recycle.adapt._linear.fit_per_source`` fitted
+    them; averaging, stacking and feature_augment read these."""
+    return [
+        _logreg(a, f"src{i}.head", _standard(a, f"src{i}.scaler", _l2(F)))
+        for i, F in enumerate(feats)
+    ]
+
+
 class LinearHead(nn.Module):
     """linear_probe, averaging, stacking and mcw: the strategy's numpy formulas in torch."""
 
@@ -217,22 +227,16 @@ class LinearHead(nn.Module):
         self.name = name
         self.arrays = _Arrays(arrays)
 
-    def _per_source(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        a = self.arrays
-        return [
-            _logreg(a, f"src{i}.head", _standard(a, f"src{i}.scaler", _l2(F)))
-            for i, F in enumerate(feats)
-        ]
-
     def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
         a = self.arrays
         if self.name == "linear_probe":
             D = torch.cat([_l2(F) for F in feats], dim=1)
             return _logreg(a, "head", _standard(a, "scaler", D))
         if self.name == "averaging":
-            return torch.stack(self._per_source(feats)).mean(dim=0)
+            return torch.stack(per_source_probabilities(a, feats)).mean(dim=0)
         if self.name == "stacking":
-            meta = torch.log(torch.clamp(torch.cat(self._per_source(feats), dim=1), 1e-6, 1.0))
+            probs = torch.cat(per_source_probabilities(a, feats), dim=1)
+            meta = torch.log(torch.clamp(probs, 1e-6, 1.0))
             return _logreg(a, "meta", meta)
         from recycle.adapt.strategies.mcw import PROBA_FLOOR
 
@@ -282,12 +286,11 @@ class FeatureAugmentHead(nn.Module):
     def __init__(self, strategy: Any) -> None:
         super().__init__()
         self.own = OwnInputModule(strategy.own_input_)
-        self.sources = LinearHead("averaging", strategy.arrays_)  # its per-source heads
-        self.arrays = _Arrays(strategy.arrays_)
+        self.arrays = _Arrays(strategy.arrays_)  # the per-source heads' and its own, once
 
     def forward(self, x: torch.Tensor, *feats: torch.Tensor) -> torch.Tensor:
         raw = self.own(x).reshape(x.shape[0], -1)
-        D = torch.cat([raw, *self.sources._per_source(feats)], dim=1)
+        D = torch.cat([raw, *per_source_probabilities(self.arrays, feats)], dim=1)
         return _logreg(self.arrays, "aug.head", _standard(self.arrays, "aug.scaler", D))
 
 

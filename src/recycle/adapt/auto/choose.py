@@ -29,7 +29,7 @@ from recycle.adapt.auto.plan import (
     candidate_ms,
     plan,
 )
-from recycle.adapt.auto.risk import risk_note
+from recycle.adapt.auto.risk import bound_note, risk_note
 from recycle.adapt.base import Features
 from recycle.adapt.registry import StrategyParams, check_params, get_strategy, reads_sources
 from recycle.adapt.split import n_folds, small_n_folds
@@ -133,7 +133,8 @@ def choose(
             f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
             "on new data"
         )
-    risk = risk_note(guard.gap_probability or {}, guard.use)
-    if risk:
-        notes.append(risk)
+    for note in (risk_note(guard.gap_probability or {}, guard.use),
+                 bound_note(guard.risk or {}, guard.use)):  # fmt: skip
+        if note:
+            notes.append(note)
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)

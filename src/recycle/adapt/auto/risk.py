@@ -15,6 +15,9 @@ fits of the tabular bench, losses or not. The warning therefore rests on
 :data:`RISK_LIMIT` better than the choice; ``report_["guard"]["gap_probability"]`` holds it for
 every scored no-source model, and ``report_["warnings"]`` says it when one reaches
 :data:`WARN_PROBABILITY`. (Warning on the 95 % bound is the same rule at probability 0.05.)
+The bound itself is said in words too (:func:`bound_note`), for the no-source model with the
+largest bound, whenever that bound exceeds :data:`RISK_LIMIT`: not a warning that something
+is wrong, but how far below that model the choice may be.
 
 Examples
 --------
@@ -29,6 +32,8 @@ Examples
 {'no_source': 0.7439}
 >>> risk_note(probs, "mcw").split(" on new data")[0]
 "auto's choice mcw is likely more than 2 points below no_source (probability 0.74)"
+>>> bound_note({"no_source": 0.0438}, "mcw").split(" (")[0]
+'on new data, no_source may be up to 4.4 points more accurate than mcw'
 """
 
 from __future__ import annotations
@@ -150,4 +155,27 @@ def risk_note(
         f"auto's choice {chosen} is likely more than {100 * RISK_LIMIT:g} points below {worst} "
         f"on new data (from the paired cross-validation folds; a warning from probability "
         f"{threshold:g})"
+    )
+
+
+def bound_note(bounds: Mapping[str, float], chosen: str, limit: float = RISK_LIMIT) -> str | None:
+    """The 95 % bound in words for the no-source model with the largest :func:`risk_bounds`
+    entry, when it exceeds ``limit`` (None otherwise: the choice is at most ``limit`` below
+    every no-source model at that confidence).
+
+    >>> print(bound_note({"gradient_boosting": 0.041, "logistic_regression": 0.01}, "mcw"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    on new data, gradient_boosting may be up to 4.1 points more accurate than mcw
+    (one-sided 95 % bound from the cross-validation folds)
+    >>> bound_note({"gradient_boosting": 0.02}, "mcw") is None
+    True
+    """
+    if not bounds:
+        return None
+    worst = max(bounds, key=lambda k: bounds[k])
+    if bounds[worst] <= limit:
+        return None
+    return (
+        f"on new data, {worst} may be up to {100 * bounds[worst]:.1f} points more accurate than "
+        f"{chosen} (one-sided {100 * RISK_LEVEL:g} % bound from the cross-validation folds)"
     )
