@@ -71,8 +71,8 @@ def run(
     zoo: Any, config: Config, progress: bool = True, checkpoint: Path | None = None
 ) -> list[dict[str, Any]]:
     """All rows of the ablation (benchmark row format plus ``variant``, ``sources``,
-    ``library_size`` and ``test_texts``). With ``checkpoint``, its rows are kept (their fits
-    are not run again) and the rows so far are saved there after every fit."""
+    ``library_size`` and ``test_texts``). With ``checkpoint``, its rows and run notes are kept
+    (their fits are not run again) and the rows so far are saved there after every fit."""
     from recycle.adapt import Recycler
     from recycle.bench.text_fewshot import fewshot_targets
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
@@ -80,8 +80,10 @@ def run(
     summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
     adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
     rows: list[dict[str, Any]] = []
+    notes: list[str] = []  # the stored run notes, kept by a resumed run
     if checkpoint is not None and checkpoint.exists():
-        rows = json.loads(checkpoint.read_text())["rows"]
+        stored = json.loads(checkpoint.read_text())
+        rows, notes = stored["rows"], stored.get("config", {}).get("notes") or []
     done = {_key(r) for r in rows}
     targets = fewshot_targets(config.shots, max(config.seeds) + 1, config.test_per_class,
                               config.targets)  # fmt: skip
@@ -112,7 +114,8 @@ def run(
                 })  # fmt: skip
                 rows.append(row)
                 if checkpoint is not None:
-                    payload = {"protocol": "lora_ablation", "config": asdict(config), "rows": rows}
+                    saved = {**asdict(config), **({"notes": notes} if notes else {})}
+                    payload = {"protocol": "lora_ablation", "config": saved, "rows": rows}
                     checkpoint.write_text(json.dumps(payload, indent=1) + "\n")
                 if progress:
                     print(f"{target.name} seed {target.seed} shots {target.shots} m {m} "
