@@ -71,8 +71,8 @@ def run(
     zoo: Any, config: Config, progress: bool = True, checkpoint: Path | None = None
 ) -> list[dict[str, Any]]:
     """All rows of the ablation (benchmark row format plus ``variant``, ``sources``,
-    ``library_size`` and ``test_texts``). With ``checkpoint``, its rows are kept (their fits
-    are not run again) and the rows so far are saved there after every fit."""
+    ``library_size`` and ``test_texts``). With ``checkpoint``, its rows and run notes are kept
+    (their fits are not run again) and the rows so far are saved there after every fit."""
     from recycle.adapt import Recycler
     from recycle.bench.text_fewshot import fewshot_targets
     from recycle.bench.text_library import TextLibraryRecipe, build_text_library
@@ -80,8 +80,10 @@ def run(
     summary = build_text_library(zoo, TextLibraryRecipe(quick=config.quick))
     adapters = [n for n in summary.registered + summary.present if not n.endswith(".base")]
     rows: list[dict[str, Any]] = []
+    notes: list[str] = []  # the stored run notes, kept by a resumed run
     if checkpoint is not None and checkpoint.exists():
-        rows = json.loads(checkpoint.read_text())["rows"]
+        stored = json.loads(checkpoint.read_text())
+        rows, notes = stored["rows"], stored.get("config", {}).get("notes") or []
     done = {_key(r) for r in rows}
     targets = fewshot_targets(config.shots, max(config.seeds) + 1, config.test_per_class,
                               config.targets)  # fmt: skip
@@ -112,7 +114,8 @@ def run(
                 })  # fmt: skip
                 rows.append(row)
                 if checkpoint is not None:
-                    payload = {"protocol": "lora_ablation", "config": asdict(config), "rows": rows}
+                    saved = {**asdict(config), **({"notes": notes} if notes else {})}
+                    payload = {"protocol": "lora_ablation", "config": saved, "rows": rows}
                     checkpoint.write_text(json.dumps(payload, indent=1) + "\n")
                 if progress:
                     print(f"{target.name} seed {target.seed} shots {target.shots} m {m} "
@@ -132,29 +135,37 @@ def _cell(values: list[float], full: int) -> str:
 
 def contrasts(rows: list[dict[str, Any]]) -> list[str]:
     """Per contrast and m: the mean paired difference in points over the (target, shots,
-    seed) cells both variants have, and on how many of them the first variant is ahead.
+    seed) cells both variants have, ± the standard deviation of those differences (from two
+    cells on), and on how many of them the first variant is ahead, tied and behind.
 
     Examples
     --------
-    >>> r = [{"target": "t", "variant": v, "m": 1, "shots": 8, "seed": 0, "accuracy": a}
-    ...      for v, a in (("knn+new", 0.7), ("random+new", 0.6), ("knn-new", 0.75))]
-    >>> [line.split(": ")[1] for line in contrasts(r)]
-    ['+10.0 points (ahead on 1 of 1)', '-5.0 points (ahead on 0 of 1)']
+    >>> r = [{"target": "t", "variant": v, "m": 1, "shots": 8, "seed": s, "accuracy": a + b}
+    ...      for v, a in (("knn+new", 0.7), ("random+new", 0.6), ("knn-new", 0.75))
+    ...      for s, b in ((0, 0.0), (1, 0.1 if v == "random+new" else 0.0))]
+    >>> for line in contrasts(r):
+    ...     print(line.split(": ")[1])
+    +5.0 ± 7.1 points (ahead on 1, tied on 1, behind on 0 of 2)
+    -5.0 ± 0.0 points (ahead on 0, tied on 0, behind on 2 of 2)
     """
     acc = {_key(r): r["accuracy"] for r in rows}
     lines = []
     for first, second, what in CONTRASTS:
         for m in sorted({r["m"] for r in rows}):
-            diffs = [
+            diffs = np.array([
                 acc[k] - acc[(k[0], second, *k[2:])]
                 for k in acc
                 if k[1] == first and k[2] == m and (k[0], second, *k[2:]) in acc
-            ]
-            if diffs:
-                lines.append(
-                    f"- {what} ({first} - {second}), m={m}: {100 * np.mean(diffs):+.1f} points "
-                    f"(ahead on {sum(d > 0 for d in diffs)} of {len(diffs)})"
-                )
+            ])  # fmt: skip
+            if not len(diffs):
+                continue
+            diffs = np.round(100 * diffs, 6)  # points; equal accuracies tie exactly
+            spread = f" ± {np.std(diffs, ddof=1):.1f}" if len(diffs) > 1 else ""
+            lines.append(
+                f"- {what} ({first} - {second}), m={m}: {np.mean(diffs):+.1f}{spread} points "
+                f"(ahead on {np.sum(diffs > 0)}, tied on {np.sum(diffs == 0)}, "
+                f"behind on {np.sum(diffs < 0)} of {len(diffs)})"
+            )
     return lines
 
 
@@ -199,7 +210,8 @@ def render(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
                 )
         lines.append("")
     lines += ["## Paired contrasts (both targets, every shots count and seed)", "",
-              *contrasts(rows)]  # fmt: skip
+              "Mean difference in points ± the standard deviation of the paired differences "
+              "over the (target, shots, seed) cells.", "", *contrasts(rows)]  # fmt: skip
     notes = config.get("notes") or []
     if notes:
         lines += ["", "## Run notes", "", *[f"- {n}" for n in notes]]

@@ -250,9 +250,8 @@ def test_module_mixing_without_new_adapter_trains_only_the_mix() -> None:
     assert fit[False].trainable_params_ == head_and_mix < fit[True].trainable_params_
 
 
-def test_lora_ablation_quick_run(
-    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _ablation_bench(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """benchmarks/lora_ablation.py as a module (registered for its dataclasses)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "lora_ablation.py"
@@ -261,6 +260,13 @@ def test_lora_ablation_quick_run(
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "lora_ablation", bench)  # dataclasses look it up
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_lora_ablation_quick_run(
+    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _ablation_bench(monkeypatch)
     monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
     rows = bench.run(Zoo.open(library["zoo"]), bench.Config.tiny(), progress=False)
     by = {r["variant"]: r for r in rows}
@@ -273,6 +279,28 @@ def test_lora_ablation_quick_run(
     assert sum(line.startswith("| 2 | ") for line in table.splitlines()) == 3
     assert "4/class" in table and "(n=1)" in table  # one seed of three, said per cell
     assert sum("m=2: " in line for line in bench.contrasts(rows)) == 2
+
+
+def test_lora_ablation_resumed_run_keeps_the_saved_run_notes(
+    library: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22 (i22-rows7): the checkpoint written after every fit held the run's own config, so a
+    resumed run without ``--note`` dropped the page's run notes from the JSON (as
+    text_fewshot.py did before 7cdd489). Now the stored notes stay; the stored rows are kept."""
+    bench = _ablation_bench(monkeypatch)
+    monkeypatch.setenv("RECYCLE_CACHE", str(library["root"] / "cache"))
+    stored = [{"target": "fortunes_food_sports", "variant": v, "m": 2, "shots": 4, "seed": 0,
+               "accuracy": 0.5} for v in ("knn+new", "random+new")]  # fmt: skip
+    checkpoint = tmp_path / "ablation.json"
+    notes = ["Run 1: seed 0 only."]
+    config = {"seeds": [0], "notes": notes}
+    checkpoint.write_text(json.dumps({"protocol": "lora_ablation", "config": config,
+                                      "rows": stored}))  # fmt: skip
+    rows = bench.run(Zoo.open(library["zoo"]), bench.Config.tiny(), False, checkpoint)
+    saved = json.loads(checkpoint.read_text())
+    assert [r["variant"] for r in rows] == ["knn+new", "random+new", "knn-new"]
+    assert saved["rows"][:2] == stored and saved["rows"][2]["variant"] == "knn-new"
+    assert saved["config"]["notes"] == notes
 
 
 def test_auto_on_the_lora_library_cross_validates_the_white_box_strategies(
