@@ -41,8 +41,6 @@ def main() -> None:
     if not args.render:
         if args.fresh and RESULTS.exists():
             RESULTS.unlink()
-        # the run's own meta replaces the saved one: keep the run notes of the rows it keeps
-        notes = Results.load(RESULTS).meta.get("notes") if RESULTS.exists() else None
         methods = tuple(m for m in args.methods.split(",") if m) or None
         shots = tuple(int(s) for s in args.shots.split(",") if s) or None
         with use_cache(FeatureCache()):
@@ -50,8 +48,6 @@ def main() -> None:
                 "text_fewshot", seeds=args.seeds, methods=methods, shots=shots,
                 checkpoint=str(RESULTS), resume=True,
             )  # fmt: skip
-        if notes and not results.meta.get("notes"):
-            results.meta["notes"] = notes
         results.save(RESULTS)
     results = Results.load(RESULTS)
     if args.note:

@@ -193,6 +193,23 @@ def test_resume_keeps_earlier_rows_and_runs_only_the_missing_fits(tmp_path: Path
         run_all("other", [], targets, [], checkpoint=checkpoint, resume=True)
 
 
+def test_resumed_run_keeps_the_earlier_runs_notes(tmp_path: Path) -> None:
+    """Run notes (``meta["notes"]``, what the docs pages print) survive a resumed run; every
+    bench script lost them when its resume rewrote the checkpoint with the run's own meta."""
+    texts = ["a fine, warm film", "great fun", "dull and bad", "awful mess"] * 6
+    y = np.array([1, 1, 0, 0] * 6)
+    targets = [Target("toy", 24, seed, texts, y, texts[:8], y[:8]) for seed in (0, 1)]
+    method = Method("tfidf", factory=lambda seed, pool: TfidfLogReg(seed=seed))
+    checkpoint = tmp_path / "results.json"
+    first = run_all("toy", [], targets[:1], [method], checkpoint=checkpoint)
+    first.meta["notes"] = ["seed 0 ran at load 2"]
+    first.save(checkpoint)
+    run_all("toy", [], targets, [method], checkpoint=checkpoint, resume=True)
+    assert Results.load(checkpoint).meta["notes"] == ["seed 0 ran at load 2"]
+    fresh = run_all("toy", [], targets, [method], checkpoint=tmp_path / "new.json", resume=True)
+    assert "notes" not in fresh.meta
+
+
 def test_merge_joins_runs_split_by_shots_and_prefers_the_later_row() -> None:
     first, second = _results(), Results("toy", meta={"seeds": 2, "wall_seconds": 30.0})
     second.add(Row("a", "auto", "auto", 25, 0.99, 1.0, 50, 0))

@@ -129,8 +129,11 @@ def test_prediction_writes_no_feature_cache_unless_asked(
 def test_ctrl_c_during_fit_exits_130_and_writes_nothing(zoo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     # The child says "fitting" as Recycler.fit starts; Ctrl-C follows at once, so it lands inside
-    # the fit however fast the fit is (a fixed sleep raced fits that took under 3 s).
+    # the fit however fast the fit is (a fixed sleep raced fits that took under 3 s). The child
+    # restores Python's Ctrl-C handler first, as in a terminal: a suite started in the
+    # background (`make test &`) passes SIGINT down ignored, and the fit then ran to the end.
     code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         "import sys; from recycle.cli import main; from recycle.adapt import recycler; "
         "fit = recycler.Recycler.fit; "
         "recycler.Recycler.fit = lambda self, *a, **k: (print('fitting', flush=True), "

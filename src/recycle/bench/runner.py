@@ -184,7 +184,8 @@ def run_all(
 
 
 def _resume(results: Results, checkpoint: str | Path | None) -> set[tuple[str, str, int, int]]:
-    """Copy the rows of an earlier run's ``checkpoint`` into ``results``; return their keys.
+    """Copy the rows of an earlier run's ``checkpoint`` into ``results``, and its run notes
+    (``meta["notes"]``) unless this run has its own; return the rows' keys.
 
     A missing file is a fresh start; a file of another protocol is an error (it would mix
     protocols in one table).
@@ -198,4 +199,6 @@ def _resume(results: Results, checkpoint: str | Path | None) -> set[tuple[str, s
             f"{earlier.protocol!r} results. Use another --out folder."
         )
     results.rows.extend(earlier.rows)
+    if earlier.meta.get("notes") and not results.meta.get("notes"):
+        results.meta["notes"] = earlier.meta["notes"]
     return {(r.target, r.method, r.shots, r.seed) for r in earlier.rows}

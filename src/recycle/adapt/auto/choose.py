@@ -20,6 +20,7 @@ import numpy as np
 
 from recycle.adapt.auto.cv import CVResult, cross_validate
 from recycle.adapt.auto.fidelity import cv_params as low_fidelity
+from recycle.adapt.auto.fidelity import setfit_caution
 from recycle.adapt.auto.guard import FLAG_SE_FACTOR, GuardDecision, guard_decision
 from recycle.adapt.auto.plan import (
     DEFAULT_STRATEGY,
@@ -134,7 +135,8 @@ def choose(
             "on new data"
         )
     for note in (risk_note(guard.gap_probability or {}, guard.use),
-                 bound_note(guard.risk or {}, guard.use)):  # fmt: skip
+                 bound_note(guard.risk or {}, guard.use),
+                 setfit_caution(default_reference, guard.use, y)):  # fmt: skip
         if note:
             notes.append(note)
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from recycle.adapt.registry import ALL, StrategyParams
 
 #: White-box strategies auto also scores when the selected sources are adapters of one text
@@ -81,6 +83,38 @@ SETFIT_LEFT_OUT = (
     "auto did not score setfit (not in strategies); Recycler(strategy='setfit') is the "
     "no-source alternative to compare with"
 )
+
+
+#: Below this many labelled texts per class, auto's cross-validation did not rank SetFit as
+#: the test set did on text_fewshot (``research/setfit-cv.md``: the sign of SetFit - frozen
+#: MiniLM matched in 8 of 18 fits at 8-32 per class, in 6 of 6 at 64).
+SETFIT_CV_RELIABLE_PER_CLASS = 64
+
+
+def setfit_caution(default_reference: str | None, chosen: str, y: Any) -> str | None:
+    """What ``report_`` says when auto, with SetFit as its default reference, chose another
+    candidate on fewer than :data:`SETFIT_CV_RELIABLE_PER_CLASS` texts in the smallest class
+    (None otherwise): its cross-validation could not rank SetFit there.
+
+    >>> setfit_caution("setfit", "mcw@m=1", ["a"] * 16 + ["b"] * 16).split(";")[0]
+    'auto chose mcw@m=1 over setfit with 16 labelled texts in the smallest class'
+    >>> setfit_caution("setfit", "setfit", ["a"] * 16 + ["b"] * 16) is None
+    True
+    >>> setfit_caution("setfit", "mcw@m=1", ["a"] * 64 + ["b"] * 70) is None
+    True
+    """
+    if default_reference != "setfit" or chosen == "setfit" or len(y) == 0:
+        return None
+    smallest = int(np.unique(np.asarray(y), return_counts=True)[1].min())
+    if smallest >= SETFIT_CV_RELIABLE_PER_CLASS:
+        return None
+    return (
+        f"auto chose {chosen} over setfit with {smallest} labelled texts in the smallest class; "
+        f"below {SETFIT_CV_RELIABLE_PER_CLASS} per class its cross-validation ranked SetFit as "
+        "the test set did in only 8 of 18 text_fewshot fits, where SetFit was 0.5-2.1 points more "
+        "accurate than auto on average (research/setfit-cv.md): Recycler(strategy='setfit') "
+        "may do better"
+    )
 
 
 def lora_m(m_selected: int, n_adapters: int) -> int:
