@@ -37,6 +37,16 @@ from typing import Any
 
 import numpy as np
 
+from recycle.bench.tabular_claims import (
+    MARGIN,
+    best_per_size,
+    claims_table,
+    coverage_table,
+    grouped,
+    said_by,
+    verdict,
+)
+
 NO_SOURCE = ("gb", "logreg")
 #: How the reuse-without-labels table compares with the learnware package.
 LEARNWARE_NOTE = (
@@ -88,26 +98,11 @@ COVERAGE_NOTE = (
     "stated bound (95 % if the bound were exact). "
     "Last columns: > 2-point losses whose actual gap exceeds the bound stated for *it*.\n"
 )
-#: A fit this far below the reference counts as a loss (2 points).
-MARGIN = 0.02
 #: Seeds on which report_'s warning threshold (recycle.adapt.auto.risk.WARN_PROBABILITY) was
 #: chosen; the other seeds are held out for its evaluation.
 SELECTION_SEEDS = (0, 1)
 #: Thresholds of the gap probability compared on the selection seeds.
 GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def _by(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, dict[str, Any]]]:
-    out: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = defaultdict(dict)
-    for r in rows:
-        out[(r["target"], r["shots"], r["seed"])][r["method"]] = r
-    return out
-
-
-def _best_no_source(rows: list[dict[str, Any]], shots: int) -> str:
-    means = {m: np.mean([r["accuracy"] for r in rows if r["method"] == m and r["shots"] == shots])
-             for m in NO_SOURCE}  # fmt: skip
-    return max(means, key=lambda m: means[m])
 
 
 def accuracy_table(rows: list[dict[str, Any]]) -> str:
@@ -127,15 +122,15 @@ def accuracy_table(rows: list[dict[str, Any]]) -> str:
 
 def gain_table(rows: list[dict[str, Any]], kinds: list[str] | None = None) -> str:
     shots = sorted({r["shots"] for r in rows})
-    grouped = _by(rows)
+    by_fit = grouped(rows)
     methods = [m for m in dict.fromkeys(r["method"] for r in rows) if m not in NO_SOURCE]
-    ref = {s: _best_no_source(rows, s) for s in shots}
+    ref = best_per_size(rows)
     lines = ["| method vs best no-source | " + " | ".join(f"{s} rows ({ref[s]})" for s in shots)
              + " |", "|---|" + "---|" * len(shots)]  # fmt: skip
     for m in methods:
         cells = []
         for s in shots:
-            gains = [g[m]["accuracy"] - g[ref[s]]["accuracy"] for (t, n, _), g in grouped.items()
+            gains = [g[m]["accuracy"] - g[ref[s]]["accuracy"] for (t, n, _), g in by_fit.items()
                      if n == s and m in g and ref[s] in g
                      and (kinds is None or t.split(":")[0] in kinds)]  # fmt: skip
             losses = sum(d < -MARGIN for d in gains)
@@ -175,7 +170,7 @@ def warned(row: dict[str, Any], threshold: float | None = None) -> list[str]:
 def _outcomes(rows: list[dict[str, Any]]) -> list[tuple[int, int, bool, dict[str, Any]]]:
     """(shots, seed, lost, auto row) of every auto fit with both no-source kinds beside it."""
     out = []
-    for (_, n, seed), g in sorted(_by(rows).items()):
+    for (_, n, seed), g in sorted(grouped(rows).items()):
         if "auto" in g and all(m in g for m in NO_SOURCE):
             best = max(g[m]["accuracy"] for m in NO_SOURCE)
             out.append((n, seed, g["auto"]["accuracy"] < best - MARGIN, g["auto"]))
@@ -253,12 +248,10 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
     better kind (the same model) in ``guard["close_to"]``, or flagged a recycled choice whose
     margin over its reference (that kind, or ``no_source``, which picks a kind) was under 2 SE,
     or warned that that kind or ``no_source`` is likely more than 2 points better."""
-    from recycle.bench.tabular_claims import said_by
-
     lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     n = said = 0
-    for (t, s, seed), g in sorted(_by(rows).items()):
+    for (t, s, seed), g in sorted(grouped(rows).items()):
         if "auto" not in g or not all(m in g for m in NO_SOURCE):
             continue
         better = max(NO_SOURCE, key=lambda m: g[m]["accuracy"])
@@ -331,8 +324,6 @@ def main() -> None:
     parser.add_argument("--zoo", help="The bench's tabular zoo (for reuse without labels).")
     parser.add_argument("--out", default="docs/tabular.md")
     args = parser.parse_args()
-    from recycle.bench.tabular_claims import claims_table, coverage_table, verdict
-
     data = json.loads(Path(args.results).read_text())
     rows = data["rows"]
     seeds = sorted({r["seed"] for r in rows})

@@ -36,12 +36,15 @@ from typing import Any
 
 import numpy as np
 
+from recycle.adapt.auto.risk import RISK_LIMIT, WARN_PROBABILITY
+
 #: The no-source models of the bench, and the name auto's guard gives each.
 KIND_OF = {"gb": "gradient_boosting", "logreg": "logistic_regression"}
 #: Bench methods whose test accuracy stands for each key of auto's ``guard["risk"]``.
 METHOD_OF = {"gradient_boosting": "gb", "logistic_regression": "logreg", "no_source": "no_source"}
-#: A fit this far below the reference counts as a loss (2 points: the issue's loss size).
-MARGIN = 0.02
+#: A fit this far below the reference counts as a loss: the issue's 2 points, the limit
+#: auto's risk statements use too.
+MARGIN = RISK_LIMIT
 READINGS = ("per size", "per fit")
 
 
@@ -68,7 +71,8 @@ def grouped(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, 
 
 
 def best_per_size(rows: list[dict[str, Any]]) -> dict[int, str]:
-    """The better of gb and logreg on average at each size (the gain table's reference)."""
+    """The better of gb and logreg on average at each size (the gain table's reference; ties
+    go to gb)."""
     out = {}
     for s in sorted({r["shots"] for r in rows}):
         means = {m: np.mean([r["accuracy"] for r in rows if r["method"] == m and r["shots"] == s])
@@ -86,8 +90,6 @@ def said_by(auto: dict[str, Any], method: str) -> str | None:
     >>> said_by({"close_to": ["logistic_regression"]}, "gb") is None
     True
     """
-    from recycle.adapt.auto.risk import WARN_PROBABILITY
-
     kind = KIND_OF[method]
     if kind in (auto.get("close_to") or ()):
         return f"close to {kind}"

@@ -157,7 +157,7 @@ def rescaled(zoo: Zoo, hits: list[SearchHit], X: Any) -> list[SearchHit]:
 #: by its hash, so an entry never goes stale; the size bounds memory (a part holds its
 #: quantile knots and reduced set: ~0.1 MB for 70 columns) at four re-rankings' worth.
 _SCALED_PARTS: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
-SCALED_PARTS_KEPT = 4 * 32
+SCALED_PARTS_KEPT = 4 * 32  # spec.cascade.RERANK hits per re-ranking
 _SCALED_LOCK = threading.Lock()
 
 
