@@ -173,9 +173,12 @@ def _labelled_pool() -> dict[str, tuple[list[str], np.ndarray]]:
 def fewshot_targets(
     shots: tuple[int, ...], seeds: int, test_per_class: int = TEST_PER_CLASS,
     only: tuple[str, ...] | None = None,
+    labelled: dict[str, tuple[list[str], np.ndarray]] | None = None,
 ) -> list[Target]:  # fmt: skip
     """Targets at ``shots`` texts per class for seeds ``0..seeds-1``, seed-major (a run that is
     stopped early has every shot count of the first seeds). ``only``: these target names.
+    ``labelled``: other tasks' texts and labels (0..C-1) instead of the protocol's, split the
+    same way (``research/setfit_dev.py`` draws its development targets so).
 
     Each class gives :data:`POOL_PER_CLASS` texts to the labelled pool (half its texts when it
     has fewer than twice that: the fortunes categories have 147-198 quotes) and up to
@@ -183,7 +186,7 @@ def fewshot_targets(
     if max(shots) > POOL_PER_CLASS:
         raise ConfigError(f"shots per class must be <= {POOL_PER_CLASS}; got {max(shots)}.")
     splits = {}
-    for name, (texts, y) in _labelled_pool().items():
+    for name, (texts, y) in (labelled or _labelled_pool()).items():
         if only and name not in only:
             continue
         rng = np.random.default_rng(1234)
