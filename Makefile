@@ -13,7 +13,7 @@ demo: setup
 	.venv/bin/recycle demo
 
 test: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --durations=25
 
 lint: setup
 	.venv/bin/ruff check src tests
