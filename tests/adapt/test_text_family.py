@@ -331,8 +331,12 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     SetFit out of its cross-validation on this path (only named it in a warning)."""
     from recycle.adapt import recycler as recycler_module
     from recycle.adapt.auto import cv as cv_module
+    from recycle.adapt.auto import fidelity
     from recycle.adapt.auto import pool as pool_module
     from recycle.adapt.auto.fidelity import LORA_BUDGET, SETFIT_CV_SECONDS
+
+    # auto races at >= 64 texts per class (below it keeps SetFit: the next test); 8 is quicker
+    monkeypatch.setattr(fidelity, "SETFIT_CV_RELIABLE_PER_CLASS", 8)
 
     built: dict[str, list[Any]] = {"cv": [], "refit": []}
 
@@ -382,6 +386,44 @@ def test_auto_on_the_lora_library_scores_the_lora_strategies_at_low_fidelity(
     # restricted strategies without setfit: not scored, and report_ says so
     mine = pool_module.auto_pool(["mcw"], adapters[:1], "text", [*base, *adapters])
     assert "setfit" not in mine.references and any("setfit" in n for n in mine.notes)
+
+
+def test_auto_on_the_lora_library_keeps_setfit_without_a_race_below_64_texts_per_class(
+    library: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22: below 64 texts per class auto's 3-fold CV cannot rank SetFit (research/setfit-cv.md)
+    and SetFit beat auto's cross-validated choice on held-out targets (research/setfit-dev.md):
+    auto now fits SetFit, its default reference, without cross-validating anything, and says
+    why in report_; at 64 per class it races as before."""
+    from recycle.adapt.auto import cv as cv_module
+    from recycle.adapt.auto import pool as pool_module
+
+    scored: list[str] = []
+    real_build = cv_module.build
+
+    def counting(name: str, *args: Any, **kwargs: Any) -> Any:
+        scored.append(name)
+        return real_build(name, *args, **kwargs)
+
+    monkeypatch.setattr(cv_module, "build", counting)
+    X, y, X_test, _ = _rt_shots(8)
+    zoo = Zoo.open(library["zoo"])
+    params = {"setfit": {"num_iterations": 1}}  # a few contrastive steps: a quick test
+    rec = Recycler(zoo, m=2, seed=0, strategy_params=params).fit(X, y)
+    assert rec.report_["strategy"] == "setfit" and rec.report_["m"] == 0
+    assert scored == [] and rec.report_["cv"] == {} and rec.report_["guard"] is None
+    said = [w for w in rec.report_["warnings"] if "kept setfit without cross-validating" in w]
+    assert said and "8 labelled texts in the smallest class" in said[0], rec.report_["warnings"]
+    alone = Recycler(zoo, strategy="setfit", m=2, seed=0, strategy_params=params).fit(X, y)
+    np.testing.assert_allclose(rec.predict_proba(X_test), alone.predict_proba(X_test), atol=1e-6)
+    # (without 'setfit' in strategies auto races as before: the first test above)
+    # the pool decides by the smallest class: 64 per class races
+    prefix = library["summary"]["prefix"]
+    adapters = [zoo.load(f"{prefix}.{t.name}") for t in QUICK_TASKS]
+    at = {n: pool_module.auto_pool(None, adapters[:1], "text", adapters, y=[0] * n + [1] * 64)
+          for n in (63, 64)}  # fmt: skip
+    assert (at[63].keep, at[64].keep) == ("setfit", None)
+    assert "setfit" in at[64].references and at[64].default_reference == "setfit"
 
 
 def test_auto_on_the_lora_library_mixes_three_adapters_when_the_selection_takes_one(

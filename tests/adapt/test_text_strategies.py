@@ -160,35 +160,3 @@ def test_auto_cross_validation_embeds_each_text_once(fortunes, monkeypatch) -> N
         MiniLMLogReg().fit(X[10:], y[10:])  # the memo holds other texts first
         again = MiniLMLogReg().fit(X[:10], y[:10]).predict_proba(X[10:])
     np.testing.assert_allclose(again, direct, atol=1e-6)
-
-
-def test_auto_says_setfit_may_do_better_when_it_chose_another_on_few_texts(monkeypatch) -> None:
-    """#22 (research/setfit-cv.md): below 64 texts per class auto's CV ranked SetFit as the
-    test set did in 8 of 18 text_fewshot fits. With SetFit as the default reference and another
-    choice, report_ says so; at 64 per class, or when SetFit is the choice, it does not."""
-    import sys
-
-    from recycle.adapt.auto import CVResult, choose
-
-    choose_module = sys.modules["recycle.adapt.auto.choose"]  # the module, not the function
-    folds = {"minilm_logreg": [0.95, 0.95, 0.9], "setfit": [0.6, 0.55, 0.6]}
-
-    def scored(candidates: list[tuple[str, int]], *args, **kwargs) -> list[CVResult]:
-        return [CVResult(n, m, folds[n], [0.3, 0.3, 0.3]) for n, m in candidates]
-
-    monkeypatch.setattr(choose_module, "cross_validate", scored)
-    refs = ("minilm_logreg", "setfit")
-
-    def warnings(per_class: int) -> list[str]:
-        texts, y = [f"text {i}" for i in range(2 * per_class)], np.array([0, 1] * per_class)
-        c = choose([], texts, y, [], {}, m_selected=0, references=refs,
-                   default_reference="setfit")  # fmt: skip
-        assert c.strategy == "minilm_logreg"
-        return c.notes
-
-    assert any("chose minilm_logreg over setfit with 16 labelled texts" in n for n in warnings(16))
-    assert not any("over setfit" in n for n in warnings(64))
-    folds["setfit"] = [0.99, 0.99, 0.99]
-    texts, y = [f"t{i}" for i in range(32)], np.array([0, 1] * 16)
-    kept = choose([], texts, y, [], {}, m_selected=0, references=refs, default_reference="setfit")
-    assert kept.strategy == "setfit" and not any("over setfit" in n for n in kept.notes)

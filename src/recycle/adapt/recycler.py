@@ -269,7 +269,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         if self.strategy == "auto":
             named = pool is not zoo  # a named table (the tabular market)
-            plan = auto.auto_pool(self.strategies, selected, infer_modality(X), ranked, named)
+            plan = auto.auto_pool(self.strategies, selected, infer_modality(X), ranked, named, y)
             notes += plan.notes
             budget = (self.time_budget or plan.budget_s) * AUTO_CV_SHARE
             choice = auto.choose(

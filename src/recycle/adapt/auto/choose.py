@@ -20,7 +20,6 @@ import numpy as np
 
 from recycle.adapt.auto.cv import CVResult, cross_validate
 from recycle.adapt.auto.fidelity import cv_params as low_fidelity
-from recycle.adapt.auto.fidelity import setfit_caution
 from recycle.adapt.auto.guard import FLAG_SE_FACTOR, GuardDecision, guard_decision
 from recycle.adapt.auto.plan import (
     DEFAULT_STRATEGY,
@@ -46,7 +45,7 @@ class Choice:
     strategy: str
     m: int
     cv: list[CVResult]  # every candidate's cross-validation, in the order they ran
-    guard: GuardDecision  # :func:`~recycle.adapt.auto.guard.guard_decision`'s verdict
+    guard: GuardDecision | None  # :func:`~recycle.adapt.auto.guard.guard_decision`'s verdict
     notes: list[str]  # skipped candidates, the guard's reason when it overrode or flagged
 
 
@@ -69,6 +68,7 @@ def choose(
     cv_params: StrategyParams | None = None,
     m_for: dict[str, int] | None = None,
     default_reference: str | None = None,
+    keep: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Choice:
     """Cross-validate strategies ``names`` (at the candidate m's) and the no-source
@@ -94,9 +94,12 @@ def choose(
     ``m_for``: the m of these dear strategies instead of
     the selection's (the LoRA candidates, :func:`~recycle.adapt.auto.fidelity.lora_m`), unless
     the user fixed m. ``default_reference``: the reference the guard keeps unless another
-    beats it (:func:`~recycle.adapt.auto.guard.guard_decision`).
+    beats it (:func:`~recycle.adapt.auto.guard.guard_decision`). ``keep``: the no-source model
+    to fit without any cross-validation (no guard; the pool says why in its notes).
     """
     check_params(params)
+    if keep:
+        return Choice(keep, 0, [], None, [])
     cost = {n: get_strategy(n).relative_cost for n in names}
     no_source = tuple(n for n in names if not reads_sources(n))
     if ranked:
@@ -135,8 +138,7 @@ def choose(
             "on new data"
         )
     for note in (risk_note(guard.gap_probability or {}, guard.use),
-                 bound_note(guard.risk or {}, guard.use),
-                 setfit_caution(default_reference, guard.use, y)):  # fmt: skip
+                 bound_note(guard.risk or {}, guard.use)):  # fmt: skip
         if note:
             notes.append(note)
     return Choice(chosen.strategy, chosen.m, rows, guard, notes)

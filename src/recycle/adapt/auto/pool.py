@@ -47,6 +47,7 @@ from recycle.adapt.auto.fidelity import (
     SETFIT_LEFT_OUT,
     SETFIT_NOTE,
     lora_m,
+    setfit_kept,
 )
 from recycle.adapt.auto.plan import (
     AUTO_STRATEGIES,
@@ -76,10 +77,11 @@ class AutoPool:
     cv_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # CV-only settings
     m_for: dict[str, int] = field(default_factory=dict)  # a candidate m other than selection's
     default_reference: str | None = None  # the reference kept unless another beats it
+    keep: str | None = None  # kept without cross-validation (few texts: fidelity.setfit_kept)
 
     def choose_options(self) -> dict[str, Any]:
         """What :func:`~recycle.adapt.auto.choose` takes from the pool besides its lists."""
-        return {"m_for": self.m_for, "default_reference": self.default_reference}
+        return {"m_for": self.m_for, "default_reference": self.default_reference, "keep": self.keep}
 
 
 def auto_pool(
@@ -88,13 +90,16 @@ def auto_pool(
     modality: str,
     ranked: Sequence[SourceModel] = (),
     named_table: bool = False,
+    y: Any = (),
 ) -> AutoPool:
     """auto's candidates for a target of ``modality`` with the ``selected`` sources (the first
     of ``ranked``, the selection's whole ranking, best first).
 
     ``strategies``: the user's restriction (``Recycler(strategies=...)``), else the defaults
     above; the references are added whatever it says. ``named_table``: the target is a table
-    with named columns (the tabular market).
+    with named columns (the tabular market). ``y``: the target's labels; on a text LoRA
+    library with fewer than :data:`~recycle.adapt.auto.fidelity.SETFIT_CV_RELIABLE_PER_CLASS`
+    texts in the smallest class, auto keeps SetFit without cross-validation (``keep``).
     """
     names = list(strategies or AUTO_STRATEGIES)
     registered = strategy_names()
@@ -121,7 +126,9 @@ def auto_pool(
             pool.references = tuple(r for r in LORA_REFERENCES if r in registered)
             pool.names = [n for n in pool.names if n not in pool.references]
             pool.default_reference = LORA_DEFAULT_REFERENCE
-            pool.notes.append(SETFIT_NOTE)
+            kept = setfit_kept(pool.default_reference, y)
+            pool.keep = LORA_DEFAULT_REFERENCE if kept else None
+            pool.notes.append(kept or SETFIT_NOTE)
         else:
             pool.notes.append(SETFIT_LEFT_OUT)
     elif text and strategies is None:
