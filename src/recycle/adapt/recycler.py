@@ -90,7 +90,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         at m >= 3, low fidelity), plus "setfit" on text). The no-source baselines are always
         included: "independent", and "independent_adapters" when the sources are white-box; on
         text "tfidf_logreg" and "minilm_logreg" instead, and "setfit" on a text LoRA library
-        unless ``strategies`` leaves it out (:mod:`recycle.adapt.auto.pool`).
+        unless ``strategies`` leaves it out (under 64 texts a class auto then fits it alone).
     time_budget : float, optional
         Seconds (None: 60; 420 on a text LoRA library) the whole fit should take with
         ``strategy="auto"``: cross-validation may use :data:`AUTO_CV_SHARE` of it (minus the
