@@ -40,7 +40,8 @@ Usage::
 
 Examples
 --------
->>> corrected_se(np.array([0.1, -0.1, 0.1, -0.1]), 2) == np.sqrt((1 / 4 + 1) * 4 / 3 * 0.01)
+>>> se = corrected_se(np.array([0.1, -0.1, 0.1, -0.1]), 2)  # (1/J + 1/(k-1)) * s^2
+>>> bool(abs(se - np.sqrt((1 / 4 + 1) * 4 / 3 * 0.01)) < 1e-12)
 True
 >>> blend_cv_pick([0.9, 0.9, 0.9], [0.7, 0.7, 0.7])  # no spread, a clear gap: pick
 'gradient_boosting'
