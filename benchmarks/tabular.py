@@ -246,7 +246,7 @@ def auto_losses(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
     """Auto fits > MARGIN below the better of gb/logreg on the same (target, seed), and
     whether ``report_`` said so (:func:`recycle.bench.tabular_claims.said_by`): it named that
     better kind (the same model) in ``guard["close_to"]``, or flagged a recycled choice whose
-    margin over its reference (that kind, or ``no_source``, which picks a kind) was under 2 SE,
+    margin over its reference (that kind, or ``no_source``, which blends both) was under 2 SE,
     or warned that that kind or ``no_source`` is likely more than 2 points better."""
     lines = ["| target | rows | seed | auto | best no-source | auto chose | report_ said |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -335,7 +335,8 @@ def main() -> None:
         "fits); do not edit by hand. Accuracy in %. Users' rows come from each table's user "
         "split, which no source saw. `gb`/`logreg`: scikit-learn defaults on the user's rows; "
         "`lgbm`: LightGBM 4.7.0 defaults on them (shown beside; not one of auto's models); "
-        "`no_source`: the better of the two by one 3-fold CV (10-fold under 100 rows), `auto`'s "
+        "`no_source`: the two blended (their probabilities averaged; #23's study, "
+        "`research/no-source-blend.md`), `auto`'s "
         "reference (what it falls back to); both kinds are scored beside it on auto's folds and "
         "named in `report_` when auto's choice does not clearly beat them. Kinds of user: "
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "

@@ -50,13 +50,14 @@ def _fit(zoo: Zoo, name: str, n: int) -> dict[str, Any]:
         return Recycler(zoo, strategy="auto", seed=0).fit(X, ds.y_test[rows]).report_
 
 
-@pytest.mark.parametrize(("name", "wide"), [("wa_churn", True), ("default", False)])
+@pytest.mark.parametrize(("name", "wide"), [("wa_churn", False), ("default", True)])
 def test_report_says_the_bound_exactly_when_it_exceeds_two_points(
     zoo: Zoo, name: str, wide: bool
 ) -> None:
-    """300 rows of wa_churn: the choice may be several points below gradient boosting (bound
-    4.9 points when measured); of default (ISLR): no model is more than 2 points better even
-    at the 95 % bound (1.2 points at most)."""
+    """300 rows of default (ISLR): the choice may be several points below logistic regression
+    (bound 3.0 points when measured); of wa_churn: no model is more than 2 points better even
+    at the 95 % bound (1.6 points at most). With the one-kind ``no_source`` it was the other
+    way round (wa_churn 4.9 points below gradient boosting, default 1.2): the blend moved both."""
     report = _fit(zoo, name, 300)
     risk = report["guard"]["risk"]
     worst = max(risk, key=risk.get)

@@ -1,5 +1,5 @@
 """Learning-curve-aware cross-validation on small tables: at least ten folds under 100 rows, so
-the models auto and ``no_source`` compare train on nearly as many rows as their refit."""
+the models auto compares train on nearly as many rows as their refit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 import recycle.adapt.strategies  # noqa: F401  (registers the strategies)
 from recycle.adapt.auto import REFERENCE, TABULAR_BASELINES, TABULAR_REFERENCE, choose
 from recycle.adapt.split import SMALL_N_FOLDS, SMALL_N_ROWS, small_n_folds
-from recycle.adapt.strategies.no_source import choose_kind
 
 
 def _step(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -48,12 +47,3 @@ def test_other_modalities_keep_their_folds() -> None:
     c = choose([], X, y, [], {}, m_selected=0, references=(REFERENCE,), seed=0,
                params={"*": {"max_epochs": 2}})  # fmt: skip
     assert {len(r.scores) for r in c.cv} == {6}
-
-
-def test_no_source_scores_gradient_boosting_on_folds_where_it_can_split() -> None:
-    """At 50 rows, 3-fold trains on 33: scikit-learn's gradient boosting (leaves >= 20 rows)
-    cannot split and scores as a constant (about 50 % here); on ten folds (45 rows) it finds
-    the step, as its refit on all 50 rows does."""
-    X, y = _step(50)
-    _, scores = choose_kind(X, y, seed=0)
-    assert scores["gradient_boosting"] > 0.8

@@ -313,6 +313,8 @@ class Recycler(ClassifierMixin, BaseEstimator):
         for attr in ("mixing_weights_", "source_weights_"):
             with contextlib.suppress(AttributeError):
                 extra[attr.rstrip("_")] = np.asarray(getattr(est, attr)).round(4).tolist()
+        if hasattr(est, "chosen_"):  # the no-source strategies: a kind, or "blend"
+            extra["no_source_model"] = str(est.chosen_)
         return {
             "strategy": name,
             "strategy_param": self.strategy,

@@ -13,9 +13,9 @@ rows (25/50/100/250) and their test rows from a table's *user* split, which no s
   mlc_churn's sources only: other columns, same question).
 
 Methods: the no-source models (``gb``, ``logreg``: scikit-learn with defaults on the user's
-rows; ``lgbm``: LightGBM with defaults, shown only; ``no_source``: the better of gb and logreg
-by one 3-fold CV, 10-fold under 100 rows), each strategy that can use the column-mapped
-sources, and ``auto`` (guarded by ``no_source``, both kinds scored beside it).
+rows; ``lgbm``: LightGBM with defaults, shown only; ``no_source``: gb and logreg blended, their
+probabilities averaged), each strategy that can use the column-mapped sources, and ``auto``
+(guarded by ``no_source``, both kinds scored beside it).
 
 Examples
 --------

@@ -10,8 +10,8 @@ the best no-source model without ``report_`` saying so, and does the 95 % bound 
 
 A fit is a *loss* when auto's test accuracy is more than :data:`MARGIN` below *it*. ``report_``
 *says* so (:func:`said_by`) when it names *its* kind in ``guard["close_to"]``, flags a recycled
-choice whose reference was that kind or ``no_source`` (which picks a kind), or warns that that
-kind or ``no_source`` is likely more than 2 points better (gap probability from
+choice whose reference was that kind or ``no_source`` (which blends both kinds), or warns
+that that kind or ``no_source`` is likely more than 2 points better (gap probability from
 ``WARN_PROBABILITY``). Separately, :func:`bound_says`: ``guard["risk"]`` bounds *its* kind more
 than 2 points above the choice (``report_`` then says a bound in words,
 :func:`recycle.adapt.auto.risk.bound_note`). Each statement is counted on losses (recall) and

@@ -176,6 +176,7 @@ def sklearn_head(strategy: Any, shape: list[int]) -> onnx.ModelProto | None:
     proba = graph.output[-1].name
     for node in graph.node:  # skl2onnx may call it "probabilities" too: the graph is SSA
         node.output[:] = ["sk_" + n if n == proba else n for n in node.output]
+        node.input[:] = ["sk_" + n if n == proba else n for n in node.input]  # the blend's label
     graph.node.append(helper.make_node("MatMul", ["sk_" + proba, "head_order"], ["probabilities"]))
     graph.initializer.append(onnx.numpy_helper.from_array(P, "head_order"))
     del graph.output[:]

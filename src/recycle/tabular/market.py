@@ -106,7 +106,7 @@ def market_sources(
 #: What ``report_`` says when a named table gets the no-source model because nothing fits.
 NO_SOURCE_NOTE = (
     "No source in the zoo is usable for this table ({why}); fitted the no-source model "
-    "(gradient boosting or logistic regression, chosen by cross-validation) instead."
+    "(gradient boosting and logistic regression, their probabilities averaged) instead."
 )
 
 

@@ -215,7 +215,7 @@ def guard_decision(
 
     ``baselines``: more scored no-source models that are neither candidates nor references,
     only checked for ``close_to`` (on named tables: gradient boosting and logistic regression
-    alone, beside the reference ``no_source`` that picks one of them by an inner CV; as
+    alone, beside the reference ``no_source`` that blends them (a soft vote); as
     references, the better-scoring of the two would be a winner's-curse-inflated bar).
 
     With ``folds``, ``risk`` bounds how far below each other scored no-source model (the

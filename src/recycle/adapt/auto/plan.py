@@ -32,12 +32,13 @@ REFERENCE = "independent"
 #: (the paper's "Independent"), stronger than the small network trained from scratch.
 WHITEBOX_REFERENCE = "independent_adapters"
 #: auto's reference on tables with named columns (the tabular market): what a tabular user
-#: would train without sources, gradient boosting or logistic regression picked by an inner CV
+#: would train without sources, gradient boosting and logistic regression blended (a soft vote)
 #: (also what auto fits when no source is usable).
 TABULAR_REFERENCE = "no_source"
 #: Scored beside it on named tables, only to be named in ``report_`` (``guard["close_to"]``)
 #: when auto's choice does not clearly beat them: in 15 of the 22 tabular bench fits where auto
-#: was > 2 points below the better kind on test, it had used ``no_source``'s pick, unflagged.
+#: was > 2 points below the better kind on test, it had used ``no_source``'s pick (of one kind
+#: by an inner CV, before the blend), unflagged.
 #: Not references: the better-scoring of the two kinds is an upward-biased bar (guarded by
 #: it, auto lost 0.75 +- 0.29 points at 50 rows, paired over 58 fits).
 TABULAR_BASELINES = ("logistic_regression", "gradient_boosting")

@@ -3,7 +3,7 @@
 Black-box (sources are only ``embed`` calls): ``feature_mixing``, ``mcw``, ``linear_probe``,
 ``stacking``, ``averaging``, ``feature_augment``, and ``spec_weighted`` (reuse without labels,
 built by :mod:`recycle.tabular.reuse`). No source (target data only): ``independent`` (a small
-network), ``no_source`` (gradient boosting or logistic regression on the raw table), and on text
+network), ``no_source`` (gradient boosting and logistic regression, blended), and on text
 ``tfidf_logreg``, ``minilm_logreg`` (frozen all-MiniLM-L6-v2) and ``setfit``; on images and
 texts ``finetune`` (EfficientNet-Lite0 or all-MiniLM-L6-v2, gradual unfreezing). White-box
 (family sources sharing one frozen base): ``module_mixing``, ``independent_adapters``,
