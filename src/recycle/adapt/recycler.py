@@ -56,8 +56,7 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-#: Share of ``time_budget`` (the whole fit) that auto's cross-validation may use once selection
-#: is done; the rest is left for refitting the chosen strategy on all the data.
+#: Share of ``time_budget`` auto's cross-validation may use; the rest is for the final refit.
 AUTO_CV_SHARE = 0.7
 
 
@@ -309,12 +308,11 @@ class Recycler(ClassifierMixin, BaseEstimator):
         guard: auto.GuardDecision | None, notes: list[str], zoo: Any, n: int,
     ) -> dict[str, Any]:  # fmt: skip
         est = self.strategy_
-        extra: dict[str, Any] = {}
+        # the no-source strategies say which model they fitted: a kind, or "blend"
+        extra = {"no_source_model": str(est.chosen_)} if hasattr(est, "chosen_") else {}
         for attr in ("mixing_weights_", "source_weights_"):
             with contextlib.suppress(AttributeError):
                 extra[attr.rstrip("_")] = np.asarray(getattr(est, attr)).round(4).tolist()
-        if hasattr(est, "chosen_"):  # the no-source strategies: a kind, or "blend"
-            extra["no_source_model"] = str(est.chosen_)
         return {
             "strategy": name,
             "strategy_param": self.strategy,
