@@ -6,9 +6,8 @@ Targets (held out from every source of the pool):
   source saw (:func:`recycle.bench.text._rotten_halves`);
 - ``fortunes_food_sports``: Debian ``fortunes`` quotes, category food vs sports
   (:data:`FORTUNE_PAIR`); no source of the encoder pool reads fortunes, and both categories are
-  held out from the text LoRA library (:data:`recycle.bench.text_library.HELD_OUT`). (Until
-  2026-12-04 the pair was politics/science, which the library's sources train on: 177 of its
-  500 test quotes were source training texts.)
+  held out from the text LoRA library (:data:`recycle.bench.text_library.HELD_OUT`; until
+  2026-12-04 the pair was politics/science, which the library's sources train on).
 
 Each at :data:`SHOTS_PER_CLASS` labelled texts per class (the ``shots`` of a row are per class),
 tested on :data:`TEST_PER_CLASS` held-out texts per class, one target per seed.
@@ -22,8 +21,8 @@ that land later need no code change here.
 The LoRA strategies (:data:`LORA_METHODS`) run on the text LoRA library instead
 (:mod:`recycle.bench.text_library`: 31 LoRA adapters on all-MiniLM-L6-v2, none trained on a
 target's texts), registered into a zoo under the cache (:func:`lora_pool`), and so does
-``auto``, with its default time budget (it then also scores the LoRA strategies, and SetFit
-as its default no-source reference, :mod:`recycle.adapt.auto.fidelity`); ``auto_encoders`` is
+``auto``, with its default time budget (SetFit is then its default reference, fitted without
+a race below 64 texts per class: :mod:`recycle.adapt.auto.fidelity`); ``auto_encoders`` is
 auto on the encoder pool.
 
 Examples
@@ -172,13 +171,12 @@ def _labelled_pool() -> dict[str, tuple[list[str], np.ndarray]]:
 
 def fewshot_targets(
     shots: tuple[int, ...], seeds: int, test_per_class: int = TEST_PER_CLASS,
-    only: tuple[str, ...] | None = None,
-    labelled: dict[str, tuple[list[str], np.ndarray]] | None = None,
+    only: tuple[str, ...] | None = None, labelled: dict[str, Any] | None = None,
 ) -> list[Target]:  # fmt: skip
     """Targets at ``shots`` texts per class for seeds ``0..seeds-1``, seed-major (a run that is
     stopped early has every shot count of the first seeds). ``only``: these target names.
-    ``labelled``: other tasks' texts and labels (0..C-1) instead of the protocol's, split the
-    same way (``research/setfit_dev.py`` draws its development targets so).
+    ``labelled``: other tasks' texts and labels (0..C-1), split the same way (development
+    targets: ``research/setfit_dev.py``).
 
     Each class gives :data:`POOL_PER_CLASS` texts to the labelled pool (half its texts when it
     has fewer than twice that: the fortunes categories have 147-198 quotes) and up to
