@@ -218,3 +218,19 @@ def test_fixed_strategy_without_usable_source_names_why(churn_zoo: Zoo) -> None:
     X, y, _, _, _ = _user("wa_churn", None)
     with pytest.raises(IncompatibleError, match=r"hgb\.mlc_churn@1\.0\.0: only 0 of its 22"):
         Recycler(churn_zoo, strategy="stacking").fit(X, y)
+
+
+def test_bench_sizes_leave_enough_test_rows_to_see_two_points() -> None:
+    """At 250 labelled rows creditcard's user split (264 rows) left 14 test rows: one row was
+    7.1 points, so a '> 2 points below' count there measured single rows (#23). A size now
+    runs only where it leaves TEST_MIN (100) test rows; the other sizes are drawn as before."""
+    from recycle.bench.tabular import TABULAR_SHOTS, TEST_MIN, _sample, _targets
+    from recycle.bench.tabular import _user as bench_user
+
+    X, cols, y = bench_user("creditcard", None, False, False)
+    targets = _targets("rows", "creditcard", X, cols, y, TABULAR_SHOTS, 0, None)
+    assert [t.shots for t in targets] == [25, 50, 100]
+    assert min(len(t.y_test) for t in targets) >= TEST_MIN == 100
+    train, test = _sample(y, 100, 0)  # unchanged draws: the stored rows of other sizes hold
+    assert np.array_equal(targets[-1].y_train, y[train])
+    assert np.array_equal(targets[-1].y_test, y[test])
