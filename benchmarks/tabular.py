@@ -23,7 +23,8 @@ the same zoo, then writes:
 Usage::
 
     RECYCLE_CACHE=... recycle bench tabular --out RUN
-    python benchmarks/tabular.py RUN/results.json [--zoo ZOO] [--out docs/tabular.md]
+    python benchmarks/tabular.py RUN/results.json [--zoo ZOO | --reuse-from docs/tabular.md] \
+        [--out docs/tabular.md]
 """
 
 from __future__ import annotations
@@ -302,6 +303,36 @@ def reuse_table(zoo_path: str) -> str:
     return "\n".join(lines)
 
 
+def _not_run(rows: list[dict[str, Any]]) -> str:
+    """The sizes some targets lack (the protocol runs a size only where it leaves
+    ``TEST_MIN`` test rows)."""
+    sizes = sorted({r["shots"] for r in rows})
+    have: dict[str, set[int]] = defaultdict(set)
+    for r in rows:
+        have[r["target"]].add(r["shots"])
+    lack = {t: [s for s in sizes if s not in got] for t, got in sorted(have.items())}
+    lack = {t: s for t, s in lack.items() if s}
+    if not lack:
+        return ""
+    return (
+        "Not run (they would leave fewer than 100 test rows, where one row is more than "
+        "half the 2-point margin; `research/tabular-test-rows.md`): "
+        + "; ".join(f"{t} at {', '.join(map(str, s))} rows" for t, s in lack.items())
+        + ".\n"
+    )
+
+
+def _reuse_sections(page: str) -> str:
+    """The reuse-without-labels sections of an earlier page (they do not read the bench rows)."""
+    text = Path(page).read_text()
+    start = text.index("\n## Reuse without labels (")
+    end = text.find("\n\n(These sections are copied")
+    return text[start : end if end > 0 else len(text)].rstrip("\n") + (
+        f"\n\n(These sections are copied from an earlier generation of this page, "
+        f"`--reuse-from {page}`: they do not read the bench rows.)"
+    )
+
+
 def _failures(failures: list[str]) -> str:
     """Failed fits per method, and auto's in full (they are bugs, not missing sources)."""
     per: dict[str, int] = defaultdict(int)
@@ -323,6 +354,11 @@ def main() -> None:
     parser.add_argument("results")
     parser.add_argument("--zoo", help="The bench's tabular zoo (for reuse without labels).")
     parser.add_argument("--out", default="docs/tabular.md")
+    parser.add_argument(
+        "--reuse-from",
+        help="Copy the reuse sections from this earlier page "
+        "instead of measuring them again (--zoo).",
+    )
     args = parser.parse_args()
     data = json.loads(Path(args.results).read_text())
     rows = data["rows"]
@@ -342,6 +378,7 @@ def main() -> None:
         "`rows` (the table's own sources in the zoo), `table` (its own sources excluded), "
         "`subset`/`superset`/`renamed` (mlc_churn with 7 columns / 22 + 3 random columns / 7 "
         "renamed and reversed), `related` (wa_churn's table, only mlc_churn's sources).\n",
+        _not_run(rows),
         _failures(data["meta"].get("failures", [])),
         "## Accuracy per method\n", accuracy_table(rows),
         "\n## Gain over the best no-source model (points; fits > 2 points below it)\n",
@@ -354,7 +391,9 @@ def main() -> None:
         claims_table(rows), "\n" + verdict(rows),
         "\n## Does the 95 % bound hold?\n", COVERAGE_NOTE, coverage_table(rows),
     ]  # fmt: skip
-    if args.zoo:
+    if args.reuse_from:
+        parts.append(_reuse_sections(args.reuse_from))
+    elif args.zoo:
         start = time.perf_counter()
         table = reuse_table(args.zoo)
         parts += ["\n## Reuse without labels (`recycle reuse`, whole user split, no labels)\n",

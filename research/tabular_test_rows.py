@@ -1,0 +1,130 @@
+"""Test rows of the tabular bench, and #23's clause on seeds never run.
+
+The study: research/tabular-test-rows.md.
+
+Commands::
+
+    python research/tabular_test_rows.py filter STORED OUT
+    python research/tabular_test_rows.py check OUT_JSON RESULTS [RESULTS ...]
+
+``filter`` keeps the rows of a stored ``recycle bench tabular`` run that the protocol still
+generates (sizes leaving at least ``TEST_MIN`` test rows, :func:`runnable`), and the failures of
+those fits, and says in ``meta["notes"]`` what went. ``check`` takes the seed-3-and-up rows of
+one or more runs (the shards of ``--seeds 5 --resume``), writes them to ``OUT_JSON``, and prints
+the decision fixed before the run: (a) auto's mean at or above the better of gb and logreg at
+every size, (b) every per-size loss said in ``report_``; then the per-fit reading, the
+statements' counts on other fits and the 95 % bound's coverage.
+
+>>> runnable("table:creditcard", 250, {"creditcard": 264})
+False
+>>> runnable("subset:mlc_churn", 250, {"mlc_churn": 1000})
+True
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recycle.bench.tabular import runnable_shots
+from recycle.bench.tabular_claims import (
+    READINGS,
+    auto_fits,
+    best_per_size,
+    claims_table,
+    coverage_table,
+    verdict,
+)
+
+FIRST_NEW_SEED = 3
+
+
+def user_rows() -> dict[str, int]:
+    """Rows in each table's user split."""
+    from recycle.tabular.zoo import TABLES, provider_split
+
+    return {t.name: len(provider_split(t).y_test) for t in TABLES}
+
+
+def runnable(target: str, shots: int, users: dict[str, int]) -> bool:
+    """Whether the protocol still runs ``target`` (``kind:table``) at ``shots`` rows."""
+    return shots in runnable_shots(users[target.split(":", 1)[1]], (shots,))
+
+
+def filter_run(stored: str, out: str) -> None:
+    data = json.loads(Path(stored).read_text())
+    users = user_rows()
+    keep = [r for r in data["rows"] if runnable(r["target"], r["shots"], users)]
+    gone = sorted(
+        {(r["target"], r["shots"]) for r in data["rows"]}
+        - {(r["target"], r["shots"]) for r in keep}
+    )
+    meta = data["meta"]
+
+    def kept_failure(line: str) -> bool:
+        where = line.split(" on ", 1)[1].split(":", 2)
+        target, shots = f"{where[0]}:{where[1].split('/')[0]}", int(where[1].split("/")[1])
+        return runnable(target, shots, users)
+
+    meta["failures"] = [f for f in meta.get("failures", []) if kept_failure(f)]
+    note = (f"{len(data['rows']) - len(keep)} rows removed when the protocol stopped running "
+            f"sizes that leave fewer than 100 test rows (recycle.bench.tabular.TEST_MIN, "
+            f"research/tabular-test-rows.md): " + ", ".join(f"{t} at {s}" for t, s in gone)
+            + "; every other row is as it was run.")  # fmt: skip
+    notes = meta.get("notes")
+    meta["notes"] = [*(notes if isinstance(notes, list) else [notes] if notes else []), note]
+    data["rows"] = keep
+    Path(out).write_text(json.dumps(data, indent=1) + "\n")
+    print(f"kept {len(keep)} of {len(keep) + len(data['rows']) - len(keep)} rows; {note}")
+
+
+def decision(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fixed rule's two parts on ``rows``."""
+    ref = best_per_size(rows)
+    sizes = sorted(ref)
+    mean = {
+        m: {s: float(np.mean([r["accuracy"] for r in rows if r["method"] == m and r["shots"] == s]))
+            for s in sizes}
+        for m in ("auto", "gb", "logreg")
+    }  # fmt: skip
+    a = {s: mean["auto"][s] >= mean[ref[s]][s] for s in sizes}
+    fits = auto_fits(rows, "per size")
+    unsaid = [f for f in fits if f.lost and not f.said]
+    return {"reference": ref, "mean": mean, "a": a, "losses": sum(f.lost for f in fits),
+            "unsaid": [(f.shots, f.seed, round(100 * f.gap, 1)) for f in unsaid],
+            "met": all(a.values()) and not unsaid}  # fmt: skip
+
+
+def check(out: str, runs: list[str]) -> None:
+    rows: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+    for run in runs:
+        for r in json.loads(Path(run).read_text())["rows"]:
+            if r["seed"] >= FIRST_NEW_SEED:
+                rows[(r["target"], r["method"], r["shots"], r["seed"])] = r
+    new = sorted(rows.values(), key=lambda r: (r["seed"], r["target"], r["shots"], r["method"]))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(new, indent=1) + "\n")
+    d = decision(new)
+    print(f"{len(new)} rows, seeds {sorted({r['seed'] for r in new})}")
+    print("| rows | auto | gb | logreg | (a) auto >= the better |\n|---|---|---|---|---|")
+    for s in sorted(d["reference"]):
+        means = " | ".join(f"{100 * d['mean'][m][s]:.1f}" for m in ("auto", "gb", "logreg"))
+        print(f"| {s} | {means} | {'yes' if d['a'][s] else 'NO'} ({d['reference'][s]}) |")
+    print(f"\n(b) per-size losses {d['losses']}, unsaid {d['unsaid']}; met: {d['met']}\n")
+    for reading in READINGS:
+        lost = [f for f in auto_fits(new, reading) if f.lost]
+        print(f"{reading}: {len(lost)} losses, {sum(bool(f.said) for f in lost)} said")
+    print(claims_table(new), verdict(new), coverage_table(new), sep="\n\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "filter":
+        filter_run(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3:])
+    else:
+        print(__doc__)
