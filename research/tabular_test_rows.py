@@ -5,15 +5,15 @@ The study: research/tabular-test-rows.md.
 Commands::
 
     python research/tabular_test_rows.py filter STORED OUT
-    python research/tabular_test_rows.py check OUT_JSON RESULTS [RESULTS ...]
+    python research/tabular_test_rows.py check [--from-seed N] OUT_JSON RESULTS [RESULTS ...]
 
 ``filter`` keeps the rows of a stored ``recycle bench tabular`` run that the protocol still
 generates (sizes leaving at least ``TEST_MIN`` test rows, :func:`runnable`), and the failures of
-those fits, and says in ``meta["notes"]`` what went. ``check`` takes the seed-3-and-up rows of
-one or more runs (the shards of ``--seeds 5 --resume``), writes them to ``OUT_JSON``, and prints
-the decision fixed before the run: (a) auto's mean at or above the better of gb and logreg at
-every size, (b) every per-size loss said in ``report_``; then the per-fit reading, the
-statements' counts on other fits and the 95 % bound's coverage.
+those fits, and says in ``meta["notes"]`` what went. ``check`` takes the rows of seed ``N``
+(default 3) and up of one or more runs (the shards of ``--seeds 5 --resume``), writes them to
+``OUT_JSON``, and prints the decision fixed before the run: (a) auto's mean at or above the
+better of gb and logreg at every size, (b) every per-size loss said in ``report_``; then the
+per-fit reading, the statements' counts on other fits and the 95 % bound's coverage.
 
 >>> runnable("table:creditcard", 250, {"creditcard": 264})
 False
@@ -99,11 +99,11 @@ def decision(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "met": all(a.values()) and not unsaid}  # fmt: skip
 
 
-def check(out: str, runs: list[str]) -> None:
+def check(out: str, runs: list[str], first_seed: int = FIRST_NEW_SEED) -> None:
     rows: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     for run in runs:
         for r in json.loads(Path(run).read_text())["rows"]:
-            if r["seed"] >= FIRST_NEW_SEED:
+            if r["seed"] >= first_seed:
                 rows[(r["target"], r["method"], r["shots"], r["seed"])] = r
     new = sorted(rows.values(), key=lambda r: (r["seed"], r["target"], r["shots"], r["method"]))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,8 @@ def check(out: str, runs: list[str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "filter":
         filter_run(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 6 and sys.argv[1:3] == ["check", "--from-seed"]:
+        check(sys.argv[4], sys.argv[5:], int(sys.argv[3]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3:])
     else:
