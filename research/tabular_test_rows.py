@@ -6,6 +6,7 @@ Commands::
 
     python research/tabular_test_rows.py filter STORED OUT
     python research/tabular_test_rows.py check [--from-seed N] OUT_JSON RESULTS [RESULTS ...]
+    python research/tabular_test_rows.py mcw-prior ZOO
 
 ``filter`` keeps the rows of a stored ``recycle bench tabular`` run that the protocol still
 generates (sizes leaving at least ``TEST_MIN`` test rows, :func:`runnable`), and the failures of
@@ -14,6 +15,8 @@ those fits, and says in ``meta["notes"]`` what went. ``check`` takes the rows of
 ``OUT_JSON``, and prints the decision fixed before the run: (a) auto's mean at or above the
 better of gb and logreg at every size, (b) every per-size loss said in ``report_``; then the
 per-fit reading, the statements' counts on other fits and the 95 % bound's coverage.
+``mcw-prior`` refits MCW (one source) on ``rows:default`` at 25 rows, seeds 0, 6 and 9, and
+prints its test accuracy with the labelled rows' class prior and with the test rows' prior.
 
 >>> runnable("table:creditcard", 250, {"creditcard": 264})
 False
@@ -121,11 +124,34 @@ def check(out: str, runs: list[str], first_seed: int = FIRST_NEW_SEED) -> None:
     print(claims_table(new), verdict(new), coverage_table(new), sep="\n\n")
 
 
+def mcw_prior(zoo_dir: str) -> None:
+    from recycle import Recycler
+    from recycle.bench.tabular import _targets, _user
+    from recycle.zoo import Zoo
+
+    zoo = Zoo.open(zoo_dir)
+    X, cols, y = _user("default", None, False, False)
+    for seed in (0, 6, 9):
+        (t,) = _targets("rows", "default", X, cols, y, (25,), seed, None)
+        rec = Recycler(zoo, strategy="mcw", m=1, seed=seed).fit(t.X_train, t.y_train)
+        accuracy = [float(np.mean(rec.predict(t.X_test) == t.y_test))]
+        arrays = rec.strategy_.arrays_
+        for key in [k for k in arrays if k.endswith(".prior")]:
+            arrays[key] = np.bincount(t.y_test, minlength=len(arrays[key])) / len(t.y_test)
+        accuracy.append(float(np.mean(rec.predict(t.X_test) == t.y_test)))
+        labelled = np.bincount(t.y_train) / len(t.y_train)
+        print(f"seed {seed}: labelled prior {labelled.round(3)}, test prior "
+              f"{(np.bincount(t.y_test) / len(t.y_test)).round(4)}; accuracy "
+              f"{100 * accuracy[0]:.1f} -> {100 * accuracy[1]:.1f} %")  # fmt: skip
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "filter":
         filter_run(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 6 and sys.argv[1:3] == ["check", "--from-seed"]:
         check(sys.argv[4], sys.argv[5:], int(sys.argv[3]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "mcw-prior":
+        mcw_prior(sys.argv[2])
     elif len(sys.argv) >= 4 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3:])
     else:
