@@ -173,6 +173,8 @@ def calibrate() -> None:
         "3-9": [r for f in ("seeds34.json", "seeds59.json")
                 for r in json.loads((NEW_SEEDS / f).read_text())],
     }  # fmt: skip
+    if (NEW_SEEDS / "seeds1014.json").exists():  # the clean hold-out of the calibrated bound
+        sets["10-14"] = json.loads((NEW_SEEDS / "seeds1014.json").read_text())
     pairs = {name: bound_pairs(rows) for name, rows in sets.items()}
     print("| c | se floor | seeds | " + " | ".join(f"{s} rows" for s in SIZES) + " | all |")
     print("|---|---|---|" + "---|" * (len(SIZES) + 1))
@@ -185,6 +187,15 @@ def calibrate() -> None:
                 wide = np.mean([calibrated(p, c, floor) > MARGIN for p in q])
                 cells.append(f"{100 * held:.1f} % ({100 * wide:.0f} %)")
             print(f"| {c:g} | {'one row' if floor else '-'} | {name} | " + " | ".join(cells) + " |")
+    if "10-14" in pairs:
+        held = {s: np.mean([p[4] <= calibrated(p, 1.3, 1.0) + 1e-9 for p in pairs["10-14"]
+                            if p[0] == s]) for s in SIZES}  # fmt: skip
+        verdict = "adopt" if min(held.values()) >= 0.95 else "do not adopt"
+        print(
+            "\nseeds 10-14, c = 1.3 with the one-row floor: "
+            + ", ".join(f"{s} rows {100 * v:.1f} %" for s, v in held.items())
+            + f" -> {verdict} (the rule: >= 95 % at every size)\n"
+        )
     for name, pp in pairs.items():
         for s in SIZES:
             q = [p for p in pp if p[0] == s]
