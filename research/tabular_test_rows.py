@@ -8,6 +8,7 @@ Commands::
     python research/tabular_test_rows.py check [--from-seed N] OUT_JSON RESULTS [RESULTS ...]
     python research/tabular_test_rows.py mcw-prior ZOO
     python research/tabular_test_rows.py calibrate
+    python research/tabular_test_rows.py pilot MAIN_RESULTS BRANCH_RESULTS
 
 ``filter`` keeps the rows of a stored ``recycle bench tabular`` run that the protocol still
 generates (sizes leaving at least ``TEST_MIN`` test rows, :func:`runnable`), and the failures of
@@ -21,6 +22,8 @@ prints its test accuracy with the labelled rows' class prior and with the test r
 ``calibrate`` recomputes every stored auto row's 95 % bounds from its ``cv_folds`` with a
 multiplier ``c`` on the t quantile and a floor on the standard error, and prints the coverage
 and the share of bounds over 2 points per size on seeds 0-2 (the bench page's rows) and 3-9.
+``pilot`` compares auto at 25 rows on seeds 15 and up between main and the ``mcw2`` branch
+(no MCW when a class has fewer than 3 labelled rows) on the fits where the branch dropped MCW.
 
 >>> runnable("table:creditcard", 250, {"creditcard": 264})
 False
@@ -205,6 +208,44 @@ def calibrate() -> None:
                   f"{missed} of them uncovered")  # fmt: skip
 
 
+def pilot(main_run: str, branch_run: str) -> None:
+    from recycle.bench.tabular_claims import best_per_size, grouped, said_by
+
+    runs = {}
+    for name, path in (("main", main_run), ("branch", branch_run)):
+        rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["seed"] >= 15]
+        runs[name] = (rows, grouped(rows), best_per_size(rows))
+    fired, diffs = [], []
+    for key, g in sorted(runs["main"][1].items()):
+        old, new = g["auto"], runs["branch"][1][key]["auto"]
+        had = any(k.startswith("mcw@") for k in old.get("cv") or {})
+        if had and not any(k.startswith("mcw@") for k in new.get("cv") or {}):
+            fired.append(key)
+            diffs.append(new["accuracy"] - old["accuracy"])
+    print(f"{len(runs['main'][0])} rows; the rule fired on {len(fired)} of "
+          f"{len(runs['main'][1])} fits")  # fmt: skip
+    if diffs:
+        d = np.array(diffs)
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+        print(
+            f"branch - main on them: {100 * d.mean():+.2f} +- {100 * se:.2f} points "
+            f"(better {int((d > 0).sum())}, worse {int((d < 0).sum())}, same "
+            f"{int((d == 0).sum())}; worst {100 * d.min():+.1f}, best {100 * d.max():+.1f})"
+        )
+    for name, (_rows, groups, ref) in runs.items():
+        lost = [(k, g) for k, g in groups.items()
+                if g[ref[25]]["accuracy"] - g["auto"]["accuracy"] > 0.02]  # fmt: skip
+        unsaid = [k for k, g in lost if not said_by(g["auto"], ref[25])]
+        mean = np.mean([g["auto"]["accuracy"] for g in groups.values()])
+        print(
+            f"{name}: auto {100 * mean:.2f} % over {len(groups)} fits; > 2 points below "
+            f"{ref[25]}: {len(lost)}, unsaid {len(unsaid)} {unsaid}"
+        )
+        for k in fired:
+            a = groups[k]["auto"]
+            print(f"   {k}: {a['strategy']} {100 * a['accuracy']:.1f} %")
+
+
 def mcw_prior(zoo_dir: str) -> None:
     from recycle import Recycler
     from recycle.bench.tabular import _targets, _user
@@ -231,6 +272,8 @@ if __name__ == "__main__":
         filter_run(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 6 and sys.argv[1:3] == ["check", "--from-seed"]:
         check(sys.argv[4], sys.argv[5:], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "pilot":
+        pilot(sys.argv[2], sys.argv[3])
     elif sys.argv[1:] == ["calibrate"]:
         calibrate()
     elif len(sys.argv) == 3 and sys.argv[1] == "mcw-prior":
