@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from recycle.bench.tabular import TEST_MIN
 from recycle.bench.tabular_claims import (
     MARGIN,
     best_per_size,
@@ -87,8 +88,8 @@ CLAIMS_NOTE = (
     "that kind or `no_source` is likely > 2 points better (gap probability >= 0.2); "
     'precision: fits said that were losses; recall: losses said. `bound > 2`: `guard["risk"]` '
     "bounds *its* kind more than 2 points above the choice (`report_` then says a 95 % bound "
-    "over 2 points in words). The same counts on seeds 3-9, run for this clause alone (gb, "
-    "logreg, no_source, auto), are in `research/tabular-test-rows.md`: one unsaid loss there.\n"
+    "over 2 points in words). The same counts on seeds 3-14, run for this clause alone (gb, "
+    "logreg, no_source, auto), are in `research/tabular-test-rows.md`: 3 unsaid losses there.\n"
 )
 #: How the coverage of the 95 % bound is counted.
 COVERAGE_NOTE = (
@@ -316,7 +317,7 @@ def _not_run(rows: list[dict[str, Any]]) -> str:
     if not lack:
         return ""
     return (
-        "Not run (they would leave fewer than 100 test rows, where one row is more than "
+        f"Not run (they would leave fewer than {TEST_MIN} test rows, where one row is more than "
         "half the 2-point margin; `research/tabular-test-rows.md`): "
         + "; ".join(f"{t} at {', '.join(map(str, s))} rows" for t, s in lack.items())
         + ".\n"

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from recycle.bench.tabular import runnable_shots
+from recycle.bench.tabular import TEST_MIN, runnable_shots
 from recycle.bench.tabular_claims import (
     READINGS,
     auto_fits,
@@ -82,7 +82,7 @@ def filter_run(stored: str, out: str) -> None:
 
     meta["failures"] = [f for f in meta.get("failures", []) if kept_failure(f)]
     note = (f"{len(data['rows']) - len(keep)} rows removed when the protocol stopped running "
-            f"sizes that leave fewer than 100 test rows (recycle.bench.tabular.TEST_MIN, "
+            f"sizes that leave fewer than {TEST_MIN} test rows (recycle.bench.tabular.TEST_MIN, "
             f"research/tabular-test-rows.md): " + ", ".join(f"{t} at {s}" for t, s in gone)
             + "; every other row is as it was run.")  # fmt: skip
     notes = meta.get("notes")
@@ -140,6 +140,7 @@ def bound_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, float, float, int
     """(rows, mean, Nadeau-Bengio se, folds J, actual test gap) of every (auto fit, no-source
     model in its ``risk``) pair with a bench row for the model; auto scores 2 repeats of
     ``J / 2`` folds (this reproduces the stored bounds to 1e-4, their rounding)."""
+    from recycle.adapt.auto.plan import candidate_key
     from recycle.adapt.auto.risk import _t_model
     from recycle.bench.tabular_claims import METHOD_OF, grouped
 
@@ -148,9 +149,7 @@ def bound_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, float, float, int
         auto = g.get("auto")
         if not auto or not auto.get("risk"):
             continue
-        key = "no_source" if auto["strategy"] == "no_source" else (
-            f"{auto['strategy']}@m={auto['m_used']}")  # fmt: skip
-        chosen = auto["cv_folds"][key][0]
+        chosen = auto["cv_folds"][candidate_key(auto["strategy"], auto["m_used"])][0]
         for kind in auto["risk"]:
             method = METHOD_OF.get(kind)
             if method in g:
@@ -209,7 +208,7 @@ def calibrate() -> None:
 
 
 def pilot(main_run: str, branch_run: str) -> None:
-    from recycle.bench.tabular_claims import best_per_size, grouped, said_by
+    from recycle.bench.tabular_claims import MARGIN, best_per_size, grouped, said_by
 
     runs = {}
     for name, path in (("main", main_run), ("branch", branch_run)):
@@ -234,7 +233,7 @@ def pilot(main_run: str, branch_run: str) -> None:
         )
     for name, (_rows, groups, ref) in runs.items():
         lost = [(k, g) for k, g in groups.items()
-                if g[ref[25]]["accuracy"] - g["auto"]["accuracy"] > 0.02]  # fmt: skip
+                if g[ref[25]]["accuracy"] - g["auto"]["accuracy"] > MARGIN]  # fmt: skip
         unsaid = [k for k, g in lost if not said_by(g["auto"], ref[25])]
         mean = np.mean([g["auto"]["accuracy"] for g in groups.values()])
         print(
