@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -326,8 +327,13 @@ def _not_run(rows: list[dict[str, Any]]) -> str:
 
 def _reuse_sections(page: str) -> str:
     """The reuse-without-labels sections of an earlier page (they do not read the bench rows)."""
-    text = Path(page).read_text()
-    start = text.index("\n## Reuse without labels (")
+    path = Path(page)
+    text = path.read_text() if path.is_file() else ""
+    start = text.find("\n## Reuse without labels (")
+    if start < 0:
+        print(f"--reuse-from {page}: no 'Reuse without labels' section there; measure them "
+              "with --zoo instead", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)  # bad input, as in the CLI; nothing written
     end = text.find("\n\n(These sections are copied")
     return text[start : end if end > 0 else len(text)].rstrip("\n") + (
         f"\n\n(These sections are copied from an earlier generation of this page, "
