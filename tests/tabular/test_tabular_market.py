@@ -234,3 +234,14 @@ def test_bench_sizes_leave_enough_test_rows_to_see_two_points() -> None:
     train, test = _sample(y, 100, 0)  # unchanged draws: the stored rows of other sizes hold
     assert np.array_equal(targets[-1].y_train, y[train])
     assert np.array_equal(targets[-1].y_test, y[test])
+
+
+def test_bench_sizes_that_leave_no_target_are_a_config_error(churn_zoo: Zoo) -> None:
+    """--shots 5000 used to give an empty run and an empty report (exit 0): now it names the
+    limit and the sizes that would run."""
+    from recycle.bench.tabular import tabular_targets
+    from recycle.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"must leave 100 test rows.*up to 1307"):
+        tabular_targets(churn_zoo, True, 1, (5000,))
+    assert {t.shots for t in tabular_targets(churn_zoo, True, 1, (250, 5000))} == {250}

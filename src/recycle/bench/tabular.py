@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from recycle.bench.runner import Method, Target
+from recycle.errors import ConfigError
 from recycle.progress import ProgressCallback
 
 TABULAR_SHOTS = (25, 50, 100, 250)
@@ -171,6 +172,13 @@ def tabular_targets(zoo: Any, quick: bool, seeds: int, shots: tuple[int, ...]) -
                                       ("renamed", list(SEVEN), True, False)):  # fmt: skip
         users.append((kind, "mlc_churn", *_user("mlc_churn", cols, rename, extra), None))
     users.append(("related", "wa_churn", *_user("wa_churn", None, False, False), churn))
+    largest = max(len(u[4]) for u in users)
+    if not runnable_shots(largest, shots):
+        raise ConfigError(
+            f"No tabular target at {', '.join(map(str, shots))} labelled rows: a size must leave "
+            f"{TEST_MIN} test rows, and the largest user split here has {largest} rows. "
+            f"Use --shots with sizes up to {largest - TEST_MIN} (default: 25,50,100,250)."
+        )
     return [
         target
         for seed in range(seeds)
