@@ -48,6 +48,16 @@ def test_two_providers_racing_for_a_new_name_one_wins_the_other_gets_409(
                 both.set()
         both.wait(MEET_TIMEOUT_S)
 
+    checked = threading.Barrier(2, timeout=MEET_TIMEOUT_S * 10)
+    early_check = registration.check_name
+
+    def check_then_wait(zoo: Zoo, card: Any) -> None:
+        """Both pass the early name check before either commits: otherwise, on a loaded machine,
+        the first can commit before the second checks, and the second's 403 is right."""
+        early_check(zoo, card)
+        checked.wait()
+
+    monkeypatch.setattr(registration, "check_name", check_then_wait)
     monkeypatch.setattr(registration, "crash_point", meet)
     outcome: dict[str, Any] = {}
 
