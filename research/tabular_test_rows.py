@@ -104,9 +104,12 @@ def decision(rows: list[dict[str, Any]]) -> dict[str, Any]:
     a = {s: mean["auto"][s] >= mean[ref[s]][s] for s in sizes}
     fits = auto_fits(rows, "per size")
     unsaid = [f for f in fits if f.lost and not f.said]
+    unstated = [f for f in unsaid if not f.bound]  # no statement and no bound over 2 points
     return {"reference": ref, "mean": mean, "a": a, "losses": sum(f.lost for f in fits),
             "unsaid": [(f.shots, f.seed, round(100 * f.gap, 1)) for f in unsaid],
-            "met": all(a.values()) and not unsaid}  # fmt: skip
+            "unstated": [(f.shots, f.seed, round(100 * f.gap, 1)) for f in unstated],
+            "met": all(a.values()) and not unsaid,
+            "met_stated": all(a.values()) and not unstated}  # fmt: skip
 
 
 def check(out: str, runs: list[str], first_seed: int = FIRST_NEW_SEED) -> None:
@@ -124,7 +127,10 @@ def check(out: str, runs: list[str], first_seed: int = FIRST_NEW_SEED) -> None:
     for s in sorted(d["reference"]):
         means = " | ".join(f"{100 * d['mean'][m][s]:.1f}" for m in ("auto", "gb", "logreg"))
         print(f"| {s} | {means} | {'yes' if d['a'][s] else 'NO'} ({d['reference'][s]}) |")
-    print(f"\n(b) per-size losses {d['losses']}, unsaid {d['unsaid']}; met: {d['met']}\n")
+    print(f"\n(b) per-size losses {d['losses']}, unsaid {d['unsaid']}; met: {d['met']}")
+    print(f"(b') unsaid and no bound over 2 points {d['unstated']}; met: {d['met_stated']}")
+    refits = [r["refit"] for r in new if r["method"] == "auto" and r.get("refit")]
+    print(f"refit checks {len(refits)}, failed {sum(x['failed'] for x in refits)}\n")
     for reading in READINGS:
         lost = [f for f in auto_fits(new, reading) if f.lost]
         print(f"{reading}: {len(lost)} losses, {sum(bool(f.said) for f in lost)} said")

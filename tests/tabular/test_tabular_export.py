@@ -16,8 +16,9 @@ import pytest
 
 from recycle.adapt import Recycler
 from recycle.deploy.sklearn_parts import _as_ints, bools_as_ints
-from recycle.tabular.zoo import build_tabular_zoo, provider_split, table
+from recycle.tabular.zoo import provider_split, table
 from recycle.zoo import Zoo
+from tabular_helpers import built_zoo
 
 #: Agreement required between the ONNX file and the Recycler's own probabilities.
 TOLERANCE = 1e-4
@@ -41,10 +42,7 @@ def _exported(rec: Recycler, path: Any, X_new: pd.DataFrame) -> float:
 
 @pytest.fixture(scope="module")
 def hgb_zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
-    root = tmp_path_factory.mktemp("hgbzoo")
-    zoo = Zoo.open(root / "zoo")
-    build_tabular_zoo(zoo, tables=["mlc_churn"], kinds=["hgb"], cache_dir=root / "cache")
-    return zoo
+    return built_zoo(tmp_path_factory, "hgbzoo", ["mlc_churn"], ["hgb"])
 
 
 @pytest.mark.parametrize("strategy", ["stacking", "mcw", "feature_augment"])

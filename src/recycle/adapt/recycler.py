@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from pathlib import Path
@@ -37,8 +36,8 @@ from recycle.adapt import auto, persist
 from recycle.adapt.base import BLAS_THREADS, EstimatorNotFittedError
 from recycle.adapt.export import register as register_in_zoo
 from recycle.adapt.family.source import check_same_base, family_sources
+from recycle.adapt.fit_report import fit_report
 from recycle.adapt.registry import build, check_params, reads_sources
-from recycle.adapt.source_records import source_records
 from recycle.adapt.strategies import get_strategy, strategy_names
 from recycle.data import check_target, infer_modality
 from recycle.errors import ConfigError
@@ -50,10 +49,6 @@ from recycle.tabular.market import NO_SOURCE_NOTE, market_pool, no_usable_source
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 #: Share of ``time_budget`` auto's cross-validation may use; the rest is for the final refit.
@@ -261,9 +256,7 @@ class Recycler(ClassifierMixin, BaseEstimator):
         selected = [] if sel is None else sel.selected_sources
         feats = {} if sel is None else dict(sel.features)
         notes: list[str] = []
-        cv_rows: list[auto.CVResult] = []
-        guard: auto.GuardDecision | None = None
-        m_used = len(selected)
+        choice: auto.Choice | None = None
         if fallback:  # auto with no usable source: it scores the no-source models only
             warnings.warn(NO_SOURCE_NOTE.format(why="; ".join(skip)), UserWarning, stacklevel=4)
         if self.strategy == "auto":
@@ -278,9 +271,10 @@ class Recycler(ClassifierMixin, BaseEstimator):
                 budget_s=budget - (time.perf_counter() - self._start), params=self.strategy_params,
                 cv_params=plan.cv_params, progress=self.progress, **plan.choose_options(),
             )  # fmt: skip
-            name, m_used, cv_rows, guard = choice.strategy, choice.m, choice.cv, choice.guard
-            notes += choice.notes
-            sources = auto.candidate_sources(name, ranked, m_used)
+            name, sources = (
+                choice.strategy,
+                auto.candidate_sources(choice.strategy, ranked, choice.m),
+            )
         else:
             name = self.strategy
             cls = get_strategy(name)
@@ -290,49 +284,26 @@ class Recycler(ClassifierMixin, BaseEstimator):
             if on_base and sources:
                 sources = family_sources(ranked, len(selected))
                 check_same_base(sources)
-            m_used = len(sources)
-        est = build(name, sources, self.seed, self.strategy_params, self.progress)
-        self.strategy_ = est.fit(
-            X,
-            y,
-            features={s.source_id: feats[s.source_id] for s in sources if s.source_id in feats},
-        )
+        self.strategy_ = self._fit_strategy(name, sources, X, y, feats)
+        if choice is not None:  # auto: check the refit; fit the reference when it failed
+            checked = auto.checked(self.strategy_, X, y, feats, choice)
+            if (checked.strategy, checked.m) != (choice.strategy, choice.m):
+                name, sources = checked.strategy, auto.candidate_sources(
+                    checked.strategy, ranked, checked.m)  # fmt: skip
+                self.strategy_ = self._fit_strategy(name, sources, X, y, feats)
+            choice, notes = checked, notes + checked.notes
+        cv_rows, guard = (choice.cv, choice.guard) if choice else ([], None)
         self.classes_ = np.asarray(classes)
         self.selection_ = sel
         self._input_shape = [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]]
-        self.report_ = self._report(sel, name, sources, cv_rows, guard, notes, zoo, len(y))
+        self.report_ = fit_report(self, sel, name, sources, cv_rows, guard, notes, zoo, len(y))
         self.report_["sources_left_out"] = skip
 
-    def _report(
-        self, sel: Any, name: str, sources: list[Any], cv_rows: list[auto.CVResult],
-        guard: auto.GuardDecision | None, notes: list[str], zoo: Any, n: int,
-    ) -> dict[str, Any]:  # fmt: skip
-        est = self.strategy_
-        # the no-source strategies say which model they fitted: a kind, or "blend"
-        extra = {"no_source_model": str(est.chosen_)} if hasattr(est, "chosen_") else {}
-        for attr in ("mixing_weights_", "source_weights_"):
-            with contextlib.suppress(AttributeError):
-                extra[attr.rstrip("_")] = np.asarray(getattr(est, attr)).round(4).tolist()
-        return {
-            "strategy": name,
-            "strategy_param": self.strategy,
-            "m": len(sources),
-            "m_param": self.m,
-            "score": self.selection_score,
-            "seed": self.seed,
-            "zoo": getattr(zoo, "location", None) if zoo is not None else None,
-            "sources": source_records(sel, sources, zoo),
-            "ranking": [] if sel is None else [r.to_dict() for r in sel.ranking[:20]],
-            "m_selected": None if sel is None else sel.m,
-            "cv": {r.key: r.to_dict() for r in cv_rows},
-            "guard": None if guard is None else guard.to_dict(),
-            "trainable_params": int(est.trainable_params_),
-            "classes": [_plain(c) for c in self.classes_.tolist()],
-            "n_train": n,
-            "input_shape": self._input_shape,
-            "warnings": notes,
-            **extra,
-        }
+    def _fit_strategy(self, name: str, sources: list[Any], X: Any, y: np.ndarray,
+                      feats: dict[str, Any]) -> Any:  # fmt: skip
+        est = build(name, sources, self.seed, self.strategy_params, self.progress)
+        return est.fit(X, y, features={s.source_id: feats[s.source_id] for s in sources
+                                       if s.source_id in feats})  # fmt: skip
 
     # -- predict ---------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

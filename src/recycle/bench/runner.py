@@ -99,6 +99,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "close_to": sorted((report.get("guard") or {}).get("close_to") or {}),
             "risk": (report.get("guard") or {}).get("risk") or {},
             "gap_probability": (report.get("guard") or {}).get("gap_probability") or {},
+            "refit": (report.get("guard") or {}).get("refit") or {},
             **(_cv_extra(report) if report.get("cv") else {}),
         },
     )

@@ -60,6 +60,7 @@ from recycle.adapt.auto.plan import (
     plan,
 )
 from recycle.adapt.auto.pool import AutoPool, auto_pool
+from recycle.adapt.auto.refit import RefitCheck, check_refit, checked, fall_back, refit_check
 from recycle.adapt.split import n_folds
 
 __all__ = [
@@ -86,16 +87,21 @@ __all__ = [
     "CVResult",
     "Choice",
     "GuardDecision",
+    "RefitCheck",
     "auto_pool",
     "candidate_key",
     "candidate_ms",
     "candidate_sources",
+    "check_refit",
+    "checked",
     "choose",
     "cross_validate",
     "cv_splits",
+    "fall_back",
     "fit_and_score",
     "fold_scores",
     "guard_decision",
     "n_folds",
     "plan",
+    "refit_check",
 ]

@@ -13,7 +13,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,32 @@ class Choice:
     cv: list[CVResult]  # every candidate's cross-validation, in the order they ran
     guard: GuardDecision | None  # :func:`~recycle.adapt.auto.guard.guard_decision`'s verdict
     notes: list[str]  # skipped candidates, the guard's reason when it overrode or flagged
+    #: The guard's arguments, for a decision among the no-source models alone
+    #: (:func:`~recycle.adapt.auto.refit.fall_back`).
+    guard_args: dict[str, Any] = field(default_factory=dict)
+
+
+def skip_notes(rows: list[CVResult]) -> list[str]:
+    """A note for every candidate the cross-validation skipped (or stopped)."""
+    return [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
+
+
+def guard_notes(guard: GuardDecision) -> list[str]:
+    """What ``report_["warnings"]`` says of the guard's decision: its reason when it overrode
+    or flagged, the no-source models it is close to, the risk warning and the 95 % bound."""
+    notes = [guard.reason] if guard.triggered or guard.flagged else []
+    if guard.close_to:
+        close = ", ".join(f"{k} ({v:+.3f})" for k, v in guard.close_to.items())
+        notes.append(
+            f"auto's choice {guard.use} is not clearly better than {close} in cross-validation "
+            f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
+            "on new data"
+        )
+    for note in (risk_note(guard.gap_probability or {}, guard.use),
+                 bound_note(guard.risk or {}, guard.use)):  # fmt: skip
+        if note:
+            notes.append(note)
+    return notes
 
 
 def choose(
@@ -117,28 +143,20 @@ def choose(
             budget_s=budget_s, params=low_fidelity(params, cv_params or {}), progress=progress,
             references=references + baselines,
         )  # fmt: skip
-    notes = [f"auto skipped {r.key}: {r.skipped}" for r in rows if r.skipped]
+    guard_args: dict[str, Any] = {
+        "losses": {r.key: r.losses for r in rows if r.losses},
+        "folds": k,
+        "baselines": baselines,
+        "default_reference": default_reference,
+        "rows": len(y),
+    }
     guard = guard_decision(
         {r.key: r.scores for r in rows if r.scores},
         references,
-        losses={r.key: r.losses for r in rows if r.losses},
         default=[r.key for r in rows if r.strategy == DEFAULT_STRATEGY],
-        folds=k,
-        baselines=baselines,
-        default_reference=default_reference,
+        **guard_args,
     )
     chosen = next(r for r in rows if r.key == guard.use)
-    if guard.triggered or guard.flagged:
-        notes.append(guard.reason)
-    if guard.close_to:
-        close = ", ".join(f"{k} ({v:+.3f})" for k, v in guard.close_to.items())
-        notes.append(
-            f"auto's choice {guard.use} is not clearly better than {close} in cross-validation "
-            f"(margin under {FLAG_SE_FACTOR:g} standard errors): they may do as well or better "
-            "on new data"
-        )
-    for note in (risk_note(guard.gap_probability or {}, guard.use),
-                 bound_note(guard.risk or {}, guard.use)):  # fmt: skip
-        if note:
-            notes.append(note)
-    return Choice(chosen.strategy, chosen.m, rows, guard, notes)
+    notes = skip_notes(rows) + guard_notes(guard)
+    return Choice(chosen.strategy, chosen.m, rows, guard, notes,
+                  {"reference": references, **guard_args})  # fmt: skip

@@ -83,6 +83,10 @@ class GuardDecision:
     #: Probability that each of them is more than 2 points more accurate than the choice
     #: (:func:`~recycle.adapt.auto.risk.gap_probability`; needs ``folds``): the warning's basis.
     gap_probability: dict[str, float] | None = None
+    #: The final refit's check (:mod:`~recycle.adapt.auto.refit`; set by the Recycler): its
+    #: accuracy on its own training rows against the reference's CV accuracy, and whether it
+    #: failed (``use`` is then the reference).
+    refit: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the fields that are set (None ones left out)."""
@@ -172,6 +176,7 @@ def guard_decision(
     se_factor: float = GUARD_SE_FACTOR,
     baselines: tuple[str, ...] = (),
     default_reference: str | None = None,
+    rows: int | None = None,
 ) -> GuardDecision:
     """Pick the best candidate, falling back to independent when it is not clearly better.
 
@@ -222,7 +227,9 @@ def guard_decision(
     references and ``baselines``) the choice may be on new data
     (:func:`~recycle.adapt.auto.risk.risk_bounds`), and ``gap_probability`` gives the
     probability that each is more than 2 points better
-    (:func:`~recycle.adapt.auto.risk.gap_probabilities`).
+    (:func:`~recycle.adapt.auto.risk.gap_probabilities`); ``rows``, the rows cross-validated,
+    floors their per-fold variance (:func:`~recycle.adapt.auto.risk.fold_variance_floor`).
+    The guard's own decision does not use the floor.
 
     Returns a :class:`GuardDecision`; its ``close_to`` names every scored baseline besides the
     reference that the chosen candidate does not beat by more than :data:`FLAG_SE_FACTOR`
@@ -261,8 +268,8 @@ def guard_decision(
         if diff <= FLAG_SE_FACTOR * se:
             close[b] = round(diff, 4)
     no_source = [*refs, *baselines]
-    risk = risk_bounds(arrays, decision.use, no_source, folds) if folds else None
-    gap = gap_probabilities(arrays, decision.use, no_source, folds) if folds else None
+    risk = risk_bounds(arrays, decision.use, no_source, folds, rows) if folds else None
+    gap = gap_probabilities(arrays, decision.use, no_source, folds, rows) if folds else None
     return replace(decision, close_to=close or None, risk=risk or None, gap_probability=gap or None)
 
 

@@ -57,13 +57,34 @@ RISK_LIMIT = 0.02
 WARN_PROBABILITY = 0.2
 
 
-def _t_model(no_source: ArrayLike, chosen: ArrayLike, folds: int) -> tuple[float, float, int]:
-    """Mean, Nadeau-Bengio corrected standard error and number of paired differences."""
+def fold_variance_floor(mean: float, rows: int | None, folds: int) -> float:
+    """The least variance a fold's accuracy difference can have when its mean is ``mean``:
+    two models whose accuracies differ by ``mean`` disagree on at least that share of rows, and
+    a fold validates on ``rows / folds`` of them, so the difference varies from fold to fold by
+    at least ``|mean| (1 - |mean|) / (rows / folds)`` (0 without ``rows``).
+
+    >>> round(fold_variance_floor(0.07, 25, 2), 5)  # 7 points on folds of 12.5 rows
+    0.00521
+    >>> fold_variance_floor(0.0, 25, 2), fold_variance_floor(0.07, None, 2)
+    (0.0, 0.0)
+    """
+    if not rows or folds < 1:
+        return 0.0
+    return abs(mean) * (1 - abs(mean)) / (rows / folds)
+
+
+def _t_model(
+    no_source: ArrayLike, chosen: ArrayLike, folds: int, rows: int | None = None
+) -> tuple[float, float, int]:
+    """Mean, Nadeau-Bengio corrected standard error and number of paired differences; with
+    ``rows``, the per-fold variance is at least :func:`fold_variance_floor`."""
     diff = np.asarray(no_source, dtype=float) - np.asarray(chosen, dtype=float)
+    mean = float(diff.mean())
     if len(diff) < 2:
-        return float(diff.mean()), 0.0, len(diff)
+        return mean, 0.0, len(diff)
     ratio = 1 / (folds - 1) if folds > 1 else 0.0  # n_test / n_train of one k-fold split
-    return float(diff.mean()), float(np.sqrt((1 / len(diff) + ratio) * diff.var(ddof=1))), len(diff)
+    var = max(float(diff.var(ddof=1)), fold_variance_floor(mean, rows, folds))
+    return mean, float(np.sqrt((1 / len(diff) + ratio) * var)), len(diff)
 
 
 def _paired_with(
@@ -79,14 +100,20 @@ def _paired_with(
 
 
 def risk_bound(
-    no_source: ArrayLike, chosen: ArrayLike, folds: int, level: float = RISK_LEVEL
+    no_source: ArrayLike,
+    chosen: ArrayLike,
+    folds: int,
+    level: float = RISK_LEVEL,
+    rows: int | None = None,
 ) -> float:
     """One-sided upper bound (at ``level``) of the mean accuracy difference ``no_source -
     chosen`` over paired folds of repeated ``folds``-fold cross-validation.
 
     Variance: Nadeau & Bengio's ``(1/J + 1/(folds-1)) * s^2`` for ``J`` paired differences;
     quantile: Student t with ``J - 1`` degrees of freedom. With one fold there is no spread to
-    estimate: the bound is the difference itself.
+    estimate: the bound is the difference itself. ``rows`` (the rows cross-validated) floors
+    the per-fold variance (:func:`fold_variance_floor`): folds that all agree on a difference
+    are not certainty when each holds a dozen rows.
 
     >>> risk_bound([0.8, 0.8, 0.8, 0.8], [0.9, 0.9, 0.9, 0.9], folds=2)
     -0.1
@@ -94,20 +121,28 @@ def risk_bound(
     >>> se = np.sqrt((1 / 4 + 1 / 1) * d.var(ddof=1))
     >>> bool(abs(risk_bound(0.8 + d, [0.8] * 4, folds=2) - stats.t.ppf(0.95, 3) * se) < 1e-6)
     True
+    >>> no_spread = [0.92] * 4, [1.0] * 4  # 8 points behind on every fold of 12 rows
+    >>> risk_bound(*no_spread, folds=2), round(risk_bound(*no_spread, folds=2, rows=25), 4)
+    (-0.08, 0.1219)
     """
-    mean, se, j = _t_model(no_source, chosen, folds)
+    mean, se, j = _t_model(no_source, chosen, folds, rows)
     if j < 2:
         return round(mean, 9)
     return round(mean + float(stats.t.ppf(level, j - 1)) * se, 9)
 
 
 def gap_probability(
-    no_source: ArrayLike, chosen: ArrayLike, folds: int, limit: float = RISK_LIMIT
+    no_source: ArrayLike,
+    chosen: ArrayLike,
+    folds: int,
+    limit: float = RISK_LIMIT,
+    rows: int | None = None,
 ) -> float:
     """Probability that ``no_source`` is more than ``limit`` more accurate than ``chosen`` on
     new data: the Student t model of :func:`risk_bound` (``J - 1`` degrees of freedom, centred
     on the mean paired difference, Nadeau-Bengio standard error). Without spread (or with one
-    fold) it is 1 when the difference exceeds ``limit``, else 0.
+    fold) it is 1 when the difference exceeds ``limit``, else 0. ``rows``: as in
+    :func:`risk_bound`.
 
     >>> gap_probability([0.9] * 4, [0.8] * 4, folds=2), gap_probability([0.8] * 4, [0.8] * 4, 2)
     (1.0, 0.0)
@@ -115,29 +150,37 @@ def gap_probability(
     >>> gap_probability(0.8 + d, [0.8] * 4, folds=2)
     0.5
     """
-    mean, se, j = _t_model(no_source, chosen, folds)
+    mean, se, j = _t_model(no_source, chosen, folds, rows)
     if j < 2 or se == 0.0:
         return float(mean > limit + 1e-12)
     return round(float(stats.t.sf((limit - mean) / se, j - 1)), 4)
 
 
 def gap_probabilities(
-    scores: Mapping[str, ArrayLike], chosen: str, no_source: Iterable[str], folds: int
+    scores: Mapping[str, ArrayLike],
+    chosen: str,
+    no_source: Iterable[str],
+    folds: int,
+    rows: int | None = None,
 ) -> dict[str, float]:
     """:func:`gap_probability` of every scored ``no_source`` model (besides ``chosen``)."""
     return {
-        k: gap_probability(scores[k], scores[chosen], folds)
+        k: gap_probability(scores[k], scores[chosen], folds, rows=rows)
         for k in _paired_with(scores, chosen, no_source)
     }
 
 
 def risk_bounds(
-    scores: Mapping[str, ArrayLike], chosen: str, no_source: Iterable[str], folds: int
+    scores: Mapping[str, ArrayLike],
+    chosen: str,
+    no_source: Iterable[str],
+    folds: int,
+    rows: int | None = None,
 ) -> dict[str, float]:
     """:func:`risk_bound` of every scored ``no_source`` model (besides ``chosen``) against
     ``chosen``, rounded to 1e-4; models without scores are left out."""
     return {
-        k: round(risk_bound(scores[k], scores[chosen], folds), 4)
+        k: round(risk_bound(scores[k], scores[chosen], folds, rows=rows), 4)
         for k in _paired_with(scores, chosen, no_source)
     }
 
