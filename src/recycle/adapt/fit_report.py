@@ -6,10 +6,10 @@ Examples
 >>> from sklearn.datasets import load_digits
 >>> from recycle.adapt import Recycler
 >>> X, y = load_digits(return_X_y=True)
->>> rec = Recycler(None, strategy="independent", strategy_params={"max_epochs": 2})
->>> sorted(fit_report(rec.fit(X[:100], y[:100]), None, "independent", [], [], None, [], None,
-...                   100))[:4]
-['classes', 'cv', 'guard', 'input_shape']
+>>> rec = Recycler(None, strategy="independent", strategy_params={"*": {"max_epochs": 2}})
+>>> report = rec.fit(X[:100], y[:100]).report_  # fit_report(rec, ...) of the fitted model
+>>> report["strategy"], report["n_train"], report["guard"]
+('independent', 100, None)
 """
 
 from __future__ import annotations
