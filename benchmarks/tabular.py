@@ -89,8 +89,11 @@ CLAIMS_NOTE = (
     "that kind or `no_source` is likely > 2 points better (gap probability >= 0.2); "
     'precision: fits said that were losses; recall: losses said. `bound > 2`: `guard["risk"]` '
     "bounds *its* kind more than 2 points above the choice (`report_` then says a 95 % bound "
-    "over 2 points in words). The same counts on seeds 3-14, run for this clause alone (gb, "
-    "logreg, no_source, auto), are in `research/tabular-test-rows.md`: 3 unsaid losses there.\n"
+    "over 2 points in words; its per-fold variance floored since session 17). The same "
+    "counts on seeds 3-14 and 20-24, run for this clause alone (gb, logreg, no_source, auto), "
+    "are in `research/tabular-test-rows.md` (3 unsaid losses) and "
+    "`research/tabular-refit-bound.md` (seeds 20-24, floored bound and refit check: 3 unsaid, "
+    "1 of them with no bound over 2 points either).\n"
 )
 #: How the coverage of the 95 % bound is counted.
 COVERAGE_NOTE = (

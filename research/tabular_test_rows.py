@@ -9,6 +9,7 @@ Commands::
     python research/tabular_test_rows.py mcw-prior ZOO
     python research/tabular_test_rows.py calibrate
     python research/tabular_test_rows.py pilot MAIN_RESULTS BRANCH_RESULTS
+    python research/tabular_test_rows.py run-seeds FIRST LAST OUT I/N
 
 ``filter`` keeps the rows of a stored ``recycle bench tabular`` run that the protocol still
 generates (sizes leaving at least ``TEST_MIN`` test rows, :func:`runnable`), and the failures of
@@ -213,6 +214,22 @@ def calibrate() -> None:
                   f"{missed} of them uncovered")  # fmt: skip
 
 
+def run_seeds(first: int, last: int, out: str, shard: str) -> None:
+    """``recycle bench tabular --methods gb,logreg,no_source,auto`` on seeds ``first`` to
+    ``last`` only (the CLI runs seeds from 0), shard ``I/N``, checkpointed to ``OUT``."""
+    from recycle.bench.protocols import TABULAR_QUICK, Options, _meta, _pick, _run
+    from recycle.bench.tabular import TABULAR_SHOTS, tabular_methods, tabular_pool, tabular_targets
+
+    i, n = (int(v) for v in shard.split("/"))
+    opts = Options(seeds=last + 1, methods=("gb", "logreg", "no_source", "auto"),
+                   checkpoint=out, resume=True, shard=(i, n))  # fmt: skip
+    zoo = tabular_pool(False, None, None)
+    targets = [t for t in tabular_targets(zoo, False, last + 1, TABULAR_SHOTS) if t.seed >= first]
+    methods = _pick(tabular_methods(), TABULAR_QUICK, opts)
+    results = _run("tabular", [], targets, methods, opts, None, _meta(opts), pool=zoo)
+    print(f"{len(results.rows)} rows, {len(results.meta.get('failures', []))} failures -> {out}")
+
+
 def pilot(main_run: str, branch_run: str) -> None:
     from recycle.bench.tabular_claims import MARGIN, best_per_size, grouped, said_by
 
@@ -279,6 +296,8 @@ if __name__ == "__main__":
         check(sys.argv[4], sys.argv[5:], int(sys.argv[3]))
     elif len(sys.argv) == 4 and sys.argv[1] == "pilot":
         pilot(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 6 and sys.argv[1] == "run-seeds":
+        run_seeds(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif sys.argv[1:] == ["calibrate"]:
         calibrate()
     elif len(sys.argv) == 3 and sys.argv[1] == "mcw-prior":

@@ -58,7 +58,10 @@ def test_a_refit_that_fits_its_training_rows_is_kept(default_zoo: Zoo) -> None:
     if "refit" not in guard:
         pytest.fail(f"auto chose the reference; this draw no longer tests a kept refit: {guard}")
     assert guard["refit"]["failed"] is False and guard["use"] == guard["refit"]["chosen"]
-    assert guard["refit"]["train_accuracy"] >= guard["refit"]["reference_cv"]
+    assert (
+        guard["refit"]["train_accuracy"]
+        >= guard["refit"]["reference_cv"] - guard["refit"]["margin"]
+    )
     assert rec.report_["strategy"] == "mcw"
 
 
@@ -77,3 +80,21 @@ def test_folds_that_agree_on_a_lead_still_get_a_bound_over_two_points(default_zo
     assert guard["use"].startswith("mcw"), guard  # the draw still makes auto choose MCW
     assert guard["risk"]["logistic_regression"] > 0.02, guard["risk"]
     assert any(w.startswith("on new data, ") for w in rec.report_["warnings"])
+
+
+def test_a_refit_no_better_on_its_rows_than_in_cv_is_kept(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``rows:wa_churn``, 100 rows, seed 2: MCW on three sources weights fixed source outputs,
+    so its refit is no more accurate on its training rows (71.0 %) than the no-source reference
+    in CV (72.0 %). Without the binomial margin the check called that a failed refit and fell
+    back, 77.5 % on test instead of MCW's 81.1 %."""
+    zoo = built_zoo(tmp_path_factory, "wa", ["wa_churn"], ["hgb", "lgbm", "logreg"])
+    X, names, y = _user("wa_churn", None, False, False)
+    train, _ = _sample(y, 100, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = Recycler(zoo, seed=2).fit(_frame(X[train], names), y[train])
+    refit = rec.report_["guard"]["refit"]
+    assert refit["chosen"] == "mcw@m=3" and refit["train_accuracy"] < refit["reference_cv"]
+    assert not refit["failed"] and rec.report_["strategy"] == "mcw", refit
