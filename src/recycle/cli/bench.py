@@ -45,7 +45,11 @@ def bench(
     ] = False,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="I/N: run I of N side-by-side runs (targets dealt by shots)."),
+        typer.Option(
+            "--shard",
+            help="I/N: run I of N side-by-side runs (targets dealt by shots; each uses "
+            "cores/N threads).",
+        ),
     ] = None,
     base_tasks: Annotated[
         int | None,
