@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from recycle.adapt.auto import CVResult, GuardDecision
+from recycle.adapt.auto import Choice
 from recycle.adapt.source_records import source_records
 
 
@@ -28,12 +28,14 @@ def _plain(v: Any) -> Any:
 
 
 def fit_report(
-    rec: Any, sel: Any, name: str, sources: list[Any], cv_rows: list[CVResult],
-    guard: GuardDecision | None, notes: list[str], zoo: Any, n: int,
+    rec: Any, sel: Any, name: str, sources: list[Any], choice: Choice | None,
+    notes: list[str], zoo: Any, X: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """The ``report_`` dict of ``rec`` (a Recycler whose ``strategy_`` is fitted): strategy
-    ``name`` on ``sources``, auto's ``cv_rows`` and ``guard``, the ``notes`` as warnings."""
+    """The ``report_`` dict of ``rec`` (a Recycler whose ``strategy_`` is fitted on ``X``):
+    strategy ``name`` on ``sources``, auto's ``choice`` (its CV rows and guard; None without
+    auto), the ``notes`` as warnings."""
     est = rec.strategy_
+    cv_rows, guard = (choice.cv, choice.guard) if choice else ([], None)
     # the no-source strategies say which model they fitted: a kind, or "blend"
     extra = {"no_source_model": str(est.chosen_)} if hasattr(est, "chosen_") else {}
     for attr in ("mixing_weights_", "source_weights_"):
@@ -54,8 +56,8 @@ def fit_report(
         "guard": None if guard is None else guard.to_dict(),
         "trainable_params": int(est.trainable_params_),
         "classes": [_plain(c) for c in rec.classes_.tolist()],
-        "n_train": n,
-        "input_shape": rec._input_shape,
+        "n_train": len(X),
+        "input_shape": [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]],
         "warnings": notes,
         **extra,
     }

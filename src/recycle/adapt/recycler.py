@@ -292,11 +292,9 @@ class Recycler(ClassifierMixin, BaseEstimator):
                     checked.strategy, ranked, checked.m)  # fmt: skip
                 self.strategy_ = self._fit_strategy(name, sources, X, y, feats)
             choice, notes = checked, notes + checked.notes
-        cv_rows, guard = (choice.cv, choice.guard) if choice else ([], None)
         self.classes_ = np.asarray(classes)
         self.selection_ = sel
-        self._input_shape = [] if isinstance(X, list) else [int(d) for d in np.shape(X)[1:]]
-        self.report_ = fit_report(self, sel, name, sources, cv_rows, guard, notes, zoo, len(y))
+        self.report_ = fit_report(self, sel, name, sources, choice, notes, zoo, X)
         self.report_["sources_left_out"] = skip
 
     def _fit_strategy(self, name: str, sources: list[Any], X: Any, y: np.ndarray,
