@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from recycle.bench.tabular import TEST_MIN, runnable_shots
+from recycle.bench.tabular import TABULAR_SHOTS, TEST_MIN, runnable_shots
 from recycle.bench.tabular_claims import (
     READINGS,
     auto_fits,
@@ -140,13 +140,14 @@ def check(out: str, runs: list[str], first_seed: int = FIRST_NEW_SEED) -> None:
 
 STORED = Path(__file__).parents[1] / "benchmarks" / "results" / "tabular.json"
 NEW_SEEDS = Path(__file__).parent / "results" / "tabular_test_rows"
-SIZES = (25, 50, 100, 250)
+SIZES = TABULAR_SHOTS
 
 
 def bound_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, float, float, int, float]]:
     """(rows, mean, Nadeau-Bengio se, folds J, actual test gap) of every (auto fit, no-source
     model in its ``risk``) pair with a bench row for the model; auto scores 2 repeats of
-    ``J / 2`` folds (this reproduces the stored bounds to 1e-4, their rounding)."""
+    ``J / 2`` folds. The se is the sample one, without ``fold_variance_floor``: it reproduces
+    to 1e-4 the bounds stored before session 17 (the floor is not applied to them here)."""
     from recycle.adapt.auto.plan import candidate_key
     from recycle.adapt.auto.risk import _t_model
     from recycle.bench.tabular_claims import METHOD_OF, grouped
@@ -218,7 +219,7 @@ def run_seeds(first: int, last: int, out: str, shard: str) -> None:
     """``recycle bench tabular --methods gb,logreg,no_source,auto`` on seeds ``first`` to
     ``last`` only (the CLI runs seeds from 0), shard ``I/N``, checkpointed to ``OUT``."""
     from recycle.bench.protocols import TABULAR_QUICK, Options, _meta, _pick, _run
-    from recycle.bench.tabular import TABULAR_SHOTS, tabular_methods, tabular_pool, tabular_targets
+    from recycle.bench.tabular import tabular_methods, tabular_pool, tabular_targets
 
     i, n = (int(v) for v in shard.split("/"))
     opts = Options(seeds=last + 1, methods=("gb", "logreg", "no_source", "auto"),

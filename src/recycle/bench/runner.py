@@ -81,6 +81,7 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
     fit_seconds = time.perf_counter() - start
     accuracy = float(np.mean(rec.predict(target.X_test) == target.y_test))
     report = rec.report_
+    guard = report.get("guard") or {}
     return Row(
         target=target.name,
         method=method.name,
@@ -94,12 +95,12 @@ def run_method(pool: Any, target: Target, method: Method) -> Row:
             "selected": selected_names(report),
             "strategy": report.get("strategy"),
             "m_used": report.get("m"),
-            "guard": bool((report.get("guard") or {}).get("triggered", False)),
-            "flagged": bool((report.get("guard") or {}).get("flagged", False)),
-            "close_to": sorted((report.get("guard") or {}).get("close_to") or {}),
-            "risk": (report.get("guard") or {}).get("risk") or {},
-            "gap_probability": (report.get("guard") or {}).get("gap_probability") or {},
-            "refit": (report.get("guard") or {}).get("refit") or {},
+            "guard": bool(guard.get("triggered", False)),
+            "flagged": bool(guard.get("flagged", False)),
+            "close_to": sorted(guard.get("close_to") or {}),
+            "risk": guard.get("risk") or {},
+            "gap_probability": guard.get("gap_probability") or {},
+            "refit": guard.get("refit") or {},
             **(_cv_extra(report) if report.get("cv") else {}),
         },
     )

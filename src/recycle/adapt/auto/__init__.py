@@ -60,7 +60,7 @@ from recycle.adapt.auto.plan import (
     plan,
 )
 from recycle.adapt.auto.pool import AutoPool, auto_pool
-from recycle.adapt.auto.refit import RefitCheck, check_refit, checked, fall_back, refit_check
+from recycle.adapt.auto.refit import RefitCheck, checked, fall_back, refit_check
 from recycle.adapt.split import n_folds
 
 __all__ = [
@@ -92,7 +92,6 @@ __all__ = [
     "candidate_key",
     "candidate_ms",
     "candidate_sources",
-    "check_refit",
     "checked",
     "choose",
     "cross_validate",

@@ -101,32 +101,18 @@ def refit_margin(reference_cv: float, n: int) -> float:
 
 
 def refit_check(
-    accuracy: float, guard: GuardDecision | None, rows: list[CVResult], n: int
+    accuracy: float, guard: GuardDecision, rows: list[CVResult], n: int
 ) -> RefitCheck | None:
-    """Compare the refit's accuracy on its ``n`` training rows with the guard reference's CV
-    mean accuracy: failed when it is lower by more than :func:`refit_margin`.
-
-    None when there is nothing to check: no guard, or the guard chose the reference itself
-    (no-source models are the fallback; there is nothing safer to fall back to).
+    """Compare the refit's accuracy on its ``n`` training rows with the CV mean accuracy of the
+    reference of ``guard`` (which chose a recycled candidate): failed when it is lower by more
+    than :func:`refit_margin`. None when the reference has no CV scores to compare with.
     """
-    if guard is None or guard.use == guard.reference:
-        return None
     reference = next((r for r in rows if r.key == guard.reference and r.scores), None)
     if reference is None:
         return None
     margin = refit_margin(reference.mean, n)
     return RefitCheck(guard.use, accuracy, reference.key, reference.mean, margin,
                       accuracy < reference.mean - margin)  # fmt: skip
-
-
-def check_refit(
-    estimator: Any, X: Any, y: np.ndarray, features: dict[str, Any], choice: Choice
-) -> RefitCheck | None:
-    """:func:`refit_check` of ``estimator``, auto's refit of ``choice`` on ``(X, y)``."""
-    if choice.guard is None or choice.guard.use == choice.guard.reference:
-        return None
-    accuracy = train_accuracy(estimator, X, y, features)
-    return refit_check(accuracy, choice.guard, choice.cv, len(y))
 
 
 def fall_back(choice: Choice, check: RefitCheck) -> Choice:
@@ -147,12 +133,17 @@ def fall_back(choice: Choice, check: RefitCheck) -> Choice:
 
 def checked(estimator: Any, X: Any, y: np.ndarray, features: dict[str, Any], choice: Choice
             ) -> Choice:  # fmt: skip
-    """``choice`` after :func:`check_refit` of ``estimator`` (its refit on ``(X, y)``):
-    unchanged when there is nothing to check, with ``guard.refit`` set when the refit passed,
-    :func:`fall_back` when it failed (the caller then fits the returned strategy)."""
-    check = check_refit(estimator, X, y, features, choice)
-    if check is None or choice.guard is None:
+    """``choice`` after :func:`refit_check` of ``estimator``, its refit on ``(X, y)``:
+    unchanged when there is nothing to check (no guard, or the guard chose the reference: the
+    no-source models are the fallback, nothing is safer), with ``guard.refit`` set when the
+    refit passed, :func:`fall_back` when it failed (the caller then fits the returned strategy).
+    """
+    guard = choice.guard
+    if guard is None or guard.use == guard.reference:
+        return choice
+    check = refit_check(train_accuracy(estimator, X, y, features), guard, choice.cv, len(y))
+    if check is None:
         return choice
     if check.failed:
         return fall_back(choice, check)
-    return replace(choice, guard=replace(choice.guard, refit=check.to_dict()))
+    return replace(choice, guard=replace(guard, refit=check.to_dict()))
